@@ -1,0 +1,1 @@
+//! Configuration from the `USTACK_*` environment variables.

@@ -1,0 +1,1 @@
+//! The IP layer's stateful parts: fragment reassembly and fragmentation.

@@ -1,0 +1,29 @@
+//! ustack: a userspace TCP/IP stack.
+//!
+//! The stack exchanges raw IP packets with the Linux kernel through a TUN
+//! device, so the kernel sees it as one more host at the far end of a
+//! point-to-point link.
+//!
+//! Layers, bottom up (data flows down on send and up on receive; no layer
+//! reaches back up):
+//!
+//! - [`wire`]: packet formats. Zero-copy views and plain `Repr` structs,
+//!   checksums. Pure functions that never panic on any input.
+//! - [`ip`]: IPv4/IPv6 fragment reassembly and fragmentation (sans-IO).
+//! - [`tcp`]: the TCP engine (sans-IO).
+//! - [`stack`]: the sans-IO core: demultiplexing, ICMP, the socket table.
+//! - [`device`]: links that move batches of packets: TUN, an in-memory pair,
+//!   a pcap tap and a fault injector.
+//! - [`runtime`]: the thread that drives a stack over a link.
+//! - [`config`]: the `USTACK_*` environment variables.
+
+pub mod config;
+pub mod device;
+pub mod ip;
+pub mod runtime;
+pub mod stack;
+pub mod tcp;
+pub mod time;
+pub mod wire;
+
+pub use time::Instant;

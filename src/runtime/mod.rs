@@ -1,0 +1,1 @@
+//! The runtime thread that drives a stack over a link.

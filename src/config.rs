@@ -1,1 +1,353 @@
 //! Configuration from the `USTACK_*` environment variables.
+//!
+//! Owns the names, defaults and validation of every variable in the
+//! interface contract (`ARCHITECTURE.md`). A bad value becomes a
+//! [`ConfigError`] that names the variable and the value; nothing here
+//! exits or prints; callers decide (the example server prints the error and
+//! exits 1, the shim fails socket calls).
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What the shim does when the stack cannot start.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Fallback {
+    /// Socket calls that would need the stack fail with an errno.
+    Fail,
+    /// Such sockets become ordinary kernel sockets.
+    Kernel,
+}
+
+/// Log verbosity, as `USTACK_LOG` names it.
+pub type LogLevel = log::LevelFilter;
+
+/// Everything the `USTACK_*` variables configure.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Config {
+    /// `USTACK_IFNAME`: the TUN device.
+    pub ifname: String,
+    /// `USTACK_ADDR`: the stack's IPv4 address.
+    pub addr: Ipv4Addr,
+    /// `USTACK_PEER`: the kernel's IPv4 address on the link.
+    pub peer: Ipv4Addr,
+    /// `USTACK_ADDR6`: the stack's IPv6 address.
+    pub addr6: Ipv6Addr,
+    /// `USTACK_PEER6`: the kernel's IPv6 address on the link.
+    pub peer6: Ipv6Addr,
+    /// `USTACK_MTU`: the link MTU.
+    pub mtu: usize,
+    /// `USTACK_LOG`: log level, written to stderr.
+    pub log: LogLevel,
+    /// `USTACK_PCAP`: where to write a capture of the link, if anywhere.
+    pub pcap: Option<PathBuf>,
+    /// `USTACK_FAULT`: the impairment spec, validated by the device layer
+    /// when the link is built.
+    pub fault: Option<String>,
+    /// `USTACK_FALLBACK` (shim only).
+    pub fallback: Fallback,
+    /// `USTACK_LINGER` (shim only): how long the stack keeps delivering
+    /// closed connections' data at process exit.
+    pub linger: Duration,
+}
+
+/// The smallest MTU accepted: IPv6's minimum link MTU (RFC 8200 section 5),
+/// since every link also carries IPv6.
+pub const MIN_MTU: usize = 1280;
+/// The largest MTU accepted: the largest IP datagram a TUN device passes.
+pub const MAX_MTU: usize = 65535;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ifname: "ustack0".to_string(),
+            addr: Ipv4Addr::new(10, 77, 0, 2),
+            peer: Ipv4Addr::new(10, 77, 0, 1),
+            addr6: Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2),
+            peer6: Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1),
+            mtu: 1500,
+            log: LogLevel::Warn,
+            pcap: None,
+            fault: None,
+            fallback: Fallback::Fail,
+            linger: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A variable holds a value that cannot be used.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ConfigError {
+    /// The variable, e.g. `USTACK_MTU`.
+    pub var: String,
+    /// The value as given.
+    pub value: String,
+    /// What was expected instead.
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: bad value '{}': {}",
+            self.var, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(var: &str, value: &str, expected: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var: var.to_string(),
+        value: value.to_string(),
+        expected: expected.into(),
+    }
+}
+
+/// Parses a duration written as a number with a unit: `us`, `ms` or `s`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, scale_us) = if let Some(n) = s.strip_suffix("us") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1_000)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1_000_000)
+    } else {
+        return None;
+    };
+    let n: u64 = num.trim().parse().ok()?;
+    Some(Duration::from_micros(n.checked_mul(scale_us)?))
+}
+
+fn parse_level(s: &str) -> Option<LogLevel> {
+    Some(match s.to_ascii_lowercase().as_str() {
+        "off" => LogLevel::Off,
+        "error" => LogLevel::Error,
+        "warn" => LogLevel::Warn,
+        "info" => LogLevel::Info,
+        "debug" => LogLevel::Debug,
+        "trace" => LogLevel::Trace,
+        _ => return None,
+    })
+}
+
+/// Whether `name` can name a network interface: 1 to 15 bytes, none of them
+/// `/`, whitespace or NUL (the kernel's `dev_valid_name`).
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace())
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup`, so tests need not touch the process
+    /// environment. An unset or empty variable takes its default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let mut c = Config::default();
+        if let Some(v) = get("USTACK_IFNAME") {
+            if !valid_ifname(&v) {
+                return Err(bad(
+                    "USTACK_IFNAME",
+                    &v,
+                    "an interface name of 1 to 15 characters without '/', ':' or spaces",
+                ));
+            }
+            c.ifname = v;
+        }
+        if let Some(v) = get("USTACK_ADDR") {
+            c.addr = v
+                .parse()
+                .map_err(|_| bad("USTACK_ADDR", &v, "an IPv4 address such as 10.77.0.2"))?;
+        }
+        if let Some(v) = get("USTACK_PEER") {
+            c.peer = v
+                .parse()
+                .map_err(|_| bad("USTACK_PEER", &v, "an IPv4 address such as 10.77.0.1"))?;
+        }
+        if let Some(v) = get("USTACK_ADDR6") {
+            c.addr6 = v
+                .parse()
+                .map_err(|_| bad("USTACK_ADDR6", &v, "an IPv6 address such as fd77::2"))?;
+        }
+        if let Some(v) = get("USTACK_PEER6") {
+            c.peer6 = v
+                .parse()
+                .map_err(|_| bad("USTACK_PEER6", &v, "an IPv6 address such as fd77::1"))?;
+        }
+        for (var, addr) in [("USTACK_ADDR", c.addr), ("USTACK_PEER", c.peer)] {
+            if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+                return Err(bad(var, &addr.to_string(), "a unicast IPv4 address"));
+            }
+        }
+        for (var, addr) in [("USTACK_ADDR6", c.addr6), ("USTACK_PEER6", c.peer6)] {
+            if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() {
+                return Err(bad(var, &addr.to_string(), "a unicast IPv6 address"));
+            }
+        }
+        if c.addr == c.peer {
+            return Err(bad(
+                "USTACK_PEER",
+                &c.peer.to_string(),
+                "an address different from USTACK_ADDR",
+            ));
+        }
+        if c.addr6 == c.peer6 {
+            return Err(bad(
+                "USTACK_PEER6",
+                &c.peer6.to_string(),
+                "an address different from USTACK_ADDR6",
+            ));
+        }
+        if let Some(v) = get("USTACK_MTU") {
+            c.mtu = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|m| (MIN_MTU..=MAX_MTU).contains(m))
+                .ok_or_else(|| {
+                    bad(
+                        "USTACK_MTU",
+                        &v,
+                        format!("a whole number from {MIN_MTU} to {MAX_MTU}"),
+                    )
+                })?;
+        }
+        if let Some(v) = get("USTACK_LOG") {
+            c.log = parse_level(&v).ok_or_else(|| {
+                bad(
+                    "USTACK_LOG",
+                    &v,
+                    "one of off, error, warn, info, debug, trace",
+                )
+            })?;
+        }
+        c.pcap = get("USTACK_PCAP").map(PathBuf::from);
+        c.fault = get("USTACK_FAULT");
+        if let Some(v) = get("USTACK_FALLBACK") {
+            c.fallback = match v.to_ascii_lowercase().as_str() {
+                "fail" => Fallback::Fail,
+                "kernel" => Fallback::Kernel,
+                _ => return Err(bad("USTACK_FALLBACK", &v, "'fail' or 'kernel'")),
+            };
+        }
+        if let Some(v) = get("USTACK_LINGER") {
+            c.linger = parse_duration(&v).ok_or_else(|| {
+                bad(
+                    "USTACK_LINGER",
+                    &v,
+                    "a duration with a unit, such as 5s or 500ms",
+                )
+            })?;
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn unset_variables_take_the_documented_defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.ifname, "ustack0");
+        assert_eq!(c.addr.to_string(), "10.77.0.2");
+        assert_eq!(c.peer.to_string(), "10.77.0.1");
+        assert_eq!(c.addr6.to_string(), "fd77::2");
+        assert_eq!(c.peer6.to_string(), "fd77::1");
+        assert_eq!(c.mtu, 1500);
+        assert_eq!(c.log, LogLevel::Warn);
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let c = parse(&[
+            ("USTACK_IFNAME", "tun9"),
+            ("USTACK_ADDR", "192.168.0.1"),
+            ("USTACK_PEER", "192.0.2.1"),
+            ("USTACK_ADDR6", "fd00::1"),
+            ("USTACK_PEER6", "fd00::2"),
+            ("USTACK_MTU", "9000"),
+            ("USTACK_LOG", "DEBUG"),
+            ("USTACK_PCAP", "/tmp/x.pcap"),
+            ("USTACK_FAULT", "loss=0.1"),
+            ("USTACK_FALLBACK", "kernel"),
+            ("USTACK_LINGER", "250ms"),
+        ])
+        .unwrap();
+        assert_eq!(c.ifname, "tun9");
+        assert_eq!(c.addr, Ipv4Addr::new(192, 168, 0, 1));
+        assert_eq!(c.peer, Ipv4Addr::new(192, 0, 2, 1));
+        assert_eq!(c.mtu, 9000);
+        assert_eq!(c.log, LogLevel::Debug);
+        assert_eq!(c.pcap, Some(PathBuf::from("/tmp/x.pcap")));
+        assert_eq!(c.fault.as_deref(), Some("loss=0.1"));
+        assert_eq!(c.fallback, Fallback::Kernel);
+        assert_eq!(c.linger, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_value() {
+        let cases = [
+            ("USTACK_MTU", "1279"),
+            ("USTACK_MTU", "65536"),
+            ("USTACK_MTU", "big"),
+            ("USTACK_ADDR", "10.77.0"),
+            ("USTACK_ADDR", "0.0.0.0"),
+            ("USTACK_PEER", "10.77.0.2"),
+            ("USTACK_ADDR6", "fd77::zz"),
+            ("USTACK_PEER6", "fd77::2"),
+            ("USTACK_IFNAME", "a/b"),
+            ("USTACK_IFNAME", "sixteen-chars-xx"),
+            ("USTACK_LOG", "loud"),
+            ("USTACK_FALLBACK", "maybe"),
+            ("USTACK_LINGER", "5"),
+        ];
+        for (var, value) in cases {
+            let err = parse(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}");
+            assert_eq!(err.value, value);
+            let line = err.to_string();
+            assert!(line.starts_with(&format!("{var}: bad value '{value}'")), "{line}");
+        }
+    }
+
+    #[test]
+    fn empty_variable_means_default() {
+        assert_eq!(parse(&[("USTACK_MTU", "")]).unwrap().mtu, 1500);
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("3s"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_duration("15ms"), Some(Duration::from_millis(15)));
+        assert_eq!(parse_duration("7us"), Some(Duration::from_micros(7)));
+        assert_eq!(parse_duration("7"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("99999999999999999999s"), None);
+    }
+}

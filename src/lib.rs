@@ -20,6 +20,7 @@
 pub mod config;
 pub mod device;
 pub mod ip;
+pub mod logging;
 pub mod runtime;
 pub mod stack;
 pub mod tcp;

@@ -23,6 +23,7 @@ pub mod ip;
 pub mod logging;
 pub mod runtime;
 pub mod stack;
+pub mod sys;
 pub mod tcp;
 pub mod time;
 pub mod wire;

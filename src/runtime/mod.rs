@@ -1,1 +1,228 @@
-//! The runtime thread that drives a stack over a link.
+//! The runtime: one hidden thread that drives a sans-IO [`Core`] over a
+//! [`Link`].
+//!
+//! Owns the thread, the monotonic clock and the wake-up eventfd. The loop:
+//! read the link until it is drained (bounded per turn so transmission is
+//! never starved), feed every packet to the core, collect what the core
+//! wants to send, write it in one batch, then sleep in `poll(2)` on the
+//! link's fd and the wake-up fd until the earliest of the core's and the
+//! link's deadlines.
+//!
+//! Locking: the core lives in one `Mutex`. The runtime thread takes it once
+//! per batch, never across a system call; API callers take it for their
+//! socket operation and then call [`Runtime::wake`] (a cheap eventfd write)
+//! when the core may have something new to send or a new deadline.
+//!
+//! Must not touch: protocol logic. Everything it knows of the core is
+//! `input`, `poll_transmit` and `poll_at`.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::device::{Link, Packet};
+use crate::stack::Core;
+use crate::sys::{self, EventFd};
+use crate::time::Instant;
+
+/// Packets read from the link per `recv_batch` call.
+const RX_BATCH: usize = 64;
+/// Packets fed to the core per turn before transmitting.
+const RX_PER_TURN: usize = 1024;
+
+/// A monotonic clock whose epoch is its creation.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    epoch: std::time::Instant,
+}
+
+impl Clock {
+    /// A clock starting now.
+    pub fn new() -> Clock {
+        Clock {
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Instant {
+        let us = self.epoch.elapsed().as_micros();
+        Instant::from_micros(u64::try_from(us).unwrap_or(u64::MAX))
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+struct Shared {
+    core: Mutex<Core>,
+    wake: EventFd,
+    stop: AtomicBool,
+    clock: Clock,
+}
+
+/// A running stack: the core, its thread and its link.
+pub struct Runtime {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Starts the thread `ustack-runtime` driving `core` over `link`.
+    pub fn start(core: Core, link: Box<dyn Link>) -> io::Result<Runtime> {
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            wake: EventFd::new()?,
+            stop: AtomicBool::new(false),
+            clock: Clock::new(),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("ustack-runtime".into())
+            .spawn(move || run(&thread_shared, link))?;
+        Ok(Runtime {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `f` with the core locked and the current time.
+    pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
+        let now = self.shared.clock.now();
+        f(&mut lock(&self.shared.core), now)
+    }
+
+    /// Tells the thread that the core may have something to send or a new
+    /// deadline.
+    pub fn wake(&self) {
+        self.shared.wake.notify();
+    }
+
+    /// Stops the thread and waits for it; the link is closed when the
+    /// thread drops it.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake.notify();
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                log::error!("runtime thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
+    // A panic while holding the lock leaves the core as it was at the panic;
+    // the stack keeps serving the other sockets rather than cascading.
+    core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Logs an I/O error from the link once per kind, not once per packet.
+struct ErrorOnce(Option<io::ErrorKind>);
+
+impl ErrorOnce {
+    fn report(&mut self, what: &str, e: &io::Error) {
+        if self.0 != Some(e.kind()) {
+            log::error!("{what}: {e}");
+            self.0 = Some(e.kind());
+        }
+    }
+}
+
+fn run(shared: &Shared, mut link: Box<dyn Link>) {
+    let mut rx: Vec<Packet> = Vec::with_capacity(RX_BATCH);
+    let mut tx: Vec<Packet> = Vec::new();
+    let mut errors = ErrorOnce(None);
+    while !shared.stop.load(Ordering::Acquire) {
+        let now = shared.clock.now();
+        let mut fed = 0;
+        let mut rx_error = false;
+        while fed < RX_PER_TURN {
+            match link.recv_batch(now, &mut rx, RX_BATCH) {
+                Ok(0) => break,
+                Ok(n) => {
+                    fed += n;
+                    let mut core = lock(&shared.core);
+                    for p in rx.drain(..) {
+                        core.input(now, &p);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    errors.report("receiving from the link", &e);
+                    rx_error = true;
+                    break;
+                }
+            }
+        }
+        let deadline = {
+            let mut core = lock(&shared.core);
+            core.poll_transmit(now, &mut tx);
+            core.poll_at()
+        };
+        if !tx.is_empty() {
+            if let Err(e) = link.send_batch(now, &mut tx) {
+                errors.report("sending to the link", &e);
+                // A link that fails outright would otherwise keep the batch
+                // forever and grow it each turn.
+                tx.clear();
+            }
+        }
+        if fed >= RX_PER_TURN {
+            continue; // more may be waiting: read again before sleeping
+        }
+        let deadline = match (deadline, link.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut timeout = deadline.map(|d| d.saturating_duration_since(shared.clock.now()));
+        if rx_error {
+            // Back off instead of spinning on a broken device.
+            timeout = Some(timeout.map_or(Duration::from_millis(100), |t| {
+                t.min(Duration::from_millis(100))
+            }));
+        }
+        let mut fds = [sys::pollfd(shared.wake.as_raw_fd(), libc::POLLIN), sys::pollfd(-1, 0)];
+        if let Some(fd) = link.wait_fd() {
+            let mut events = libc::POLLIN;
+            if !tx.is_empty() {
+                events |= libc::POLLOUT;
+            }
+            fds[1] = sys::pollfd(fd, events);
+        } else if timeout.is_none_or(|t| t > Duration::from_millis(1)) {
+            // A link with nothing to wait on is polled every millisecond.
+            timeout = Some(Duration::from_millis(1));
+        }
+        match sys::poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => errors.report("waiting for the link", &e),
+        }
+        if fds[0].revents != 0 {
+            shared.wake.drain();
+        }
+    }
+    // Flush what the core still has, once; the caller bounds how long it
+    // waited for connections to finish before stopping us.
+    let now = shared.clock.now();
+    lock(&shared.core).poll_transmit(now, &mut tx);
+    if !tx.is_empty() {
+        let _ = link.send_batch(now, &mut tx);
+    }
+}

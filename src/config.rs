@@ -332,7 +332,10 @@ mod tests {
             assert_eq!(err.var, var, "{var}={value}");
             assert_eq!(err.value, value);
             let line = err.to_string();
-            assert!(line.starts_with(&format!("{var}: bad value '{value}'")), "{line}");
+            assert!(
+                line.starts_with(&format!("{var}: bad value '{value}'")),
+                "{line}"
+            );
         }
     }
 

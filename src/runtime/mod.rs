@@ -113,10 +113,10 @@ impl Runtime {
     fn stop_and_join(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake.notify();
-        if let Some(t) = self.thread.take() {
-            if t.join().is_err() {
-                log::error!("runtime thread panicked");
-            }
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            log::error!("runtime thread panicked");
         }
     }
 }
@@ -176,13 +176,13 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
             core.poll_transmit(now, &mut tx);
             core.poll_at()
         };
-        if !tx.is_empty() {
-            if let Err(e) = link.send_batch(now, &mut tx) {
-                errors.report("sending to the link", &e);
-                // A link that fails outright would otherwise keep the batch
-                // forever and grow it each turn.
-                tx.clear();
-            }
+        if !tx.is_empty()
+            && let Err(e) = link.send_batch(now, &mut tx)
+        {
+            errors.report("sending to the link", &e);
+            // A link that fails outright would otherwise keep the batch
+            // forever and grow it each turn.
+            tx.clear();
         }
         if fed >= RX_PER_TURN {
             continue; // more may be waiting: read again before sleeping
@@ -198,7 +198,10 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
                 t.min(Duration::from_millis(100))
             }));
         }
-        let mut fds = [sys::pollfd(shared.wake.as_raw_fd(), libc::POLLIN), sys::pollfd(-1, 0)];
+        let mut fds = [
+            sys::pollfd(shared.wake.as_raw_fd(), libc::POLLIN),
+            sys::pollfd(-1, 0),
+        ];
         if let Some(fd) = link.wait_fd() {
             let mut events = libc::POLLIN;
             if !tx.is_empty() {

@@ -1,0 +1,1 @@
+//! Fragmentation on send.

@@ -14,6 +14,7 @@ pub mod fragment;
 pub mod ratelimit;
 pub mod reassembly;
 
+pub use fragment::{FragmentError, FragmentPlan, FragmentSpec, IdGenerator, IpVersion, plan};
 pub use reassembly::{
     Config as ReassemblyConfig, Expired, FirstFragment, FragKey, Reassembled, Reassembler,
     ReassemblyError, ReassemblyStats,

@@ -15,6 +15,7 @@ pub mod ratelimit;
 pub mod reassembly;
 
 pub use fragment::{FragmentError, FragmentPlan, FragmentSpec, IdGenerator, IpVersion, plan};
+pub use ratelimit::TokenBucket;
 pub use reassembly::{
     Config as ReassemblyConfig, Expired, FirstFragment, FragKey, Reassembled, Reassembler,
     ReassemblyError, ReassemblyStats,

@@ -194,6 +194,12 @@ impl Datagram {
     }
 }
 
+struct Pending {
+    deadline: Instant,
+    expired: Expired,
+    charged: usize,
+}
+
 enum Verdict {
     Accept,
     Duplicate,
@@ -209,9 +215,11 @@ pub struct Reassembler {
     by_age: BTreeMap<u64, FragKey>,
     by_deadline: BTreeMap<(Instant, u64), FragKey>,
     /// Datagrams found past their deadline by `insert` before
-    /// `poll_expired` ran; held so their ICMP report is not lost. Capped at
-    /// `max_datagrams` entries.
-    pending_expired: VecDeque<(Instant, Expired)>,
+    /// `poll_expired` ran, with their deadline and the bytes they are
+    /// charged; held so their ICMP report is not lost. Capped at
+    /// `max_datagrams` entries, counted in `bytes_held`, and the first
+    /// thing dropped when memory runs short.
+    pending_expired: VecDeque<Pending>,
     next_seq: u64,
     bytes_held: usize,
     stats: ReassemblyStats,
@@ -362,9 +370,7 @@ impl Reassembler {
                 self.stats.refused += 1;
                 return Err(ReassemblyError::NoMemory);
             }
-            while self.datagrams.len() >= self.config.max_datagrams {
-                self.evict_oldest(None);
-            }
+            while self.datagrams.len() >= self.config.max_datagrams && self.evict_oldest(None) {}
             extra += DATAGRAM_OVERHEAD;
         }
         // When full, the oldest datagram gives way rather than the new one.
@@ -375,7 +381,10 @@ impl Reassembler {
         // cap within the few milliseconds a genuine datagram needs to
         // complete, a far higher bar.
         while self.bytes_held + extra > self.config.max_bytes {
-            if !self.evict_oldest(own_seq) {
+            if let Some(p) = self.pending_expired.pop_front() {
+                self.bytes_held -= p.charged;
+                self.stats.evictions += 1;
+            } else if !self.evict_oldest(own_seq) {
                 break;
             }
         }
@@ -447,7 +456,11 @@ impl Reassembler {
     /// Removes every datagram whose deadline is at or before `now` and
     /// reports it, oldest deadline first.
     pub fn poll_expired(&mut self, now: Instant) -> Vec<Expired> {
-        let mut out: Vec<Expired> = self.pending_expired.drain(..).map(|(_, e)| e).collect();
+        let mut out = Vec::new();
+        for p in self.pending_expired.drain(..) {
+            self.bytes_held -= p.charged;
+            out.push(p.expired);
+        }
         while let Some((&(deadline, _), &key)) = self.by_deadline.first_key_value() {
             if deadline > now {
                 break;
@@ -461,7 +474,7 @@ impl Reassembler {
 
     /// The earliest instant at which `poll_expired` has something to do.
     pub fn next_timeout(&self) -> Option<Instant> {
-        let pending = self.pending_expired.iter().map(|(deadline, _)| *deadline);
+        let pending = self.pending_expired.iter().map(|p| p.deadline);
         let live = self
             .by_deadline
             .keys()
@@ -479,9 +492,23 @@ impl Reassembler {
         {
             let cap = self.config.max_datagrams.max(1);
             while self.pending_expired.len() >= cap {
-                self.pending_expired.pop_front();
+                if let Some(p) = self.pending_expired.pop_front() {
+                    self.bytes_held -= p.charged;
+                    self.stats.evictions += 1;
+                }
             }
-            self.pending_expired.push_back((deadline, expired));
+            // Never more than the datagram was charged, so the cap holds.
+            let charged = DATAGRAM_OVERHEAD
+                + expired
+                    .first
+                    .as_ref()
+                    .map_or(0, |f| f.header.len() + f.payload.len() + FRAGMENT_OVERHEAD);
+            self.bytes_held += charged;
+            self.pending_expired.push_back(Pending {
+                deadline,
+                expired,
+                charged,
+            });
         }
     }
 
@@ -570,6 +597,27 @@ fn check_against(
         return Err(ReassemblyError::Overlap);
     }
     Ok(Verdict::Accept)
+}
+
+#[cfg(test)]
+impl Reassembler {
+    /// `bytes_held` recomputed from scratch, to check the running total.
+    fn recount(&self) -> usize {
+        let live: usize = self
+            .datagrams
+            .values()
+            .map(|dg| {
+                DATAGRAM_OVERHEAD
+                    + dg.header.as_ref().map_or(0, Vec::len)
+                    + dg.fragments
+                        .values()
+                        .map(|d| d.len() + FRAGMENT_OVERHEAD)
+                        .sum::<usize>()
+            })
+            .sum();
+        let pending: usize = self.pending_expired.iter().map(|p| p.charged).sum();
+        live + pending
+    }
 }
 
 #[cfg(test)]
@@ -823,6 +871,21 @@ mod tests {
     }
 
     #[test]
+    fn a_long_first_header_makes_the_datagram_oversize_at_completion() {
+        let mut r = Reassembler::default();
+        let key = v4(9);
+        // 20 + 65512 fits, but the first fragment's 60-byte header does not.
+        r.insert(T0, key, 65_504, false, &[0; 8], &[0x46; 20])
+            .unwrap();
+        r.insert(T0, key, 0, true, &vec![0; 65_504], &[0x4f; 60])
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(r.stats().oversize, 1);
+        assert_eq!(r.stats().reassembled, 0);
+        assert_eq!(r.bytes_held(), 0);
+    }
+
+    #[test]
     fn a_datagram_of_exactly_65535_bytes_reassembles() {
         let mut r = Reassembler::default();
         let key = v4(8);
@@ -887,6 +950,7 @@ mod tests {
             feed(&mut r, T0, key, &(2800, true, vec![0; 8])).unwrap();
             assert!(r.bytes_held() <= cap, "held {} > {cap}", r.bytes_held());
         }
+        assert_eq!(r.bytes_held(), r.recount());
         assert!(r.stats().evictions > 4_900);
         assert!(r.datagrams_in_progress() < 50);
         // A genuine datagram still gets through the flood: eviction takes
@@ -1033,6 +1097,27 @@ mod tests {
         assert_eq!(r.next_timeout(), Some(late + Duration::from_secs(30)));
     }
 
+    #[test]
+    fn unpolled_expired_reports_are_dropped_first_under_memory_pressure() {
+        let mut r = Reassembler::new(Config {
+            max_bytes: 8 * 1024,
+            ..Config::default()
+        });
+        feed(&mut r, T0, v4(1), &(0, true, vec![1; 2000])).unwrap();
+        let late = T0 + Duration::from_secs(31);
+        // Meets the expired datagram: its report is parked, still charged.
+        feed(&mut r, late, v4(1), &(2000, true, vec![2; 2000])).unwrap();
+        assert_eq!(r.bytes_held(), r.recount());
+        assert!(r.bytes_held() > 4000);
+        // A newer datagram needs room: the parked report goes, not v4(1).
+        feed(&mut r, late, v4(2), &(0, true, vec![3; 4000])).unwrap();
+        assert_eq!(r.stats().evictions, 1);
+        assert_eq!(r.datagrams_in_progress(), 2);
+        assert!(r.poll_expired(late).is_empty());
+        assert!(r.bytes_held() <= 8 * 1024);
+        assert_eq!(r.bytes_held(), r.recount());
+    }
+
     proptest! {
         #[test]
         fn random_splits_orders_and_duplicates_reassemble_byte_for_byte(
@@ -1069,7 +1154,7 @@ mod tests {
         #[test]
         fn arbitrary_fragments_never_break_the_caps(
             frags in proptest::collection::vec(
-                (0u32..6, 0usize..70_000, any::<bool>(), 0usize..3000, 0usize..80, 0u64..200_000),
+                (0u32..6, prop_oneof![0usize..70_000, (0usize..40).prop_map(|o| o * 8)], any::<bool>(), 0usize..3000, 0usize..80, 0u64..200_000),
                 1..200,
             ),
         ) {
@@ -1082,7 +1167,11 @@ mod tests {
             let mut now = T0;
             for (ident, offset, mf, len, hlen, dt) in frags {
                 now += Duration::from_millis(dt);
-                r.poll_expired(now);
+                // Polling only sometimes leaves late fragments to meet
+                // datagrams whose deadline has passed.
+                if dt % 3 == 0 {
+                    r.poll_expired(now);
+                }
                 let key = if ident % 2 == 0 { v4(ident as u16) } else { v6(ident) };
                 let res = r.insert(now, key, offset, mf, &vec![0xab; len], &vec![0; hlen]);
                 if let Ok(Some(d)) = res {
@@ -1091,6 +1180,7 @@ mod tests {
                 prop_assert!(r.bytes_held() <= config.max_bytes);
                 prop_assert!(r.datagrams_in_progress() <= config.max_datagrams);
                 prop_assert!(r.pending_expired.len() <= config.max_datagrams);
+                prop_assert_eq!(r.bytes_held(), r.recount());
             }
             r.poll_expired(now + Duration::from_secs(61));
             prop_assert_eq!(r.bytes_held(), 0);

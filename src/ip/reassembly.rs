@@ -345,79 +345,22 @@ impl Reassembler {
 
         // An empty last fragment only fixes the end; storing it would cost
         // overhead for no data.
-        let stores_data = len > 0;
         let mut needed = 0;
-        if stores_data {
+        if len > 0 {
             needed += len + FRAGMENT_OVERHEAD;
             if offset == 0 {
                 needed += header.len();
             }
         }
-        let current = match self.datagrams.get(&key) {
-            Some(dg) => dg.charged,
-            None => DATAGRAM_OVERHEAD,
-        };
-        if current + needed > self.config.max_bytes {
-            // Evicting others cannot help a datagram that is too big alone.
-            self.stats.refused += 1;
-            self.remove(&key);
-            return Err(ReassemblyError::NoMemory);
-        }
-        let own_seq = self.datagrams.get(&key).map(|dg| dg.seq);
-        let mut extra = needed;
+        self.make_room(&key, exists, needed)?;
         if !exists {
-            if self.config.max_datagrams == 0 {
-                self.stats.refused += 1;
-                return Err(ReassemblyError::NoMemory);
-            }
-            while self.datagrams.len() >= self.config.max_datagrams && self.evict_oldest(None) {}
-            extra += DATAGRAM_OVERHEAD;
-        }
-        // When full, the oldest datagram gives way rather than the new one.
-        // Refusing new datagrams (as Linux does above ipfrag_high_thresh)
-        // lets an attacker who trickles incomplete datagrams at about
-        // cap / timeout (some 140 KB/s for 4 MiB and 30 s) shut out all
-        // fragmented traffic. Evicting the oldest makes it flush the whole
-        // cap within the few milliseconds a genuine datagram needs to
-        // complete, a far higher bar.
-        while self.bytes_held + extra > self.config.max_bytes {
-            if let Some(p) = self.pending_expired.pop_front() {
-                self.bytes_held -= p.charged;
-                self.stats.evictions += 1;
-            } else if !self.evict_oldest(own_seq) {
-                break;
-            }
-        }
-
-        if !exists {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            let timeout = match key {
-                FragKey::V4 { .. } => self.config.timeout_v4,
-                FragKey::V6 { .. } => self.config.timeout_v6,
-            };
-            let deadline = now + timeout;
-            self.by_age.insert(seq, key);
-            self.by_deadline.insert((deadline, seq), key);
-            self.datagrams.insert(
-                key,
-                Datagram {
-                    seq,
-                    deadline,
-                    fragments: BTreeMap::new(),
-                    received: 0,
-                    end: None,
-                    header: None,
-                    charged: DATAGRAM_OVERHEAD,
-                },
-            );
-            self.bytes_held += DATAGRAM_OVERHEAD;
+            self.create(now, key);
         }
 
         let Some(dg) = self.datagrams.get_mut(&key) else {
             return Ok(None);
         };
-        if stores_data {
+        if len > 0 {
             if offset == 0 {
                 dg.header = Some(header.to_vec());
             }
@@ -429,28 +372,11 @@ impl Reassembler {
         if !more_fragments {
             dg.end = Some(end);
         }
-        if dg.end != Some(dg.received) {
-            return Ok(None);
+        if dg.end == Some(dg.received) {
+            self.complete(&key)
+        } else {
+            Ok(None)
         }
-
-        let Some(dg) = self.remove(&key) else {
-            return Ok(None);
-        };
-        let header = dg.header.unwrap_or_default();
-        if dg.received > max_payload(&key, header.len()) {
-            self.stats.oversize += 1;
-            return Err(ReassemblyError::Oversize);
-        }
-        let mut whole = Vec::with_capacity(dg.received);
-        for data in dg.fragments.into_values() {
-            whole.extend_from_slice(&data);
-        }
-        self.stats.reassembled += 1;
-        Ok(Some(Reassembled {
-            key,
-            header,
-            payload: whole,
-        }))
     }
 
     /// Removes every datagram whose deadline is at or before `now` and
@@ -465,8 +391,12 @@ impl Reassembler {
             if deadline > now {
                 break;
             }
-            if let Some(expired) = self.expire(&key) {
-                out.push(expired);
+            match self.expire(&key) {
+                Some(expired) => out.push(expired),
+                // Unreachable while the indexes agree; never loop on it.
+                None => {
+                    self.by_deadline.pop_first();
+                }
             }
         }
         out
@@ -481,6 +411,105 @@ impl Reassembler {
             .next()
             .map(|(deadline, _)| *deadline);
         pending.chain(live).min()
+    }
+
+    /// Frees memory and a datagram slot so that `needed` more bytes (and,
+    /// unless `exists`, a new datagram) fit in the caps.
+    ///
+    /// When full, the oldest datagram gives way rather than the new one.
+    /// Refusing new datagrams (as Linux does above `ipfrag_high_thresh`)
+    /// lets an attacker who trickles incomplete datagrams at about
+    /// cap / timeout (some 140 KB/s for 4 MiB and 30 s) shut out all
+    /// fragmented traffic. Evicting the oldest makes them flush the whole
+    /// cap within the few milliseconds a genuine datagram needs to
+    /// complete, a far higher bar.
+    fn make_room(
+        &mut self,
+        key: &FragKey,
+        exists: bool,
+        needed: usize,
+    ) -> Result<(), ReassemblyError> {
+        let current = match self.datagrams.get(key) {
+            Some(dg) => dg.charged,
+            None => DATAGRAM_OVERHEAD,
+        };
+        if current + needed > self.config.max_bytes {
+            // Evicting others cannot help a datagram too big on its own.
+            self.stats.refused += 1;
+            self.remove(key);
+            return Err(ReassemblyError::NoMemory);
+        }
+        let mut extra = needed;
+        if !exists {
+            if self.config.max_datagrams == 0 {
+                self.stats.refused += 1;
+                return Err(ReassemblyError::NoMemory);
+            }
+            while self.datagrams.len() >= self.config.max_datagrams && self.evict_oldest(None) {}
+            extra += DATAGRAM_OVERHEAD;
+        }
+        let own_seq = self.datagrams.get(key).map(|dg| dg.seq);
+        while self.bytes_held + extra > self.config.max_bytes {
+            // Parked expiry reports go first: they only feed ICMP.
+            if let Some(p) = self.pending_expired.pop_front() {
+                self.bytes_held -= p.charged;
+                self.stats.evictions += 1;
+            } else if !self.evict_oldest(own_seq) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, now: Instant, key: FragKey) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let timeout = match key {
+            FragKey::V4 { .. } => self.config.timeout_v4,
+            FragKey::V6 { .. } => self.config.timeout_v6,
+        };
+        // RFC 791 would restart the timer at each fragment's TTL; like
+        // Linux, the deadline is fixed at the first fragment, so a slow
+        // trickle cannot keep a datagram alive forever.
+        let deadline = now + timeout;
+        self.by_age.insert(seq, key);
+        self.by_deadline.insert((deadline, seq), key);
+        self.datagrams.insert(
+            key,
+            Datagram {
+                seq,
+                deadline,
+                fragments: BTreeMap::new(),
+                received: 0,
+                end: None,
+                header: None,
+                charged: DATAGRAM_OVERHEAD,
+            },
+        );
+        self.bytes_held += DATAGRAM_OVERHEAD;
+    }
+
+    fn complete(&mut self, key: &FragKey) -> Result<Option<Reassembled>, ReassemblyError> {
+        let Some(dg) = self.remove(key) else {
+            return Ok(None);
+        };
+        let header = dg.header.unwrap_or_default();
+        // Fragments after the first may carry shorter IPv4 headers (options
+        // not copied), so only the first header settles the size.
+        if dg.received > max_payload(key, header.len()) {
+            self.stats.oversize += 1;
+            return Err(ReassemblyError::Oversize);
+        }
+        let mut whole = Vec::with_capacity(dg.received);
+        for data in dg.fragments.into_values() {
+            whole.extend_from_slice(&data);
+        }
+        self.stats.reassembled += 1;
+        Ok(Some(Reassembled {
+            key: *key,
+            header,
+            payload: whole,
+        }))
     }
 
     /// A fragment must not join a datagram whose time is up, even if the

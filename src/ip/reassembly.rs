@@ -15,6 +15,27 @@
 //! fragment near offset 65,528 costs its own bytes, not 64 KiB, and overlap
 //! checks look only at the two neighbours (RFC 815's hole list, kept
 //! implicitly as the gaps between sorted, non-overlapping ranges).
+//!
+//! ```
+//! use ustack::Instant;
+//! use ustack::ip::{FragKey, Reassembler};
+//!
+//! let mut r = Reassembler::default();
+//! let key = FragKey::V4 {
+//!     src: [10, 77, 0, 1].into(),
+//!     dst: [10, 77, 0, 2].into(),
+//!     protocol: 17,
+//!     ident: 0x1234,
+//! };
+//! let header = [0x45u8; 20];
+//! let now = Instant::ZERO;
+//! // The last fragment arrives first.
+//! assert_eq!(r.insert(now, key, 8, false, b"89", &header), Ok(None));
+//! let done = r.insert(now, key, 0, true, b"01234567", &header);
+//! let done = done.unwrap().expect("complete");
+//! assert_eq!(done.payload, b"0123456789");
+//! assert_eq!(done.header, header);
+//! ```
 
 use core::fmt;
 use core::ops::Bound;

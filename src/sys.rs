@@ -117,3 +117,43 @@ mod tests {
         assert!(t.elapsed() >= Duration::from_millis(20));
     }
 }
+
+/// SIGINT and SIGTERM, blocked in the calling thread (and so in every thread
+/// it spawns afterwards) so that [`TerminationSignals::wait`] can receive
+/// them synchronously and the program can shut down in order (flushing a
+/// capture, closing the device) instead of dying mid-write.
+pub struct TerminationSignals {
+    set: libc::sigset_t,
+}
+
+impl TerminationSignals {
+    /// Blocks SIGINT and SIGTERM in this thread. Call it before spawning
+    /// threads.
+    pub fn block() -> io::Result<TerminationSignals> {
+        // SAFETY: sigset_t is plain data; sigemptyset initialises it fully.
+        let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
+        // SAFETY: `set` is a live sigset_t; the calls only write into it and
+        // into this thread's signal mask.
+        let rc = unsafe {
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(TerminationSignals { set })
+    }
+
+    /// Waits for SIGINT or SIGTERM and returns its number.
+    pub fn wait(&self) -> io::Result<i32> {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: both pointers are to live locals; sigwait writes `sig`.
+        let rc = unsafe { libc::sigwait(&self.set, &mut sig) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(sig)
+    }
+}

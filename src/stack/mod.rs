@@ -5,6 +5,9 @@
 //! the queue of datagrams to send. Takes time as an argument; never reads a
 //! clock, never touches a device.
 
+mod socket;
+pub use socket::SocketHandle;
+
 use crate::device::Packet;
 use crate::time::Instant;
 

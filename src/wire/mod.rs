@@ -8,8 +8,33 @@
 //!
 //! Must not touch: state, time, or I/O. Everything here is a pure function,
 //! and no input, however malformed, makes it panic.
+//!
+//! Conventions shared by every format:
+//! - `XxxPacket::new_checked` validates every length once; accessors also
+//!   read through bounds-checked helpers, so even a view made with
+//!   `new_unchecked` over a short buffer yields zeros instead of panicking.
+//! - `XxxRepr::emit` writes into a caller-sized `&mut [u8]` and returns the
+//!   number of bytes written; a short buffer is [`Error::Truncated`], a repr
+//!   that cannot be encoded is [`Error::Malformed`].
+//! - [`ip::parse_ip`] and [`ip::IpHeader`] are the entry points the stack
+//!   core uses for demultiplexing and output.
 
+pub mod checksum;
+pub mod icmpv4;
+pub mod icmpv6;
+pub mod ip;
+pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
+pub mod udp;
+
+pub use icmpv4::{Icmpv4Packet, Icmpv4Repr};
+pub use icmpv6::{Icmpv6Packet, Icmpv6Repr};
+pub use ip::{IpFragment, IpHeader, IpView, parse_ip, parse_ip_quoted};
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{Ipv6FragmentRepr, Ipv6Packet, Ipv6Repr};
+pub use tcp::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+pub use udp::{UdpPacket, UdpRepr};
 
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -94,9 +119,76 @@ impl From<IpProtocol> for u8 {
     }
 }
 
+/// Bounds-checked big-endian reads and writes. A read outside the buffer
+/// yields zero and a write outside it is dropped: views call these after
+/// `new_checked` has proven the offsets valid, so the fallback only ever
+/// triggers on a view built with `new_unchecked`, where not panicking is the
+/// point.
+pub(crate) mod bytes {
+    pub fn u8_at(buf: &[u8], at: usize) -> u8 {
+        buf.get(at).copied().unwrap_or(0)
+    }
+
+    pub fn u16_at(buf: &[u8], at: usize) -> u16 {
+        match buf.get(at..at.saturating_add(2)) {
+            Some(&[a, b]) => u16::from_be_bytes([a, b]),
+            _ => 0,
+        }
+    }
+
+    pub fn u32_at(buf: &[u8], at: usize) -> u32 {
+        match buf.get(at..at.saturating_add(4)) {
+            Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
+            _ => 0,
+        }
+    }
+
+    pub fn array_at<const N: usize>(buf: &[u8], at: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        if let Some(src) = buf.get(at..at.saturating_add(N)) {
+            out.copy_from_slice(src);
+        }
+        out
+    }
+
+    pub fn set_u8(buf: &mut [u8], at: usize, value: u8) {
+        if let Some(b) = buf.get_mut(at) {
+            *b = value;
+        }
+    }
+
+    pub fn set_bytes(buf: &mut [u8], at: usize, value: &[u8]) {
+        if let Some(dst) = buf.get_mut(at..at.saturating_add(value.len())) {
+            dst.copy_from_slice(value);
+        }
+    }
+
+    pub fn set_u16(buf: &mut [u8], at: usize, value: u16) {
+        set_bytes(buf, at, &value.to_be_bytes());
+    }
+
+    pub fn set_u32(buf: &mut [u8], at: usize, value: u32) {
+        set_bytes(buf, at, &value.to_be_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_helpers_read_zero_and_drop_writes_out_of_bounds() {
+        let mut buf = [0x12u8, 0x34, 0x56];
+        assert_eq!(bytes::u16_at(&buf, 1), 0x3456);
+        assert_eq!(bytes::u16_at(&buf, 2), 0);
+        assert_eq!(bytes::u32_at(&buf, 0), 0);
+        assert_eq!(bytes::u32_at(&buf, usize::MAX), 0);
+        assert_eq!(bytes::array_at::<2>(&buf, 2), [0, 0]);
+        bytes::set_u16(&mut buf, 2, 0xffff);
+        assert_eq!(buf, [0x12, 0x34, 0x56]);
+        bytes::set_u16(&mut buf, 0, 0xabcd);
+        assert_eq!(buf, [0xab, 0xcd, 0x56]);
+    }
 
     #[test]
     fn ip_protocol_round_trips_every_byte() {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod device;
 pub mod ip;
 pub mod logging;
+pub mod rand;
 pub mod runtime;
 pub mod stack;
 pub mod sys;

@@ -90,34 +90,6 @@ pub fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn eventfd_is_readable_after_notify_until_drained() {
-        let ev = EventFd::new().unwrap();
-        let mut fds = [pollfd(ev.as_raw_fd(), libc::POLLIN)];
-        assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 0);
-        ev.notify();
-        ev.notify();
-        assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 1);
-        assert!(ev.drain());
-        assert!(!ev.drain());
-        fds[0].revents = 0;
-        assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 0);
-    }
-
-    #[test]
-    fn poll_times_out() {
-        let ev = EventFd::new().unwrap();
-        let mut fds = [pollfd(ev.as_raw_fd(), libc::POLLIN)];
-        let t = std::time::Instant::now();
-        assert_eq!(poll(&mut fds, Some(Duration::from_millis(20))).unwrap(), 0);
-        assert!(t.elapsed() >= Duration::from_millis(20));
-    }
-}
-
 /// SIGINT and SIGTERM, blocked in the calling thread (and so in every thread
 /// it spawns afterwards) so that [`TerminationSignals::wait`] can receive
 /// them synchronously and the program can shut down in order (flushing a
@@ -155,5 +127,33 @@ impl TerminationSignals {
             return Err(io::Error::from_raw_os_error(rc));
         }
         Ok(sig)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eventfd_is_readable_after_notify_until_drained() {
+        let ev = EventFd::new().unwrap();
+        let mut fds = [pollfd(ev.as_raw_fd(), libc::POLLIN)];
+        assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 0);
+        ev.notify();
+        ev.notify();
+        assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 1);
+        assert!(ev.drain());
+        assert!(!ev.drain());
+        fds[0].revents = 0;
+        assert_eq!(poll(&mut fds, Some(Duration::ZERO)).unwrap(), 0);
+    }
+
+    #[test]
+    fn poll_times_out() {
+        let ev = EventFd::new().unwrap();
+        let mut fds = [pollfd(ev.as_raw_fd(), libc::POLLIN)];
+        let t = std::time::Instant::now();
+        assert_eq!(poll(&mut fds, Some(Duration::from_millis(20))).unwrap(), 0);
+        assert!(t.elapsed() >= Duration::from_millis(20));
     }
 }

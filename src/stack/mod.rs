@@ -1,47 +1,343 @@
 //! The sans-IO stack core.
 //!
 //! Owns the host's view of the link: its addresses, the demultiplexing of
-//! arriving datagrams to ICMP, UDP and TCP, fragment reassembly state, and
-//! the queue of datagrams to send. Takes time as an argument; never reads a
-//! clock, never touches a device.
+//! arriving datagrams to ICMP, UDP and TCP, fragment reassembly state, the
+//! socket table and the queue of datagrams to send. Takes time as an
+//! argument; never reads a clock, never touches a device.
+//!
+//! Errors returned to socket callers are `io::Error`s made from the errno
+//! the kernel would give (`EADDRINUSE`, `EAGAIN`...), so the library maps
+//! them to `ErrorKind`s and the shim passes the errno through unchanged.
 
+mod icmp;
+mod output;
 mod socket;
+mod udp;
+
+#[cfg(test)]
+mod tests;
+
 pub use socket::SocketHandle;
+pub use udp::{UdpDatagram, UdpOptions};
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::device::Packet;
+use crate::ip::{IdGenerator, Reassembler, ReassemblyConfig, TokenBucket};
+use crate::rand::Rng;
 use crate::time::Instant;
+use crate::wire::{self, IpProtocol, IpView};
+
+use socket::Slab;
+
+/// How a [`Core`] is set up.
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    /// The stack's IPv4 address.
+    pub addr: Ipv4Addr,
+    /// The stack's IPv6 address.
+    pub addr6: Ipv6Addr,
+    /// The link MTU.
+    pub mtu: usize,
+    /// TTL / hop limit of datagrams the stack sends (Linux's default 64).
+    pub hop_limit: u8,
+    /// Fragment reassembly bounds.
+    pub reassembly: ReassemblyConfig,
+    /// The most sockets open at once.
+    pub max_sockets: usize,
+    /// A UDP socket's receive queue, in payload bytes (Linux's default
+    /// `rmem_default`, 212,992).
+    pub udp_recv_buf: usize,
+    /// The most datagrams waiting in the transmit queue; beyond it new
+    /// datagrams are dropped and counted (a link that stopped draining must
+    /// not grow memory without bound).
+    pub max_tx_queue: usize,
+    /// Seeds port choice and fragment identification. Fixed seeds make
+    /// simulations replayable; the runtime seeds from the OS.
+    pub seed: u64,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            addr: Ipv4Addr::new(10, 77, 0, 2),
+            addr6: Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2),
+            mtu: 1500,
+            hop_limit: 64,
+            reassembly: ReassemblyConfig::default(),
+            max_sockets: 65536,
+            udp_recv_buf: 212_992,
+            max_tx_queue: 16384,
+            seed: 0,
+        }
+    }
+}
 
 /// Counters of what the core saw and did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Datagrams handed to [`Core::input`].
     pub ip_in: u64,
+    /// Datagrams that did not parse (bad version, length, checksum).
+    pub ip_malformed: u64,
+    /// Datagrams addressed to someone else.
+    pub ip_not_ours: u64,
+    /// Fragments rejected by reassembly (overlap, oversize, misaligned...).
+    pub frag_errors: u64,
+    /// Datagrams completed from fragments.
+    pub reassembled: u64,
     /// Datagrams produced by [`Core::poll_transmit`].
     pub ip_out: u64,
+    /// Datagrams dropped because the transmit queue was full.
+    pub tx_dropped: u64,
+    /// Datagrams sent as fragments.
+    pub fragmented: u64,
+    /// ICMP / ICMPv6 messages that did not parse or verify.
+    pub icmp_malformed: u64,
+    /// Echo requests answered.
+    pub echo_replies: u64,
+    /// ICMP errors sent.
+    pub icmp_errors_out: u64,
+    /// ICMP errors not sent because of the rate limit.
+    pub icmp_errors_limited: u64,
+    /// ICMP errors received and matched to a socket.
+    pub icmp_errors_in: u64,
+    /// UDP datagrams that did not parse or verify.
+    pub udp_malformed: u64,
+    /// UDP datagrams to a port no socket is bound to.
+    pub udp_no_port: u64,
+    /// UDP datagrams dropped because the receive queue was full.
+    pub udp_rcvbuf_drops: u64,
+    /// Datagrams of a protocol the stack does not speak.
+    pub unknown_protocol: u64,
+}
+
+pub(crate) enum Socket {
+    Udp(udp::UdpSocket),
 }
 
 /// The sans-IO core of one host on one link.
-#[derive(Debug, Default)]
 pub struct Core {
+    cfg: CoreConfig,
     counters: Counters,
+    reassembler: Reassembler,
+    ids: IdGenerator,
+    icmp_limit: TokenBucket,
+    rng: Rng,
+    tx: VecDeque<Packet>,
+    sockets: Slab<Socket>,
+    udp_ports: udp::PortTable,
+    /// Sockets whose readiness may have changed since the last
+    /// [`Core::take_changed`].
+    changed: Vec<SocketHandle>,
+}
+
+/// What `input` learned about an arriving datagram, handed up to the
+/// protocol handlers.
+pub(crate) struct Arrival<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The upper-layer message (reassembled if it came in fragments).
+    pub payload: &'a [u8],
+    /// The datagram as received (the first fragment, for a reassembled
+    /// one), for quoting in an ICMP error.
+    pub original: &'a [u8],
+    /// Whether `original` is the whole datagram. ICMP errors are only sent
+    /// for datagrams seen from their first byte (RFC 1122 section 3.2.2).
+    pub first_fragment: bool,
 }
 
 impl Core {
-    /// Processes one datagram that arrived from the link.
-    pub fn input(&mut self, _now: Instant, _packet: &[u8]) {
-        self.counters.ip_in += 1;
+    /// A core with no sockets.
+    pub fn new(cfg: CoreConfig) -> Core {
+        let mut rng = Rng::new(cfg.seed);
+        let secret = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
+        Core {
+            reassembler: Reassembler::new(cfg.reassembly.clone()),
+            ids: IdGenerator::new(secret),
+            icmp_limit: TokenBucket::icmp_errors(),
+            rng,
+            tx: VecDeque::new(),
+            sockets: Slab::new(cfg.max_sockets),
+            udp_ports: udp::PortTable::default(),
+            changed: Vec::new(),
+            counters: Counters::default(),
+            cfg,
+        }
     }
 
-    /// Appends every datagram due now to `out`.
-    pub fn poll_transmit(&mut self, _now: Instant, _out: &mut Vec<Packet>) {}
-
-    /// When the core next needs [`Core::poll_transmit`] called, if ever.
-    pub fn poll_at(&self) -> Option<Instant> {
-        None
+    /// The configuration the core runs with.
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
     }
 
     /// What the core counted so far.
     pub fn counters(&self) -> Counters {
         self.counters
     }
+
+    /// Whether `addr` is one of the stack's own addresses.
+    pub fn is_local(&self, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(a) => a == self.cfg.addr,
+            IpAddr::V6(a) => a == self.cfg.addr6 || a.to_ipv4_mapped() == Some(self.cfg.addr),
+        }
+    }
+
+    /// Processes one datagram that arrived from the link.
+    pub fn input(&mut self, now: Instant, packet: &[u8]) {
+        self.counters.ip_in += 1;
+        let view = match wire::parse_ip(packet) {
+            Ok(v) => v,
+            Err(_) => {
+                self.counters.ip_malformed += 1;
+                return;
+            }
+        };
+        if !self.is_local(view.dst) || view.dst.is_ipv6() != view.src.is_ipv6() {
+            self.counters.ip_not_ours += 1;
+            return;
+        }
+        match view.fragment {
+            None => self.deliver(
+                now,
+                view.protocol,
+                Arrival {
+                    src: view.src,
+                    dst: view.dst,
+                    payload: view.payload,
+                    original: packet,
+                    first_fragment: true,
+                },
+            ),
+            Some(_) => self.reassemble(now, &view, packet),
+        }
+    }
+
+    fn reassemble(&mut self, now: Instant, view: &IpView<'_>, packet: &[u8]) {
+        let Some(frag) = view.fragment else { return };
+        let key = match (view.src, view.dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => crate::ip::FragKey::V4 {
+                src,
+                dst,
+                protocol: view.protocol.into(),
+                ident: frag.ident as u16,
+            },
+            (IpAddr::V6(src), IpAddr::V6(dst)) => crate::ip::FragKey::V6 {
+                src,
+                dst,
+                ident: frag.ident,
+            },
+            _ => return,
+        };
+        // The whole received header (for IPv6 including the fragment header)
+        // is kept, so a time-exceeded error quotes the first fragment as it
+        // arrived.
+        let header = packet.get(..view.header_len).unwrap_or(packet);
+        let done = match self.reassembler.insert(
+            now,
+            key,
+            usize::from(frag.offset),
+            frag.more_frags,
+            view.payload,
+            header,
+        ) {
+            Ok(Some(done)) => done,
+            Ok(None) => return,
+            Err(_) => {
+                self.counters.frag_errors += 1;
+                return;
+            }
+        };
+        self.counters.reassembled += 1;
+        let mut protocol = view.protocol;
+        let mut payload = done.payload.as_slice();
+        if view.is_ipv6() {
+            // Extension headers may follow the fragment header (RFC 8200
+            // section 4.1 allows destination options there).
+            match wire::ipv6::walk_extensions(protocol, payload) {
+                Ok(ext) if ext.fragment.is_none() => {
+                    protocol = ext.protocol;
+                    payload = payload.get(ext.offset..).unwrap_or(&[]);
+                }
+                _ => {
+                    self.counters.ip_malformed += 1;
+                    return;
+                }
+            }
+        }
+        let original = [done.header.as_slice(), payload].concat();
+        self.deliver(
+            now,
+            protocol,
+            Arrival {
+                src: view.src,
+                dst: view.dst,
+                payload,
+                original: &original,
+                first_fragment: true,
+            },
+        );
+    }
+
+    fn deliver(&mut self, now: Instant, protocol: IpProtocol, arrival: Arrival<'_>) {
+        match (protocol, arrival.src) {
+            (IpProtocol::Icmp, IpAddr::V4(_)) => self.icmpv4_input(now, &arrival),
+            (IpProtocol::Icmpv6, IpAddr::V6(_)) => self.icmpv6_input(now, &arrival),
+            (IpProtocol::Udp, _) => self.udp_input(now, &arrival),
+            _ => {
+                self.counters.unknown_protocol += 1;
+                if arrival.src.is_ipv4() {
+                    self.send_icmp_error(now, icmp::ErrorKind::ProtocolUnreachable, &arrival);
+                }
+            }
+        }
+    }
+
+    /// Appends every datagram due now to `out`.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<Packet>) {
+        for expired in self.reassembler.poll_expired(now) {
+            self.reassembly_timed_out(now, expired);
+        }
+        self.counters.ip_out += self.tx.len() as u64;
+        out.extend(self.tx.drain(..));
+    }
+
+    /// When the core next needs [`Core::poll_transmit`] called, if ever.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if !self.tx.is_empty() {
+            return Some(Instant::ZERO);
+        }
+        self.reassembler.next_timeout()
+    }
+
+    /// Takes the list of sockets whose readiness may have changed, so the
+    /// runtime can wake exactly their waiters.
+    pub fn take_changed(&mut self, into: &mut Vec<SocketHandle>) {
+        into.append(&mut self.changed);
+    }
+
+    fn mark_changed(&mut self, h: SocketHandle) {
+        if !self.changed.contains(&h) {
+            self.changed.push(h);
+        }
+    }
+
+    /// Closes a socket; its handle is invalid afterwards.
+    pub fn close(&mut self, h: SocketHandle) -> io::Result<()> {
+        match self.sockets.remove(h) {
+            Some(Socket::Udp(s)) => {
+                self.udp_ports.remove(s.local_port(), h);
+                Ok(())
+            }
+            None => Err(errno(libc::EBADF)),
+        }
+    }
+}
+
+/// An `io::Error` carrying `code`, the errno the kernel would return.
+pub(crate) fn errno(code: i32) -> io::Error {
+    io::Error::from_raw_os_error(code)
 }

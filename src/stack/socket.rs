@@ -89,25 +89,6 @@ impl<T> Slab<T> {
         self.len -= 1;
         Some(value)
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (SocketHandle, &mut T)> {
-        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
-            let generation = s.generation;
-            s.value.as_mut().map(|v| {
-                (
-                    SocketHandle {
-                        index: i as u32,
-                        generation,
-                    },
-                    v,
-                )
-            })
-        })
-    }
 }
 
 #[cfg(test)]
@@ -134,7 +115,5 @@ mod tests {
         assert_eq!(s.insert(3), None);
         s.remove(a);
         assert!(s.insert(3).is_some());
-        assert_eq!(s.len(), 2);
-        assert_eq!(s.iter_mut().count(), 2);
     }
 }

@@ -229,3 +229,36 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
         let _ = link.send_batch(now, &mut tx);
     }
 }
+
+impl Runtime {
+    /// Starts a stack as the `USTACK_*` configuration says: opens (or
+    /// creates) the TUN device, wraps it in the fault injector and the pcap
+    /// tap when asked, and starts the thread. Errors name the device and
+    /// the cause.
+    pub fn from_config(cfg: &crate::config::Config) -> io::Result<Runtime> {
+        use crate::device::{FaultConfig, TunConfig, TunDevice, wrap_link};
+        let fault = cfg.fault.as_deref().map(FaultConfig::parse).transpose()?;
+        let tun = TunDevice::open(&TunConfig {
+            name: cfg.ifname.clone(),
+            mtu: cfg.mtu,
+            ipv4: Some((cfg.peer, cfg.addr)),
+            ipv6: Some((cfg.peer6, cfg.addr6)),
+        })?;
+        // An attached persistent device keeps its own MTU.
+        let mtu = tun.mtu();
+        let link = wrap_link(
+            Box::new(tun),
+            fault.as_ref(),
+            cfg.pcap.as_deref(),
+            Instant::ZERO,
+        )?;
+        let core = Core::new(crate::stack::CoreConfig {
+            addr: cfg.addr,
+            addr6: cfg.addr6,
+            mtu,
+            seed: crate::rand::Rng::from_os().next_u64(),
+            ..crate::stack::CoreConfig::default()
+        });
+        Runtime::start(core, link)
+    }
+}

@@ -6,11 +6,62 @@
 //!
 //! Must not touch: protocol state. A link never parses beyond what it needs
 //! (the pcap tap and fault injector look at no header at all).
+//!
+//! The links compose by wrapping: `PcapTap<FaultLink<TunDevice>>` records what
+//! the stack sent and received before impairment, `FaultLink<PcapTap<..>>`
+//! records what actually crossed the wire.
+//!
+//! - [`tun`]: the real link, a TUN device in point-to-point mode.
+//! - [`pipe`]: an in-memory pair for two stacks in one process.
+//! - [`pcap`]: a pcap writer and a tap that records any link.
+//! - [`fault`]: seeded, replayable loss, duplication, reordering, corruption,
+//!   delay and rate limiting around any link.
+
+pub mod fault;
+pub mod pcap;
+pub mod pipe;
+pub mod tun;
 
 use std::io;
 use std::os::fd::RawFd;
 
 use crate::time::Instant;
+
+pub use fault::{FaultConfig, FaultLink};
+pub use pcap::{PcapTap, PcapWriter};
+pub use pipe::{PipeLink, pipe_pair};
+pub use tun::{TunConfig, TunDevice};
+
+/// Packet and byte counters of one link, as seen from the stack: `rx` is
+/// what the link delivered up, `tx` what it carried away.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Packets delivered by `recv_batch`.
+    pub rx_packets: u64,
+    /// Bytes delivered by `recv_batch`.
+    pub rx_bytes: u64,
+    /// Packets transmitted by `send_batch`.
+    pub tx_packets: u64,
+    /// Bytes transmitted by `send_batch`.
+    pub tx_bytes: u64,
+    /// Packets that arrived but could not be delivered (too big, say).
+    pub rx_dropped: u64,
+    /// Packets `send_batch` took but could not transmit (oversize, a full
+    /// peer queue, rejected by the kernel).
+    pub tx_dropped: u64,
+}
+
+impl LinkStats {
+    fn count_rx(&mut self, len: usize) {
+        self.rx_packets += 1;
+        self.rx_bytes += len as u64;
+    }
+
+    fn count_tx(&mut self, len: usize) {
+        self.tx_packets += 1;
+        self.tx_bytes += len as u64;
+    }
+}
 
 /// One packet on a link: a whole IPv4 or IPv6 datagram.
 pub type Packet = Vec<u8>;

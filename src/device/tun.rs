@@ -1,0 +1,3 @@
+//! TUN (stub)
+pub struct TunConfig;
+pub struct TunDevice;

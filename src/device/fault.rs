@@ -960,4 +960,146 @@ mod tests {
         assert_eq!(link.recv_batch(Instant::ZERO, &mut got, 5).unwrap(), 3);
         assert_eq!(ids(&got), [0, 0, 1, 1, 2, 2, 3, 3]);
     }
+
+    /// Drives an impairment with packets `(id, len, gap before it)` and
+    /// returns what came out as `(id, pushed at, released at, bytes)`; the
+    /// id is u16::MAX for packets too short to carry one.
+    fn drive(
+        config: &FaultConfig,
+        input: &[(u16, usize, u64)],
+    ) -> Vec<(u16, Instant, Instant, Packet)> {
+        let mut imp = Impairment::new(config, 0);
+        let mut pushed_at = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        let mut now = Instant::ZERO;
+        let collect = |imp: &mut Impairment,
+                       now: Instant,
+                       out: &mut Vec<_>,
+                       pushed_at: &std::collections::HashMap<u16, Instant>| {
+            while let Some(p) = imp.pop_ready(now) {
+                let id = if p.len() >= 2 {
+                    u16::from_be_bytes([p[0], p[1]])
+                } else {
+                    u16::MAX
+                };
+                out.push((id, pushed_at.get(&id).copied().unwrap_or(now), now, p));
+            }
+        };
+        for &(id, len, gap) in input {
+            now += Duration::from_micros(gap);
+            let mut packet = vec![0xa5; len];
+            if len >= 2 {
+                packet[..2].copy_from_slice(&id.to_be_bytes());
+            }
+            pushed_at.insert(id, now);
+            imp.push(now, packet);
+            collect(&mut imp, now, &mut out, &pushed_at);
+        }
+        while let Some(t) = imp.next_release() {
+            now = now.max(t);
+            collect(&mut imp, now, &mut out, &pushed_at);
+        }
+        let c = imp.counters();
+        assert_eq!(c.packets, input.len() as u64);
+        assert_eq!(
+            out.len() as u64,
+            c.packets - c.lost + c.duplicated - c.overflowed,
+            "every packet is delivered, lost or overflowed: {c:?}"
+        );
+        out
+    }
+
+    fn config_strategy() -> impl Strategy<Value = FaultConfig> {
+        (
+            (0.0f64..=1.0, 0.0f64..=1.0, 0.0f64..=1.0, 0.0f64..=1.0),
+            (
+                0u64..10_000,
+                0u64..5_000,
+                proptest::option::of(1_000u64..10_000_000),
+            ),
+            (1usize..64, any::<u64>()),
+        )
+            .prop_map(
+                |((loss, dup, reorder, corrupt), (delay, gap, rate), (limit, seed))| FaultConfig {
+                    loss,
+                    dup,
+                    reorder,
+                    corrupt,
+                    delay: Duration::from_micros(delay),
+                    reorder_gap: Duration::from_micros(gap),
+                    rate,
+                    limit,
+                    seed,
+                },
+            )
+    }
+
+    fn input_strategy() -> impl Strategy<Value = Vec<(u16, usize, u64)>> {
+        proptest::collection::vec((0usize..200, 0u64..3_000), 0..300).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (len, gap))| (i as u16, len, gap))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn impairment_accounts_for_every_packet_and_keeps_lengths(
+            config in config_strategy(), input in input_strategy(),
+        ) {
+            let out = drive(&config, &input);
+            for (id, _, _, packet) in &out {
+                if *id != u16::MAX && config.corrupt == 0.0 {
+                    prop_assert_eq!(packet.len(), input[*id as usize].1);
+                }
+            }
+        }
+
+        #[test]
+        fn no_packet_leaves_before_its_delay_and_order_holds_without_reorder(
+            config in config_strategy(), input in input_strategy(),
+        ) {
+            let config = FaultConfig { corrupt: 0.0, reorder: 0.0, ..config };
+            let out = drive(&config, &input);
+            // Packets shorter than an id cannot be traced to their push.
+            for (_, pushed, released, _) in out.iter().filter(|o| o.0 != u16::MAX) {
+                prop_assert!(*released >= *pushed + config.delay);
+            }
+            let ids: Vec<u16> = out.iter().filter(|o| o.0 != u16::MAX).map(|o| o.0).collect();
+            prop_assert!(ids.windows(2).all(|w| w[0] <= w[1]), "{:?}", ids);
+        }
+    }
+
+    #[test]
+    fn fault_link_replays_exactly_from_the_seed() {
+        let spec = "loss=0.1,dup=0.05,reorder=0.1,corrupt=0.05,delay=3ms,rate=1mbit,seed=1234";
+        let config = FaultConfig::parse(spec).unwrap();
+        let trace = || {
+            let (a, mut b) = pipe_pair_with_capacity(1500, 4096);
+            let mut link = FaultLink::new(a, &config);
+            let mut log = Vec::new();
+            let mut now = Instant::ZERO;
+            for round in 0..400u32 {
+                now += Duration::from_micros(u64::from(round % 7) * 300);
+                let mut batch: Vec<Packet> = (0..(round % 4))
+                    .map(|i| vec![(round + i) as u8; 100])
+                    .collect();
+                link.send_batch(now, &mut batch).unwrap();
+                b.send_batch(now, &mut vec![round.to_be_bytes().to_vec()])
+                    .unwrap();
+                let mut got = Vec::new();
+                link.recv_batch(now, &mut got, 3).unwrap();
+                b.recv_batch(now, &mut got, 64).unwrap();
+                log.push((now, got, link.poll_at()));
+            }
+            (log, link.stats())
+        };
+        let (first, stats) = trace();
+        assert_eq!(first, trace().0);
+        assert!(
+            stats.sent.lost > 0 && stats.received.reordered > 0,
+            "{stats:?}"
+        );
+    }
 }

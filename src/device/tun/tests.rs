@@ -53,6 +53,18 @@ fn ip(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Whether `cond` holds within two seconds. A child forked by a concurrent
+/// test holds a copy of every fd until it execs (close-on-exec), so a device
+/// may outlive our close of it for a moment.
+fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    (0..200).any(|_| {
+        cond() || {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            false
+        }
+    })
+}
+
 fn wait_readable(fd: RawFd, timeout_ms: i32) -> bool {
     let mut pfd = libc::pollfd {
         fd,
@@ -325,7 +337,10 @@ fn created_device_disappears_when_dropped() {
         let control = Control::new(libc::AF_INET).unwrap();
         assert!(control.index(NAME).unwrap().is_some());
         drop(tun);
-        assert!(control.index(NAME).unwrap().is_none());
+        assert!(
+            eventually(|| control.index(NAME).unwrap().is_none()),
+            "the device outlived its only fd"
+        );
     });
 }
 
@@ -342,7 +357,14 @@ fn attaches_to_a_persistent_device_and_leaves_its_configuration_alone() {
         assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
         assert!(again.to_string().contains("--teardown"), "{again}");
 
-        let mut tun = TunDevice::open(&TunConfig::named(NAME)).unwrap();
+        let mut attached = None;
+        let free = eventually(|| match TunDevice::open(&TunConfig::named(NAME)) {
+            Ok(tun) => attached.replace(tun).is_none(),
+            Err(e) if e.kind() == io::ErrorKind::ResourceBusy => false,
+            Err(e) => panic!("{e}"),
+        });
+        assert!(free, "still busy after the setup closed it");
+        let mut tun = attached.unwrap();
         assert!(!tun.created());
         assert_eq!(tun.mtu(), 1300, "the device's MTU, not the config's");
         let v4 = ip(&["-o", "-4", "addr", "show", NAME]);
@@ -385,8 +407,15 @@ fn attaches_to_a_persistent_device_and_leaves_its_configuration_alone() {
             control.index(NAME).unwrap().is_some(),
             "persistent outlives its users"
         );
-        delete_persistent(NAME).unwrap();
-        assert!(control.index(NAME).unwrap().is_none());
+        assert!(
+            eventually(|| match delete_persistent(NAME) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::ResourceBusy => false,
+                Err(e) => panic!("{e}"),
+            }),
+            "still busy after its user closed it"
+        );
+        assert!(eventually(|| control.index(NAME).unwrap().is_none()));
         let gone = delete_persistent(NAME).unwrap_err();
         assert_eq!(gone.kind(), io::ErrorKind::NotFound);
         assert!(gone.to_string().contains(NAME), "{gone}");
@@ -454,4 +483,63 @@ fn creating_without_cap_net_admin_explains_the_fix() {
         assert!(msg.contains("Operation not permitted"), "{msg}");
         assert!(msg.contains("scripts/ustack --setup"), "{msg}");
     });
+}
+
+#[test]
+fn pcap_tap_on_the_device_records_a_ping_that_tcpdump_decodes() {
+    if Command::new("tcpdump").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: tcpdump is not installed, cannot cross-check the capture");
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("ustack-tun-test-{}.pcap", std::process::id()));
+    let capture = path.clone();
+    let ran = in_private_netns(move || {
+        let tun = TunDevice::open(&TunConfig::named(NAME)).unwrap();
+        let mut tap = crate::device::PcapTap::create(tun, &capture, Instant::ZERO).unwrap();
+        let mut out = vec![echo_request_v4(
+            Ipv4Addr::new(10, 77, 0, 2),
+            Ipv4Addr::new(10, 77, 0, 1),
+            0x5151,
+        )];
+        tap.send_batch(Instant::ZERO, &mut out).unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            if seen
+                .iter()
+                .any(|p: &Packet| p[0] == 0x45 && p[9] == 1 && p[20] == 0)
+            {
+                break;
+            }
+            if wait_readable(tap.wait_fd().unwrap(), 100) {
+                tap.recv_batch(Instant::from_millis(1), &mut seen, 64)
+                    .unwrap();
+            }
+        }
+    });
+    if ran.is_none() {
+        return;
+    }
+    let run = Command::new("tcpdump")
+        .args(["-nn", "-r"])
+        .arg(&path)
+        .arg("icmp")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("10.77.0.2 > 10.77.0.1: ICMP echo request, id 20817"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("10.77.0.1 > 10.77.0.2: ICMP echo reply, id 20817"),
+        "{text}"
+    );
 }

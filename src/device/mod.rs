@@ -24,6 +24,7 @@ pub mod tun;
 
 use std::io;
 use std::os::fd::RawFd;
+use std::path::Path;
 
 use crate::time::Instant;
 
@@ -31,6 +32,30 @@ pub use fault::{FaultConfig, FaultLink};
 pub use pcap::{PcapTap, PcapWriter};
 pub use pipe::{PipeLink, pipe_pair};
 pub use tun::{TunConfig, TunDevice};
+
+/// Wraps `link` in the impairment and capture the configuration asks for
+/// (`USTACK_FAULT`, `USTACK_PCAP`), `now` being the link's clock at this
+/// moment.
+///
+/// The capture is outermost, so it records the stack's own view: every
+/// packet it sent (even one the fault injector then lost) and exactly what
+/// it received (after loss and corruption). A no-op fault configuration adds
+/// no layer.
+pub fn wrap_link(
+    link: Box<dyn Link>,
+    fault: Option<&FaultConfig>,
+    pcap: Option<&Path>,
+    now: Instant,
+) -> io::Result<Box<dyn Link>> {
+    let link: Box<dyn Link> = match fault {
+        Some(config) if !config.is_noop() => Box::new(FaultLink::new(link, config)),
+        _ => link,
+    };
+    Ok(match pcap {
+        Some(path) => Box::new(PcapTap::create(link, path, now)?),
+        None => link,
+    })
+}
 
 /// Packet and byte counters of one link, as seen from the stack: `rx` is
 /// what the link delivered up, `tx` what it carried away.
@@ -120,5 +145,50 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn poll_at(&self) -> Option<Instant> {
         (**self).poll_at()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_link_records_what_the_stack_sent_before_the_fault_injector_drops_it() {
+        let (a, b) = pipe_pair(1500);
+        let path = std::env::temp_dir().join(format!("ustack-wrap-{}.pcap", std::process::id()));
+        let fault = FaultConfig::parse("loss=1").unwrap();
+        let mut link = wrap_link(Box::new(a), Some(&fault), Some(&path), Instant::ZERO).unwrap();
+        assert_eq!(link.mtu(), 1500);
+        let mut batch = vec![vec![0x45; 20], vec![0x45; 20]];
+        assert_eq!(link.send_batch(Instant::ZERO, &mut batch).unwrap(), 2);
+        assert_eq!(b.pending(), 0, "all lost");
+        drop(link);
+        let size = std::fs::metadata(&path).unwrap().len();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(size, 24 + 2 * (16 + 20), "both recorded");
+    }
+
+    #[test]
+    fn wrap_link_adds_nothing_for_a_noop_fault_and_no_capture() {
+        let (a, b) = pipe_pair(1500);
+        let fault = FaultConfig::parse("seed=3").unwrap();
+        let mut link = wrap_link(Box::new(a), Some(&fault), None, Instant::ZERO).unwrap();
+        link.send_batch(Instant::ZERO, &mut vec![vec![1]]).unwrap();
+        assert_eq!(b.pending(), 1);
+        assert_eq!(link.poll_at(), None);
+    }
+
+    #[test]
+    fn wrap_link_reports_an_unwritable_capture_path() {
+        let (a, _b) = pipe_pair(1500);
+        let path = Path::new("/nonexistent-dir/x.pcap");
+        let e = wrap_link(Box::new(a), None, Some(path), Instant::ZERO)
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .contains("cannot create pcap file /nonexistent-dir/x.pcap"),
+            "{e}"
+        );
     }
 }

@@ -543,3 +543,31 @@ fn pcap_tap_on_the_device_records_a_ping_that_tcpdump_decodes() {
         "{text}"
     );
 }
+
+#[test]
+fn recv_batch_takes_at_most_max_and_drains_until_empty() {
+    in_private_netns(|| {
+        let mut tun = TunDevice::open(&TunConfig::named(NAME)).unwrap();
+        let sock = UdpSocket::bind("10.77.0.1:0").unwrap();
+        let mut seen = Vec::new();
+        for i in 0..40u8 {
+            sock.send_to(&[i; 10], "10.77.0.2:9").unwrap();
+        }
+        let is_ours = |p: &Packet| p.len() == 38 && p[0] == 0x45 && p[9] == 17;
+        let mut counts = Vec::new();
+        for _ in 0..20 {
+            if !wait_readable(tun.wait_fd().unwrap(), 100) {
+                break;
+            }
+            // Let the kernel queue everything before the first read.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            counts.push(tun.recv_batch(Instant::ZERO, &mut seen, 16).unwrap());
+            if seen.iter().filter(|p| is_ours(p)).count() == 40 {
+                break;
+            }
+        }
+        assert_eq!(counts[..2], [16, 16], "max bounds a batch: {counts:?}");
+        let ours: Vec<u8> = seen.iter().filter(|p| is_ours(p)).map(|p| p[28]).collect();
+        assert_eq!(ours, (0..40).collect::<Vec<u8>>(), "all, in order");
+    });
+}

@@ -28,10 +28,10 @@ use std::path::Path;
 
 use crate::time::Instant;
 
-pub use fault::{FaultConfig, FaultLink};
+pub use fault::{FaultConfig, FaultCounters, FaultLink, FaultStats, Impairment, SplitMix64};
 pub use pcap::{PcapTap, PcapWriter};
-pub use pipe::{PipeLink, pipe_pair};
-pub use tun::{TunConfig, TunDevice};
+pub use pipe::{PipeLink, pipe_pair, pipe_pair_with_capacity};
+pub use tun::{TunConfig, TunDevice, create_persistent, delete_persistent};
 
 /// Wraps `link` in the impairment and capture the configuration asks for
 /// (`USTACK_FAULT`, `USTACK_PCAP`), `now` being the link's clock at this

@@ -405,9 +405,18 @@ fn configure(config: &TunConfig, name: &str) -> io::Result<()> {
         // once (no duplicate address detection, which a point-to-point link
         // to ourselves cannot fail anyway), and a host-wide disable_ipv6
         // default must not leave the pair half-configured.
+        let control6 = match Control::new(libc::AF_INET6) {
+            Ok(control6) => control6,
+            // The kernel has no IPv6 at all: there is no peer to configure,
+            // and refusing to start would cost IPv4 for nothing.
+            Err(e) if errno(&e) == libc::EAFNOSUPPORT => {
+                log::warn!("tun: {name}: the kernel has no IPv6; configured IPv4 only");
+                return Ok(());
+            }
+            Err(e) => return Err(v6(e)),
+        };
         ipv6_sysctl(name, "disable_ipv6", "0");
         ipv6_sysctl(name, "accept_dad", "0");
-        let control6 = Control::new(libc::AF_INET6).map_err(v6)?;
         let ifindex = control
             .index(name)?
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, what("it vanished")))?;

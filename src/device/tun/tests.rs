@@ -264,8 +264,12 @@ fn creates_and_configures_a_device_the_kernel_talks_to() {
             !v6.contains("tentative"),
             "DAD must not hold the address: {v6}"
         );
-        let routes = ip(&["route", "show", "default"]);
-        assert!(routes.trim().is_empty(), "no default route: {routes}");
+        let dad = std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{NAME}/accept_dad"));
+        assert_eq!(dad.unwrap().trim(), "0", "DAD is off on our device");
+        for family in ["-4", "-6"] {
+            let routes = ip(&[family, "route", "show", "default"]);
+            assert!(routes.trim().is_empty(), "no default route: {routes}");
+        }
 
         // The kernel may have sent router solicitations already; once they
         // are drained, an empty device reads as Ok(0), not an error.

@@ -16,6 +16,13 @@
 //! - [`pcap`]: a pcap writer and a tap that records any link.
 //! - [`fault`]: seeded, replayable loss, duplication, reordering, corruption,
 //!   delay and rate limiting around any link.
+//!
+//! Driving a link: sleep until [`Link::wait_fd`] polls readable or
+//! [`Link::poll_at`] passes, whichever is first, then call `recv_batch`
+//! (which also releases a fault injector's held outgoing packets) and
+//! `send_batch` with whatever the stack has queued. A link never blocks and
+//! never reads a clock: `now` is whatever the caller passes, so a simulation
+//! can run links on a virtual clock.
 
 pub mod fault;
 pub mod pcap;

@@ -401,10 +401,6 @@ fn configure(config: &TunConfig, name: &str) -> io::Result<()> {
                 )),
             )
         };
-        // A device we create is ours to set: the address must be usable at
-        // once (no duplicate address detection, which a point-to-point link
-        // to ourselves cannot fail anyway), and a host-wide disable_ipv6
-        // default must not leave the pair half-configured.
         let control6 = match Control::new(libc::AF_INET6) {
             Ok(control6) => control6,
             // The kernel has no IPv6 at all: there is no peer to configure,
@@ -415,6 +411,10 @@ fn configure(config: &TunConfig, name: &str) -> io::Result<()> {
             }
             Err(e) => return Err(v6(e)),
         };
+        // A device we create is ours to set: the address must be usable at
+        // once (no duplicate address detection, which a point-to-point link
+        // to ourselves cannot fail anyway), and a host-wide disable_ipv6
+        // default must not leave the pair half-configured.
         ipv6_sysctl(name, "disable_ipv6", "0");
         ipv6_sysctl(name, "accept_dad", "0");
         let ifindex = control

@@ -692,6 +692,16 @@ mod tests {
 
     proptest! {
         #[test]
+        fn parse_never_panics_and_every_error_names_the_variable(
+            spec in "((loss|dup|reorder|corrupt|delay|reorder_gap|rate|limit|seed|[a-z_]{0,6})(=[-0-9a-zA-Z.%é ]{0,8})?,?){0,5}|\\PC{0,30}",
+        ) {
+            if let Err(e) = FaultConfig::parse(&spec) {
+                prop_assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+                prop_assert!(e.to_string().starts_with("USTACK_FAULT: "));
+            }
+        }
+
+        #[test]
         fn display_parses_back_to_the_same_config(
             loss in 0.0f64..=1.0, dup in 0.0f64..=1.0,
             reorder in 0.0f64..=1.0, corrupt in 0.0f64..=1.0,

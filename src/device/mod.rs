@@ -6,11 +6,94 @@
 //!
 //! Must not touch: protocol state. A link never parses beyond what it needs
 //! (the pcap tap and fault injector look at no header at all).
+//!
+//! The links compose by wrapping: `PcapTap<FaultLink<TunDevice>>` records what
+//! the stack sent and received before impairment, `FaultLink<PcapTap<..>>`
+//! records what actually crossed the wire.
+//!
+//! - [`tun`]: the real link, a TUN device in point-to-point mode.
+//! - [`pipe`]: an in-memory pair for two stacks in one process.
+//! - [`pcap`]: a pcap writer and a tap that records any link.
+//! - [`fault`]: seeded, replayable loss, duplication, reordering, corruption,
+//!   delay and rate limiting around any link.
+//!
+//! Driving a link: sleep until [`Link::wait_fd`] polls readable or
+//! [`Link::poll_at`] passes, whichever is first, then call `recv_batch`
+//! (which also releases a fault injector's held outgoing packets) and
+//! `send_batch` with whatever the stack has queued. A link never blocks and
+//! never reads a clock: `now` is whatever the caller passes, so a simulation
+//! can run links on a virtual clock.
+
+pub mod fault;
+pub mod pcap;
+pub mod pipe;
+pub mod tun;
 
 use std::io;
 use std::os::fd::RawFd;
+use std::path::Path;
 
 use crate::time::Instant;
+
+pub use fault::{FaultConfig, FaultCounters, FaultLink, FaultStats, Impairment, SplitMix64};
+pub use pcap::{PcapTap, PcapWriter};
+pub use pipe::{PipeLink, pipe_pair, pipe_pair_with_capacity};
+pub use tun::{TunConfig, TunDevice, create_persistent, delete_persistent};
+
+/// Wraps `link` in the impairment and capture the configuration asks for
+/// (`USTACK_FAULT`, `USTACK_PCAP`), `now` being the link's clock at this
+/// moment.
+///
+/// The capture is outermost, so it records the stack's own view: every
+/// packet it sent (even one the fault injector then lost) and exactly what
+/// it received (after loss and corruption). A no-op fault configuration adds
+/// no layer.
+pub fn wrap_link(
+    link: Box<dyn Link>,
+    fault: Option<&FaultConfig>,
+    pcap: Option<&Path>,
+    now: Instant,
+) -> io::Result<Box<dyn Link>> {
+    let link: Box<dyn Link> = match fault {
+        Some(config) if !config.is_noop() => Box::new(FaultLink::new(link, config)),
+        _ => link,
+    };
+    Ok(match pcap {
+        Some(path) => Box::new(PcapTap::create(link, path, now)?),
+        None => link,
+    })
+}
+
+/// Packet and byte counters of one link, as seen from the stack: `rx` is
+/// what the link delivered up, `tx` what it carried away.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Packets delivered by `recv_batch`.
+    pub rx_packets: u64,
+    /// Bytes delivered by `recv_batch`.
+    pub rx_bytes: u64,
+    /// Packets transmitted by `send_batch`.
+    pub tx_packets: u64,
+    /// Bytes transmitted by `send_batch`.
+    pub tx_bytes: u64,
+    /// Packets that arrived but could not be delivered (too big, say).
+    pub rx_dropped: u64,
+    /// Packets `send_batch` took but could not transmit (oversize, a full
+    /// peer queue, rejected by the kernel).
+    pub tx_dropped: u64,
+}
+
+impl LinkStats {
+    fn count_rx(&mut self, len: usize) {
+        self.rx_packets += 1;
+        self.rx_bytes += len as u64;
+    }
+
+    fn count_tx(&mut self, len: usize) {
+        self.tx_packets += 1;
+        self.tx_bytes += len as u64;
+    }
+}
 
 /// One packet on a link: a whole IPv4 or IPv6 datagram.
 pub type Packet = Vec<u8>;
@@ -69,5 +152,50 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn poll_at(&self) -> Option<Instant> {
         (**self).poll_at()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_link_records_what_the_stack_sent_before_the_fault_injector_drops_it() {
+        let (a, b) = pipe_pair(1500);
+        let path = std::env::temp_dir().join(format!("ustack-wrap-{}.pcap", std::process::id()));
+        let fault = FaultConfig::parse("loss=1").unwrap();
+        let mut link = wrap_link(Box::new(a), Some(&fault), Some(&path), Instant::ZERO).unwrap();
+        assert_eq!(link.mtu(), 1500);
+        let mut batch = vec![vec![0x45; 20], vec![0x45; 20]];
+        assert_eq!(link.send_batch(Instant::ZERO, &mut batch).unwrap(), 2);
+        assert_eq!(b.pending(), 0, "all lost");
+        drop(link);
+        let size = std::fs::metadata(&path).unwrap().len();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(size, 24 + 2 * (16 + 20), "both recorded");
+    }
+
+    #[test]
+    fn wrap_link_adds_nothing_for_a_noop_fault_and_no_capture() {
+        let (a, b) = pipe_pair(1500);
+        let fault = FaultConfig::parse("seed=3").unwrap();
+        let mut link = wrap_link(Box::new(a), Some(&fault), None, Instant::ZERO).unwrap();
+        link.send_batch(Instant::ZERO, &mut vec![vec![1]]).unwrap();
+        assert_eq!(b.pending(), 1);
+        assert_eq!(link.poll_at(), None);
+    }
+
+    #[test]
+    fn wrap_link_reports_an_unwritable_capture_path() {
+        let (a, _b) = pipe_pair(1500);
+        let path = Path::new("/nonexistent-dir/x.pcap");
+        let e = wrap_link(Box::new(a), None, Some(path), Instant::ZERO)
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .contains("cannot create pcap file /nonexistent-dir/x.pcap"),
+            "{e}"
+        );
     }
 }

@@ -11,6 +11,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::device::FaultConfig;
+
 /// What the shim does when the stack cannot start.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Fallback {
@@ -42,9 +44,8 @@ pub struct Config {
     pub log: LogLevel,
     /// `USTACK_PCAP`: where to write a capture of the link, if anywhere.
     pub pcap: Option<PathBuf>,
-    /// `USTACK_FAULT`: the impairment spec, validated by the device layer
-    /// when the link is built.
-    pub fault: Option<String>,
+    /// `USTACK_FAULT`: impairment of the link.
+    pub fault: Option<FaultConfig>,
     /// `USTACK_FALLBACK` (shim only).
     pub fallback: Fallback,
     /// `USTACK_LINGER` (shim only): how long the stack keeps delivering
@@ -236,7 +237,17 @@ impl Config {
             })?;
         }
         c.pcap = get("USTACK_PCAP").map(PathBuf::from);
-        c.fault = get("USTACK_FAULT");
+        if let Some(v) = get("USTACK_FAULT") {
+            let fault = FaultConfig::parse(&v).map_err(|e| {
+                let why = e.to_string();
+                let why = why
+                    .strip_prefix("USTACK_FAULT: ")
+                    .unwrap_or(&why)
+                    .to_string();
+                bad("USTACK_FAULT", &v, why)
+            })?;
+            c.fault = Some(fault);
+        }
         if let Some(v) = get("USTACK_FALLBACK") {
             c.fallback = match v.to_ascii_lowercase().as_str() {
                 "fail" => Fallback::Fail,
@@ -305,7 +316,7 @@ mod tests {
         assert_eq!(c.mtu, 9000);
         assert_eq!(c.log, LogLevel::Debug);
         assert_eq!(c.pcap, Some(PathBuf::from("/tmp/x.pcap")));
-        assert_eq!(c.fault.as_deref(), Some("loss=0.1"));
+        assert_eq!(c.fault, Some(FaultConfig::parse("loss=0.1").unwrap()));
         assert_eq!(c.fallback, Fallback::Kernel);
         assert_eq!(c.linger, Duration::from_millis(250));
     }
@@ -326,6 +337,8 @@ mod tests {
             ("USTACK_LOG", "loud"),
             ("USTACK_FALLBACK", "maybe"),
             ("USTACK_LINGER", "5"),
+            ("USTACK_FAULT", "loss=2"),
+            ("USTACK_FAULT", "jitter=5ms"),
         ];
         for (var, value) in cases {
             let err = parse(&[(var, value)]).unwrap_err();

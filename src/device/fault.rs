@@ -22,6 +22,7 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use super::{Link, Packet};
+use crate::rand::Rng;
 use crate::time::Instant;
 
 /// How a link is impaired. The default impairs nothing.
@@ -250,46 +251,6 @@ impl fmt::Display for FaultConfig {
     }
 }
 
-/// splitmix64: tiny, fast, and every seed (zero included) gives a good
-/// stream. Not for cryptography.
-#[derive(Clone, Debug)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator whose whole output is fixed by `seed`.
-    pub fn new(seed: u64) -> SplitMix64 {
-        SplitMix64 { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in [0, n); `n` must be above zero.
-    pub fn below(&mut self, n: u64) -> u64 {
-        // Multiply-shift: bias is at most n / 2^64, irrelevant here.
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// True with probability `p`. Always draws, so one decision's
-    /// probability never shifts the random stream of the others.
-    pub fn chance(&mut self, p: f64) -> bool {
-        self.next_f64() < p
-    }
-}
-
 /// What one direction of impairment did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FaultCounters {
@@ -343,7 +304,7 @@ impl Ord for Held {
 /// [`pop_ready`]: Impairment::pop_ready
 pub struct Impairment {
     config: FaultConfig,
-    rng: SplitMix64,
+    rng: Rng,
     held: BinaryHeap<Held>,
     seq: u64,
     /// When the rate-limited "wire" finishes serialising what it has.
@@ -358,7 +319,7 @@ impl Impairment {
         let seed = config.seed ^ stream.wrapping_mul(0xd6e8_feb8_6659_fd93);
         Impairment {
             config: config.clone(),
-            rng: SplitMix64::new(seed),
+            rng: Rng::new(seed),
             held: BinaryHeap::new(),
             seq: 0,
             wire_free_at: Instant::ZERO,

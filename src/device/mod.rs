@@ -35,7 +35,7 @@ use std::path::Path;
 
 use crate::time::Instant;
 
-pub use fault::{FaultConfig, FaultCounters, FaultLink, FaultStats, Impairment, SplitMix64};
+pub use fault::{FaultConfig, FaultCounters, FaultLink, FaultStats, Impairment};
 pub use pcap::{PcapTap, PcapWriter};
 pub use pipe::{PipeLink, pipe_pair, pipe_pair_with_capacity};
 pub use tun::{TunConfig, TunDevice, create_persistent, delete_persistent};

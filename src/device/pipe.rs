@@ -8,10 +8,11 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Link, LinkStats, Packet};
+use crate::sys::EventFd;
 use crate::time::Instant;
 
 /// Packets a direction holds before further sends are dropped, by default.
@@ -24,24 +25,14 @@ struct Channel {
     capacity: usize,
     /// `None` only if the kernel refused an eventfd (fd exhaustion); the link
     /// still works, but a runtime cannot sleep on it.
-    event: Option<OwnedFd>,
+    event: Option<EventFd>,
 }
 
 impl Channel {
     fn new(capacity: usize) -> Channel {
-        // SAFETY: eventfd takes no pointers; a negative return is an error we
-        // handle, a non-negative one is a new fd nobody else owns.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        let event = if fd < 0 {
-            log::warn!(
-                "pipe link: no eventfd ({}); wait_fd will be None",
-                io::Error::last_os_error()
-            );
-            None
-        } else {
-            // SAFETY: fd was just returned by eventfd and is owned by nobody else.
-            Some(unsafe { OwnedFd::from_raw_fd(fd) })
-        };
+        let event = EventFd::new()
+            .map_err(|e| log::warn!("pipe link: no eventfd ({e}); wait_fd will be None"))
+            .ok();
         Channel {
             queue: Mutex::new(VecDeque::new()),
             capacity,
@@ -59,22 +50,15 @@ impl Channel {
     /// Called with the queue lock held, so the eventfd's readability tracks
     /// the queue's emptiness without a window for a lost wake-up.
     fn signal(&self) {
-        if let Some(fd) = &self.event {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
-            // Failure (counter overflow, impossible at one write per empty to
-            // non-empty transition) would only cost a wake-up.
-            unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        if let Some(ev) = &self.event {
+            ev.notify();
         }
     }
 
     /// Called with the queue lock held, once the queue is empty.
     fn clear(&self) {
-        if let Some(fd) = &self.event {
-            let mut value: u64 = 0;
-            // SAFETY: reads 8 bytes into a live u64 from an eventfd we own;
-            // EAGAIN (already clear) is fine.
-            unsafe { libc::read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8) };
+        if let Some(ev) = &self.event {
+            ev.drain();
         }
     }
 }

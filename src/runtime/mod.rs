@@ -236,8 +236,7 @@ impl Runtime {
     /// tap when asked, and starts the thread. Errors name the device and
     /// the cause.
     pub fn from_config(cfg: &crate::config::Config) -> io::Result<Runtime> {
-        use crate::device::{FaultConfig, TunConfig, TunDevice, wrap_link};
-        let fault = cfg.fault.as_deref().map(FaultConfig::parse).transpose()?;
+        use crate::device::{TunConfig, TunDevice, wrap_link};
         let tun = TunDevice::open(&TunConfig {
             name: cfg.ifname.clone(),
             mtu: cfg.mtu,
@@ -248,7 +247,7 @@ impl Runtime {
         let mtu = tun.mtu();
         let link = wrap_link(
             Box::new(tun),
-            fault.as_ref(),
+            cfg.fault.as_ref(),
             cfg.pcap.as_deref(),
             Instant::ZERO,
         )?;

@@ -104,6 +104,12 @@ impl Connection {
                     || (seq + (seg_len - 1)).in_range(self.rcv_nxt, right)
             }
         };
+        // A retransmitted SYN means our SYN-ACK was lost: send it again now
+        // rather than waiting for our own timer.
+        if self.state == State::SynReceived && flags == TcpFlags::SYN && seq == self.irs {
+            self.snd_nxt = self.iss;
+            return;
+        }
         // A zero window still takes ACKs and RSTs at exactly rcv_nxt.
         let ack_only = !acceptable && wnd == 0 && seq == self.rcv_nxt;
         if !acceptable && !ack_only {

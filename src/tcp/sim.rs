@@ -7,7 +7,7 @@
 //! `USTACK_SIM_SEEDS=n` runs n seeds (default [`DEFAULT_SEEDS`]);
 //! `USTACK_SIM_SEED=s` replays one.
 
-use super::{CongestionAlgorithm, Connection, State, TcpConfig};
+use super::{CongestionAlgorithm, Connection, IcmpError, State, TcpConfig};
 use crate::time::Instant;
 use crate::wire::tcp::{TcpFlags, TcpRepr};
 use std::net::SocketAddr;
@@ -42,9 +42,17 @@ struct Packet {
     to: usize,
     repr: TcpRepr,
     payload: Vec<u8>,
+    /// Spoofed segments only target synchronized connections. A listener
+    /// (the stack's job, not simulated here) would answer a spoofed SYN, and
+    /// a blind SYN that hits SYN-SENT is, by RFC 9293, a simultaneous open.
+    spoofed: bool,
 }
 
 struct Link {
+    /// Per mille of packets followed by a blind spoofed segment (random
+    /// sequence and acknowledgement numbers and flags, no payload), which
+    /// RFC 5961 must keep from hurting the connection.
+    spoof: u64,
     loss: u64,
     dup: u64,
     reorder: u64,
@@ -78,6 +86,21 @@ impl Net {
                 if lost { " LOST" } else { "" }
             );
         }
+        if rng.chance(self.link.spoof) {
+            let mut fake = *repr;
+            fake.seq = rng.next() as u32;
+            fake.ack = rng.next() as u32;
+            fake.flags = TcpFlags(rng.next() as u8 & 0x17);
+            self.packets.push(Packet {
+                at: now + Duration::from_micros(rng.below(5000)),
+                id: self.next_id,
+                to,
+                repr: fake,
+                payload: Vec::new(),
+                spoofed: true,
+            });
+            self.next_id += 1;
+        }
         if lost {
             return;
         }
@@ -93,6 +116,7 @@ impl Net {
                 to,
                 repr: *repr,
                 payload: payload.to_vec(),
+                spoofed: false,
             });
             self.next_id += 1;
         }
@@ -191,6 +215,7 @@ struct Outcome {
 fn run(seed: u64) -> Result<Outcome, String> {
     let mut rng = Rng(seed);
     let link = Link {
+        spoof: rng.below(21),
         loss: rng.below(101),
         dup: rng.below(31),
         reorder: rng.below(101),
@@ -219,8 +244,21 @@ fn run(seed: u64) -> Result<Outcome, String> {
         rng.next() as u32,
         now,
     ));
+    // Some runs see the path MTU drop mid-transfer.
+    let mut pmtu_at = rng
+        .chance(200)
+        .then(|| start + Duration::from_millis(rng.below(2000)));
     let mut stalled = 0u32;
     loop {
+        if pmtu_at.is_some_and(|at| now >= at) {
+            pmtu_at = None;
+            let mtu = 300 + rng.below(300) as u16;
+            for side in sides.iter_mut() {
+                if let Some(c) = side.conn.as_mut() {
+                    c.on_icmp(now, IcmpError::PacketTooBig { mtu });
+                }
+            }
+        }
         for side in sides.iter_mut() {
             side.app_step()?;
         }
@@ -262,8 +300,9 @@ fn run(seed: u64) -> Result<Outcome, String> {
             let p = net.packets.swap_remove(i);
             let side = &mut sides[p.to];
             match side.conn.as_mut() {
+                Some(c) if p.spoofed && !c.state().is_synchronized() => {}
                 Some(c) => c.on_segment(now, &p.repr, &p.payload),
-                None if p.repr.flags == TcpFlags::SYN => {
+                None if p.repr.flags == TcpFlags::SYN && !p.spoofed => {
                     let iss = rng.next() as u32;
                     side.conn = Some(Connection::accept(
                         cfg_b.clone(),

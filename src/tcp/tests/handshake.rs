@@ -132,3 +132,15 @@ fn icmp_unreachable_fails_a_connect_but_not_an_established_connection() {
     a.on_icmp(t(1), IcmpError::PortUnreachable);
     assert_eq!(a.state(), State::Established);
 }
+
+#[test]
+fn retransmitted_syn_in_syn_received_resends_the_syn_ack() {
+    let syn = seg(ISS_A, 0, TcpFlags::SYN);
+    let mut b = Connection::accept(cfg(), addr_b(), addr_a(), &syn, ISS_B, t(0));
+    out(&mut b, t(0));
+    b.on_segment(t(300), &syn, &[]);
+    let o = out(&mut b, t(300));
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].0.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!(b.counters().retransmits, 1);
+}

@@ -78,6 +78,10 @@ pub struct Connection {
     /// Karn's rule: the one segment being timed (end seq, send time); cleared
     /// when anything is retransmitted (RFC 6298 section 3).
     pub(super) rtt_probe: Option<(Seq, Instant)>,
+    /// Our TSval at the latest retransmission. An echo older than it may
+    /// come from an ACK of a duplicate (its TS.Recent predates the loss),
+    /// so it gives no RTT sample: Karn's rule for timestamps.
+    pub(super) rtx_tsval: Option<u32>,
     pub(super) rto_at: Option<Instant>,
     pub(super) retries: u32,
     pub(super) delack_at: Option<Instant>,
@@ -156,6 +160,7 @@ impl Connection {
             dsack: None,
             rtt,
             rtt_probe: None,
+            rtx_tsval: None,
             rto_at: None,
             retries: 0,
             delack_at: None,

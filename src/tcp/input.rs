@@ -292,7 +292,13 @@ impl Connection {
     fn ack_advanced(&mut self, now: Instant, seg: &TcpRepr, ack: Seq) {
         let acked = ack.since(self.snd_una);
         let ts_sample = match seg.options.timestamps {
-            Some((_, tsecr)) if self.opts.timestamps && tsecr != 0 => {
+            Some((_, tsecr))
+                if self.opts.timestamps
+                    && tsecr != 0
+                    && self
+                        .rtx_tsval
+                        .is_none_or(|r| (tsecr.wrapping_sub(r) as i32) >= 0) =>
+            {
                 let ms = self.tsval(now).wrapping_sub(tsecr);
                 (ms < 3_600_000).then(|| Duration::from_millis(u64::from(ms)))
             }

@@ -192,6 +192,7 @@ impl Connection {
             self.stats.retransmits += 1;
             // Karn's rule: no RTT sample across a retransmission.
             self.rtt_probe = None;
+            self.rtx_tsval = Some(self.tsval(now));
         } else if self.rtt_probe.is_none() && !self.opts.timestamps {
             self.rtt_probe = Some((seq + used, now));
         }

@@ -127,3 +127,26 @@ fn keepalive_probes_an_idle_peer_then_times_out() {
     assert_eq!(probes, 3);
     assert_eq!(a.take_error(), Some(TcpError::TimedOut));
 }
+
+#[test]
+fn timestamp_echo_older_than_a_retransmission_gives_no_rtt_sample() {
+    let mut c = cfg();
+    c.timestamps = true;
+    let (mut a, mut b) = pair_with(c.clone(), c);
+    let before = a.rtt.srtt;
+    a.send(b"data").unwrap();
+    feed(&mut b, t(0), &out(&mut a, t(0)));
+    // B's ACK (echoing the original TSval) is lost; A times out and resends.
+    out(&mut b, t(40));
+    let rtx = out(&mut a, t(200));
+    assert_eq!(rtx.len(), 1);
+    feed(&mut b, t(250), &rtx);
+    let dup_ack = out(&mut b, t(250));
+    assert_eq!(dup_ack.len(), 1);
+    feed(&mut a, t(300), &dup_ack);
+    assert_eq!(a.snd_una, a.snd_max, "the ACK itself is taken");
+    assert_eq!(
+        a.rtt.srtt, before,
+        "an echo older than the retransmission is ambiguous"
+    );
+}

@@ -1,1 +1,202 @@
-//! The TCP engine (sans-IO).
+//! The TCP engine (sans-IO): one connection's state machine, its buffers,
+//! timers and congestion control.
+//!
+//! Owns everything inside one TCB ([`Connection`]). Must not touch: clocks
+//! (time arrives as `now`), devices, the socket table, demultiplexing by
+//! 4-tuple, listeners or ports (the stack layer owns those), or packet bytes
+//! (segments come and go as [`TcpRepr`] plus a payload slice; `wire` does
+//! parse/emit).
+//!
+//! Files, one concern each: [`seq`] sequence arithmetic, `send_buf` and
+//! `recv_buf` the data rings, `options` SYN option negotiation, `rtt` the
+//! RFC 6298 estimator, `sack` the sender scoreboard, [`cc`] congestion
+//! control, `conn` the TCB and its application API, `input` the arrival
+//! path (RFC 9293 section 3.10.7), `output` the transmit path and timers,
+//! `isn` ISN generation and the reply to segments that match no connection.
+
+pub mod cc;
+mod conn;
+mod input;
+mod isn;
+mod options;
+mod output;
+mod recv_buf;
+mod rtt;
+mod sack;
+mod send_buf;
+pub mod seq;
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
+
+pub use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+pub use cc::CongestionAlgorithm;
+pub use conn::{Connection, IcmpError};
+pub use isn::{IsnGenerator, rst_for_unmatched};
+pub use seq::Seq;
+
+use core::fmt;
+use std::time::Duration;
+
+/// Keepalive parameters (RFC 9293 section 3.8.4; Linux defaults).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Keepalive {
+    /// Idle time before the first probe (Linux: 7200 s).
+    pub idle: Duration,
+    /// Time between unanswered probes (Linux: 75 s).
+    pub interval: Duration,
+    /// Unanswered probes before the connection times out (Linux: 9).
+    pub count: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Keepalive {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            count: 9,
+        }
+    }
+}
+
+/// Per-connection configuration.
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    /// The MSS we announce and the most payload we send per segment:
+    /// link MTU minus IP and TCP headers (see [`TcpConfig::for_mtu`]).
+    pub mss: u16,
+    /// Whether the connection runs over IPv6 (default MSS 1220, not 536,
+    /// when the peer announces none: RFC 9293 section 3.7.1).
+    pub ipv6: bool,
+    pub recv_buf: usize,
+    pub send_buf: usize,
+    /// Disables Nagle's algorithm (TCP_NODELAY).
+    pub nodelay: bool,
+    pub keepalive: Option<Keepalive>,
+    /// TIME-WAIT duration, 2*MSL; also the orphaned FIN-WAIT-2 timeout.
+    pub time_wait: Duration,
+    /// Retransmissions of data before giving up with `TimedOut`.
+    pub retries: u32,
+    /// Retransmissions of a SYN or SYN-ACK before giving up.
+    pub syn_retries: u32,
+    pub min_rto: Duration,
+    pub initial_rto: Duration,
+    pub max_rto: Duration,
+    /// Delayed-ACK timeout (RFC 9293 section 3.8.6.3: under 0.5 s).
+    pub delayed_ack: Duration,
+    pub congestion: CongestionAlgorithm,
+    pub window_scaling: bool,
+    pub timestamps: bool,
+    pub sack: bool,
+}
+
+impl Default for TcpConfig {
+    fn default() -> TcpConfig {
+        TcpConfig::for_mtu(1500, false)
+    }
+}
+
+impl TcpConfig {
+    /// Defaults for a link of `mtu` bytes.
+    pub fn for_mtu(mtu: u16, ipv6: bool) -> TcpConfig {
+        let ip_header = if ipv6 { 40 } else { 20 };
+        TcpConfig {
+            mss: mtu.saturating_sub(ip_header + 20).max(64),
+            ipv6,
+            recv_buf: 256 * 1024,
+            send_buf: 256 * 1024,
+            nodelay: false,
+            keepalive: None,
+            time_wait: Duration::from_secs(60),
+            retries: 15,
+            syn_retries: 6,
+            min_rto: Duration::from_millis(200),
+            initial_rto: Duration::from_secs(1),
+            max_rto: Duration::from_secs(120),
+            delayed_ack: Duration::from_millis(40),
+            congestion: CongestionAlgorithm::Cubic,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+        }
+    }
+}
+
+/// The connection states of RFC 9293 section 3.3.2.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum State {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl State {
+    /// Whether the handshake completed (RFC 9293: "synchronized states").
+    pub fn is_synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+}
+
+/// Errors the application sees.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TcpError {
+    /// RST in answer to our SYN, or ICMP port unreachable while connecting.
+    ConnectionRefused,
+    /// RST on a synchronized connection.
+    ConnectionReset,
+    /// Retransmissions or keepalive probes exhausted.
+    TimedOut,
+    /// ICMP host/net unreachable while connecting.
+    HostUnreachable,
+    /// Nothing to read yet / no room to write (non-blocking semantics).
+    WouldBlock,
+    /// Writing after `shutdown_write`/`close`, or using a closed connection.
+    NotConnected,
+}
+
+impl fmt::Display for TcpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpError::ConnectionRefused => "connection refused",
+            TcpError::ConnectionReset => "connection reset by peer",
+            TcpError::TimedOut => "connection timed out",
+            TcpError::HostUnreachable => "host unreachable",
+            TcpError::WouldBlock => "operation would block",
+            TcpError::NotConnected => "not connected",
+        })
+    }
+}
+
+impl std::error::Error for TcpError {}
+
+/// Per-connection counters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Counters {
+    pub segs_in: u64,
+    pub segs_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Segments sent again (any reason).
+    pub retransmits: u64,
+    pub fast_retransmits: u64,
+    pub rto_expiries: u64,
+    /// Fast recoveries driven by SACK information.
+    pub sack_recoveries: u64,
+    pub rsts_in: u64,
+    pub rsts_out: u64,
+    pub challenge_acks: u64,
+    /// Segments discarded as unacceptable (window, PAWS, bad ACK).
+    pub dropped: u64,
+}

@@ -1,0 +1,101 @@
+//! NewReno (RFC 5681 slow start and congestion avoidance, RFC 6582 recovery
+//! window). The connection drives recovery; this file only sizes cwnd.
+
+use super::{CongestionControl, initial_window};
+use crate::time::Instant;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct NewReno {
+    mss: u32,
+    cwnd: u32,
+    ssthresh: u32,
+    /// Bytes acknowledged since cwnd last grew in congestion avoidance
+    /// (RFC 5681 section 3.1, the byte-counting variant).
+    acked_in_ca: u32,
+}
+
+impl NewReno {
+    pub fn new(mss: u32) -> NewReno {
+        NewReno {
+            mss,
+            cwnd: initial_window(mss),
+            ssthresh: u32::MAX,
+            acked_in_ca: 0,
+        }
+    }
+}
+
+impl CongestionControl for NewReno {
+    fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+
+    fn on_ack(&mut self, _now: Instant, acked: u32, _srtt: Option<Duration>) {
+        if self.cwnd < self.ssthresh {
+            // Slow start, at most one MSS per ACK (RFC 5681 section 3.1).
+            self.cwnd = self.cwnd.saturating_add(acked.min(self.mss));
+        } else {
+            self.acked_in_ca = self.acked_in_ca.saturating_add(acked);
+            if self.acked_in_ca >= self.cwnd {
+                self.acked_in_ca -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(self.mss);
+            }
+        }
+    }
+
+    fn on_congestion(&mut self, _now: Instant, flight: u32) {
+        // RFC 5681 equation (4).
+        self.ssthresh = (flight / 2).max(2 * self.mss);
+        self.cwnd = self.ssthresh;
+        self.acked_in_ca = 0;
+    }
+
+    fn on_recovery_exit(&mut self) {
+        // RFC 6582 section 3.2 step 3: deflate to ssthresh.
+        self.cwnd = self.ssthresh.max(self.mss);
+    }
+
+    fn on_rto(&mut self, flight: u32) {
+        self.ssthresh = (flight / 2).max(2 * self.mss);
+        self.cwnd = self.mss;
+        self.acked_in_ca = 0;
+    }
+
+    fn set_mss(&mut self, mss: u32) {
+        self.mss = mss.max(1);
+        self.cwnd = self.cwnd.max(self.mss);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_start_grows_one_mss_per_ack_then_linear() {
+        let mut cc = NewReno::new(1000);
+        assert_eq!(cc.cwnd(), 10_000);
+        cc.on_ack(Instant::ZERO, 1000, None);
+        assert_eq!(cc.cwnd(), 11_000);
+        cc.on_congestion(Instant::ZERO, 20_000);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (10_000, 10_000));
+        for _ in 0..9 {
+            cc.on_ack(Instant::ZERO, 1000, None);
+        }
+        assert_eq!(cc.cwnd(), 10_000);
+        cc.on_ack(Instant::ZERO, 1000, None);
+        assert_eq!(cc.cwnd(), 11_000);
+    }
+
+    #[test]
+    fn rto_collapses_window_to_one_segment() {
+        let mut cc = NewReno::new(1000);
+        cc.on_rto(3000);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (1000, 2000));
+    }
+}

@@ -1,0 +1,494 @@
+//! The TCB: one connection's state and its application-facing API.
+//!
+//! Owns every variable of RFC 9293 section 3.3.1 for one connection. The
+//! arrival path is in `input.rs`, the transmit path and timers in
+//! `output.rs`; this file holds construction, the application calls and
+//! readiness queries. Must not touch the socket table or other connections.
+
+use super::cc::CongestionControl;
+use super::options::{self, Negotiated, TIMESTAMP_LEN};
+use super::recv_buf::RecvBuffer;
+use super::rtt::RttEstimator;
+use super::sack::Scoreboard;
+use super::send_buf::SendBuffer;
+use super::seq::Seq;
+use super::{Counters, State, TcpConfig, TcpError};
+use crate::time::Instant;
+use crate::wire::tcp::TcpRepr;
+use std::net::SocketAddr;
+
+/// ICMP errors the stack relays to a connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum IcmpError {
+    /// Port unreachable (or administratively prohibited).
+    PortUnreachable,
+    /// Host or network unreachable.
+    HostUnreachable,
+    /// Fragmentation needed / packet too big, with the next-hop MTU.
+    PacketTooBig { mtu: u16 },
+}
+
+/// One TCP connection (a TCB), driven sans-IO.
+#[derive(Debug)]
+pub struct Connection {
+    pub(super) cfg: TcpConfig,
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
+    pub(super) state: State,
+
+    // Send sequence space (RFC 9293 section 3.3.1).
+    pub(super) iss: Seq,
+    pub(super) snd_una: Seq,
+    /// The next sequence number to send; moved back to snd_una after an RTO
+    /// (go-back-N), so it can be below `snd_max`.
+    pub(super) snd_nxt: Seq,
+    /// The highest sequence number sent plus one.
+    pub(super) snd_max: Seq,
+    pub(super) snd_wnd: u32,
+    pub(super) max_snd_wnd: u32,
+    pub(super) snd_wl1: Seq,
+    pub(super) snd_wl2: Seq,
+    /// Sequence number of `send_buf`'s first byte.
+    pub(super) buf_seq: Seq,
+    pub(super) send_buf: SendBuffer,
+    /// The application shut down writing: FIN goes after the buffer.
+    pub(super) fin_queued: bool,
+
+    // Receive sequence space.
+    pub(super) irs: Seq,
+    pub(super) rcv_nxt: Seq,
+    /// Right edge of the window last advertised (never moves left).
+    pub(super) rcv_adv: Seq,
+    pub(super) recv_buf: RecvBuffer,
+    /// A FIN that arrived before the data preceding it.
+    pub(super) rcv_fin: Option<Seq>,
+    pub(super) fin_received: bool,
+
+    // Negotiated options.
+    pub(super) opts: Negotiated,
+    /// Payload bytes per segment: peer MSS minus option overhead.
+    pub(super) snd_mss: u32,
+    pub(super) ts_recent: u32,
+    pub(super) last_ack_sent: Seq,
+    /// A D-SACK block (RFC 2883) for the next ACK.
+    pub(super) dsack: Option<(Seq, Seq)>,
+
+    // Timers.
+    pub(super) rtt: RttEstimator,
+    /// Karn's rule: the one segment being timed (end seq, send time); cleared
+    /// when anything is retransmitted (RFC 6298 section 3).
+    pub(super) rtt_probe: Option<(Seq, Instant)>,
+    /// Our TSval at the latest retransmission. An echo older than it may
+    /// come from an ACK of a duplicate (its TS.Recent predates the loss),
+    /// so it gives no RTT sample: Karn's rule for timestamps.
+    pub(super) rtx_tsval: Option<u32>,
+    pub(super) rto_at: Option<Instant>,
+    pub(super) retries: u32,
+    pub(super) delack_at: Option<Instant>,
+    pub(super) persist_at: Option<Instant>,
+    pub(super) persist_backoff: u32,
+    /// Set when the persist timer fires with a nonzero window: send even a
+    /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
+    pub(super) force_send: bool,
+    pub(super) keepalive_at: Option<Instant>,
+    pub(super) keepalive_probes: u32,
+    /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
+    pub(super) close_at: Option<Instant>,
+    pub(super) last_now: Instant,
+
+    // ACK policy.
+    pub(super) ack_now: bool,
+    pub(super) unacked_bytes: usize,
+
+    // Congestion control and loss recovery.
+    pub(super) cc: Box<dyn CongestionControl>,
+    pub(super) dupacks: u32,
+    /// In fast recovery until this is acknowledged (RFC 6582 "recover").
+    pub(super) recover: Option<Seq>,
+    /// snd_max at the last RTO: no fast retransmit for duplicate ACKs below
+    /// it (RFC 6582 section 3.2 step 2).
+    pub(super) rto_recover: Option<Seq>,
+    /// Retransmit the segment at snd_una on the next poll (fast retransmit,
+    /// partial ACK).
+    pub(super) rtx_una: bool,
+    /// Highest sequence number retransmitted in this recovery (RFC 6675
+    /// HighRxt).
+    pub(super) high_rxt: Seq,
+    pub(super) scoreboard: Scoreboard,
+
+    // Status.
+    pub(super) error: Option<TcpError>,
+    /// A RST to emit: its sequence number and whether it carries an ACK.
+    pub(super) rst_to_send: Option<(Seq, bool)>,
+    /// Emit a keepalive or zero-window probe (SEG.SEQ = SND.UNA - 1).
+    pub(super) probe_pending: bool,
+    /// `close()` was called: nothing will read any more.
+    pub(super) orphaned: bool,
+    pub(super) stats: Counters,
+}
+
+impl Connection {
+    fn new(cfg: TcpConfig, local: SocketAddr, remote: SocketAddr, iss: u32, now: Instant) -> Self {
+        let iss = Seq(iss);
+        let rtt = RttEstimator::new(cfg.initial_rto, cfg.min_rto, cfg.max_rto);
+        let mss = u32::from(cfg.mss);
+        Connection {
+            local,
+            remote,
+            state: State::Closed,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: iss,
+            buf_seq: iss + 1u32,
+            send_buf: SendBuffer::new(cfg.send_buf),
+            fin_queued: false,
+            irs: Seq(0),
+            rcv_nxt: Seq(0),
+            rcv_adv: Seq(0),
+            recv_buf: RecvBuffer::new(cfg.recv_buf),
+            rcv_fin: None,
+            fin_received: false,
+            opts: options::negotiate(&cfg, &Default::default()),
+            snd_mss: mss,
+            ts_recent: 0,
+            last_ack_sent: Seq(0),
+            dsack: None,
+            rtt,
+            rtt_probe: None,
+            rtx_tsval: None,
+            rto_at: None,
+            retries: 0,
+            delack_at: None,
+            persist_at: None,
+            persist_backoff: 0,
+            force_send: false,
+            keepalive_at: None,
+            keepalive_probes: 0,
+            close_at: None,
+            last_now: now,
+            ack_now: false,
+            unacked_bytes: 0,
+            cc: cfg.congestion.build(mss),
+            dupacks: 0,
+            recover: None,
+            rto_recover: None,
+            rtx_una: false,
+            high_rxt: iss,
+            scoreboard: Scoreboard::default(),
+            error: None,
+            rst_to_send: None,
+            probe_pending: false,
+            orphaned: false,
+            stats: Counters::default(),
+            cfg,
+        }
+    }
+
+    /// An active open: the connection starts in SYN-SENT and its first
+    /// `poll_transmit` emits the SYN.
+    pub fn connect(
+        cfg: TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: u32,
+        now: Instant,
+    ) -> Connection {
+        let mut c = Connection::new(cfg, local, remote, iss, now);
+        c.state = State::SynSent;
+        c
+    }
+
+    /// A passive open for a SYN the stack's listener accepted: the
+    /// connection starts in SYN-RECEIVED and its first `poll_transmit` emits
+    /// the SYN-ACK. `syn` must carry SYN and not ACK (the stack checks).
+    pub fn accept(
+        cfg: TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        syn: &TcpRepr,
+        iss: u32,
+        now: Instant,
+    ) -> Connection {
+        let mut c = Connection::new(cfg, local, remote, iss, now);
+        c.state = State::SynReceived;
+        c.stats.segs_in += 1;
+        c.take_syn(syn);
+        c
+    }
+
+    /// Records the peer's SYN: irs, its options and its (unscaled) window.
+    pub(super) fn take_syn(&mut self, syn: &TcpRepr) {
+        self.irs = Seq(syn.seq);
+        self.rcv_nxt = self.irs + 1u32;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+        self.opts = options::negotiate(&self.cfg, &syn.options);
+        if let Some((tsval, _)) = syn.options.timestamps {
+            self.ts_recent = tsval;
+        }
+        self.set_snd_mss(u32::from(self.opts.peer_mss));
+        // The initial window (RFC 6928) depends on the negotiated MSS.
+        self.cc = self.cfg.congestion.build(self.snd_mss);
+        self.snd_wnd = u32::from(syn.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = self.irs;
+    }
+
+    pub(super) fn set_snd_mss(&mut self, mss: u32) {
+        let overhead = if self.opts.timestamps {
+            u32::from(TIMESTAMP_LEN)
+        } else {
+            0
+        };
+        self.snd_mss = mss.saturating_sub(overhead).max(32);
+        self.cc.set_mss(self.snd_mss);
+    }
+
+    // ---- application side ----
+
+    /// Queues data; returns how much fit (0 when the buffer is full).
+    pub fn send(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.fin_queued || !self.may_queue_data() {
+            return Err(TcpError::NotConnected);
+        }
+        Ok(self.send_buf.write(data))
+    }
+
+    fn may_queue_data(&self) -> bool {
+        matches!(
+            self.state,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        )
+    }
+
+    /// Reads in-order data. `Ok(0)` means end of stream (FIN received and
+    /// everything read); `Err(WouldBlock)` means nothing yet.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
+        let n = self.peek(buf)?;
+        if n > 0 {
+            let before = self.recv_buf.window();
+            self.recv_buf.read(&mut buf[..n]);
+            self.maybe_window_update(before);
+        }
+        Ok(n)
+    }
+
+    /// Like `recv` without consuming.
+    pub fn peek(&self, buf: &mut [u8]) -> Result<usize, TcpError> {
+        if self.recv_buf.readable() > 0 {
+            return Ok(self.recv_buf.peek(buf));
+        }
+        if buf.is_empty() || self.fin_received {
+            return Ok(0);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.state == State::Closed {
+            return Ok(0);
+        }
+        Err(TcpError::WouldBlock)
+    }
+
+    /// Sends a window update when reading opened the window enough to
+    /// matter (receiver SWS avoidance, RFC 9293 section 3.8.6.2.2).
+    fn maybe_window_update(&mut self, before: usize) {
+        let now = self.recv_buf.window();
+        let advertised = self.rcv_adv.since(self.rcv_nxt) as usize;
+        let threshold = (self.recv_buf.capacity() / 2).min(2 * self.snd_mss as usize);
+        if now > before && now.saturating_sub(advertised) >= threshold && !self.fin_received {
+            self.ack_now = true;
+        }
+    }
+
+    /// Half-close: a FIN follows the queued data (RFC 9293 section 3.10.4).
+    pub fn shutdown_write(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::SynSent | State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Full close: the application reads no more. Unread data turns the
+    /// close into an abort (RFC 2525 section 2.17, as Linux does).
+    pub fn close(&mut self) {
+        if self.recv_buf.readable() > 0 {
+            self.abort();
+            return;
+        }
+        self.orphaned = true;
+        if self.state == State::SynSent {
+            self.enter_closed();
+            return;
+        }
+        self.shutdown_write();
+        if self.state == State::FinWait2 {
+            self.close_at = Some(self.last_now + self.cfg.time_wait);
+        }
+    }
+
+    /// Abort: RST now if synchronized, then CLOSED (RFC 9293 section 3.10.5).
+    pub fn abort(&mut self) {
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
+            self.rst_to_send = Some((self.snd_nxt, true));
+        }
+        self.enter_closed();
+    }
+
+    pub(super) fn enter_closed(&mut self) {
+        self.state = State::Closed;
+        self.rto_at = None;
+        self.delack_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.close_at = None;
+        self.ack_now = false;
+        self.rtx_una = false;
+        self.probe_pending = false;
+    }
+
+    pub(super) fn fail(&mut self, err: TcpError) {
+        self.error = Some(err);
+        self.enter_closed();
+    }
+
+    /// Relays an ICMP error about this connection (RFC 9293 section 3.9.3,
+    /// RFC 1122 section 4.2.3.9: unreachable is hard only while connecting).
+    pub fn on_icmp(&mut self, _now: Instant, err: IcmpError) {
+        match err {
+            IcmpError::PortUnreachable | IcmpError::HostUnreachable => {
+                if self.state == State::SynSent {
+                    self.fail(if err == IcmpError::PortUnreachable {
+                        TcpError::ConnectionRefused
+                    } else {
+                        TcpError::HostUnreachable
+                    });
+                }
+            }
+            IcmpError::PacketTooBig { mtu } => {
+                let ip = if self.cfg.ipv6 { 40 } else { 20 };
+                let mss = u32::from(mtu.saturating_sub(ip + 20)).max(68);
+                let current = self.snd_mss
+                    + if self.opts.timestamps {
+                        u32::from(TIMESTAMP_LEN)
+                    } else {
+                        0
+                    };
+                if mss < current {
+                    self.set_snd_mss(mss);
+                    // What is in flight no longer fits: send it again.
+                    if self.state.is_synchronized() && self.snd_nxt != self.snd_una {
+                        self.snd_nxt = self.snd_una;
+                        self.rtt_probe = None;
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- queries ----
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    pub fn take_error(&mut self) -> Option<TcpError> {
+        self.error.take()
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.state.is_synchronized() && self.state != State::TimeWait
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// A `recv` would not block: data, EOF or an error.
+    pub fn can_recv(&self) -> bool {
+        self.recv_buf.readable() > 0 || self.recv_closed() || self.error.is_some()
+    }
+
+    /// The peer sent FIN and everything before it was read.
+    pub fn recv_closed(&self) -> bool {
+        self.fin_received && self.recv_buf.readable() == 0
+    }
+
+    /// A `send` would accept bytes.
+    pub fn can_send(&self) -> bool {
+        self.error.is_none()
+            && !self.fin_queued
+            && self.may_queue_data()
+            && self.send_buf.free() > 0
+    }
+
+    /// Bytes queued and not yet acknowledged.
+    pub fn send_queue(&self) -> usize {
+        self.send_buf.len()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.stats
+    }
+
+    /// The payload size of a full segment we send.
+    pub fn mss(&self) -> u32 {
+        self.snd_mss
+    }
+
+    pub fn cwnd(&self) -> u32 {
+        self.cc.cwnd()
+    }
+
+    /// The next instant `poll_transmit` must be called, or None. A deadline
+    /// at or before the last `now` seen means output is pending already.
+    pub fn poll_at(&self) -> Option<Instant> {
+        if self.rst_to_send.is_some() || self.ack_now || self.rtx_una || self.probe_pending {
+            return Some(self.last_now);
+        }
+        [
+            self.rto_at,
+            self.delack_at,
+            self.persist_at,
+            self.keepalive_at,
+            self.close_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}

@@ -1,0 +1,448 @@
+//! The arrival path: one segment through the checks of RFC 9293 section
+//! 3.10.7 (SEGMENT ARRIVES), with RFC 5961's hardening against blind RST,
+//! SYN and ACK injection and RFC 7323's PAWS.
+//!
+//! Owns the state transitions caused by the peer. Must not emit segments:
+//! it only records what is due (`ack_now`, `rst_to_send`, `rtx_una`) for the
+//! transmit path.
+
+use super::conn::Connection;
+use super::seq::Seq;
+use super::{State, TcpError};
+use crate::time::Instant;
+use crate::wire::tcp::{TcpFlags, TcpRepr};
+use std::time::Duration;
+
+impl Connection {
+    /// Processes one arriving segment that the stack demultiplexed to this
+    /// connection. Never panics, whatever the segment holds; call
+    /// `poll_transmit` afterwards for the replies.
+    pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8]) {
+        self.last_now = now;
+        self.stats.segs_in += 1;
+        if seg.flags.contains(TcpFlags::RST) {
+            self.stats.rsts_in += 1;
+        }
+        // A TCP payload never exceeds 64 KiB; anything longer is hostile.
+        let payload = &payload[..payload.len().min(u16::MAX as usize)];
+        match self.state {
+            State::Closed | State::Listen => {}
+            State::SynSent => self.on_segment_syn_sent(now, seg),
+            _ => self.on_segment_synchronized(now, seg, payload),
+        }
+    }
+
+    /// RFC 9293 section 3.10.7.3.
+    fn on_segment_syn_sent(&mut self, now: Instant, seg: &TcpRepr) {
+        let flags = seg.flags;
+        let ack = Seq(seg.ack);
+        let has_ack = flags.contains(TcpFlags::ACK);
+        if has_ack && (ack <= self.iss || ack > self.snd_max) {
+            if !flags.contains(TcpFlags::RST) {
+                self.rst_to_send = Some((ack, false));
+            }
+            self.stats.dropped += 1;
+            return;
+        }
+        if flags.contains(TcpFlags::RST) {
+            if has_ack {
+                self.fail(TcpError::ConnectionRefused);
+            }
+            return;
+        }
+        if !flags.contains(TcpFlags::SYN) {
+            return;
+        }
+        self.take_syn(seg);
+        self.arm_keepalive(now);
+        if has_ack {
+            self.snd_wl2 = ack;
+            self.ack_advanced(now, seg, ack);
+            self.state = if self.fin_queued {
+                State::FinWait1
+            } else {
+                State::Established
+            };
+            // Data or FIN on a SYN-ACK is dropped; the ACK asks for it again.
+            self.ack_now = true;
+        } else {
+            // Simultaneous open: answer with SYN-ACK (same ISS).
+            self.state = State::SynReceived;
+            self.snd_nxt = self.iss;
+        }
+    }
+
+    /// RFC 9293 section 3.10.7.4, for every state past SYN-SENT.
+    fn on_segment_synchronized(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8]) {
+        let seq = Seq(seg.seq);
+        let flags = seg.flags;
+        let rst = flags.contains(TcpFlags::RST);
+        let syn = flags.contains(TcpFlags::SYN);
+        let fin = flags.contains(TcpFlags::FIN);
+        let seg_len = payload.len() as u32 + u32::from(syn) + u32::from(fin);
+
+        // PAWS (RFC 7323 section 5.3): an old timestamp means an old segment.
+        if self.opts.timestamps
+            && !rst
+            && let Some((tsval, _)) = seg.options.timestamps
+            && (tsval.wrapping_sub(self.ts_recent) as i32) < 0
+        {
+            self.stats.dropped += 1;
+            self.ack_now = true;
+            return;
+        }
+
+        // First: the sequence number check.
+        let wnd = self.rcv_adv.since(self.rcv_nxt);
+        let right = self.rcv_nxt + wnd;
+        let acceptable = match (seg_len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => seq.in_range(self.rcv_nxt, right),
+            (_, 0) => false,
+            _ => {
+                seq.in_range(self.rcv_nxt, right)
+                    || (seq + (seg_len - 1)).in_range(self.rcv_nxt, right)
+            }
+        };
+        // A retransmitted SYN means our SYN-ACK was lost: send it again now
+        // rather than waiting for our own timer.
+        if self.state == State::SynReceived && flags == TcpFlags::SYN && seq == self.irs {
+            self.snd_nxt = self.iss;
+            return;
+        }
+        // A zero window still takes ACKs and RSTs at exactly rcv_nxt.
+        let ack_only = !acceptable && wnd == 0 && seq == self.rcv_nxt;
+        if !acceptable && !ack_only {
+            self.stats.dropped += 1;
+            if !rst {
+                let data_start = seq + u32::from(syn);
+                let data_end = data_start + payload.len();
+                if self.opts.sack && !payload.is_empty() && data_end <= self.rcv_nxt {
+                    // RFC 2883: report the duplicate.
+                    self.dsack = Some((data_start, data_end));
+                }
+                if fin && self.state == State::TimeWait {
+                    // A retransmitted FIN restarts the 2*MSL wait (3.10.7.4).
+                    self.close_at = Some(now + self.cfg.time_wait);
+                }
+                self.ack_now = true;
+            }
+            return;
+        }
+        if let Some((tsval, _)) = seg.options.timestamps {
+            // RFC 7323 section 4.3: remember the timestamp to echo.
+            if self.opts.timestamps && seq <= self.last_ack_sent {
+                self.ts_recent = tsval;
+            }
+        }
+        self.arm_keepalive(now);
+
+        // Second: RST (RFC 5961 section 3.2).
+        if rst {
+            if seq != self.rcv_nxt {
+                self.challenge_ack();
+                return;
+            }
+            match self.state {
+                State::SynReceived => self.fail(TcpError::ConnectionRefused),
+                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                    self.fail(TcpError::ConnectionReset)
+                }
+                _ => self.enter_closed(),
+            }
+            return;
+        }
+
+        // Fourth: a SYN in a synchronized state (RFC 5961 section 4.2).
+        if syn {
+            self.challenge_ack();
+            return;
+        }
+
+        // Fifth: the ACK field.
+        if !flags.contains(TcpFlags::ACK) {
+            self.stats.dropped += 1;
+            return;
+        }
+        let ack = Seq(seg.ack);
+        if self.state == State::SynReceived {
+            if ack > self.snd_una && ack <= self.snd_max {
+                self.state = if self.fin_queued {
+                    State::FinWait1
+                } else {
+                    State::Established
+                };
+            } else {
+                self.rst_to_send = Some((ack, false));
+                return;
+            }
+        }
+        // RFC 5961 section 5.2: acceptable ACKs lie in
+        // [snd_una - max_snd_wnd, snd_max].
+        if ack > self.snd_max || ack < self.snd_una - self.max_snd_wnd {
+            self.stats.dropped += 1;
+            self.challenge_ack();
+            return;
+        }
+        self.process_ack(now, seg, ack, payload.len(), fin);
+        if self.state == State::Closed {
+            return;
+        }
+        if ack_only {
+            self.ack_now = true;
+            return;
+        }
+
+        // Seventh: segment text.
+        if !payload.is_empty() {
+            match self.state {
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    if self.orphaned {
+                        // Nobody will read this: reset, as Linux does.
+                        self.rst_to_send = Some((self.snd_nxt, true));
+                        self.fail(TcpError::ConnectionReset);
+                        return;
+                    }
+                    self.take_data(now, seq, payload);
+                }
+                _ => {}
+            }
+        }
+
+        // Eighth: FIN.
+        if fin {
+            self.take_fin(now, seq + payload.len());
+        }
+    }
+
+    /// RFC 5961 section 7 suggests rate limiting; ACKs are cheap and the
+    /// stack may add a global limit, so every challenge is answered.
+    fn challenge_ack(&mut self) {
+        self.stats.challenge_acks += 1;
+        self.ack_now = true;
+    }
+
+    fn arm_keepalive(&mut self, now: Instant) {
+        if let Some(ka) = self.cfg.keepalive {
+            self.keepalive_at = Some(now + ka.idle);
+            self.keepalive_probes = 0;
+        }
+    }
+
+    fn process_ack(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr,
+        ack: Seq,
+        payload_len: usize,
+        fin: bool,
+    ) {
+        let seq = Seq(seg.seq);
+        if self.opts.sack {
+            for &(l, r) in seg.options.sack() {
+                self.scoreboard
+                    .add(Seq(l), Seq(r), self.snd_una, self.snd_max);
+            }
+        }
+        let wnd = u32::from(seg.window) << self.opts.snd_wscale;
+        let is_dup = ack == self.snd_una
+            && payload_len == 0
+            && !fin
+            && wnd == self.snd_wnd
+            && self.snd_max != self.snd_una;
+        // Window update, only from a newer segment (3.10.7.4, fifth).
+        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
+            self.snd_wnd = wnd;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            if wnd > 0 {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+        if ack > self.snd_una {
+            self.ack_advanced(now, seg, ack);
+        } else if is_dup {
+            self.dupacks += 1;
+            let sack_loss =
+                self.opts.sack && self.scoreboard.sacked_above(self.snd_una) > 2 * self.snd_mss;
+            let after_rto = self.rto_recover.is_none_or(|r| ack >= r);
+            if self.recover.is_none() && (self.dupacks >= 3 || sack_loss) && after_rto {
+                self.enter_recovery(now);
+            }
+        }
+    }
+
+    /// Fast retransmit (RFC 5681 section 3.2, RFC 6582, RFC 6675).
+    fn enter_recovery(&mut self, now: Instant) {
+        let flight = self.snd_max.since(self.snd_una);
+        self.cc.on_congestion(now, flight);
+        self.recover = Some(self.snd_max);
+        self.rtx_una = true;
+        self.high_rxt = self.snd_una;
+        self.stats.fast_retransmits += 1;
+        if !self.scoreboard.is_empty() {
+            self.stats.sack_recoveries += 1;
+        }
+    }
+
+    /// New data acknowledged: RTT sample, buffer release, timers, recovery
+    /// and the FIN-acknowledged transitions.
+    fn ack_advanced(&mut self, now: Instant, seg: &TcpRepr, ack: Seq) {
+        let acked = ack.since(self.snd_una);
+        let ts_sample = match seg.options.timestamps {
+            Some((_, tsecr))
+                if self.opts.timestamps
+                    && tsecr != 0
+                    && self
+                        .rtx_tsval
+                        .is_none_or(|r| (tsecr.wrapping_sub(r) as i32) >= 0) =>
+            {
+                let ms = self.tsval(now).wrapping_sub(tsecr);
+                (ms < 3_600_000).then(|| Duration::from_millis(u64::from(ms)))
+            }
+            _ => None,
+        };
+        let probe_sample = match self.rtt_probe {
+            Some((end, sent)) if ack >= end => {
+                self.rtt_probe = None;
+                Some(now.saturating_duration_since(sent))
+            }
+            _ => None,
+        };
+        if let Some(r) = ts_sample.or(probe_sample) {
+            self.rtt.sample(r);
+        }
+        let data_acked = (ack.since(self.buf_seq) as usize).min(self.send_buf.len());
+        self.send_buf.consume(data_acked);
+        self.buf_seq = self.buf_seq + data_acked;
+        self.snd_una = ack;
+        if self.snd_nxt < ack {
+            self.snd_nxt = ack;
+        }
+        self.scoreboard.ack(ack);
+        self.retries = 0;
+        self.rtt.backoff = 0;
+        self.rto_at = (self.snd_una != self.snd_max).then(|| now + self.rtt.current());
+        match self.recover {
+            Some(rec) if ack >= rec => {
+                self.recover = None;
+                self.dupacks = 0;
+                self.cc.on_recovery_exit();
+            }
+            Some(_) => {
+                // Partial ACK (RFC 6582 section 3.2 step 5): resend the next
+                // hole now; the segments it covered left the network.
+                self.rtx_una = true;
+                self.high_rxt = self.high_rxt.max(ack);
+                self.dupacks = self.dupacks.saturating_sub(acked / self.snd_mss.max(1));
+            }
+            None => {
+                self.dupacks = 0;
+                if self.state.is_synchronized() {
+                    self.cc.on_ack(now, acked, self.rtt.srtt);
+                }
+            }
+        }
+        if self.rto_recover.is_some_and(|r| ack >= r) {
+            self.rto_recover = None;
+        }
+        if self.fin_queued && self.snd_una == self.fin_seq() + 1u32 {
+            match self.state {
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    if self.orphaned {
+                        self.close_at = Some(now + self.cfg.time_wait);
+                    }
+                }
+                State::Closing => self.enter_time_wait(now),
+                State::LastAck => self.enter_closed(),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sequence number of our FIN (meaningful once `fin_queued`).
+    pub(super) fn fin_seq(&self) -> Seq {
+        self.buf_seq + self.send_buf.len()
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        self.rto_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.close_at = Some(now + self.cfg.time_wait);
+    }
+
+    /// Stores in-window data (3.10.7.4, seventh) and decides when to ACK
+    /// (RFC 9293 section 3.8.6.3, RFC 5681 section 4.2).
+    fn take_data(&mut self, now: Instant, seq: Seq, payload: &[u8]) {
+        let mut seq = seq;
+        let mut data = payload;
+        if seq < self.rcv_nxt {
+            let skip = self.rcv_nxt.since(seq) as usize;
+            if skip >= data.len() {
+                self.ack_now = true;
+                return;
+            }
+            data = &data[skip..];
+            seq = self.rcv_nxt;
+        }
+        let room = self.rcv_adv.since(seq) as usize;
+        data = &data[..data.len().min(room)];
+        if data.is_empty() {
+            self.ack_now = true;
+            return;
+        }
+        let in_order = seq == self.rcv_nxt;
+        let had_gaps = self.recv_buf.has_gaps();
+        let off = self.recv_buf.contig_end() + u64::from(seq.since(self.rcv_nxt));
+        let advanced = self.recv_buf.write(off, data);
+        self.rcv_nxt = self.rcv_nxt + advanced;
+        self.stats.bytes_in += advanced as u64;
+        if !in_order || had_gaps {
+            // Out of order, or filling a hole: ACK at once so the sender's
+            // loss detection and recovery run (RFC 5681 section 4.2).
+            self.ack_now = true;
+        } else {
+            self.unacked_bytes += advanced;
+            if self.unacked_bytes >= 2 * self.snd_mss as usize {
+                self.ack_now = true;
+            } else if self.delack_at.is_none() {
+                self.delack_at = Some(now + self.cfg.delayed_ack);
+            }
+        }
+        if self.rcv_fin == Some(self.rcv_nxt) {
+            self.take_fin(now, self.rcv_nxt);
+        }
+    }
+
+    /// A FIN at `fin_seq` (3.10.7.4, eighth). One that arrives before the
+    /// data preceding it is remembered until that data fills in.
+    fn take_fin(&mut self, now: Instant, fin_seq: Seq) {
+        if self.fin_received {
+            return;
+        }
+        if fin_seq != self.rcv_nxt {
+            if fin_seq > self.rcv_nxt && fin_seq <= self.rcv_adv && self.rcv_fin.is_none() {
+                self.rcv_fin = Some(fin_seq);
+            }
+            self.ack_now = true;
+            return;
+        }
+        self.rcv_nxt = self.rcv_nxt + 1u32;
+        self.rcv_fin = None;
+        self.fin_received = true;
+        self.ack_now = true;
+        let our_fin_acked = self.fin_queued && self.snd_una == self.fin_seq() + 1u32;
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 if our_fin_acked => self.enter_time_wait(now),
+            State::FinWait1 => self.state = State::Closing,
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+}

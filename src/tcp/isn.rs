@@ -1,0 +1,111 @@
+//! Initial sequence numbers (RFC 6528) and the reply to a segment that
+//! matches no connection (RFC 9293 section 3.10.7.1).
+//!
+//! Owns the ISN secret. Must not touch connection state.
+
+use crate::time::Instant;
+use crate::wire::tcp::{TcpFlags, TcpRepr};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::net::SocketAddr;
+
+/// ISN = M + F(localip, localport, remoteip, remoteport, secretkey), where M
+/// is a 4-microsecond timer and F a keyed hash (RFC 6528 section 3).
+#[derive(Clone, Debug, Default)]
+pub struct IsnGenerator {
+    key: RandomState,
+}
+
+impl IsnGenerator {
+    pub fn new() -> IsnGenerator {
+        IsnGenerator::default()
+    }
+
+    pub fn isn(&self, local: SocketAddr, remote: SocketAddr, now: Instant) -> u32 {
+        let mut h = self.key.build_hasher();
+        local.hash(&mut h);
+        remote.hash(&mut h);
+        let f = h.finish() as u32;
+        let m = (now.total_micros() / 4) as u32;
+        m.wrapping_add(f)
+    }
+}
+
+/// The RST to send for `seg` (carrying `payload_len` bytes) when no
+/// connection matches it, or None if none is due (never answer a RST).
+pub fn rst_for_unmatched(seg: &TcpRepr, payload_len: usize) -> Option<TcpRepr> {
+    if seg.flags.contains(TcpFlags::RST) {
+        return None;
+    }
+    let mut rst = TcpRepr {
+        src_port: seg.dst_port,
+        dst_port: seg.src_port,
+        ..TcpRepr::default()
+    };
+    if seg.flags.contains(TcpFlags::ACK) {
+        rst.seq = seg.ack;
+        rst.flags = TcpFlags::RST;
+    } else {
+        let len = payload_len as u32
+            + u32::from(seg.flags.contains(TcpFlags::SYN))
+            + u32::from(seg.flags.contains(TcpFlags::FIN));
+        rst.seq = 0;
+        rst.ack = seg.seq.wrapping_add(len);
+        rst.flags = TcpFlags::RST | TcpFlags::ACK;
+    }
+    Some(rst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn isn_advances_with_the_4us_clock_and_differs_by_tuple() {
+        let g = IsnGenerator::new();
+        let (a, b, c) = (
+            addr("10.0.0.1:1000"),
+            addr("10.0.0.2:80"),
+            addr("10.0.0.2:81"),
+        );
+        let t0 = g.isn(a, b, Instant::ZERO);
+        let t1 = g.isn(a, b, Instant::from_micros(400));
+        assert_eq!(t1.wrapping_sub(t0), 100);
+        assert_ne!(g.isn(a, c, Instant::ZERO), t0);
+    }
+
+    #[test]
+    fn rst_for_unmatched_syn_acks_the_syn() {
+        let syn = TcpRepr {
+            src_port: 5,
+            dst_port: 80,
+            seq: 100,
+            flags: TcpFlags::SYN,
+            ..TcpRepr::default()
+        };
+        let rst = rst_for_unmatched(&syn, 3).unwrap();
+        assert_eq!((rst.src_port, rst.dst_port), (80, 5));
+        assert_eq!((rst.seq, rst.ack), (0, 104));
+        assert_eq!(rst.flags, TcpFlags::RST | TcpFlags::ACK);
+    }
+
+    #[test]
+    fn rst_for_unmatched_ack_uses_its_ack_as_seq_and_never_answers_rst() {
+        let ack = TcpRepr {
+            seq: 100,
+            ack: 555,
+            flags: TcpFlags::ACK,
+            ..TcpRepr::default()
+        };
+        let rst = rst_for_unmatched(&ack, 0).unwrap();
+        assert_eq!((rst.seq, rst.flags), (555, TcpFlags::RST));
+        let incoming_rst = TcpRepr {
+            flags: TcpFlags::RST,
+            ..TcpRepr::default()
+        };
+        assert_eq!(rst_for_unmatched(&incoming_rst, 0), None);
+    }
+}

@@ -1,0 +1,430 @@
+//! The transmit path and the timers: which segments are due now, and when
+//! the next one will be.
+//!
+//! Owns segment construction (flags, window advertisement, options), the
+//! send-side rules (window and cwnd limits, Nagle and SWS avoidance, RFC 9293
+//! sections 3.7.4 and 3.8.6.2), retransmission (RTO per RFC 6298, fast
+//! retransmit and SACK-based recovery per RFC 6675), persist, keepalive,
+//! delayed ACK and TIME-WAIT expiry. Must not interpret arriving segments.
+
+use super::conn::Connection;
+use super::options;
+use super::seq::Seq;
+use super::{State, TcpError};
+use crate::time::Instant;
+use crate::wire::tcp::{MAX_SACK_BLOCKS, TcpFlags, TcpOptions, TcpRepr};
+
+impl Connection {
+    /// Fires due timers, then hands every segment due at `now` to `emit`
+    /// as a header plus a payload borrowed from the send buffer.
+    pub fn poll_transmit(&mut self, now: Instant, mut emit: impl FnMut(&TcpRepr, &[u8])) {
+        self.last_now = now;
+        self.on_timers(now);
+        if let Some((seq, with_ack)) = self.rst_to_send.take() {
+            let mut rst = self.base_header(seq, TcpFlags::RST);
+            if with_ack && self.state != State::SynSent {
+                rst.flags |= TcpFlags::ACK;
+                rst.ack = self.rcv_nxt.0;
+            }
+            self.stats.rsts_out += 1;
+            self.stats.segs_out += 1;
+            emit(&rst, &[]);
+        }
+        match self.state {
+            State::Closed | State::Listen => return,
+            State::SynSent | State::SynReceived if self.snd_nxt == self.iss => {
+                self.emit_syn(now, &mut emit);
+            }
+            _ => {}
+        }
+        if self.state.is_synchronized() && self.state != State::TimeWait {
+            self.emit_recovery(now, &mut emit);
+            self.emit_new_data(now, &mut emit);
+            self.arm_persist(now);
+        }
+        if self.probe_pending && self.state.is_synchronized() {
+            self.probe_pending = false;
+            let probe = self.header(now, self.snd_una - 1u32, TcpFlags::ACK);
+            self.stats.segs_out += 1;
+            emit(&probe, &[]);
+        }
+        if self.ack_now && self.state != State::SynSent {
+            // snd_max, not snd_nxt: after an RTO moved snd_nxt back, the
+            // peer may already hold everything below snd_max, and an ACK it
+            // finds too old is dropped with its acknowledgement unread.
+            let ack = self.header(now, self.snd_max, TcpFlags::ACK);
+            self.stats.segs_out += 1;
+            emit(&ack, &[]);
+        }
+    }
+
+    fn base_header(&self, seq: Seq, flags: TcpFlags) -> TcpRepr {
+        TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: seq.0,
+            flags,
+            ..TcpRepr::default()
+        }
+    }
+
+    /// Our timestamp clock: milliseconds, offset per connection (RFC 7323
+    /// section 5.4 suggests a random offset; the ISS is one).
+    pub(super) fn tsval(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.iss.0)
+    }
+
+    /// A non-SYN header: ACK, window, timestamps, SACK blocks. Sending it
+    /// satisfies any pending ACK.
+    fn header(&mut self, now: Instant, seq: Seq, flags: TcpFlags) -> TcpRepr {
+        let mut repr = self.base_header(seq, flags | TcpFlags::ACK);
+        repr.ack = self.rcv_nxt.0;
+        repr.window = self.advertise_window();
+        let mut room = MAX_SACK_BLOCKS;
+        if self.opts.timestamps {
+            repr.options.timestamps = Some((self.tsval(now), self.ts_recent));
+            room = 3;
+        }
+        if self.opts.sack {
+            repr.options = self.sack_blocks(repr.options, room);
+        }
+        self.last_ack_sent = self.rcv_nxt;
+        self.ack_now = false;
+        self.delack_at = None;
+        self.unacked_bytes = 0;
+        repr
+    }
+
+    /// D-SACK first (RFC 2883), then the most recent out-of-order block,
+    /// then the others (RFC 2018 section 4).
+    fn sack_blocks(&mut self, mut opts: TcpOptions, room: usize) -> TcpOptions {
+        let mut n = 0;
+        if let Some((l, r)) = self.dsack.take() {
+            opts.sack_blocks[0] = (l.0, r.0);
+            n = 1;
+        }
+        let base = self.recv_buf.contig_end();
+        for (s, e) in self.recv_buf.sack_ranges() {
+            if n >= room {
+                break;
+            }
+            let l = self.rcv_nxt + (s - base) as u32;
+            let r = self.rcv_nxt + (e - base) as u32;
+            opts.sack_blocks[n] = (l.0, r.0);
+            n += 1;
+        }
+        opts.sack_len = n as u8;
+        opts
+    }
+
+    /// The window field (RFC 9293 section 3.8.6.2.2 receiver SWS avoidance;
+    /// RFC 7323 section 2.4: the right edge never moves left).
+    fn advertise_window(&mut self) -> u16 {
+        let shift = self.opts.rcv_wscale;
+        let free = self.recv_buf.window().min(0xffff << shift) as u32;
+        let current = self.rcv_adv.since(self.rcv_nxt);
+        let step = (self.recv_buf.capacity() as u32 / 2).min(u32::from(self.cfg.mss));
+        let wnd = if free > current && free - current < step {
+            current
+        } else {
+            free.max(current)
+        };
+        let field = (wnd >> shift).min(0xffff);
+        self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + (field << shift));
+        field as u16
+    }
+
+    fn emit_syn(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        let syn_ack = self.state == State::SynReceived;
+        let tsval = self.tsval(now);
+        let mut repr = self.base_header(self.iss, TcpFlags::SYN);
+        let window = self.recv_buf.window().min(0xffff) as u16;
+        repr.window = window;
+        if syn_ack {
+            repr.flags |= TcpFlags::ACK;
+            repr.ack = self.rcv_nxt.0;
+            self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + u32::from(window));
+            repr.options = TcpOptions {
+                mss: Some(self.cfg.mss),
+                window_scale: self.opts.window_scaling.then_some(self.opts.rcv_wscale),
+                sack_permitted: self.opts.sack,
+                timestamps: self.opts.timestamps.then_some((tsval, self.ts_recent)),
+                ..TcpOptions::default()
+            };
+        } else {
+            repr.options = options::syn_options(&self.cfg, None, tsval);
+        }
+        if self.snd_max != self.iss {
+            self.stats.retransmits += 1;
+            self.rtt_probe = None;
+        } else {
+            self.rtt_probe = Some((self.iss + 1u32, now));
+        }
+        self.snd_nxt = self.iss + 1u32;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        self.rto_at.get_or_insert(now + self.rtt.current());
+        self.ack_now = false;
+        self.stats.segs_out += 1;
+        emit(&repr, &[]);
+    }
+
+    /// Sends `[seq, seq + len)` from the send buffer, with FIN if asked;
+    /// returns the sequence space used.
+    fn emit_segment(
+        &mut self,
+        now: Instant,
+        seq: Seq,
+        len: usize,
+        fin: bool,
+        emit: &mut impl FnMut(&TcpRepr, &[u8]),
+    ) -> u32 {
+        let off = seq.since(self.buf_seq) as usize;
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        if len > 0 && off + len == self.send_buf.len() {
+            flags |= TcpFlags::PSH;
+        }
+        let repr = self.header(now, seq, flags);
+        let used = len as u32 + u32::from(fin);
+        if seq < self.snd_max {
+            self.stats.retransmits += 1;
+            // Karn's rule: no RTT sample across a retransmission.
+            self.rtt_probe = None;
+            self.rtx_tsval = Some(self.tsval(now));
+        } else if self.rtt_probe.is_none() && !self.opts.timestamps {
+            self.rtt_probe = Some((seq + used, now));
+        }
+        emit(&repr, self.send_buf.slice(off, len));
+        self.snd_max = self.snd_max.max(seq + used);
+        self.rto_at.get_or_insert(now + self.rtt.current());
+        self.stats.segs_out += 1;
+        self.stats.bytes_out += len as u64;
+        used
+    }
+
+    /// Bytes believed in the network: RFC 6675's pipe in recovery, else
+    /// everything from snd_una to snd_nxt.
+    fn flight(&self) -> u32 {
+        if self.recover.is_none() {
+            return self.snd_nxt.since(self.snd_una);
+        }
+        let outstanding = self.snd_max.since(self.snd_una);
+        match self.scoreboard.highest() {
+            Some(highest) if self.opts.sack => {
+                let from = self.high_rxt.max(self.snd_una);
+                let lost = highest.since(from)
+                    - self.scoreboard.sacked_above(from).min(highest.since(from));
+                outstanding
+                    .saturating_sub(self.scoreboard.sacked_bytes())
+                    .saturating_sub(lost)
+            }
+            _ => outstanding.saturating_sub(self.dupacks.saturating_mul(self.snd_mss)),
+        }
+    }
+
+    /// Fast retransmit of snd_una, then SACK holes while pipe < cwnd.
+    fn emit_recovery(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        if std::mem::take(&mut self.rtx_una) && self.snd_una < self.snd_max {
+            let end = self.snd_max.min(
+                self.scoreboard
+                    .next_hole(self.snd_una)
+                    .map_or(self.snd_max, |h| h.1),
+            );
+            self.retransmit_range(now, self.snd_una, end, emit);
+        }
+        if self.recover.is_none() || !self.opts.sack {
+            return;
+        }
+        while self.flight() < self.cc.cwnd() {
+            let from = self.high_rxt.max(self.snd_una);
+            let Some((start, end)) = self.scoreboard.next_hole(from) else {
+                break;
+            };
+            if self.retransmit_range(now, start, end, emit) == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Resends at most one MSS from `[start, end)`; returns the space used.
+    fn retransmit_range(
+        &mut self,
+        now: Instant,
+        start: Seq,
+        end: Seq,
+        emit: &mut impl FnMut(&TcpRepr, &[u8]),
+    ) -> u32 {
+        let off = start.since(self.buf_seq) as usize;
+        let buffered = self.send_buf.len();
+        let data_left = buffered.saturating_sub(off);
+        let len = (end.since(start) as usize)
+            .min(self.snd_mss as usize)
+            .min(data_left);
+        let len = self.send_buf.slice(off, len).len();
+        let fin = self.fin_queued && off + len == buffered && start + len < self.snd_max;
+        if len == 0 && !fin {
+            return 0;
+        }
+        let used = self.emit_segment(now, start, len, fin, emit);
+        self.high_rxt = self.high_rxt.max(start + used);
+        used
+    }
+
+    /// New data (and, after an RTO, everything from snd_nxt again).
+    fn emit_new_data(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        while let Some((len, fin)) = self.next_segment() {
+            let used = self.emit_segment(now, self.snd_nxt, len, fin, emit);
+            self.snd_nxt = self.snd_nxt + used;
+        }
+    }
+
+    /// The next segment at snd_nxt, if the windows and the sender-side rules
+    /// allow one.
+    fn next_segment(&mut self) -> Option<(usize, bool)> {
+        if !matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        ) {
+            return None;
+        }
+        let off = self.snd_nxt.since(self.buf_seq) as usize;
+        let buffered = self.send_buf.len();
+        if off > buffered || (off == buffered && !self.fin_queued) {
+            return None;
+        }
+        let avail = buffered - off;
+        let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
+        let cwnd_room = self.cc.cwnd().saturating_sub(self.flight()) as usize;
+        let full = avail
+            .min(self.snd_mss as usize)
+            .min(wnd_room)
+            .min(cwnd_room);
+        let len = self.send_buf.slice(off, full).len();
+        let fin = self.fin_queued && off + len == buffered && (len > 0 || cwnd_room > 0);
+        if len == 0 && !fin {
+            return None;
+        }
+        let retransmitting = self.snd_nxt < self.snd_max;
+        let nothing_in_flight = self.snd_max == self.snd_una;
+        let ok = retransmitting
+            || std::mem::take(&mut self.force_send)
+            || full >= self.snd_mss as usize
+            || fin
+            // The last of the data: Nagle lets it go when nothing is
+            // unacknowledged (RFC 9293 section 3.7.4).
+            || (full == avail && (self.cfg.nodelay || nothing_in_flight))
+            // Sender SWS: at least half the largest window seen (3.8.6.2.1).
+            || (self.max_snd_wnd > 0
+                && full >= (self.max_snd_wnd / 2) as usize
+                && (self.cfg.nodelay || nothing_in_flight));
+        ok.then_some((len, fin))
+    }
+
+    /// The persist timer runs while data waits and nothing is in flight
+    /// to bring an ACK (RFC 9293 section 3.8.6.1).
+    fn arm_persist(&mut self, now: Instant) {
+        let unsent = self.snd_nxt.since(self.buf_seq) < self.send_buf.len() as u32;
+        if unsent && self.snd_una == self.snd_max && self.rto_at.is_none() {
+            if self.persist_at.is_none() {
+                let wait = self
+                    .rtt
+                    .current()
+                    .saturating_mul(1 << self.persist_backoff.min(10));
+                self.persist_at = Some(now + wait.min(self.cfg.max_rto));
+            }
+        } else {
+            self.persist_at = None;
+        }
+    }
+
+    fn on_timers(&mut self, now: Instant) {
+        if self.close_at.is_some_and(|t| now >= t) {
+            self.enter_closed();
+            return;
+        }
+        if self.rto_at.is_some_and(|t| now >= t) {
+            self.on_rto(now);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.persist_at.is_some_and(|t| now >= t) {
+            self.persist_at = None;
+            if self.snd_wnd == 0 {
+                self.probe_pending = true;
+                self.persist_backoff = self.persist_backoff.saturating_add(1);
+            } else {
+                self.force_send = true;
+            }
+        }
+        if self.keepalive_at.is_some_and(|t| now >= t) {
+            self.on_keepalive(now);
+        }
+        if self.delack_at.is_some_and(|t| now >= t) {
+            self.delack_at = None;
+            self.ack_now = true;
+        }
+    }
+
+    /// RFC 6298 section 5.4-5.6, with go-back-N from snd_una (RFC 5681
+    /// section 3.1: cwnd to one segment).
+    fn on_rto(&mut self, now: Instant) {
+        self.rto_at = None;
+        if self.snd_una == self.snd_max {
+            return;
+        }
+        let limit = if self.state.is_synchronized() {
+            self.cfg.retries
+        } else {
+            self.cfg.syn_retries
+        };
+        if self.retries >= limit {
+            self.fail(TcpError::TimedOut);
+            return;
+        }
+        self.retries += 1;
+        self.stats.rto_expiries += 1;
+        let flight = self.flight();
+        self.cc.on_rto(flight);
+        self.rtt.back_off();
+        self.snd_nxt = self.snd_una;
+        if !self.state.is_synchronized() {
+            self.snd_nxt = self.iss;
+        }
+        self.rto_recover = Some(self.snd_max);
+        self.recover = None;
+        self.dupacks = 0;
+        self.rtx_una = false;
+        self.scoreboard.clear();
+        self.rtt_probe = None;
+        self.rto_at = Some(now + self.rtt.current());
+    }
+
+    fn on_keepalive(&mut self, now: Instant) {
+        self.keepalive_at = None;
+        let Some(ka) = self.cfg.keepalive else {
+            return;
+        };
+        if !matches!(self.state, State::Established | State::CloseWait) {
+            return;
+        }
+        if self.snd_una != self.snd_max {
+            // Data in flight: the retransmission timer watches the peer.
+            self.keepalive_at = Some(now + ka.idle);
+            return;
+        }
+        if self.keepalive_probes >= ka.count {
+            self.fail(TcpError::TimedOut);
+            return;
+        }
+        self.keepalive_probes += 1;
+        self.probe_pending = true;
+        self.keepalive_at = Some(now + ka.interval);
+    }
+}

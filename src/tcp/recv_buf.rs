@@ -1,0 +1,215 @@
+//! The receive buffer: a fixed-capacity ring that holds in-order data the
+//! application has not read yet and, beyond it, out-of-order data waiting
+//! for the gaps before it to fill (RFC 9293 section 3.10.7.4, "seventh").
+//!
+//! Owns the bytes and the map of which stream offsets are present. Offsets
+//! are 64-bit stream positions (0 = the first data byte), so they never wrap;
+//! the connection converts sequence numbers. Memory is the ring plus at most
+//! [`MAX_GAPS`] range entries, whatever a peer sends.
+
+/// Most out-of-order ranges kept at once. A segment that would create one
+/// more is dropped (the peer retransmits it); any number of gaps up to this
+/// limit can exist anywhere in the window.
+pub const MAX_GAPS: usize = 512;
+
+#[derive(Debug)]
+pub struct RecvBuffer {
+    storage: Box<[u8]>,
+    /// Stream offset of the next byte the application reads.
+    read_off: u64,
+    /// One past the last in-order byte (the offset rcv_nxt maps to).
+    contig_end: u64,
+    /// Sorted, disjoint, non-adjacent `[start, end)` ranges past `contig_end`.
+    ooo: Vec<(u64, u64)>,
+    /// The range most recently written out of order (first SACK block,
+    /// RFC 2018 section 4).
+    latest: Option<u64>,
+}
+
+impl RecvBuffer {
+    pub fn new(capacity: usize) -> RecvBuffer {
+        RecvBuffer {
+            storage: vec![0; capacity.max(1)].into_boxed_slice(),
+            read_off: 0,
+            contig_end: 0,
+            ooo: Vec::new(),
+            latest: None,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.storage.len()
+    }
+
+    /// In-order bytes ready for the application.
+    pub fn readable(&self) -> usize {
+        (self.contig_end - self.read_off) as usize
+    }
+
+    /// Room for new data past rcv_nxt: the receive window it can offer.
+    pub fn window(&self) -> usize {
+        self.capacity() - self.readable()
+    }
+
+    pub fn contig_end(&self) -> u64 {
+        self.contig_end
+    }
+
+    pub fn has_gaps(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// Out-of-order ranges, the most recently written first, then the rest
+    /// from the highest down.
+    pub fn sack_ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let latest = self
+            .latest
+            .and_then(|s| self.ooo.iter().copied().find(|r| r.0 <= s && s < r.1));
+        latest.into_iter().chain(
+            self.ooo
+                .iter()
+                .rev()
+                .copied()
+                .filter(move |r| Some(*r) != latest),
+        )
+    }
+
+    /// Stores `data` at stream offset `off`. Bytes before `contig_end` or
+    /// past the ring's capacity are ignored. Returns how far `contig_end`
+    /// advanced.
+    pub fn write(&mut self, off: u64, data: &[u8]) -> usize {
+        let limit = self.read_off + self.capacity() as u64;
+        let mut start = off;
+        let mut end = off.saturating_add(data.len() as u64).min(limit);
+        if start < self.contig_end {
+            start = self.contig_end;
+        }
+        if start >= end {
+            return 0;
+        }
+        if start > self.contig_end && !self.insert_range(start, end) {
+            return 0;
+        }
+        let cap = self.capacity() as u64;
+        let mut src = &data[(start - off) as usize..(end - off) as usize];
+        while !src.is_empty() {
+            let pos = (start % cap) as usize;
+            let n = src.len().min(self.storage.len() - pos);
+            self.storage[pos..pos + n].copy_from_slice(&src[..n]);
+            src = &src[n..];
+            start += n as u64;
+        }
+        let before = self.contig_end;
+        if off <= self.contig_end {
+            // In order: absorb every queued range it now reaches.
+            while let Some(&(s, e)) = self.ooo.first() {
+                if s > end {
+                    break;
+                }
+                end = end.max(e);
+                self.ooo.remove(0);
+            }
+            self.contig_end = end;
+        }
+        (self.contig_end - before) as usize
+    }
+
+    /// Records `[start, end)` as present; false if that needs one range too
+    /// many.
+    fn insert_range(&mut self, mut start: u64, mut end: u64) -> bool {
+        let first = self.ooo.partition_point(|r| r.1 < start);
+        let mut last = first;
+        while last < self.ooo.len() && self.ooo[last].0 <= end {
+            start = start.min(self.ooo[last].0);
+            end = end.max(self.ooo[last].1);
+            last += 1;
+        }
+        if first == last && self.ooo.len() >= MAX_GAPS {
+            return false;
+        }
+        self.ooo.splice(first..last, [(start, end)]);
+        self.latest = Some(start);
+        true
+    }
+
+    /// Copies readable bytes into `buf` without consuming them.
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.readable());
+        let cap = self.capacity() as u64;
+        let mut done = 0;
+        while done < n {
+            let pos = ((self.read_off + done as u64) % cap) as usize;
+            let k = (n - done).min(self.storage.len() - pos);
+            buf[done..done + k].copy_from_slice(&self.storage[pos..pos + k]);
+            done += k;
+        }
+        n
+    }
+
+    /// Copies readable bytes into `buf` and consumes them.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.peek(buf);
+        self.read_off += n as u64;
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(b: &mut RecvBuffer) -> Vec<u8> {
+        let mut out = vec![0; b.readable()];
+        b.read(&mut out);
+        out
+    }
+
+    #[test]
+    fn out_of_order_data_is_held_until_the_gap_fills() {
+        let mut b = RecvBuffer::new(16);
+        assert_eq!(b.write(4, b"efgh"), 0);
+        assert_eq!(b.write(10, b"kl"), 0);
+        assert_eq!(b.readable(), 0);
+        assert_eq!(b.sack_ranges().collect::<Vec<_>>(), vec![(10, 12), (4, 8)]);
+        assert_eq!(b.write(0, b"abcd"), 8);
+        assert_eq!(read_all(&mut b), b"abcdefgh");
+        assert_eq!(b.write(8, b"ij"), 4);
+        assert_eq!(read_all(&mut b), b"ijkl");
+        assert!(!b.has_gaps());
+    }
+
+    #[test]
+    fn overlapping_and_duplicate_segments_merge() {
+        let mut b = RecvBuffer::new(32);
+        b.write(5, b"fghij");
+        b.write(3, b"defg");
+        b.write(8, b"ijklm");
+        assert_eq!(b.sack_ranges().collect::<Vec<_>>(), vec![(3, 13)]);
+        assert_eq!(b.write(0, b"abcdef"), 13);
+        assert_eq!(b.write(0, b"abc"), 0);
+        assert_eq!(read_all(&mut b), b"abcdefghijklm");
+    }
+
+    #[test]
+    fn data_past_capacity_is_cut_and_wraps_the_ring() {
+        let mut b = RecvBuffer::new(8);
+        assert_eq!(b.write(0, b"0123456789"), 8);
+        assert_eq!(b.window(), 0);
+        let mut out = [0; 5];
+        assert_eq!(b.read(&mut out), 5);
+        assert_eq!(b.write(8, b"abcdefgh"), 5);
+        assert_eq!(read_all(&mut b), b"567abcde");
+    }
+
+    #[test]
+    fn gap_count_is_bounded() {
+        let mut b = RecvBuffer::new(4 * MAX_GAPS + 16);
+        for i in 0..MAX_GAPS as u64 + 10 {
+            b.write(2 + 2 * i, b"x");
+        }
+        assert_eq!(b.ooo.len(), MAX_GAPS);
+        // Filling an existing range's neighbourhood still works at the limit.
+        b.write(3, b"y");
+        assert_eq!(b.ooo.len(), MAX_GAPS - 1);
+    }
+}

@@ -1,0 +1,111 @@
+//! Connection teardown (RFC 9293 section 3.6).
+use super::*;
+
+#[test]
+fn active_close_goes_fin_wait_1_fin_wait_2_time_wait_closed() {
+    let (mut a, mut b) = pair();
+    a.close();
+    assert_eq!(a.state(), State::FinWait1);
+    let fin = out(&mut a, t(1));
+    assert!(fin[0].0.flags.contains(TcpFlags::FIN));
+    feed(&mut b, t(1), &fin);
+    assert_eq!(b.state(), State::CloseWait);
+    feed(&mut a, t(1), &out(&mut b, t(1)));
+    assert_eq!(a.state(), State::FinWait2);
+    b.close();
+    assert_eq!(b.state(), State::LastAck);
+    feed(&mut a, t(2), &out(&mut b, t(2)));
+    assert_eq!(a.state(), State::TimeWait);
+    feed(&mut b, t(2), &out(&mut a, t(2)));
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(a.poll_at(), Some(t(2) + Duration::from_secs(60)));
+    out(&mut a, t(2) + Duration::from_secs(60));
+    assert_eq!(a.state(), State::Closed);
+    assert_eq!(a.take_error(), None);
+}
+
+#[test]
+fn simultaneous_close_passes_through_closing_to_time_wait() {
+    let (mut a, mut b) = pair();
+    a.close();
+    b.close();
+    let fa = out(&mut a, t(1));
+    let fb = out(&mut b, t(1));
+    feed(&mut a, t(1), &fb);
+    feed(&mut b, t(1), &fa);
+    assert_eq!(a.state(), State::Closing);
+    assert_eq!(b.state(), State::Closing);
+    pump(&mut a, &mut b, t(2));
+    assert_eq!(a.state(), State::TimeWait);
+    assert_eq!(b.state(), State::TimeWait);
+}
+
+#[test]
+fn half_closed_connection_still_delivers_data_the_other_way() {
+    let (mut a, mut b) = pair();
+    a.shutdown_write();
+    pump(&mut a, &mut b, t(1));
+    assert_eq!(a.state(), State::FinWait2);
+    b.send(b"still talking").unwrap();
+    pump(&mut a, &mut b, t(2));
+    assert_eq!(read_all(&mut a), b"still talking");
+    b.shutdown_write();
+    pump(&mut a, &mut b, t(3));
+    assert_eq!(a.state(), State::TimeWait);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn fin_is_sent_only_after_queued_data() {
+    let (mut a, mut b) = pair();
+    a.send(&[5; 2500]).unwrap();
+    a.shutdown_write();
+    let o = out(&mut a, t(1));
+    assert_eq!(o.len(), 3);
+    assert!(!o[0].0.flags.contains(TcpFlags::FIN));
+    assert!(o[2].0.flags.contains(TcpFlags::FIN));
+    feed(&mut b, t(1), &o);
+    assert_eq!(read_all(&mut b).len(), 2500);
+    assert!(b.recv_closed());
+}
+
+#[test]
+fn fin_ahead_of_missing_data_waits_for_the_gap() {
+    let (mut a, mut b) = pair();
+    a.send(&[5; 1500]).unwrap();
+    a.shutdown_write();
+    let o = out(&mut a, t(1));
+    feed(&mut b, t(1), &o[1..]);
+    assert_eq!(b.state(), State::Established);
+    feed(&mut b, t(1), &o[..1]);
+    assert_eq!(b.state(), State::CloseWait);
+    assert_eq!(read_all(&mut b).len(), 1500);
+}
+
+#[test]
+fn retransmitted_fin_in_time_wait_is_acked_and_restarts_the_timer() {
+    let (mut a, mut b) = pair();
+    a.close();
+    pump(&mut a, &mut b, t(1));
+    b.close();
+    let fin = out(&mut b, t(1));
+    feed(&mut a, t(1), &fin);
+    assert_eq!(a.state(), State::TimeWait);
+    out(&mut a, t(1));
+    feed(&mut a, t(30_000), &fin);
+    let ack = out(&mut a, t(30_000));
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].0.ack, fin[0].0.seq + 1);
+    assert_eq!(a.poll_at(), Some(t(90_000)));
+}
+
+#[test]
+fn orphaned_fin_wait_2_times_out() {
+    let (mut a, mut b) = pair();
+    a.close();
+    pump(&mut a, &mut b, t(1));
+    assert_eq!(a.state(), State::FinWait2);
+    let at = a.poll_at().expect("FIN-WAIT-2 timer");
+    out(&mut a, at);
+    assert!(a.is_closed());
+}

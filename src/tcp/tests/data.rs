@@ -1,0 +1,184 @@
+//! Data transfer, windows, Nagle, delayed ACK, SACK generation, PAWS.
+use super::*;
+use crate::tcp::TcpError;
+
+#[test]
+fn data_flows_both_ways_in_order() {
+    let (mut a, mut b) = pair();
+    let big: Vec<u8> = (0..50_000u32).map(|i| (i * 7) as u8).collect();
+    let mut sent = 0;
+    let mut now = t(0);
+    let mut got = Vec::new();
+    while got.len() < big.len() {
+        sent += a.send(&big[sent..]).unwrap();
+        b.send(b"x").unwrap();
+        pump(&mut a, &mut b, now);
+        got.extend(read_all(&mut b));
+        now += ms(50);
+    }
+    assert_eq!(got, big);
+    assert!(!read_all(&mut a).is_empty());
+}
+
+#[test]
+fn window_scale_applies_to_advertised_windows() {
+    let mut c = cfg();
+    c.recv_buf = 1 << 20;
+    let (mut a, mut b) = pair_with(cfg(), c);
+    b.send(b"hi").unwrap();
+    let o = out(&mut b, t(1));
+    // 1 MiB with shift 5 is advertised as 32768.
+    assert_eq!(o[0].0.window, 32768);
+    feed(&mut a, t(1), &o);
+    assert_eq!(a.snd_wnd, 1 << 20);
+}
+
+#[test]
+fn sender_never_exceeds_the_peer_window() {
+    let mut c = cfg();
+    c.recv_buf = 3000;
+    let (mut a, mut b) = pair_with(cfg(), c);
+    a.send(&[1; 10_000]).unwrap();
+    let o = out(&mut a, t(1));
+    let bytes: usize = o.iter().map(|s| s.1.len()).sum();
+    assert_eq!(bytes, 3000);
+    feed(&mut b, t(1), &o);
+    // B's buffer is full: it advertises a zero window.
+    let ack = out(&mut b, t(1));
+    assert_eq!(ack.last().unwrap().0.window, 0);
+    feed(&mut a, t(1), &ack);
+    assert!(out(&mut a, t(2)).is_empty());
+}
+
+#[test]
+fn reading_reopens_the_window_with_an_update() {
+    let mut c = cfg();
+    c.recv_buf = 4000;
+    let (mut a, mut b) = pair_with(cfg(), c);
+    a.send(&[1; 4000]).unwrap();
+    pump(&mut a, &mut b, t(1));
+    assert_eq!(b.rcv_adv.since(b.rcv_nxt), 0);
+    let mut buf = [0; 500];
+    b.recv(&mut buf).unwrap();
+    // 500 bytes is less than min(buf/2, MSS): no update (receiver SWS).
+    assert!(out(&mut b, t(2)).is_empty());
+    let mut buf = [0; 2000];
+    b.recv(&mut buf).unwrap();
+    let o = out(&mut b, t(2));
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].0.window, 2500);
+}
+
+#[test]
+fn nagle_holds_a_small_segment_while_data_is_unacknowledged() {
+    let (mut a, _b) = pair();
+    a.send(b"first").unwrap();
+    assert_eq!(out(&mut a, t(1)).len(), 1);
+    a.send(b"second").unwrap();
+    assert!(out(&mut a, t(1)).is_empty());
+    let mut c = cfg();
+    c.nodelay = true;
+    let (mut a, _b) = pair_with(c, cfg());
+    a.send(b"first").unwrap();
+    assert_eq!(out(&mut a, t(1)).len(), 1);
+    a.send(b"second").unwrap();
+    assert_eq!(out(&mut a, t(1)).len(), 1);
+}
+
+#[test]
+fn delayed_ack_waits_40ms_for_one_segment_and_acks_every_second_full_one() {
+    let (mut a, mut b) = pair();
+    a.send(&[7; 500]).unwrap();
+    feed(&mut b, t(1), &out(&mut a, t(1)));
+    assert!(out(&mut b, t(1)).is_empty());
+    assert_eq!(b.poll_at(), Some(t(41)));
+    let o = out(&mut b, t(41));
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].0.ack, ISS_A + 501);
+
+    a.send(&[7; 2000]).unwrap();
+    let data = out(&mut a, t(50));
+    assert_eq!(data.len(), 2);
+    feed(&mut b, t(50), &data[..1]);
+    assert!(out(&mut b, t(50)).is_empty());
+    feed(&mut b, t(50), &data[1..]);
+    assert_eq!(out(&mut b, t(50)).len(), 1);
+}
+
+#[test]
+fn out_of_order_segment_is_acked_at_once_with_a_sack_block() {
+    let (mut a, mut b) = pair();
+    a.send(&[1; 3000]).unwrap();
+    let data = out(&mut a, t(1));
+    assert_eq!(data.len(), 3);
+    feed(&mut b, t(1), &data[2..]);
+    let o = out(&mut b, t(1));
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].0.ack, ISS_A + 1);
+    assert_eq!(o[0].0.options.sack(), &[(ISS_A + 2001, ISS_A + 3001)]);
+    feed(&mut b, t(2), &data[..2]);
+    assert_eq!(read_all(&mut b).len(), 3000);
+}
+
+#[test]
+fn duplicate_segment_is_reported_with_a_dsack_block() {
+    let (mut a, mut b) = pair();
+    a.send(&[1; 100]).unwrap();
+    let data = out(&mut a, t(1));
+    feed(&mut b, t(1), &data);
+    feed(&mut b, t(1), &data);
+    let o = out(&mut b, t(1));
+    assert_eq!(o[0].0.options.sack(), &[(ISS_A + 1, ISS_A + 101)]);
+}
+
+#[test]
+fn gaps_anywhere_in_the_window_reassemble() {
+    let (mut a, mut b) = pair();
+    let msg: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    a.send(&msg).unwrap();
+    let mut now = t(1);
+    let mut data = Vec::new();
+    while data.len() < 10 {
+        data.extend(out(&mut a, now));
+        let ack = seg(ISS_B + 1, a.snd_max.0, TcpFlags::ACK);
+        feed(&mut a, now, &[(ack, vec![])]);
+        now += ms(1);
+    }
+    // Deliver odd segments first, then even ones backwards.
+    let order: Vec<usize> = (0..10)
+        .filter(|i| i % 2 == 1)
+        .chain((0..10).step_by(2).rev())
+        .collect();
+    for i in order {
+        feed(&mut b, now, &data[i..=i]);
+    }
+    assert_eq!(read_all(&mut b), msg);
+}
+
+#[test]
+fn paws_drops_a_segment_with_an_older_timestamp() {
+    let mut c = cfg();
+    c.timestamps = true;
+    let (mut a, mut b) = pair_with(c.clone(), c);
+    a.send(b"new").unwrap();
+    let mut data = out(&mut a, t(500));
+    let ts = data[0].0.options.timestamps.unwrap();
+    feed(&mut b, t(500), &data);
+    assert_eq!(read_all(&mut b), b"new");
+    data[0].0.seq += 3;
+    data[0].0.options.timestamps = Some((ts.0.wrapping_sub(100), ts.1));
+    feed(&mut b, t(501), &data);
+    assert_eq!(b.recv(&mut [0; 8]), Err(TcpError::WouldBlock));
+    assert_eq!(b.counters().dropped, 1);
+}
+
+#[test]
+fn recv_reports_would_block_then_eof_after_fin() {
+    let (mut a, mut b) = pair();
+    assert_eq!(b.recv(&mut [0; 8]), Err(TcpError::WouldBlock));
+    a.shutdown_write();
+    pump(&mut a, &mut b, t(1));
+    assert!(b.recv_closed());
+    assert_eq!(b.recv(&mut [0; 8]), Ok(0));
+    assert_eq!(a.send(b"late"), Err(TcpError::NotConnected));
+}

@@ -1,0 +1,86 @@
+//! Fast retransmit, fast recovery, SACK-based recovery, PMTU.
+use super::*;
+use crate::tcp::{CongestionAlgorithm, IcmpError};
+
+fn dupack(a: &Connection, sack: &[(u32, u32)]) -> Seg {
+    let mut r = seg(ISS_B + 1, a.snd_una.0, TcpFlags::ACK);
+    // The same window as before, or it is an update, not a duplicate.
+    r.window = (a.snd_wnd >> a.opts.snd_wscale) as u16;
+    assert_eq!(u32::from(r.window) << a.opts.snd_wscale, a.snd_wnd);
+    for (i, b) in sack.iter().enumerate() {
+        r.options.sack_blocks[i] = *b;
+    }
+    r.options.sack_len = sack.len() as u8;
+    (r, vec![])
+}
+
+fn sender(sack: bool) -> (Connection, Vec<Seg>) {
+    let mut c = cfg();
+    c.sack = sack;
+    c.congestion = CongestionAlgorithm::NewReno;
+    let (mut a, _b) = pair_with(c.clone(), c);
+    // A first scaled window (the SYN-ACK's was unscaled).
+    let mut update = seg(ISS_B + 1, ISS_A + 1, TcpFlags::ACK);
+    update.window = 32768;
+    a.on_segment(t(1), &update, &[]);
+    a.send(&[3; 10_000]).unwrap();
+    let data = out(&mut a, t(1));
+    assert_eq!(data.len(), 10, "IW10");
+    (a, data)
+}
+
+#[test]
+fn three_duplicate_acks_trigger_fast_retransmit_and_halve_cwnd() {
+    let (mut a, data) = sender(false);
+    let before = a.cwnd();
+    for _ in 0..2 {
+        let d = dupack(&a, &[]);
+        feed(&mut a, t(2), &[d]);
+        assert!(out(&mut a, t(2)).is_empty());
+    }
+    let d = dupack(&a, &[]);
+    feed(&mut a, t(2), &[d]);
+    let o = out(&mut a, t(2));
+    assert_eq!(o[0].0.seq, data[0].0.seq);
+    assert_eq!(a.counters().fast_retransmits, 1);
+    assert_eq!(a.cwnd(), before / 2);
+    // Partial ACK: the next hole goes out at once (RFC 6582).
+    let mut partial = dupack(&a, &[]);
+    partial.0.ack = data[2].0.seq;
+    feed(&mut a, t(3), &[partial]);
+    let o = out(&mut a, t(3));
+    assert_eq!(o[0].0.seq, data[2].0.seq);
+}
+
+#[test]
+fn sack_recovery_retransmits_every_hole_once() {
+    let (mut a, data) = sender(true);
+    // Segments 0, 3 and 6 lost; the rest SACKed.
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    let blocks = [(s(7), e(9)), (s(4), e(5)), (s(1), e(2))];
+    let d = dupack(&a, &blocks);
+    feed(&mut a, t(2), &[d]);
+    let o = out(&mut a, t(2));
+    let seqs: Vec<u32> = o.iter().map(|x| x.0.seq).collect();
+    assert_eq!(&seqs[..3], &[s(0), s(3), s(6)]);
+    assert_eq!(a.counters().sack_recoveries, 1);
+    let d = dupack(&a, &blocks);
+    feed(&mut a, t(3), &[d]);
+    let again: Vec<u32> = out(&mut a, t(3)).iter().map(|x| x.0.seq).collect();
+    assert!(
+        !again.contains(&s(3)),
+        "holes are not resent twice: {again:?}"
+    );
+}
+
+#[test]
+fn packet_too_big_lowers_mss_and_resends_what_no_longer_fits() {
+    let (mut a, data) = sender(false);
+    assert_eq!(data[0].1.len(), 1000);
+    a.on_icmp(t(2), IcmpError::PacketTooBig { mtu: 576 });
+    assert_eq!(a.mss(), 536);
+    let o = out(&mut a, t(2));
+    assert_eq!(o[0].0.seq, data[0].0.seq);
+    assert_eq!(o[0].1.len(), 536);
+}

@@ -1,0 +1,152 @@
+//! Retransmission, persist and keepalive timers.
+use super::*;
+use crate::tcp::{Keepalive, TcpError};
+
+#[test]
+fn retransmits_after_rto_with_backoff() {
+    let (mut a, _b) = pair();
+    // The handshake took no time, so the RTO sits at its 200 ms floor.
+    assert_eq!(a.rtt.rto, ms(200));
+    a.send(b"lost").unwrap();
+    let first = out(&mut a, t(0));
+    assert_eq!(first.len(), 1);
+    let mut now = t(0);
+    for expect in [200, 400, 800] {
+        let at = a.poll_at().unwrap();
+        assert_eq!(at - now, ms(expect));
+        now = at;
+        let o = out(&mut a, now);
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].0.seq, first[0].0.seq);
+        assert_eq!(o[0].1, b"lost");
+    }
+    assert_eq!(a.counters().rto_expiries, 3);
+    assert_eq!(a.cwnd(), a.mss());
+}
+
+#[test]
+fn rto_follows_measured_rtt_and_karn_skips_retransmitted_samples() {
+    let (mut a, mut b) = pair();
+    a.send(b"one").unwrap();
+    feed(&mut b, t(0), &out(&mut a, t(0)));
+    feed(&mut a, t(100), &out(&mut b, t(100)));
+    // Handshake sample 0, then 100 ms: SRTT = 100/8, RTTVAR = 100/4.
+    assert_eq!(a.rtt.srtt, Some(Duration::from_micros(12_500)));
+    assert_eq!(a.rtt.rttvar, ms(25));
+    assert_eq!(a.rtt.rto, ms(200));
+    a.send(b"two").unwrap();
+    out(&mut a, t(200));
+    let rtx = out(&mut a, t(500));
+    feed(&mut b, t(500), &rtx);
+    feed(&mut a, t(2000), &out(&mut b, t(2000)));
+    assert_eq!(
+        a.rtt.srtt,
+        Some(Duration::from_micros(12_500)),
+        "no sample from a retransmission"
+    );
+}
+
+#[test]
+fn retries_exhausted_time_out_the_connection() {
+    let mut c = cfg();
+    c.retries = 2;
+    let (mut a, _b) = pair_with(c, cfg());
+    a.send(b"void").unwrap();
+    out(&mut a, t(0));
+    while let Some(at) = a.poll_at() {
+        out(&mut a, at);
+    }
+    assert!(a.is_closed());
+    assert_eq!(a.take_error(), Some(TcpError::TimedOut));
+}
+
+#[test]
+fn zero_window_is_probed_with_backoff_until_it_opens() {
+    let mut c = cfg();
+    c.recv_buf = 1000;
+    let (mut a, mut b) = pair_with(cfg(), c);
+    a.send(&[9; 3000]).unwrap();
+    pump(&mut a, &mut b, t(0));
+    pump(&mut a, &mut b, t(40));
+    assert_eq!(a.snd_wnd, 0);
+    let mut now = t(40);
+    let mut gaps = Vec::new();
+    for _ in 0..3 {
+        let at = a.poll_at().unwrap();
+        gaps.push((at - now).as_millis());
+        now = at;
+        let probe = out(&mut a, now);
+        assert_eq!(probe.len(), 1);
+        assert_eq!(probe[0].0.seq, a.snd_una.0 - 1);
+        feed(&mut b, now, &probe);
+        let reply = out(&mut b, now);
+        assert_eq!(reply.len(), 1, "the probe elicits an ACK");
+        feed(&mut a, now, &reply);
+    }
+    assert!(gaps[1] > gaps[0] && gaps[2] > gaps[1], "{gaps:?}");
+    read_all(&mut b);
+    let mut got = 1000;
+    for _ in 0..20 {
+        now += ms(300);
+        pump(&mut a, &mut b, now);
+        if let Some(at) = a.poll_at() {
+            pump_at(&mut a, &mut b, at.max(now));
+        }
+        got += read_all(&mut b).len();
+    }
+    assert_eq!(got, 3000);
+}
+
+fn pump_at(a: &mut Connection, b: &mut Connection, now: Instant) {
+    pump(a, b, now);
+}
+
+#[test]
+fn keepalive_probes_an_idle_peer_then_times_out() {
+    let mut c = cfg();
+    c.keepalive = Some(Keepalive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(2),
+        count: 3,
+    });
+    let (mut a, mut b) = pair_with(c, cfg());
+    let at = a.poll_at().unwrap();
+    assert_eq!(at, t(10_000));
+    let probe = out(&mut a, at);
+    assert_eq!(probe.len(), 1);
+    feed(&mut b, at, &probe);
+    let reply = out(&mut b, at);
+    assert_eq!(reply.len(), 1, "the peer answers a keepalive");
+    feed(&mut a, at, &reply);
+    assert_eq!(a.poll_at(), Some(t(20_000)));
+    // Now the peer is gone.
+    let mut probes = 0;
+    while let Some(at) = a.poll_at() {
+        probes += out(&mut a, at).len();
+    }
+    assert_eq!(probes, 3);
+    assert_eq!(a.take_error(), Some(TcpError::TimedOut));
+}
+
+#[test]
+fn timestamp_echo_older_than_a_retransmission_gives_no_rtt_sample() {
+    let mut c = cfg();
+    c.timestamps = true;
+    let (mut a, mut b) = pair_with(c.clone(), c);
+    let before = a.rtt.srtt;
+    a.send(b"data").unwrap();
+    feed(&mut b, t(0), &out(&mut a, t(0)));
+    // B's ACK (echoing the original TSval) is lost; A times out and resends.
+    out(&mut b, t(40));
+    let rtx = out(&mut a, t(200));
+    assert_eq!(rtx.len(), 1);
+    feed(&mut b, t(250), &rtx);
+    let dup_ack = out(&mut b, t(250));
+    assert_eq!(dup_ack.len(), 1);
+    feed(&mut a, t(300), &dup_ack);
+    assert_eq!(a.snd_una, a.snd_max, "the ACK itself is taken");
+    assert_eq!(
+        a.rtt.srtt, before,
+        "an echo older than the retransmission is ambiguous"
+    );
+}

@@ -2,7 +2,7 @@
 //! errors (port and protocol unreachable, reassembly time exceeded) under a
 //! rate limit, and handing received errors to the socket they concern.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{Arrival, Core};
 use crate::ip::{Expired, FragKey};
@@ -129,7 +129,7 @@ impl Core {
     }
 
     /// Hands an ICMP error to the socket whose datagram it quotes.
-    fn icmp_error_input(&mut self, _now: Instant, err: ReceivedError, quoted: &[u8]) {
+    fn icmp_error_input(&mut self, now: Instant, err: ReceivedError, quoted: &[u8]) {
         let Ok(view) = wire::parse_ip_quoted(quoted) else {
             self.counters.icmp_malformed += 1;
             return;
@@ -147,6 +147,12 @@ impl Core {
         let dst_port = u16::from_be_bytes([ports[2], ports[3]]);
         let matched = match view.protocol {
             IpProtocol::Udp => self.udp_icmp_error(err, view.dst, src_port, dst_port),
+            IpProtocol::Tcp => self.tcp_icmp_error(
+                now,
+                err,
+                SocketAddr::new(view.src, src_port),
+                SocketAddr::new(view.dst, dst_port),
+            ),
             _ => false,
         };
         if matched {

@@ -12,12 +12,16 @@
 mod icmp;
 mod output;
 mod socket;
+mod tcp;
 mod udp;
 
+#[cfg(test)]
+mod tcp_tests;
 #[cfg(test)]
 mod tests;
 
 pub use socket::SocketHandle;
+pub use tcp::{Readiness, Shutdown, TcpInfo, TcpOptionsSet};
 pub use udp::{UdpDatagram, UdpOptions};
 
 use std::collections::VecDeque;
@@ -54,6 +58,10 @@ pub struct CoreConfig {
     /// datagrams are dropped and counted (a link that stopped draining must
     /// not grow memory without bound).
     pub max_tx_queue: usize,
+    /// The template for new TCP connections (timers, congestion control,
+    /// TIME-WAIT); MSS, buffers and per-socket options are set per
+    /// connection.
+    pub tcp: crate::tcp::TcpConfig,
     /// Seeds port choice and fragment identification. Fixed seeds make
     /// simulations replayable; the runtime seeds from the OS.
     pub seed: u64,
@@ -70,6 +78,7 @@ impl Default for CoreConfig {
             max_sockets: 65536,
             udp_recv_buf: 212_992,
             max_tx_queue: 16384,
+            tcp: crate::tcp::TcpConfig::default(),
             seed: 0,
         }
     }
@@ -110,12 +119,20 @@ pub struct Counters {
     pub udp_no_port: u64,
     /// UDP datagrams dropped because the receive queue was full.
     pub udp_rcvbuf_drops: u64,
+    /// TCP segments that did not parse or verify.
+    pub tcp_malformed: u64,
+    /// TCP segments that matched no connection or listener (answered with
+    /// RST).
+    pub tcp_no_socket: u64,
+    /// SYNs dropped because a listener's backlog was full.
+    pub tcp_listen_overflows: u64,
     /// Datagrams of a protocol the stack does not speak.
     pub unknown_protocol: u64,
 }
 
 pub(crate) enum Socket {
     Udp(udp::UdpSocket),
+    Tcp(tcp::TcpSocket),
 }
 
 /// The sans-IO core of one host on one link.
@@ -129,6 +146,7 @@ pub struct Core {
     tx: VecDeque<Packet>,
     sockets: Slab<Socket>,
     udp_ports: udp::PortTable,
+    tcp_tables: tcp::TcpTables,
     /// Sockets whose readiness may have changed since the last
     /// [`Core::take_changed`].
     changed: Vec<SocketHandle>,
@@ -162,6 +180,7 @@ impl Core {
             tx: VecDeque::new(),
             sockets: Slab::new(cfg.max_sockets),
             udp_ports: udp::PortTable::default(),
+            tcp_tables: tcp::TcpTables::default(),
             changed: Vec::new(),
             counters: Counters::default(),
             cfg,
@@ -176,6 +195,12 @@ impl Core {
     /// What the core counted so far.
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// How many sockets hold a slot: open ones, and closed TCP connections
+    /// still finishing (FIN handshake, TIME-WAIT).
+    pub fn sockets_in_use(&self) -> usize {
+        self.sockets.len()
     }
 
     /// Whether `addr` is one of the stack's own addresses.
@@ -287,6 +312,7 @@ impl Core {
             (IpProtocol::Icmp, IpAddr::V4(_)) => self.icmpv4_input(now, &arrival),
             (IpProtocol::Icmpv6, IpAddr::V6(_)) => self.icmpv6_input(now, &arrival),
             (IpProtocol::Udp, _) => self.udp_input(now, &arrival),
+            (IpProtocol::Tcp, _) => self.tcp_input(now, &arrival),
             _ => {
                 self.counters.unknown_protocol += 1;
                 if arrival.src.is_ipv4() {
@@ -301,6 +327,7 @@ impl Core {
         for expired in self.reassembler.poll_expired(now) {
             self.reassembly_timed_out(now, expired);
         }
+        self.tcp_poll(now);
         self.counters.ip_out += self.tx.len() as u64;
         out.extend(self.tx.drain(..));
     }
@@ -310,7 +337,10 @@ impl Core {
         if !self.tx.is_empty() {
             return Some(Instant::ZERO);
         }
-        self.reassembler.next_timeout()
+        match (self.reassembler.next_timeout(), self.tcp_poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Takes the list of sockets whose readiness may have changed, so the
@@ -325,14 +355,21 @@ impl Core {
         }
     }
 
-    /// Closes a socket; its handle is invalid afterwards.
+    /// Closes a socket; its handle is invalid afterwards. A TCP connection
+    /// shuts down gracefully and frees its slot once it is done.
     pub fn close(&mut self, h: SocketHandle) -> io::Result<()> {
-        match self.sockets.remove(h) {
-            Some(Socket::Udp(s)) => {
-                self.udp_ports.remove(s.local_port(), h);
+        match self.sockets.get(h) {
+            Some(Socket::Udp(_)) => {
+                if let Some(Socket::Udp(s)) = self.sockets.remove(h) {
+                    self.udp_ports.remove(s.local_port(), h);
+                }
                 Ok(())
             }
-            None => Err(errno(libc::EBADF)),
+            Some(Socket::Tcp(s)) if !s.is_orphan() => {
+                self.tcp_close(h);
+                Ok(())
+            }
+            _ => Err(errno(libc::EBADF)),
         }
     }
 }

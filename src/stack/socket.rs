@@ -78,6 +78,10 @@ impl<T> Slab<T> {
             .and_then(|s| s.value.as_mut())
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     pub(crate) fn remove(&mut self, h: SocketHandle) -> Option<T> {
         let slot = self
             .slots

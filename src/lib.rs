@@ -15,8 +15,10 @@
 //! - [`device`]: links that move batches of packets: TUN, an in-memory pair,
 //!   a pcap tap and a fault injector.
 //! - [`runtime`]: the thread that drives a stack over a link.
+//! - [`api`]: `std::net`-shaped sockets over a [`api::Stack`].
 //! - [`config`]: the `USTACK_*` environment variables.
 
+pub mod api;
 pub mod config;
 pub mod device;
 pub mod ip;

@@ -16,6 +16,10 @@
 //! Must not touch: protocol logic. Everything it knows of the core is
 //! `input`, `poll_transmit` and `poll_at`.
 
+mod waiters;
+
+pub use waiters::{ThreadWaker, Waiters};
+
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::device::{Link, Packet};
-use crate::stack::Core;
+use crate::stack::{Core, SocketHandle};
 use crate::sys::{self, EventFd};
 use crate::time::Instant;
 
@@ -60,11 +64,28 @@ impl Default for Clock {
     }
 }
 
+/// What the runtime lock protects: the core, and who waits for which
+/// socket.
+pub struct State {
+    pub core: Core,
+    pub waiters: Waiters,
+}
+
 struct Shared {
-    core: Mutex<Core>,
+    state: Mutex<State>,
     wake: EventFd,
     stop: AtomicBool,
     clock: Clock,
+}
+
+impl State {
+    /// Wakes the waiters of every socket whose readiness changed.
+    fn wake_changed(&mut self, scratch: &mut Vec<SocketHandle>) {
+        self.core.take_changed(scratch);
+        for h in scratch.drain(..) {
+            self.waiters.wake(h);
+        }
+    }
 }
 
 /// A running stack: the core, its thread and its link.
@@ -77,7 +98,10 @@ impl Runtime {
     /// Starts the thread `ustack-runtime` driving `core` over `link`.
     pub fn start(core: Core, link: Box<dyn Link>) -> io::Result<Runtime> {
         let shared = Arc::new(Shared {
-            core: Mutex::new(core),
+            state: Mutex::new(State {
+                core,
+                waiters: Waiters::default(),
+            }),
             wake: EventFd::new()?,
             stop: AtomicBool::new(false),
             clock: Clock::new(),
@@ -95,12 +119,30 @@ impl Runtime {
     /// Runs `f` with the core locked and the current time.
     pub fn with_core<R>(&self, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
         let now = self.shared.clock.now();
-        f(&mut lock(&self.shared.core), now)
+        f(&mut lock(&self.shared.state).core, now)
+    }
+
+    /// Runs `f` with the whole runtime state locked (core and waiters).
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut State, Instant) -> R) -> R {
+        let now = self.shared.clock.now();
+        f(&mut lock(&self.shared.state), now)
+    }
+
+    /// The runtime's clock.
+    pub fn clock(&self) -> Clock {
+        self.shared.clock
     }
 
     /// Tells the thread that the core may have something to send or a new
     /// deadline.
     pub fn wake(&self) {
+        self.shared.wake.notify();
+    }
+
+    /// Asks the thread to stop (it flushes once and closes the link);
+    /// returns at once.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Release);
         self.shared.wake.notify();
     }
 
@@ -127,10 +169,10 @@ impl Drop for Runtime {
     }
 }
 
-fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // A panic while holding the lock leaves the core as it was at the panic;
     // the stack keeps serving the other sockets rather than cascading.
-    core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Logs an I/O error from the link once per kind, not once per packet.
@@ -149,6 +191,7 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
     let mut rx: Vec<Packet> = Vec::with_capacity(RX_BATCH);
     let mut tx: Vec<Packet> = Vec::new();
     let mut errors = ErrorOnce(None);
+    let mut changed = Vec::new();
     while !shared.stop.load(Ordering::Acquire) {
         let now = shared.clock.now();
         let mut fed = 0;
@@ -158,9 +201,9 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
                 Ok(0) => break,
                 Ok(n) => {
                     fed += n;
-                    let mut core = lock(&shared.core);
+                    let mut st = lock(&shared.state);
                     for p in rx.drain(..) {
-                        core.input(now, &p);
+                        st.core.input(now, &p);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -172,9 +215,10 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
             }
         }
         let deadline = {
-            let mut core = lock(&shared.core);
-            core.poll_transmit(now, &mut tx);
-            core.poll_at()
+            let mut st = lock(&shared.state);
+            st.core.poll_transmit(now, &mut tx);
+            st.wake_changed(&mut changed);
+            st.core.poll_at()
         };
         if !tx.is_empty()
             && let Err(e) = link.send_batch(now, &mut tx)
@@ -224,7 +268,7 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
     // Flush what the core still has, once; the caller bounds how long it
     // waited for connections to finish before stopping us.
     let now = shared.clock.now();
-    lock(&shared.core).poll_transmit(now, &mut tx);
+    lock(&shared.state).core.poll_transmit(now, &mut tx);
     if !tx.is_empty() {
         let _ = link.send_batch(now, &mut tx);
     }

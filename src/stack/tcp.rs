@@ -37,6 +37,8 @@ pub struct TcpOptionsSet {
     pub recv_buf: usize,
     pub send_buf: usize,
     pub keepalive: Option<crate::tcp::Keepalive>,
+    /// SO_LINGER with a zero timeout: close sends RST instead of FIN.
+    pub linger_abort: bool,
 }
 
 impl Default for TcpOptionsSet {
@@ -49,6 +51,7 @@ impl Default for TcpOptionsSet {
             recv_buf: d.recv_buf,
             send_buf: d.send_buf,
             keepalive: None,
+            linger_abort: false,
         }
     }
 }
@@ -520,9 +523,14 @@ impl Core {
             return;
         };
         s.orphan = true;
+        let abort = s.opts.linger_abort;
         match &mut s.state {
             Role::Conn(c) => {
-                c.close();
+                if abort {
+                    c.abort();
+                } else {
+                    c.close();
+                }
                 self.tcp_touch(h);
             }
             Role::Listening(l) => {
@@ -897,7 +905,9 @@ fn readiness_of(s: &TcpSocket) -> Readiness {
             let connecting = matches!(state, State::SynSent | State::SynReceived);
             Readiness {
                 readable: c.can_recv() || s.read_shut,
-                writable: c.can_send() || (!connecting && c.is_closed()) || c.has_error(),
+                // Linux reports a connecting socket unwritable until the
+                // handshake completes; that is how connect's end is seen.
+                writable: (!connecting && (c.can_send() || c.is_closed())) || c.has_error(),
                 read_closed: c.recv_closed(),
                 hangup: c.is_closed() || (c.recv_closed() && c.send_closed()),
                 error: c.has_error(),

@@ -365,6 +365,11 @@ impl Core {
         Ok(d)
     }
 
+    /// Takes the pending error, if any (SO_ERROR).
+    pub fn udp_take_error(&mut self, h: SocketHandle) -> io::Result<Option<io::Error>> {
+        Ok(self.udp(h)?.error.take().map(errno))
+    }
+
     /// Readiness of a UDP socket: (readable, pending error).
     pub fn udp_readiness(&mut self, h: SocketHandle) -> io::Result<(bool, bool)> {
         let s = self.udp(h)?;

@@ -1,0 +1,106 @@
+//! The user-facing API: blocking, `std::net`-shaped sockets over a
+//! [`Stack`].
+//!
+//! Owns the handles the application holds ([`TcpListener`], [`TcpStream`],
+//! [`UdpSocket`]), their blocking behaviour (timeouts, non-blocking mode)
+//! and the mapping of the core's errno values to `io::Error`s, which keep
+//! the raw OS error so `ErrorKind`s match what the kernel path gives.
+//!
+//! Locking: every call takes the runtime lock once for its operation on the
+//! core, registers the calling thread's waker if it must wait, and releases
+//! the lock before sleeping in `poll(2)`; see `runtime::waiters`.
+
+mod socket;
+mod tcp;
+mod udp;
+
+pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::device::Link;
+use crate::runtime::Runtime;
+use crate::stack::{Core, CoreConfig, Counters};
+
+pub use crate::stack::{Readiness, TcpInfo};
+
+/// A running userspace stack: its core, its link and the hidden thread
+/// driving them. Cheap to clone; the thread stops when the last clone and
+/// the last socket are dropped (or at [`Stack::shutdown`]).
+#[derive(Clone)]
+pub struct Stack {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Runtime,
+}
+
+impl Stack {
+    /// A stack on the TUN device the `USTACK_*` variables describe.
+    pub fn from_env() -> io::Result<Stack> {
+        let cfg = Config::from_env()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        Stack::from_config(&cfg)
+    }
+
+    /// A stack on the TUN device `cfg` describes.
+    pub fn from_config(cfg: &Config) -> io::Result<Stack> {
+        Ok(Stack {
+            inner: Arc::new(Inner {
+                runtime: Runtime::from_config(cfg)?,
+            }),
+        })
+    }
+
+    /// A stack on any link (an in-memory pipe for tests, say).
+    pub fn with_link(link: Box<dyn Link>, cfg: CoreConfig) -> io::Result<Stack> {
+        Ok(Stack {
+            inner: Arc::new(Inner {
+                runtime: Runtime::start(Core::new(cfg), link)?,
+            }),
+        })
+    }
+
+    /// The stack's counters.
+    pub fn counters(&self) -> Counters {
+        self.inner.runtime.with_core(|c, _| c.counters())
+    }
+
+    /// Stops the thread now, for every clone; sockets fail afterwards.
+    /// Dropping the last clone and socket does the same.
+    pub fn shutdown(&self) {
+        self.inner.runtime.stop();
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+}
+
+/// Resolves `addr` to its first address, as std's `bind` does for one
+/// address (`InvalidInput` when there is none).
+pub(crate) fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    })
+}
+
+/// Every address `addr` resolves to (std's `connect` tries each in turn).
+pub(crate) fn all_addrs(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let v: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if v.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        ));
+    }
+    Ok(v)
+}

@@ -1,0 +1,180 @@
+//! What every API socket shares: its handle in the core, its blocking mode
+//! and timeouts, and the loop that blocks a call until the core can serve
+//! it.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::Stack;
+use crate::runtime::ThreadWaker;
+use crate::stack::{Core, SocketHandle};
+use crate::time::Instant;
+
+/// One socket in the core, shared by the clones of an API socket. The core
+/// socket closes when the last clone drops.
+pub(crate) struct SocketRef {
+    pub stack: Stack,
+    pub handle: SocketHandle,
+    nonblocking: AtomicBool,
+    timeouts: Mutex<(Option<Duration>, Option<Duration>)>,
+}
+
+/// Which timeout applies to a call.
+#[derive(Clone, Copy)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+    /// Connect and accept: no timeout unless given explicitly.
+    Other(Option<Duration>),
+}
+
+pub(crate) fn is_would_block(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EAGAIN)
+}
+
+impl SocketRef {
+    pub fn new(stack: Stack, handle: SocketHandle) -> SocketRef {
+        SocketRef {
+            stack,
+            handle,
+            nonblocking: AtomicBool::new(false),
+            timeouts: Mutex::new((None, None)),
+        }
+    }
+
+    pub fn set_nonblocking(&self, on: bool) {
+        self.nonblocking.store(on, Ordering::Relaxed);
+    }
+
+    pub fn nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    fn timeouts(&self) -> std::sync::MutexGuard<'_, (Option<Duration>, Option<Duration>)> {
+        self.timeouts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets a read or write timeout; `Some(0)` is `InvalidInput`, as std.
+    pub fn set_timeout(&self, write: bool, t: Option<Duration>) -> io::Result<()> {
+        if t == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        let mut g = self.timeouts();
+        if write {
+            g.1 = t;
+        } else {
+            g.0 = t;
+        }
+        Ok(())
+    }
+
+    pub fn timeout(&self, write: bool) -> Option<Duration> {
+        let g = self.timeouts();
+        if write { g.1 } else { g.0 }
+    }
+
+    /// Runs `op` on the core without waiting.
+    pub fn with<R>(&self, op: impl FnOnce(&mut Core, Instant) -> io::Result<R>) -> io::Result<R> {
+        let rt = self.stack.runtime();
+        let r = rt.with_core(|core, now| op(core, now));
+        rt.wake();
+        r
+    }
+
+    /// Runs `op` until it stops saying `EAGAIN`: at once in non-blocking
+    /// mode, otherwise sleeping between tries until the socket's readiness
+    /// changes or the direction's timeout passes (then `EAGAIN`, which is
+    /// `WouldBlock`, as std reports a timeout on Unix). A signal while
+    /// sleeping ends the call with `EINTR`.
+    pub fn block<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut(&mut Core, Instant) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let rt = self.stack.runtime();
+        let timeout = match dir {
+            Direction::Read => self.timeout(false),
+            Direction::Write => self.timeout(true),
+            Direction::Other(t) => t,
+        };
+        let nonblocking = self.nonblocking();
+        let waker = if nonblocking {
+            None
+        } else {
+            Some(ThreadWaker::current()?)
+        };
+        let start = rt.clock().now();
+        loop {
+            if let Some(w) = &waker {
+                w.reset();
+            }
+            let r = rt.with_state(|st, now| {
+                let r = op(&mut st.core, now);
+                if let (Err(e), Some(w)) = (&r, &waker)
+                    && is_would_block(e)
+                {
+                    st.waiters.register(self.handle, w);
+                }
+                r
+            });
+            // The operation may have queued output or changed a window.
+            rt.wake();
+            let Some(w) = &waker else { return r };
+            match r {
+                Err(e) if is_would_block(&e) => {}
+                other => return other,
+            }
+            let remaining = match timeout {
+                Some(t) => {
+                    let spent = rt.clock().now() - start;
+                    if spent >= t {
+                        return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+                    }
+                    Some(t - spent)
+                }
+                None => None,
+            };
+            w.wait(remaining)?;
+        }
+    }
+
+    /// The socket's readiness fd, for event loops.
+    pub fn readiness_fd(&self) -> io::Result<RawFd> {
+        self.stack
+            .runtime()
+            .with_state(|st, _| st.waiters.readiness_fd(self.handle))
+    }
+
+    /// Clears the readiness fd before an event loop re-checks readiness.
+    pub fn clear_readiness(&self) {
+        self.stack
+            .runtime()
+            .with_state(|st, _| st.waiters.clear_readiness(self.handle));
+    }
+
+    /// Wakes every thread blocked on this socket (after a shutdown, so they
+    /// see it).
+    pub fn wake_all(&self) {
+        self.stack
+            .runtime()
+            .with_state(|st, _| st.waiters.wake(self.handle));
+    }
+}
+
+impl Drop for SocketRef {
+    fn drop(&mut self) {
+        let rt = self.stack.runtime();
+        rt.with_state(|st, _| {
+            // EBADF here means the core already dropped it; nothing to do.
+            let _ = st.core.close(self.handle);
+            st.waiters.remove(self.handle);
+        });
+        rt.wake();
+    }
+}

@@ -1,0 +1,400 @@
+//! `TcpListener` and `TcpStream`, shaped like `std::net`'s.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::socket::{Direction, SocketRef};
+use super::{Readiness, Stack, TcpInfo, all_addrs, first_addr};
+use crate::stack::{self, TcpOptionsSet};
+use crate::tcp::Keepalive;
+
+/// A TCP socket listening for connections.
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// # fn main() -> std::io::Result<()> {
+/// let stack = ustack::api::Stack::from_env()?;
+/// let listener = ustack::api::TcpListener::bind(&stack, "0.0.0.0:7")?;
+/// for stream in listener.incoming() {
+///     let mut stream = stream?;
+///     let mut buf = [0u8; 4096];
+///     loop {
+///         let n = stream.read(&mut buf)?;
+///         if n == 0 { break; }
+///         stream.write_all(&buf[..n])?;
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub struct TcpListener {
+    sock: Arc<SocketRef>,
+}
+
+/// A TCP connection: a byte stream in both directions.
+pub struct TcpStream {
+    sock: Arc<SocketRef>,
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("addr", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+fn new_socket(stack: &Stack, v6: bool, reuse: bool) -> io::Result<Arc<SocketRef>> {
+    let h = stack.runtime().with_core(|core, _| {
+        let h = core.tcp_socket(v6)?;
+        if reuse {
+            let opts = TcpOptionsSet {
+                reuse_addr: true,
+                ..core.tcp_options(h)?
+            };
+            core.tcp_set_options(h, opts)?;
+        }
+        Ok::<_, io::Error>(h)
+    })?;
+    Ok(Arc::new(SocketRef::new(stack.clone(), h)))
+}
+
+impl TcpListener {
+    /// Binds and listens, with a backlog of 128 and SO_REUSEADDR set, as
+    /// std does on Unix.
+    pub fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let addr = first_addr(addr)?;
+        let sock = new_socket(stack, addr.is_ipv6(), true)?;
+        sock.with(|core, _| {
+            core.tcp_bind(sock.handle, addr)?;
+            core.tcp_listen(sock.handle, 128)
+        })?;
+        Ok(TcpListener { sock })
+    }
+
+    /// Waits for a connection.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (h, peer) = self
+            .sock
+            .block(Direction::Other(None), |core, _| core.tcp_accept(self.sock.handle))?;
+        let stream = TcpStream {
+            sock: Arc::new(SocketRef::new(self.sock.stack.clone(), h)),
+        };
+        Ok((stream, peer))
+    }
+
+    /// An endless iterator of accepted connections.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.with(|core, _| {
+            core.tcp_addrs(self.sock.handle)?
+                .0
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+        })
+    }
+
+    /// Makes `accept` return `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(on);
+        Ok(())
+    }
+
+    /// Another handle to the same listener.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            sock: Arc::clone(&self.sock),
+        })
+    }
+
+    /// A pending error (always `None` for a listener).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock.with(|core, _| core.tcp_take_error(self.sock.handle))
+    }
+
+    /// Current readiness (readable: a connection is waiting).
+    pub fn readiness(&self) -> io::Result<Readiness> {
+        self.sock.with(|core, _| core.tcp_readiness(self.sock.handle))
+    }
+
+    /// An fd that polls readable when readiness may have changed; call
+    /// [`TcpListener::clear_readiness`] before re-checking.
+    pub fn readiness_fd(&self) -> io::Result<RawFd> {
+        self.sock.readiness_fd()
+    }
+
+    /// Clears the readiness fd.
+    pub fn clear_readiness(&self) {
+        self.sock.clear_readiness();
+    }
+}
+
+/// Iterator over a listener's connections (see [`TcpListener::incoming`]).
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+impl TcpStream {
+    /// Connects to the first address that accepts, as std does.
+    pub fn connect(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in all_addrs(addr)? {
+            match TcpStream::connect_inner(stack, a, None) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL)))
+    }
+
+    /// Connects with a time limit (`TimedOut` when it passes).
+    pub fn connect_timeout(
+        stack: &Stack,
+        addr: &SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        TcpStream::connect_inner(stack, *addr, Some(timeout)).map_err(|e| {
+            if super::socket::is_would_block(&e) {
+                io::Error::from_raw_os_error(libc::ETIMEDOUT)
+            } else {
+                e
+            }
+        })
+    }
+
+    fn connect_inner(
+        stack: &Stack,
+        addr: SocketAddr,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
+        let sock = new_socket(stack, addr.is_ipv6(), false)?;
+        sock.with(|core, now| core.tcp_connect(now, sock.handle, addr))?;
+        sock.block(Direction::Other(timeout), |core, _| {
+            let r = core.tcp_readiness(sock.handle)?;
+            if r.error {
+                return Err(core
+                    .tcp_take_error(sock.handle)?
+                    .unwrap_or_else(|| io::Error::from_raw_os_error(libc::ECONNREFUSED)));
+            }
+            if r.writable || r.readable {
+                return Ok(());
+            }
+            Err(io::Error::from_raw_os_error(libc::EAGAIN))
+        })?;
+        Ok(TcpStream { sock })
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.with(|core, _| {
+            core.tcp_addrs(self.sock.handle)?
+                .1
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTCONN))
+        })
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.with(|core, _| {
+            core.tcp_addrs(self.sock.handle)?
+                .0
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+        })
+    }
+
+    /// Shuts down reading, writing or both. Threads blocked on the stream
+    /// wake up and see it.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let how = match how {
+            Shutdown::Read => stack::Shutdown::Read,
+            Shutdown::Write => stack::Shutdown::Write,
+            Shutdown::Both => stack::Shutdown::Both,
+        };
+        self.sock
+            .with(|core, _| core.tcp_shutdown(self.sock.handle, how))?;
+        self.sock.wake_all();
+        Ok(())
+    }
+
+    /// Another handle to the same connection (shares modes and timeouts,
+    /// like a `dup`ed fd).
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            sock: Arc::clone(&self.sock),
+        })
+    }
+
+    /// Reads without removing the data.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.block(Direction::Read, |core, _| {
+            core.tcp_recv(self.sock.handle, buf, true)
+        })
+    }
+
+    fn options(&self) -> io::Result<TcpOptionsSet> {
+        self.sock.with(|core, _| core.tcp_options(self.sock.handle))
+    }
+
+    fn set_options(&self, f: impl FnOnce(&mut TcpOptionsSet)) -> io::Result<()> {
+        self.sock.with(|core, _| {
+            let mut o = core.tcp_options(self.sock.handle)?;
+            f(&mut o);
+            core.tcp_set_options(self.sock.handle, o)
+        })
+    }
+
+    /// TCP_NODELAY: disables Nagle's algorithm.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.set_options(|o| o.nodelay = on)
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.options()?.nodelay)
+    }
+
+    /// Keepalive probes (`None` turns them off).
+    pub fn set_keepalive(&self, keepalive: Option<Keepalive>) -> io::Result<()> {
+        self.set_options(|o| o.keepalive = keepalive)
+    }
+
+    pub fn keepalive(&self) -> io::Result<Option<Keepalive>> {
+        Ok(self.options()?.keepalive)
+    }
+
+    /// SO_LINGER: `Some(0)` makes dropping the stream send RST and discard
+    /// unsent data; other values keep the default graceful close (the
+    /// stack delivers the data in the background).
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.sock.with(|core, _| {
+            let mut o = core.tcp_options(self.sock.handle)?;
+            o.linger_abort = linger == Some(Duration::ZERO);
+            core.tcp_set_options(self.sock.handle, o)
+        })
+    }
+
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(false, t)
+    }
+
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(true, t)
+    }
+
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(false))
+    }
+
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(true))
+    }
+
+    /// Makes reads and writes return `WouldBlock` instead of waiting.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(on);
+        Ok(())
+    }
+
+    /// Takes the pending error (SO_ERROR).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock
+            .with(|core, _| core.tcp_take_error(self.sock.handle))
+    }
+
+    /// State, MSS, congestion window and counters of the connection.
+    pub fn info(&self) -> io::Result<TcpInfo> {
+        self.sock.with(|core, _| core.tcp_info(self.sock.handle))
+    }
+
+    /// Current readiness.
+    pub fn readiness(&self) -> io::Result<Readiness> {
+        self.sock
+            .with(|core, _| core.tcp_readiness(self.sock.handle))
+    }
+
+    /// An fd that polls readable when readiness may have changed; call
+    /// [`TcpStream::clear_readiness`] before re-checking.
+    pub fn readiness_fd(&self) -> io::Result<RawFd> {
+        self.sock.readiness_fd()
+    }
+
+    /// Clears the readiness fd.
+    pub fn clear_readiness(&self) {
+        self.sock.clear_readiness();
+    }
+
+    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.sock.block(Direction::Read, |core, _| {
+            core.tcp_recv(self.sock.handle, buf, false)
+        })
+    }
+
+    fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.sock.block(Direction::Write, |core, _| {
+            core.tcp_send(self.sock.handle, buf)
+        })
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

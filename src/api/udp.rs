@@ -1,0 +1,191 @@
+//! `UdpSocket`, shaped like `std::net`'s.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::socket::{Direction, SocketRef};
+use super::{Readiness, Stack, first_addr};
+use crate::stack::UdpOptions;
+
+/// A UDP socket.
+///
+/// A datagram longer than the buffer given to `recv_from` is truncated, as
+/// the kernel does; [`UdpSocket::recv_from_full`] also says how long it was.
+pub struct UdpSocket {
+    sock: Arc<SocketRef>,
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpSocket")
+            .field("addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+impl UdpSocket {
+    /// Binds to `addr` (port 0: an ephemeral port).
+    pub fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let addr = first_addr(addr)?;
+        let h = stack.runtime().with_core(|core, _| {
+            let h = core.udp_socket(addr.is_ipv6())?;
+            if let Err(e) = core.udp_bind(h, addr) {
+                let _ = core.close(h);
+                return Err(e);
+            }
+            Ok(h)
+        })?;
+        Ok(UdpSocket {
+            sock: Arc::new(SocketRef::new(stack.clone(), h)),
+        })
+    }
+
+    /// Sends one datagram to `addr`; returns the bytes sent.
+    pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let addr = first_addr(addr)?;
+        self.sock.block(Direction::Write, |core, now| {
+            core.udp_send_to(now, self.sock.handle, buf, Some(addr))
+        })
+    }
+
+    /// Sends one datagram to the connected peer.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.block(Direction::Write, |core, now| {
+            core.udp_send_to(now, self.sock.handle, buf, None)
+        })
+    }
+
+    /// Receives one datagram: (bytes copied, sender).
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_full(buf).map(|(n, _, from)| (n, from))
+    }
+
+    /// Receives one datagram: (bytes copied, the datagram's full length,
+    /// sender); copied < full length means it was truncated (MSG_TRUNC).
+    pub fn recv_from_full(&self, buf: &mut [u8]) -> io::Result<(usize, usize, SocketAddr)> {
+        self.recv_inner(buf, false)
+    }
+
+    fn recv_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, usize, SocketAddr)> {
+        let d = self.sock.block(Direction::Read, |core, _| {
+            core.udp_recv(self.sock.handle, peek)
+        })?;
+        let n = d.data.len().min(buf.len());
+        buf[..n].copy_from_slice(&d.data[..n]);
+        Ok((n, d.data.len(), d.from))
+    }
+
+    /// Receives one datagram from the connected peer.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_from(buf).map(|(n, _)| n)
+    }
+
+    /// Looks at the next datagram without taking it.
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_inner(buf, true).map(|(n, _, from)| (n, from))
+    }
+
+    /// Looks at the next datagram from the connected peer.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.peek_from(buf).map(|(n, _)| n)
+    }
+
+    /// Sets the default destination and the only accepted source.
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let addr = first_addr(addr)?;
+        self.sock
+            .with(|core, _| core.udp_connect(self.sock.handle, addr))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock
+            .with(|core, _| Ok(core.udp_addrs(self.sock.handle)?.0))
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.with(|core, _| {
+            core.udp_addrs(self.sock.handle)?
+                .1
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTCONN))
+        })
+    }
+
+    fn set_options(&self, f: impl FnOnce(&mut UdpOptions)) -> io::Result<()> {
+        self.sock.with(|core, _| {
+            let mut o = core.udp_options(self.sock.handle)?;
+            f(&mut o);
+            core.udp_set_options(self.sock.handle, o)
+        })
+    }
+
+    /// SO_BROADCAST (stored; the link is point-to-point).
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.set_options(|o| o.broadcast = on)
+    }
+
+    pub fn broadcast(&self) -> io::Result<bool> {
+        self.sock
+            .with(|core, _| Ok(core.udp_options(self.sock.handle)?.broadcast))
+    }
+
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(false, t)
+    }
+
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.set_timeout(true, t)
+    }
+
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(false))
+    }
+
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.sock.timeout(true))
+    }
+
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(on);
+        Ok(())
+    }
+
+    /// Takes a pending error (an ICMP error on a connected socket).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.sock
+            .with(|core, _| Ok(core.udp_take_error(self.sock.handle)?))
+    }
+
+    /// Another handle to the same socket.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            sock: Arc::clone(&self.sock),
+        })
+    }
+
+    /// Current readiness.
+    pub fn readiness(&self) -> io::Result<Readiness> {
+        self.sock.with(|core, _| {
+            let (readable, error) = core.udp_readiness(self.sock.handle)?;
+            Ok(Readiness {
+                readable,
+                writable: true,
+                error,
+                ..Readiness::default()
+            })
+        })
+    }
+
+    /// An fd that polls readable when readiness may have changed.
+    pub fn readiness_fd(&self) -> io::Result<RawFd> {
+        self.sock.readiness_fd()
+    }
+
+    /// Clears the readiness fd.
+    pub fn clear_readiness(&self) {
+        self.sock.clear_readiness();
+    }
+}

@@ -1,0 +1,124 @@
+//! Who waits for which socket, and how they are woken.
+//!
+//! A thread blocked in a socket call waits on its own eventfd (one per
+//! thread, made on first use), registered with the socket while the runtime
+//! lock is held and the call has just found nothing to do. The runtime,
+//! after each turn and still under the lock, wakes every waiter of every
+//! socket whose readiness changed, and forgets them. Because registering
+//! and checking happen under the same lock as the change, no wake-up is
+//! lost; because each thread has its own eventfd, one waiter cannot swallow
+//! another's wake-up.
+//!
+//! An event loop (epoll, mio, tokio's `AsyncFd`) instead asks a socket for
+//! its readiness fd: an eventfd the runtime makes readable on every
+//! readiness change, which the loop drains before re-checking readiness.
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::stack::SocketHandle;
+use crate::sys::{self, EventFd};
+
+/// One thread's wake-up fd.
+#[derive(Debug)]
+pub struct ThreadWaker {
+    fd: EventFd,
+}
+
+thread_local! {
+    static WAKER: OnceCell<Option<Arc<ThreadWaker>>> = const { OnceCell::new() };
+}
+
+impl ThreadWaker {
+    /// This thread's waker (`EMFILE` and the like if no eventfd can be had).
+    pub fn current() -> io::Result<Arc<ThreadWaker>> {
+        WAKER
+            .with(|w| {
+                w.get_or_init(|| EventFd::new().ok().map(|fd| Arc::new(ThreadWaker { fd })))
+                    .clone()
+            })
+            .ok_or_else(io::Error::last_os_error)
+    }
+
+    /// Clears a pending wake-up (before checking the condition again).
+    pub fn reset(&self) {
+        self.fd.drain();
+    }
+
+    /// Wakes the thread.
+    pub fn wake(&self) {
+        self.fd.notify();
+    }
+
+    /// Sleeps until woken or `timeout` passes (`None`: no limit). Returns
+    /// whether it was woken; `EINTR` comes back as an error so a signal
+    /// interrupts a blocking call as it would a kernel socket's.
+    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let mut fds = [sys::pollfd(self.fd.as_raw_fd(), libc::POLLIN)];
+        Ok(sys::poll(&mut fds, timeout)? > 0)
+    }
+}
+
+#[derive(Default)]
+struct SocketWaiters {
+    blocked: Vec<Arc<ThreadWaker>>,
+    readiness: Option<Arc<EventFd>>,
+}
+
+/// The waiters of every socket.
+#[derive(Default)]
+pub struct Waiters {
+    by_socket: HashMap<SocketHandle, SocketWaiters>,
+}
+
+impl Waiters {
+    /// Registers `waker` to be woken at the socket's next readiness change.
+    pub fn register(&mut self, h: SocketHandle, waker: &Arc<ThreadWaker>) {
+        let w = self.by_socket.entry(h).or_default();
+        if !w.blocked.iter().any(|x| Arc::ptr_eq(x, waker)) {
+            w.blocked.push(Arc::clone(waker));
+        }
+    }
+
+    /// The socket's readiness fd, made on first use.
+    pub fn readiness_fd(&mut self, h: SocketHandle) -> io::Result<RawFd> {
+        let w = self.by_socket.entry(h).or_default();
+        if w.readiness.is_none() {
+            let fd = EventFd::new()?;
+            // Readable at first, so a loop that registers late still looks.
+            fd.notify();
+            w.readiness = Some(Arc::new(fd));
+        }
+        Ok(w.readiness.as_ref().map_or(-1, |fd| fd.as_raw_fd()))
+    }
+
+    /// Clears the socket's readiness fd (an event loop calls this before
+    /// re-checking readiness).
+    pub fn clear_readiness(&mut self, h: SocketHandle) {
+        if let Some(fd) = self.by_socket.get(&h).and_then(|w| w.readiness.as_ref()) {
+            fd.drain();
+        }
+    }
+
+    /// Wakes everyone waiting on the socket.
+    pub fn wake(&mut self, h: SocketHandle) {
+        if let Some(w) = self.by_socket.get_mut(&h) {
+            for waker in w.blocked.drain(..) {
+                waker.wake();
+            }
+            if let Some(fd) = &w.readiness {
+                fd.notify();
+            }
+        }
+    }
+
+    /// Wakes everyone and forgets the socket (it was closed).
+    pub fn remove(&mut self, h: SocketHandle) {
+        self.wake(h);
+        self.by_socket.remove(&h);
+    }
+}

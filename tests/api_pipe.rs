@@ -1,0 +1,281 @@
+//! The socket API end to end: two stacks, each with its runtime thread,
+//! joined by an in-memory link.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ustack::api::{Stack, TcpListener, TcpStream, UdpSocket};
+use ustack::device::pipe_pair;
+use ustack::stack::CoreConfig;
+
+const A4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+const B4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+const A6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
+
+fn pair() -> (Stack, Stack) {
+    let (la, lb) = pipe_pair(1500);
+    let a = Stack::with_link(
+        Box::new(la),
+        CoreConfig {
+            seed: 1,
+            ..CoreConfig::default()
+        },
+    )
+    .unwrap();
+    let b = Stack::with_link(
+        Box::new(lb),
+        CoreConfig {
+            addr: B4,
+            addr6: Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1),
+            seed: 2,
+            ..CoreConfig::default()
+        },
+    )
+    .unwrap();
+    (a, b)
+}
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(2654435761) ^ seed) as u8)
+        .collect()
+}
+
+#[test]
+fn tcp_echo_of_a_megabyte_both_families() {
+    let (a, b) = pair();
+    for addr in [SocketAddr::from((A4, 7)), SocketAddr::from((A6, 7))] {
+        let listener = TcpListener::bind(&a, addr).unwrap();
+        let server = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                s.write_all(&buf[..n]).unwrap();
+            }
+        });
+        let data = pattern(1 << 20, 3);
+        let c = TcpStream::connect(&b, addr).unwrap();
+        let writer = {
+            let mut c = c.try_clone().unwrap();
+            let data = data.clone();
+            thread::spawn(move || {
+                c.write_all(&data).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut back = Vec::new();
+        (&c).read_to_end(&mut back).unwrap();
+        writer.join().unwrap();
+        server.join().unwrap();
+        assert!(back == data, "echoed bytes differ");
+    }
+}
+
+#[test]
+fn connect_to_closed_port_is_connection_refused() {
+    let (_a, b) = pair();
+    let e = TcpStream::connect(&b, (A4, 1)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn bind_errors_have_std_kinds() {
+    let (a, _b) = pair();
+    let _l = TcpListener::bind(&a, (A4, 80)).unwrap();
+    assert_eq!(
+        TcpListener::bind(&a, (A4, 80)).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    assert_eq!(
+        TcpListener::bind(&a, (Ipv4Addr::new(1, 2, 3, 4), 80))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::AddrNotAvailable
+    );
+    let u = UdpSocket::bind(&a, (A4, 0)).unwrap();
+    assert_ne!(u.local_addr().unwrap().port(), 0);
+    assert_eq!(
+        UdpSocket::bind(&a, u.local_addr().unwrap()).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+}
+
+#[test]
+fn read_timeout_and_nonblocking_give_would_block() {
+    let (a, b) = pair();
+    let l = TcpListener::bind(&a, (A4, 9)).unwrap();
+    let c = TcpStream::connect(&b, (A4, 9)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let t = Instant::now();
+    let e = (&c).read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock);
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    c.set_nonblocking(true).unwrap();
+    assert_eq!(
+        (&c).read(&mut [0u8; 8]).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    l.set_nonblocking(true).unwrap();
+    assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert_eq!(
+        c.set_read_timeout(Some(Duration::ZERO)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    drop(s);
+}
+
+#[test]
+fn shutdown_from_another_thread_wakes_a_blocked_reader() {
+    let (a, b) = pair();
+    let l = TcpListener::bind(&a, (A4, 10)).unwrap();
+    let c = TcpStream::connect(&b, (A4, 10)).unwrap();
+    let (_s, _) = l.accept().unwrap();
+    let reader = {
+        let c = c.try_clone().unwrap();
+        thread::spawn(move || (&c).read(&mut [0u8; 8]))
+    };
+    thread::sleep(Duration::from_millis(50));
+    c.shutdown(Shutdown::Read).unwrap();
+    assert_eq!(reader.join().unwrap().unwrap(), 0);
+}
+
+#[test]
+fn blocked_reader_and_writer_on_one_stream_both_progress() {
+    let (a, b) = pair();
+    let l = TcpListener::bind(&a, (A4, 11)).unwrap();
+    let c = TcpStream::connect(&b, (A4, 11)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    // The server echoes slowly at first so the client's writer fills its
+    // buffer and blocks while its reader also blocks.
+    let server = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        let mut buf = vec![0u8; 8192];
+        loop {
+            let n = (&s).read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            (&s).write_all(&buf[..n]).unwrap();
+        }
+    });
+    let data = pattern(3 << 20, 9);
+    let writer = {
+        let c = c.try_clone().unwrap();
+        let data = data.clone();
+        thread::spawn(move || {
+            (&c).write_all(&data).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    let mut back = Vec::new();
+    (&c).read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    server.join().unwrap();
+    assert_eq!(back.len(), data.len());
+    assert!(back == data);
+}
+
+#[test]
+fn peer_reset_surfaces_as_connection_reset() {
+    let (a, b) = pair();
+    let l = TcpListener::bind(&a, (A4, 12)).unwrap();
+    let c = TcpStream::connect(&b, (A4, 12)).unwrap();
+    let (s, _) = l.accept().unwrap();
+    s.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(s);
+    let e = (&c).read(&mut [0u8; 8]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset);
+}
+
+#[test]
+fn udp_both_ways_with_truncation_peek_and_connect() {
+    let (a, b) = pair();
+    let sa = UdpSocket::bind(&a, (Ipv4Addr::UNSPECIFIED, 53)).unwrap();
+    let sb = UdpSocket::bind(&b, (B4, 0)).unwrap();
+    sb.send_to(b"hello world", (A4, 53)).unwrap();
+    let mut small = [0u8; 5];
+    let (n, from) = sa.peek_from(&mut small).unwrap();
+    assert_eq!((n, &small[..]), (5, &b"hello"[..]));
+    let (n, full, from2) = sa.recv_from_full(&mut small).unwrap();
+    assert_eq!((n, full, from2), (5, 11, from));
+    assert_eq!(from, sb.local_addr().unwrap());
+    sa.connect(from).unwrap();
+    sa.send(b"back").unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(sb.recv(&mut buf).unwrap(), 4);
+    // 30,000 bytes: fragmented on a 1500-byte link and reassembled.
+    let big = pattern(30_000, 1);
+    sb.send_to(&big, (A4, 53)).unwrap();
+    let mut got = vec![0u8; 65536];
+    let n = sa.recv(&mut got).unwrap();
+    assert_eq!(&got[..n], &big[..]);
+}
+
+#[test]
+fn udp_to_closed_port_refuses_on_connected_socket() {
+    let (_a, b) = pair();
+    let s = UdpSocket::bind(&b, (B4, 0)).unwrap();
+    s.connect((A4, 4444)).unwrap();
+    s.send(b"?").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let e = s.recv(&mut [0u8; 4]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn connect_timeout_expires_when_nobody_answers() {
+    // A stack whose link goes nowhere: the SYN is never answered.
+    let (la, _lb) = pipe_pair(1500);
+    let a = Stack::with_link(Box::new(la), CoreConfig::default()).unwrap();
+    let t = Instant::now();
+    let e = TcpStream::connect_timeout(&a, &SocketAddr::from((B4, 80)), Duration::from_millis(100))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut);
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn many_concurrent_connections_each_deliver_their_bytes() {
+    let (a, b) = pair();
+    let l = TcpListener::bind(&a, (A4, 2000)).unwrap();
+    let n = 50;
+    let server = thread::spawn(move || {
+        let mut handles = Vec::new();
+        for _ in 0..n {
+            let (s, _) = l.accept().unwrap();
+            handles.push(thread::spawn(move || {
+                let mut v = Vec::new();
+                (&s).read_to_end(&mut v).unwrap();
+                (&s).write_all(&(v.len() as u64).to_be_bytes()).unwrap();
+            }));
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    let clients: Vec<_> = (0..n)
+        .map(|i| {
+            let b = b.clone();
+            thread::spawn(move || {
+                let c = TcpStream::connect(&b, (A4, 2000)).unwrap();
+                let data = pattern(64 * 1024 + i * 100, i as u32);
+                (&c).write_all(&data).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+                let mut len = [0u8; 8];
+                (&c).read_exact(&mut len).unwrap();
+                assert_eq!(u64::from_be_bytes(len), data.len() as u64);
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    server.join().unwrap();
+}

@@ -379,6 +379,7 @@ fn linux_router_errors_carry_mtu_and_hop_limit_codes() {
         panic!("not destination unreachable");
     };
     assert_eq!(reason, Unreach4::FragRequired { next_hop_mtu: 1280 });
+    assert_eq!(quoted, ustack::wire::icmpv4::quote(&records[0]));
     // The quote is cut: whole-datagram parsing refuses it, quoted parsing
     // still finds the addresses and ports.
     assert_eq!(parse_ip(quoted).err(), Some(ustack::wire::Error::Truncated));
@@ -397,6 +398,7 @@ fn linux_router_errors_carry_mtu_and_hop_limit_codes() {
         panic!("not packet too big: {repr:?}");
     };
     assert_eq!(mtu, 1280);
+    assert_eq!(quoted, ustack::wire::icmpv6::quote(&records[0]));
     assert_eq!(parse_ip_quoted(quoted).unwrap().protocol, IpProtocol::Udp);
 
     let records = pcap("icmpv4_ttl_exceeded.pcap");

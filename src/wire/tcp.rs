@@ -698,6 +698,19 @@ pub(crate) mod tests {
         }
 
         #[test]
+        fn single_bit_flips_are_detected(
+            repr in arb_repr(),
+            payload in proptest::collection::vec(any::<u8>(), 0..16),
+            bit in any::<usize>(),
+        ) {
+            let mut buf = vec![0; repr.buffer_len(payload.len())];
+            repr.emit(&mut buf, A6, B6, &payload).unwrap();
+            let at = (bit / 8) % buf.len();
+            buf[at] ^= 1 << (bit % 8);
+            prop_assert!(TcpRepr::parse_segment(&buf, A6, B6).is_err());
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
             let _ = TcpRepr::parse_segment(&bytes, A4, B4);
             let _ = TcpOptions::parse(&bytes);

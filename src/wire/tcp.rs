@@ -232,38 +232,51 @@ impl TcpOptions {
     ///
     /// [`emitted_len`]: TcpOptions::emitted_len
     fn emit(&self, area: &mut [u8]) {
-        let mut out = Vec::with_capacity(MAX_OPTIONS_LEN);
+        let mut out = OptionWriter { area, at: 0 };
         if let Some(mss) = self.mss {
-            out.extend_from_slice(&[kind::MSS, 4]);
-            out.extend_from_slice(&mss.to_be_bytes());
+            out.put(&[kind::MSS, 4]);
+            out.put(&mss.to_be_bytes());
         }
         match (self.sack_permitted, self.timestamps) {
             (sack_permitted, Some((tsval, tsecr))) => {
                 if sack_permitted {
-                    out.extend_from_slice(&[kind::SACK_PERMITTED, 2]);
+                    out.put(&[kind::SACK_PERMITTED, 2]);
                 } else {
-                    out.extend_from_slice(&[kind::NOP, kind::NOP]);
+                    out.put(&[kind::NOP, kind::NOP]);
                 }
-                out.extend_from_slice(&[kind::TIMESTAMPS, 10]);
-                out.extend_from_slice(&tsval.to_be_bytes());
-                out.extend_from_slice(&tsecr.to_be_bytes());
+                out.put(&[kind::TIMESTAMPS, 10]);
+                out.put(&tsval.to_be_bytes());
+                out.put(&tsecr.to_be_bytes());
             }
-            (true, None) => out.extend_from_slice(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]),
+            (true, None) => out.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]),
             (false, None) => {}
         }
         if let Some(shift) = self.window_scale {
-            out.extend_from_slice(&[kind::NOP, kind::WINDOW_SCALE, 3, shift]);
+            out.put(&[kind::NOP, kind::WINDOW_SCALE, 3, shift]);
         }
         let blocks = self.sack_blocks_emitted();
         if blocks > 0 {
             let len = 2 + 8 * blocks as u8;
-            out.extend_from_slice(&[kind::NOP, kind::NOP, kind::SACK, len]);
+            out.put(&[kind::NOP, kind::NOP, kind::SACK, len]);
             for &(left, right) in self.sack().iter().take(blocks) {
-                out.extend_from_slice(&left.to_be_bytes());
-                out.extend_from_slice(&right.to_be_bytes());
+                out.put(&left.to_be_bytes());
+                out.put(&right.to_be_bytes());
             }
         }
-        bytes::set_bytes(area, 0, &out);
+    }
+}
+
+/// Appends to an option area without allocating; writes past the end are
+/// dropped (emit sizes the area with `emitted_len`, so none happen).
+struct OptionWriter<'a> {
+    area: &'a mut [u8],
+    at: usize,
+}
+
+impl OptionWriter<'_> {
+    fn put(&mut self, value: &[u8]) {
+        bytes::set_bytes(self.area, self.at, value);
+        self.at += value.len();
     }
 }
 

@@ -142,6 +142,16 @@ pub struct TcpRepr {
 }
 
 impl TcpOptions {
+    /// Replaces the SACK blocks with the first [`MAX_SACK_BLOCKS`] of
+    /// `blocks` (the most recent block first, RFC 2018 section 4), clearing
+    /// unused slots so equal block lists compare equal.
+    pub fn set_sack(&mut self, blocks: &[(u32, u32)]) {
+        self.sack_blocks = [(0, 0); MAX_SACK_BLOCKS];
+        let n = blocks.len().min(MAX_SACK_BLOCKS);
+        self.sack_blocks[..n].copy_from_slice(&blocks[..n]);
+        self.sack_len = n as u8;
+    }
+
     /// Parses an option area (RFC 9293 section 3.2). EOL ends it, NOP is
     /// skipped, unknown kinds are skipped by their length. A known option of
     /// the wrong length, a length below 2 or one running past the area is
@@ -643,6 +653,16 @@ pub(crate) mod tests {
         assert_eq!(o.mss, Some(536));
         assert_eq!(o.window_scale, Some(2));
         assert!(!o.sack_permitted && o.timestamps.is_none() && o.sack().is_empty());
+    }
+
+    #[test]
+    fn set_sack_keeps_four_blocks_and_clears_the_rest() {
+        let mut o = TcpOptions::default();
+        o.set_sack(&[(1, 2), (3, 4), (5, 6), (7, 8), (9, 10)]);
+        assert_eq!(o.sack(), &[(1, 2), (3, 4), (5, 6), (7, 8)]);
+        o.set_sack(&[(11, 12)]);
+        assert_eq!(o.sack(), &[(11, 12)]);
+        assert_eq!(o.sack_blocks[1], (0, 0));
     }
 
     #[test]

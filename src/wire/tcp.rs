@@ -147,9 +147,11 @@ impl TcpOptions {
     /// unused slots so equal block lists compare equal.
     pub fn set_sack(&mut self, blocks: &[(u32, u32)]) {
         self.sack_blocks = [(0, 0); MAX_SACK_BLOCKS];
-        let n = blocks.len().min(MAX_SACK_BLOCKS);
-        self.sack_blocks[..n].copy_from_slice(&blocks[..n]);
-        self.sack_len = n as u8;
+        self.sack_len = 0;
+        for (slot, block) in self.sack_blocks.iter_mut().zip(blocks) {
+            *slot = *block;
+            self.sack_len += 1;
+        }
     }
 
     /// Parses an option area (RFC 9293 section 3.2). EOL ends it, NOP is

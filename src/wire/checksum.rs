@@ -30,7 +30,9 @@ pub fn data(data: &[u8]) -> u16 {
     let mut acc: u64 = 0;
     let mut words = data.chunks_exact(2);
     for w in &mut words {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+        if let &[hi, lo] = w {
+            acc += u64::from(u16::from_be_bytes([hi, lo]));
+        }
     }
     if let [last] = words.remainder() {
         acc += u64::from(*last) << 8;

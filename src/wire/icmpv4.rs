@@ -27,6 +27,17 @@ mod field {
 /// The length of the header before the data.
 pub const HEADER_LEN: usize = 8;
 
+/// The most bytes of an offending datagram an error quotes, so that the
+/// error's whole IP datagram stays within 576 bytes (RFC 1812 section
+/// 4.3.2.3; Linux quotes the same amount).
+pub const MAX_QUOTE_LEN: usize = 576 - IPV4_HEADER_LEN - HEADER_LEN;
+
+/// The prefix of `original` (a whole IP datagram) that an error about it
+/// quotes: all of it, or the first [`MAX_QUOTE_LEN`] bytes.
+pub fn quote(original: &[u8]) -> &[u8] {
+    original.get(..MAX_QUOTE_LEN).unwrap_or(original)
+}
+
 mod msg_type {
     pub const ECHO_REPLY: u8 = 0;
     pub const DST_UNREACHABLE: u8 = 3;
@@ -413,6 +424,17 @@ mod tests {
     }
 
     #[test]
+    fn quote_keeps_error_within_576_bytes() {
+        let big = vec![0x45; 1500];
+        let repr = Icmpv4Repr::DstUnreachable {
+            reason: DstUnreachable::FragRequired { next_hop_mtu: 1280 },
+            quoted: quote(&big),
+        };
+        assert_eq!(IPV4_HEADER_LEN + repr.buffer_len(), 576);
+        assert_eq!(quote(&big[..100]).len(), 100);
+    }
+
+    #[test]
     fn emit_into_short_buffer_is_truncated() {
         let repr = Icmpv4Repr::EchoRequest {
             ident: 0,
@@ -444,6 +466,43 @@ mod tests {
             let mut buf = vec![0; repr.buffer_len()];
             prop_assert_eq!(repr.emit(&mut buf), Ok(buf.len()));
             prop_assert_eq!(Icmpv4Repr::parse_bytes(&buf), Ok(repr));
+        }
+
+        #[test]
+        fn single_bit_flips_are_detected(
+            data in proptest::collection::vec(any::<u8>(), 0..32),
+            bit in any::<usize>(),
+        ) {
+            let repr = Icmpv4Repr::EchoRequest { ident: 7, seq_no: 9, data: &data };
+            let mut buf = vec![0; repr.buffer_len()];
+            repr.emit(&mut buf).unwrap();
+            let at = (bit / 8) % buf.len();
+            buf[at] ^= 1 << (bit % 8);
+            prop_assert!(Icmpv4Repr::parse_bytes(&buf).is_err());
+        }
+
+        #[test]
+        fn mutated_valid_errors_never_panic(
+            flips in proptest::collection::vec((0usize..36, any::<u8>()), 1..6),
+            cut in 0usize..36,
+        ) {
+            let quoted = offending();
+            let repr = Icmpv4Repr::DstUnreachable { reason: DstUnreachable::PortUnreachable, quoted: &quoted };
+            let mut buf = vec![0; repr.buffer_len()];
+            repr.emit(&mut buf).unwrap();
+            for (at, x) in flips {
+                buf[at] ^= x;
+            }
+            // Refresh the checksum so the mutation reaches the quote check.
+            buf[2] = 0;
+            buf[3] = 0;
+            let sum = !checksum::data(&buf[..cut]);
+            if cut >= 4 {
+                buf[2..4].copy_from_slice(&sum.to_be_bytes());
+            }
+            if let Ok(Icmpv4Repr::DstUnreachable { quoted, .. }) = Icmpv4Repr::parse_bytes(&buf[..cut]) {
+                prop_assert!(quoted.len() >= 20);
+            }
         }
 
         #[test]

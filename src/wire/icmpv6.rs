@@ -9,7 +9,7 @@
 
 use super::bytes;
 use super::checksum;
-use super::ipv6::Ipv6Packet;
+use super::ipv6::{HEADER_LEN as IPV6_HEADER_LEN, Ipv6Packet};
 use super::{Error, IpProtocol, Ipv6Addr, Result};
 
 /// Field offsets of the message.
@@ -26,6 +26,17 @@ mod field {
 
 /// The length of the header before the data.
 pub const HEADER_LEN: usize = 8;
+
+/// The most bytes of an offending packet an error quotes, so that the
+/// error's whole packet fits the minimum MTU of 1280 (RFC 4443 section 2.4
+/// (c)); assumes no extension headers on the error itself.
+pub const MAX_QUOTE_LEN: usize = 1280 - IPV6_HEADER_LEN - HEADER_LEN;
+
+/// The prefix of `original` (a whole IPv6 packet) that an error about it
+/// quotes: all of it, or the first [`MAX_QUOTE_LEN`] bytes.
+pub fn quote(original: &[u8]) -> &[u8] {
+    original.get(..MAX_QUOTE_LEN).unwrap_or(original)
+}
 
 mod msg_type {
     pub const DST_UNREACHABLE: u8 = 1;
@@ -393,6 +404,17 @@ mod tests {
     }
 
     #[test]
+    fn quote_keeps_error_within_minimum_mtu() {
+        let big = vec![0x60; 9000];
+        let repr = Icmpv6Repr::PacketTooBig {
+            mtu: 1280,
+            quoted: quote(&big),
+        };
+        assert_eq!(IPV6_HEADER_LEN + repr.buffer_len(), 1280);
+        assert_eq!(quote(&big[..48]).len(), 48);
+    }
+
+    #[test]
     fn checksum_covers_the_pseudo_header() {
         let buf = round_trip(Icmpv6Repr::EchoReply {
             ident: 1,
@@ -448,6 +470,44 @@ mod tests {
             let mut buf = vec![0; repr.buffer_len()];
             prop_assert_eq!(repr.emit(&mut buf, A, B), Ok(buf.len()));
             prop_assert_eq!(Icmpv6Repr::parse_bytes(&buf, A, B), Ok(repr));
+        }
+
+        #[test]
+        fn single_bit_flips_are_detected(
+            data in proptest::collection::vec(any::<u8>(), 0..32),
+            bit in any::<usize>(),
+        ) {
+            let repr = Icmpv6Repr::EchoReply { ident: 7, seq_no: 9, data: &data };
+            let mut buf = vec![0; repr.buffer_len()];
+            repr.emit(&mut buf, A, B).unwrap();
+            let at = (bit / 8) % buf.len();
+            buf[at] ^= 1 << (bit % 8);
+            prop_assert!(Icmpv6Repr::parse_bytes(&buf, A, B).is_err());
+        }
+
+        #[test]
+        fn mutated_valid_errors_never_panic(
+            flips in proptest::collection::vec((0usize..56, any::<u8>()), 1..6),
+            cut in 0usize..56,
+        ) {
+            let quoted = offending();
+            let repr = Icmpv6Repr::PacketTooBig { mtu: 1280, quoted: &quoted };
+            let mut buf = vec![0; repr.buffer_len()];
+            repr.emit(&mut buf, A, B).unwrap();
+            for (at, x) in flips {
+                buf[at] ^= x;
+            }
+            let msg = &mut buf[..cut];
+            if msg.len() >= 4 {
+                msg[2] = 0;
+                msg[3] = 0;
+                let pseudo = checksum::pseudo_header_v6(A, B, IpProtocol::Icmpv6, msg.len() as u32);
+                let sum = !checksum::combine(&[pseudo, checksum::data(msg)]);
+                msg[2..4].copy_from_slice(&sum.to_be_bytes());
+            }
+            if let Ok(Icmpv6Repr::PacketTooBig { quoted, .. }) = Icmpv6Repr::parse_bytes(msg, A, B) {
+                prop_assert!(quoted.len() >= 40);
+            }
         }
 
         #[test]

@@ -4,6 +4,33 @@
 //!
 //! Owns only the glue over [`super::ipv4`] and [`super::ipv6`]. Must not
 //! touch reassembly or routing: a fragment is reported, not reassembled.
+//!
+//! Output and demultiplexing, end to end:
+//!
+//! ```
+//! use ustack::wire::{IpHeader, IpProtocol, UdpRepr, parse_ip};
+//!
+//! let (src, dst) = ("10.77.0.2".parse().unwrap(), "10.77.0.1".parse().unwrap());
+//! let udp = UdpRepr { src_port: 5353, dst_port: 53 };
+//! let ip = IpHeader {
+//!     src,
+//!     dst,
+//!     protocol: IpProtocol::Udp,
+//!     payload_len: udp.buffer_len(5),
+//!     hop_limit: 64,
+//!     ident: 1,
+//!     dont_frag: true,
+//! };
+//! let mut packet = vec![0; ip.buffer_len()];
+//! let header_len = ip.emit(&mut packet)?;
+//! udp.emit(&mut packet[header_len..], src, dst, b"hello")?;
+//!
+//! let view = parse_ip(&packet)?;
+//! assert_eq!((view.protocol, view.fragment), (IpProtocol::Udp, None));
+//! let (repr, payload) = UdpRepr::parse_datagram(view.payload, view.src, view.dst)?;
+//! assert_eq!((repr.dst_port, payload), (53, &b"hello"[..]));
+//! # Ok::<(), ustack::wire::Error>(())
+//! ```
 
 use super::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use super::ipv6::{self, Ipv6Packet, Ipv6Repr};

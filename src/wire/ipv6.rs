@@ -539,6 +539,27 @@ pub(crate) mod tests {
         }
 
         #[test]
+        fn mutated_valid_chains_never_panic(
+            flips in proptest::collection::vec((0usize..96, any::<u8>()), 1..6),
+            cut in 0usize..96,
+        ) {
+            let mut payload = vec![43, 0, 1, 4, 0, 0, 0, 0];
+            payload.extend_from_slice(&[44, 0, 0, 0, 0, 0, 0, 0]);
+            payload.extend_from_slice(&[60, 0, 0, 1, 0, 0, 0, 7]);
+            payload.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+            payload.extend_from_slice(&[0; 24]);
+            let mut buf = packet_with(IpProtocol::HopByHop, &payload);
+            for (at, x) in flips {
+                buf[at] ^= x;
+            }
+            if let Ok(p) = Ipv6Packet::new_checked(&buf[..cut])
+                && let Ok(ext) = p.extensions()
+            {
+                prop_assert!(ext.offset <= p.payload().len());
+            }
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(
             nh in any::<u8>(),
             bytes in proptest::collection::vec(any::<u8>(), 0..120),

@@ -142,6 +142,18 @@ pub struct TcpRepr {
 }
 
 impl TcpOptions {
+    /// Replaces the SACK blocks with the first [`MAX_SACK_BLOCKS`] of
+    /// `blocks` (the most recent block first, RFC 2018 section 4), clearing
+    /// unused slots so equal block lists compare equal.
+    pub fn set_sack(&mut self, blocks: &[(u32, u32)]) {
+        self.sack_blocks = [(0, 0); MAX_SACK_BLOCKS];
+        self.sack_len = 0;
+        for (slot, block) in self.sack_blocks.iter_mut().zip(blocks) {
+            *slot = *block;
+            self.sack_len += 1;
+        }
+    }
+
     /// Parses an option area (RFC 9293 section 3.2). EOL ends it, NOP is
     /// skipped, unknown kinds are skipped by their length. A known option of
     /// the wrong length, a length below 2 or one running past the area is
@@ -232,38 +244,51 @@ impl TcpOptions {
     ///
     /// [`emitted_len`]: TcpOptions::emitted_len
     fn emit(&self, area: &mut [u8]) {
-        let mut out = Vec::with_capacity(MAX_OPTIONS_LEN);
+        let mut out = OptionWriter { area, at: 0 };
         if let Some(mss) = self.mss {
-            out.extend_from_slice(&[kind::MSS, 4]);
-            out.extend_from_slice(&mss.to_be_bytes());
+            out.put(&[kind::MSS, 4]);
+            out.put(&mss.to_be_bytes());
         }
         match (self.sack_permitted, self.timestamps) {
             (sack_permitted, Some((tsval, tsecr))) => {
                 if sack_permitted {
-                    out.extend_from_slice(&[kind::SACK_PERMITTED, 2]);
+                    out.put(&[kind::SACK_PERMITTED, 2]);
                 } else {
-                    out.extend_from_slice(&[kind::NOP, kind::NOP]);
+                    out.put(&[kind::NOP, kind::NOP]);
                 }
-                out.extend_from_slice(&[kind::TIMESTAMPS, 10]);
-                out.extend_from_slice(&tsval.to_be_bytes());
-                out.extend_from_slice(&tsecr.to_be_bytes());
+                out.put(&[kind::TIMESTAMPS, 10]);
+                out.put(&tsval.to_be_bytes());
+                out.put(&tsecr.to_be_bytes());
             }
-            (true, None) => out.extend_from_slice(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]),
+            (true, None) => out.put(&[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]),
             (false, None) => {}
         }
         if let Some(shift) = self.window_scale {
-            out.extend_from_slice(&[kind::NOP, kind::WINDOW_SCALE, 3, shift]);
+            out.put(&[kind::NOP, kind::WINDOW_SCALE, 3, shift]);
         }
         let blocks = self.sack_blocks_emitted();
         if blocks > 0 {
             let len = 2 + 8 * blocks as u8;
-            out.extend_from_slice(&[kind::NOP, kind::NOP, kind::SACK, len]);
+            out.put(&[kind::NOP, kind::NOP, kind::SACK, len]);
             for &(left, right) in self.sack().iter().take(blocks) {
-                out.extend_from_slice(&left.to_be_bytes());
-                out.extend_from_slice(&right.to_be_bytes());
+                out.put(&left.to_be_bytes());
+                out.put(&right.to_be_bytes());
             }
         }
-        bytes::set_bytes(area, 0, &out);
+    }
+}
+
+/// Appends to an option area without allocating; writes past the end are
+/// dropped (emit sizes the area with `emitted_len`, so none happen).
+struct OptionWriter<'a> {
+    area: &'a mut [u8],
+    at: usize,
+}
+
+impl OptionWriter<'_> {
+    fn put(&mut self, value: &[u8]) {
+        bytes::set_bytes(self.area, self.at, value);
+        self.at += value.len();
     }
 }
 
@@ -633,6 +658,16 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn set_sack_keeps_four_blocks_and_clears_the_rest() {
+        let mut o = TcpOptions::default();
+        o.set_sack(&[(1, 2), (3, 4), (5, 6), (7, 8), (9, 10)]);
+        assert_eq!(o.sack(), &[(1, 2), (3, 4), (5, 6), (7, 8)]);
+        o.set_sack(&[(11, 12)]);
+        assert_eq!(o.sack(), &[(11, 12)]);
+        assert_eq!(o.sack_blocks[1], (0, 0));
+    }
+
+    #[test]
     fn options_parse_reads_sack_blocks() {
         let mut area = vec![1, 1, 5, 18];
         for v in [10u32, 20, 30, 40] {
@@ -695,6 +730,19 @@ pub(crate) mod tests {
             let (parsed, got) = TcpRepr::parse_segment(&buf, src, dst).unwrap();
             prop_assert_eq!(parsed, repr);
             prop_assert_eq!(got, &payload[..]);
+        }
+
+        #[test]
+        fn single_bit_flips_are_detected(
+            repr in arb_repr(),
+            payload in proptest::collection::vec(any::<u8>(), 0..16),
+            bit in any::<usize>(),
+        ) {
+            let mut buf = vec![0; repr.buffer_len(payload.len())];
+            repr.emit(&mut buf, A6, B6, &payload).unwrap();
+            let at = (bit / 8) % buf.len();
+            buf[at] ^= 1 << (bit % 8);
+            prop_assert!(TcpRepr::parse_segment(&buf, A6, B6).is_err());
         }
 
         #[test]

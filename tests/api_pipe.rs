@@ -101,7 +101,9 @@ fn bind_errors_have_std_kinds() {
     let u = UdpSocket::bind(&a, (A4, 0)).unwrap();
     assert_ne!(u.local_addr().unwrap().port(), 0);
     assert_eq!(
-        UdpSocket::bind(&a, u.local_addr().unwrap()).unwrap_err().kind(),
+        UdpSocket::bind(&a, u.local_addr().unwrap())
+            .unwrap_err()
+            .kind(),
         ErrorKind::AddrInUse
     );
 }

@@ -120,6 +120,7 @@ impl SocketRef {
                     && is_would_block(e)
                 {
                     st.waiters.register(self.handle, w);
+                    st.core.note_waiting(self.handle);
                 }
                 r
             });
@@ -153,9 +154,10 @@ impl SocketRef {
 
     /// Clears the readiness fd before an event loop re-checks readiness.
     pub fn clear_readiness(&self) {
-        self.stack
-            .runtime()
-            .with_state(|st, _| st.waiters.clear_readiness(self.handle));
+        self.stack.runtime().with_state(|st, _| {
+            st.waiters.clear_readiness(self.handle);
+            st.core.note_waiting(self.handle);
+        });
     }
 
     /// Wakes every thread blocked on this socket (after a shutdown, so they

@@ -86,9 +86,9 @@ impl TcpListener {
 
     /// Waits for a connection.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (h, peer) = self
-            .sock
-            .block(Direction::Other(None), |core, _| core.tcp_accept(self.sock.handle))?;
+        let (h, peer) = self.sock.block(Direction::Other(None), |core, _| {
+            core.tcp_accept(self.sock.handle)
+        })?;
         let stream = TcpStream {
             sock: Arc::new(SocketRef::new(self.sock.stack.clone(), h)),
         };
@@ -124,12 +124,14 @@ impl TcpListener {
 
     /// A pending error (always `None` for a listener).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock.with(|core, _| core.tcp_take_error(self.sock.handle))
+        self.sock
+            .with(|core, _| core.tcp_take_error(self.sock.handle))
     }
 
     /// Current readiness (readable: a connection is waiting).
     pub fn readiness(&self) -> io::Result<Readiness> {
-        self.sock.with(|core, _| core.tcp_readiness(self.sock.handle))
+        self.sock
+            .with(|core, _| core.tcp_readiness(self.sock.handle))
     }
 
     /// An fd that polls readable when readiness may have changed; call

@@ -172,7 +172,9 @@ impl Drop for Runtime {
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // A panic while holding the lock leaves the core as it was at the panic;
     // the stack keeps serving the other sockets rather than cascading.
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Logs an I/O error from the link once per kind, not once per packet.

@@ -349,6 +349,16 @@ impl Core {
         into.append(&mut self.changed);
     }
 
+    /// Called when someone starts waiting on `h` after finding it not
+    /// ready: re-bases change detection on the socket's current readiness,
+    /// so the next change is reported even if the runtime has not run
+    /// since the waiter's operation changed it.
+    pub fn note_waiting(&mut self, h: SocketHandle) {
+        if let Some(Socket::Tcp(_)) = self.sockets.get(h) {
+            let _ = self.tcp_readiness(h);
+        }
+    }
+
     fn mark_changed(&mut self, h: SocketHandle) {
         if !self.changed.contains(&h) {
             self.changed.push(h);

@@ -472,9 +472,15 @@ impl Core {
         Ok(())
     }
 
-    /// Readiness for poll/epoll and blocking waits.
+    /// Readiness for poll/epoll and blocking waits. Whoever looked is
+    /// notified of the next change from what it saw: the reported state
+    /// becomes the baseline for change detection, so a change that happens
+    /// before the runtime's next turn cannot hide behind a stale baseline.
     pub fn tcp_readiness(&mut self, h: SocketHandle) -> io::Result<Readiness> {
-        Ok(readiness_of(self.tcp(h)?))
+        let s = self.tcp(h)?;
+        let r = readiness_of(s);
+        s.last_ready = r;
+        Ok(r)
     }
 
     /// A pending error, taken (SO_ERROR).

@@ -156,7 +156,7 @@ impl UdpSocket {
     /// Takes a pending error (an ICMP error on a connected socket).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock
-            .with(|core, _| Ok(core.udp_take_error(self.sock.handle)?))
+            .with(|core, _| core.udp_take_error(self.sock.handle))
     }
 
     /// Another handle to the same socket.

@@ -266,8 +266,7 @@ fn two_hundred_concurrent_connections_each_move_a_mebibyte() {
             }
             let readers: Vec<_> = streams
                 .into_iter()
-                .enumerate()
-                .map(|(_, s)| thread::spawn(move || check_pattern(&s, 7)))
+                .map(|s| thread::spawn(move || check_pattern(&s, 7)))
                 .collect();
             for r in readers {
                 total += r.join().unwrap();

@@ -86,6 +86,11 @@ pub struct Connection {
     pub(super) retries: u32,
     pub(super) delack_at: Option<Instant>,
     pub(super) persist_at: Option<Instant>,
+    /// Tail loss probe timeout (RFC 8985 section 7.2).
+    pub(super) pto_at: Option<Instant>,
+    pub(super) tlp_pending: bool,
+    /// snd_max when the unanswered probe went out: one probe per episode.
+    pub(super) tlp_end: Option<Seq>,
     pub(super) persist_backoff: u32,
     /// Set when the persist timer fires with a nonzero window: send even a
     /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
@@ -165,6 +170,9 @@ impl Connection {
             retries: 0,
             delack_at: None,
             persist_at: None,
+            pto_at: None,
+            tlp_pending: false,
+            tlp_end: None,
             persist_backoff: 0,
             force_send: false,
             keepalive_at: None,
@@ -366,6 +374,8 @@ impl Connection {
         self.rto_at = None;
         self.delack_at = None;
         self.persist_at = None;
+        self.pto_at = None;
+        self.tlp_pending = false;
         self.keepalive_at = None;
         self.close_at = None;
         self.ack_now = false;
@@ -477,13 +487,19 @@ impl Connection {
     /// The next instant `poll_transmit` must be called, or None. A deadline
     /// at or before the last `now` seen means output is pending already.
     pub fn poll_at(&self) -> Option<Instant> {
-        if self.rst_to_send.is_some() || self.ack_now || self.rtx_una || self.probe_pending {
+        if self.rst_to_send.is_some()
+            || self.ack_now
+            || self.rtx_una
+            || self.probe_pending
+            || self.tlp_pending
+        {
             return Some(self.last_now);
         }
         [
             self.rto_at,
             self.delack_at,
             self.persist_at,
+            self.pto_at,
             self.keepalive_at,
             self.close_at,
         ]

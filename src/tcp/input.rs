@@ -322,6 +322,11 @@ impl Connection {
             self.snd_nxt = ack;
         }
         self.scoreboard.ack(ack);
+        // The PTO restarts from this ACK (armed again by the next poll).
+        self.pto_at = None;
+        if self.tlp_end.is_some_and(|end| ack >= end) {
+            self.tlp_end = None;
+        }
         self.retries = 0;
         self.rtt.backoff = 0;
         self.rto_at = (self.snd_una != self.snd_max).then(|| now + self.rtt.current());

@@ -12,7 +12,7 @@
 //! RFC 6298 estimator, `sack` the sender scoreboard, [`cc`] congestion
 //! control, `conn` the TCB and its application API, `input` the arrival
 //! path (RFC 9293 section 3.10.7), `output` the transmit path and timers,
-//! `isn` ISN generation and the reply to segments that match no connection.
+//! `tlp` the tail loss probe, `isn` ISN generation and the reply to segments that match no connection.
 
 pub mod cc;
 mod conn;
@@ -29,6 +29,7 @@ pub mod seq;
 mod sim;
 #[cfg(test)]
 mod tests;
+mod tlp;
 
 pub use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 pub use cc::CongestionAlgorithm;
@@ -194,6 +195,8 @@ pub struct Counters {
     pub rto_expiries: u64,
     /// Fast recoveries driven by SACK information.
     pub sack_recoveries: u64,
+    /// Tail loss probes sent (RFC 8985 section 7).
+    pub tlp_probes: u64,
     pub rsts_in: u64,
     pub rsts_out: u64,
     pub challenge_acks: u64,

@@ -39,8 +39,12 @@ impl Connection {
         }
         if self.state.is_synchronized() && self.state != State::TimeWait {
             self.emit_recovery(now, &mut emit);
+            if std::mem::take(&mut self.tlp_pending) && self.snd_una != self.snd_max {
+                self.emit_tlp(now, &mut emit);
+            }
             self.emit_new_data(now, &mut emit);
             self.arm_persist(now);
+            self.arm_pto(now);
         }
         if self.probe_pending && self.state.is_synchronized() {
             self.probe_pending = false;
@@ -170,7 +174,7 @@ impl Connection {
 
     /// Sends `[seq, seq + len)` from the send buffer, with FIN if asked;
     /// returns the sequence space used.
-    fn emit_segment(
+    pub(super) fn emit_segment(
         &mut self,
         now: Instant,
         seq: Seq,
@@ -193,8 +197,12 @@ impl Connection {
             // Karn's rule: no RTT sample across a retransmission.
             self.rtt_probe = None;
             self.rtx_tsval = Some(self.tsval(now));
-        } else if self.rtt_probe.is_none() && !self.opts.timestamps {
-            self.rtt_probe = Some((seq + used, now));
+        } else {
+            // New data restarts the probe timeout (RFC 8985 section 7.2).
+            self.pto_at = None;
+            if self.rtt_probe.is_none() && !self.opts.timestamps {
+                self.rtt_probe = Some((seq + used, now));
+            }
         }
         emit(&repr, self.send_buf.slice(off, len));
         self.snd_max = self.snd_max.max(seq + used);
@@ -249,7 +257,7 @@ impl Connection {
     }
 
     /// Resends at most one MSS from `[start, end)`; returns the space used.
-    fn retransmit_range(
+    pub(super) fn retransmit_range(
         &mut self,
         now: Instant,
         start: Seq,
@@ -354,6 +362,10 @@ impl Connection {
                 return;
             }
         }
+        if self.pto_at.is_some_and(|t| now >= t) {
+            self.pto_at = None;
+            self.tlp_pending = true;
+        }
         if self.persist_at.is_some_and(|t| now >= t) {
             self.persist_at = None;
             if self.snd_wnd == 0 {
@@ -401,6 +413,8 @@ impl Connection {
         self.recover = None;
         self.dupacks = 0;
         self.rtx_una = false;
+        self.pto_at = None;
+        self.tlp_end = None;
         self.scoreboard.clear();
         self.rtt_probe = None;
         self.rto_at = Some(now + self.rtt.current());

@@ -209,6 +209,9 @@ struct Outcome {
     bytes: usize,
     segments: u64,
     retransmits: u64,
+    fast_retransmits: u64,
+    rto_expiries: u64,
+    tlp_probes: u64,
     elapsed: Duration,
 }
 
@@ -340,6 +343,9 @@ fn run(seed: u64) -> Result<Outcome, String> {
         bytes: len_a + len_b,
         segments: net.sent,
         retransmits: stats(&sides[0]).retransmits + stats(&sides[1]).retransmits,
+        fast_retransmits: stats(&sides[0]).fast_retransmits + stats(&sides[1]).fast_retransmits,
+        rto_expiries: stats(&sides[0]).rto_expiries + stats(&sides[1]).rto_expiries,
+        tlp_probes: stats(&sides[0]).tlp_probes + stats(&sides[1]).tlp_probes,
         elapsed,
     })
 }
@@ -355,6 +361,7 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
         None => (1..=env_u64("USTACK_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS)).collect(),
     };
     let (mut bytes, mut segments, mut retransmits) = (0usize, 0u64, 0u64);
+    let (mut fast, mut rtos, mut tlps) = (0u64, 0u64, 0u64);
     let mut slowest = Duration::ZERO;
     let mut failures = Vec::new();
     for &seed in &seeds {
@@ -363,6 +370,9 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
                 bytes += o.bytes;
                 segments += o.segments;
                 retransmits += o.retransmits;
+                fast += o.fast_retransmits;
+                rtos += o.rto_expiries;
+                tlps += o.tlp_probes;
                 slowest = slowest.max(o.elapsed);
             }
             Err(e) => {
@@ -373,7 +383,8 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
     }
     eprintln!(
         "sim: {} seeds, {bytes} bytes delivered, {segments} segments sent, \
-         {retransmits} retransmitted, slowest {slowest:?} simulated",
+         {retransmits} retransmitted ({fast} fast retransmits, {rtos} RTOs, {tlps} TLPs), \
+         slowest {slowest:?} simulated",
         seeds.len()
     );
     assert!(failures.is_empty(), "failing seeds: {failures:?}");

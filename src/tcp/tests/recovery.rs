@@ -84,3 +84,39 @@ fn packet_too_big_lowers_mss_and_resends_what_no_longer_fits() {
     assert_eq!(o[0].0.seq, data[0].0.seq);
     assert_eq!(o[0].1.len(), 536);
 }
+
+#[test]
+fn tail_loss_probe_resends_the_last_segment_after_two_srtt() {
+    let (mut a, mut b) = pair();
+    // One round trip of 100 ms to seed SRTT.
+    a.send(b"warm").unwrap();
+    feed(&mut b, t(0), &out(&mut a, t(0)));
+    feed(&mut a, t(100), &out(&mut b, t(100)));
+    let srtt = a.rtt.srtt.unwrap();
+    a.send(&[4; 3000]).unwrap();
+    let data = out(&mut a, t(200));
+    assert_eq!(data.len(), 3);
+    // The whole flight is lost: the PTO comes before the RTO.
+    let pto = a.poll_at().unwrap();
+    assert_eq!(pto, t(200) + srtt * 2 + ms(2));
+    let probe = out(&mut a, pto);
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].0.seq, data[2].0.seq);
+    assert_eq!(a.counters().tlp_probes, 1);
+    // One probe per episode: next comes the RTO.
+    let next = a.poll_at().unwrap();
+    assert_eq!(next, pto + a.rtt.current());
+}
+
+#[test]
+fn no_tail_loss_probe_without_sack() {
+    let mut c = cfg();
+    c.sack = false;
+    let (mut a, mut b) = pair_with(c.clone(), c);
+    a.send(b"warm").unwrap();
+    feed(&mut b, t(0), &out(&mut a, t(0)));
+    feed(&mut a, t(100), &out(&mut b, t(100)));
+    a.send(&[4; 3000]).unwrap();
+    out(&mut a, t(200));
+    assert_eq!(a.poll_at(), a.rto_at);
+}

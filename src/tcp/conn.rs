@@ -7,6 +7,7 @@
 
 use super::cc::CongestionControl;
 use super::options::{self, Negotiated, TIMESTAMP_LEN};
+use super::rack::Rack;
 use super::recv_buf::RecvBuffer;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
@@ -116,10 +117,10 @@ pub struct Connection {
     /// Retransmit the segment at snd_una on the next poll (fast retransmit,
     /// partial ACK).
     pub(super) rtx_una: bool,
-    /// Highest sequence number retransmitted in this recovery (RFC 6675
-    /// HighRxt).
-    pub(super) high_rxt: Seq,
     pub(super) scoreboard: Scoreboard,
+    /// RACK loss detection (with SACK only) and its reordering timer.
+    pub(super) rack: Rack,
+    pub(super) rack_at: Option<Instant>,
 
     // Status.
     pub(super) error: Option<TcpError>,
@@ -186,8 +187,9 @@ impl Connection {
             recover: None,
             rto_recover: None,
             rtx_una: false,
-            high_rxt: iss,
             scoreboard: Scoreboard::default(),
+            rack: Rack::default(),
+            rack_at: None,
             error: None,
             rst_to_send: None,
             probe_pending: false,
@@ -375,6 +377,7 @@ impl Connection {
         self.delack_at = None;
         self.persist_at = None;
         self.pto_at = None;
+        self.rack_at = None;
         self.tlp_pending = false;
         self.keepalive_at = None;
         self.close_at = None;
@@ -500,6 +503,7 @@ impl Connection {
             self.delack_at,
             self.persist_at,
             self.pto_at,
+            self.rack_at,
             self.keepalive_at,
             self.close_at,
         ]

@@ -10,7 +10,7 @@ use super::conn::Connection;
 use super::seq::Seq;
 use super::{State, TcpError};
 use crate::time::Instant;
-use crate::wire::tcp::{TcpFlags, TcpRepr};
+use crate::wire::tcp::{MAX_SACK_BLOCKS, TcpFlags, TcpRepr};
 use std::time::Duration;
 
 impl Connection {
@@ -261,16 +261,39 @@ impl Connection {
                 self.persist_backoff = 0;
             }
         }
+        let after_rto = self.rto_recover.is_none_or(|r| ack >= r);
         if ack > self.snd_una {
             self.ack_advanced(now, seg, ack);
         } else if is_dup {
             self.dupacks += 1;
             let sack_loss =
                 self.opts.sack && self.scoreboard.sacked_above(self.snd_una) > 2 * self.snd_mss;
-            let after_rto = self.rto_recover.is_none_or(|r| ack >= r);
             if self.recover.is_none() && (self.dupacks >= 3 || sack_loss) && after_rto {
                 self.enter_recovery(now);
             }
+        }
+        if self.opts.sack {
+            let mut blocks = [(Seq(0), Seq(0)); MAX_SACK_BLOCKS];
+            let mut n = 0;
+            for &(l, r) in seg.options.sack() {
+                blocks[n] = (Seq(l), Seq(r));
+                n += 1;
+            }
+            self.rack.on_ack(self.snd_una, &blocks[..n], now);
+            self.rack_detect(now, after_rto);
+        }
+    }
+
+    /// Runs RACK's loss detection; time-based loss starts recovery like
+    /// three duplicate ACKs would (RFC 8985 section 6.2 step 5).
+    pub(super) fn rack_detect(&mut self, now: Instant, after_rto: bool) {
+        self.rack_at = self.rack.detect_loss(now);
+        if self.recover.is_none()
+            && after_rto
+            && self.snd_una != self.snd_max
+            && self.rack.next_lost().is_some()
+        {
+            self.enter_recovery(now);
         }
     }
 
@@ -279,8 +302,13 @@ impl Connection {
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_congestion(now, flight);
         self.recover = Some(self.snd_max);
+        // The first retransmission goes out whatever the pipe says.
         self.rtx_una = true;
-        self.high_rxt = self.snd_una;
+        // No tail loss probe during recovery (RFC 8985 section 7.2).
+        self.pto_at = None;
+        if self.opts.sack {
+            self.rack.mark_lost(self.snd_una);
+        }
         self.stats.fast_retransmits += 1;
         if !self.scoreboard.is_empty() {
             self.stats.sack_recoveries += 1;
@@ -336,13 +364,14 @@ impl Connection {
                 self.dupacks = 0;
                 self.cc.on_recovery_exit();
             }
-            Some(_) => {
+            Some(_) if !self.opts.sack => {
                 // Partial ACK (RFC 6582 section 3.2 step 5): resend the next
                 // hole now; the segments it covered left the network.
                 self.rtx_una = true;
-                self.high_rxt = self.high_rxt.max(ack);
                 self.dupacks = self.dupacks.saturating_sub(acked / self.snd_mss.max(1));
             }
+            // With SACK, RACK decides what else is lost.
+            Some(_) => {}
             None => {
                 self.dupacks = 0;
                 if self.state.is_synchronized() {

@@ -9,7 +9,7 @@
 //!
 //! Files, one concern each: [`seq`] sequence arithmetic, `send_buf` and
 //! `recv_buf` the data rings, `options` SYN option negotiation, `rtt` the
-//! RFC 6298 estimator, `sack` the sender scoreboard, [`cc`] congestion
+//! RFC 6298 estimator, `sack` the sender scoreboard, `rack` RACK loss detection, [`cc`] congestion
 //! control, `conn` the TCB and its application API, `input` the arrival
 //! path (RFC 9293 section 3.10.7), `output` the transmit path and timers,
 //! `tlp` the tail loss probe, `isn` ISN generation and the reply to segments that match no connection.
@@ -20,6 +20,7 @@ mod input;
 mod isn;
 mod options;
 mod output;
+mod rack;
 mod recv_buf;
 mod rtt;
 mod sack;

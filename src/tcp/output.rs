@@ -192,6 +192,9 @@ impl Connection {
         }
         let repr = self.header(now, seq, flags);
         let used = len as u32 + u32::from(fin);
+        if self.opts.sack {
+            self.rack.on_send(seq, seq + used, now, seq < self.snd_max);
+        }
         if seq < self.snd_max {
             self.stats.retransmits += 1;
             // Karn's rule: no RTT sample across a retransmission.
@@ -218,36 +221,32 @@ impl Connection {
         if self.recover.is_none() {
             return self.snd_nxt.since(self.snd_una);
         }
-        let outstanding = self.snd_max.since(self.snd_una);
-        match self.scoreboard.highest() {
-            Some(highest) if self.opts.sack => {
-                let from = self.high_rxt.max(self.snd_una);
-                let lost = highest.since(from)
-                    - self.scoreboard.sacked_above(from).min(highest.since(from));
-                outstanding
-                    .saturating_sub(self.scoreboard.sacked_bytes())
-                    .saturating_sub(lost)
-            }
-            _ => outstanding.saturating_sub(self.dupacks.saturating_mul(self.snd_mss)),
+        if self.opts.sack {
+            return self.rack.pipe();
         }
+        // Without SACK each duplicate ACK stands for one segment that left.
+        self.snd_max
+            .since(self.snd_una)
+            .saturating_sub(self.dupacks.saturating_mul(self.snd_mss))
     }
 
-    /// Fast retransmit of snd_una, then SACK holes while pipe < cwnd.
+    /// Without SACK: the segment at snd_una (fast retransmit, partial ACK).
+    /// With SACK: every segment RACK deems lost while pipe < cwnd, the
+    /// first one regardless (RFC 6675 section 5, RFC 8985 section 6).
     fn emit_recovery(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
-        if std::mem::take(&mut self.rtx_una) && self.snd_una < self.snd_max {
-            let end = self.snd_max.min(
-                self.scoreboard
-                    .next_hole(self.snd_una)
-                    .map_or(self.snd_max, |h| h.1),
-            );
-            self.retransmit_range(now, self.snd_una, end, emit);
-        }
-        if self.recover.is_none() || !self.opts.sack {
+        let mut force = std::mem::take(&mut self.rtx_una);
+        if !self.opts.sack {
+            if force && self.snd_una < self.snd_max {
+                self.retransmit_range(now, self.snd_una, self.snd_max, emit);
+            }
             return;
         }
-        while self.flight() < self.cc.cwnd() {
-            let from = self.high_rxt.max(self.snd_una);
-            let Some((start, end)) = self.scoreboard.next_hole(from) else {
+        if self.recover.is_none() {
+            return;
+        }
+        while force || self.flight() < self.cc.cwnd() {
+            force = false;
+            let Some((start, end)) = self.rack.next_lost() else {
                 break;
             };
             if self.retransmit_range(now, start, end, emit) == 0 {
@@ -275,9 +274,7 @@ impl Connection {
         if len == 0 && !fin {
             return 0;
         }
-        let used = self.emit_segment(now, start, len, fin, emit);
-        self.high_rxt = self.high_rxt.max(start + used);
-        used
+        self.emit_segment(now, start, len, fin, emit)
     }
 
     /// New data (and, after an RTO, everything from snd_nxt again).
@@ -362,6 +359,10 @@ impl Connection {
                 return;
             }
         }
+        if self.rack_at.is_some_and(|t| now >= t) {
+            let after_rto = self.rto_recover.is_none();
+            self.rack_detect(now, after_rto);
+        }
         if self.pto_at.is_some_and(|t| now >= t) {
             self.pto_at = None;
             self.tlp_pending = true;
@@ -416,6 +417,8 @@ impl Connection {
         self.pto_at = None;
         self.tlp_end = None;
         self.scoreboard.clear();
+        self.rack.on_rto();
+        self.rack_at = None;
         self.rtt_probe = None;
         self.rto_at = Some(now + self.rtt.current());
     }

@@ -53,24 +53,29 @@ fn three_duplicate_acks_trigger_fast_retransmit_and_halve_cwnd() {
 }
 
 #[test]
-fn sack_recovery_retransmits_every_hole_once() {
+fn sack_recovery_resends_each_lost_segment_once_after_the_reordering_window() {
     let (mut a, data) = sender(true);
-    // Segments 0, 3 and 6 lost; the rest SACKed.
+    // Segments 0, 3 and 6 lost; the rest SACKed 100 ms after sending.
     let s = |i: usize| data[i].0.seq;
     let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
     let blocks = [(s(7), e(9)), (s(4), e(5)), (s(1), e(2))];
     let d = dupack(&a, &blocks);
-    feed(&mut a, t(2), &[d]);
-    let o = out(&mut a, t(2));
-    let seqs: Vec<u32> = o.iter().map(|x| x.0.seq).collect();
-    assert_eq!(&seqs[..3], &[s(0), s(3), s(6)]);
+    feed(&mut a, t(101), &[d]);
+    // Enough SACKed to start recovery: the first hole goes at once.
+    let o = out(&mut a, t(101));
+    assert_eq!(o.len(), 1, "only the first hole, and no tail loss probe");
+    assert_eq!(o[0].0.seq, s(0));
     assert_eq!(a.counters().sack_recoveries, 1);
+    // RACK: the others are lost a quarter of min_rtt later.
+    assert_eq!(a.poll_at(), Some(t(126)));
+    let seqs: Vec<u32> = out(&mut a, t(126)).iter().map(|x| x.0.seq).collect();
+    assert_eq!(seqs, vec![s(3), s(6)]);
     let d = dupack(&a, &blocks);
-    feed(&mut a, t(3), &[d]);
-    let again: Vec<u32> = out(&mut a, t(3)).iter().map(|x| x.0.seq).collect();
+    feed(&mut a, t(130), &[d]);
+    let again: Vec<u32> = out(&mut a, t(130)).iter().map(|x| x.0.seq).collect();
     assert!(
-        !again.contains(&s(3)),
-        "holes are not resent twice: {again:?}"
+        !again.contains(&s(3)) && !again.contains(&s(0)),
+        "lost segments are not resent twice: {again:?}"
     );
 }
 

@@ -122,6 +122,11 @@ pub struct Connection {
     pub(super) rack: Rack,
     pub(super) rack_at: Option<Instant>,
 
+    /// RFC 5961 section 7 throttling: challenge ACKs sent in the second
+    /// that began at `challenge_epoch`.
+    pub(super) challenge_epoch: Instant,
+    pub(super) challenge_count: u32,
+
     // Status.
     pub(super) error: Option<TcpError>,
     /// A RST to emit: its sequence number and whether it carries an ACK.
@@ -190,6 +195,8 @@ impl Connection {
             scoreboard: Scoreboard::default(),
             rack: Rack::default(),
             rack_at: None,
+            challenge_epoch: now,
+            challenge_count: 0,
             error: None,
             rst_to_send: None,
             probe_pending: false,

@@ -13,6 +13,9 @@ use crate::time::Instant;
 use crate::wire::tcp::{MAX_SACK_BLOCKS, TcpFlags, TcpRepr};
 use std::time::Duration;
 
+/// Challenge ACKs allowed per connection per second (RFC 5961 section 7).
+pub const CHALLENGE_ACK_LIMIT: u32 = 10;
+
 impl Connection {
     /// Processes one arriving segment that the stack demultiplexed to this
     /// connection. Never panics, whatever the segment holds; call
@@ -140,7 +143,7 @@ impl Connection {
         // Second: RST (RFC 5961 section 3.2).
         if rst {
             if seq != self.rcv_nxt {
-                self.challenge_ack();
+                self.challenge_ack(now);
                 return;
             }
             match self.state {
@@ -155,7 +158,7 @@ impl Connection {
 
         // Fourth: a SYN in a synchronized state (RFC 5961 section 4.2).
         if syn {
-            self.challenge_ack();
+            self.challenge_ack(now);
             return;
         }
 
@@ -181,7 +184,7 @@ impl Connection {
         // [snd_una - max_snd_wnd, snd_max].
         if ack > self.snd_max || ack < self.snd_una - self.max_snd_wnd {
             self.stats.dropped += 1;
-            self.challenge_ack();
+            self.challenge_ack(now);
             return;
         }
         self.process_ack(now, seg, ack, payload.len(), fin);
@@ -215,9 +218,18 @@ impl Connection {
         }
     }
 
-    /// RFC 5961 section 7 suggests rate limiting; ACKs are cheap and the
-    /// stack may add a global limit, so every challenge is answered.
-    fn challenge_ack(&mut self) {
+    /// Answers a suspicious RST, SYN or ACK with an ACK, at most
+    /// [`CHALLENGE_ACK_LIMIT`] per second (RFC 5961 section 7), so a flood
+    /// of forged segments cannot turn the connection into an amplifier.
+    fn challenge_ack(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.challenge_epoch) >= Duration::from_secs(1) {
+            self.challenge_epoch = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count >= CHALLENGE_ACK_LIMIT {
+            return;
+        }
+        self.challenge_count += 1;
         self.stats.challenge_acks += 1;
         self.ack_now = true;
     }

@@ -87,3 +87,21 @@ fn close_with_unread_data_sends_rst_instead_of_fin() {
     assert!(o[0].0.flags.contains(TcpFlags::RST));
     assert!(b.is_closed());
 }
+
+#[test]
+fn challenge_acks_are_limited_per_second() {
+    let mut b = established_b();
+    let mut acks = 0;
+    for i in 0..50 {
+        b.on_segment(t(1), &to_b(ISS_A + 100 + i, 0, TcpFlags::RST), &[]);
+        acks += out(&mut b, t(1)).len();
+    }
+    assert_eq!(acks, crate::tcp::input::CHALLENGE_ACK_LIMIT as usize);
+    b.on_segment(t(1001), &to_b(ISS_A + 100, 0, TcpFlags::RST), &[]);
+    assert_eq!(
+        out(&mut b, t(1001)).len(),
+        1,
+        "a new second, a new allowance"
+    );
+    assert_eq!(b.state(), State::Established);
+}

@@ -476,9 +476,45 @@ impl Connection {
             && self.send_buf.free() > 0
     }
 
-    /// Bytes queued and not yet acknowledged.
+    /// Bytes queued and not yet acknowledged (SIOCOUTQ).
     pub fn send_queue(&self) -> usize {
         self.send_buf.len()
+    }
+
+    /// Room in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        self.send_buf.free()
+    }
+
+    /// Bytes ready to read (FIONREAD).
+    pub fn recv_queue(&self) -> usize {
+        self.recv_buf.readable()
+    }
+
+    /// Smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<std::time::Duration> {
+        self.rtt.srtt
+    }
+
+    /// The retransmission timeout now in force, backoff included.
+    pub fn rto(&self) -> std::time::Duration {
+        self.rtt.current()
+    }
+
+    /// TCP_NODELAY: takes effect at the next `poll_transmit`.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+    }
+
+    /// SO_KEEPALIVE and its TCP_KEEP* parameters; the idle time counts from
+    /// the last segment received (or from now if none yet).
+    pub fn set_keepalive(&mut self, keepalive: Option<super::Keepalive>) {
+        self.cfg.keepalive = keepalive;
+        self.keepalive_probes = 0;
+        self.keepalive_at = match keepalive {
+            Some(ka) if self.state.is_synchronized() => Some(self.last_now + ka.idle),
+            _ => None,
+        };
     }
 
     pub fn counters(&self) -> &Counters {

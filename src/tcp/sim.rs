@@ -14,8 +14,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 const DEFAULT_SEEDS: u64 = 1000;
-/// Simulated time allowed for transfer and close (TIME-WAIT comes on top).
-const TIME_BOUND: Duration = Duration::from_secs(900);
+/// Simulated time allowed for transfer, close and TIME-WAIT (60 s) together;
+/// the slowest of 30,000 seeds needed about 121 s.
+const TIME_BOUND: Duration = Duration::from_secs(300);
 
 /// SplitMix64: small, seedable, good enough for test decisions.
 struct Rng(u64);
@@ -293,7 +294,7 @@ fn run(seed: u64) -> Result<Outcome, String> {
             stalled = 0;
             now = next;
         }
-        if now - start > TIME_BOUND + Duration::from_secs(61) {
+        if now - start > TIME_BOUND {
             return Err(format!("not finished after {:?}", now - start));
         }
         while let Some(i) = net.next_arrival() {
@@ -335,7 +336,7 @@ fn run(seed: u64) -> Result<Outcome, String> {
     if !sides.iter().any(|s| s.saw_time_wait) {
         return Err("neither side went through TIME-WAIT".into());
     }
-    if elapsed > TIME_BOUND + Duration::from_secs(61) {
+    if elapsed > TIME_BOUND {
         return Err(format!("took {elapsed:?}"));
     }
     let stats = |s: &Side| s.conn.as_ref().map(|c| *c.counters()).unwrap_or_default();

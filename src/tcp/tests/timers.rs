@@ -150,3 +150,18 @@ fn timestamp_echo_older_than_a_retransmission_gives_no_rtt_sample() {
         "an echo older than the retransmission is ambiguous"
     );
 }
+
+#[test]
+fn keepalive_enabled_after_connect_counts_idle_from_now() {
+    let (mut a, mut b) = pair();
+    assert_eq!(a.poll_at(), None);
+    pump(&mut a, &mut b, t(5000));
+    a.set_keepalive(Some(Keepalive {
+        idle: Duration::from_secs(1),
+        interval: Duration::from_secs(1),
+        count: 1,
+    }));
+    assert_eq!(a.poll_at(), Some(t(6000)));
+    a.set_keepalive(None);
+    assert_eq!(a.poll_at(), None);
+}

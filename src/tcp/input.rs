@@ -262,8 +262,13 @@ impl Connection {
             && !fin
             && wnd == self.snd_wnd
             && self.snd_max != self.snd_una;
-        // Window update, only from a newer segment (3.10.7.4, fifth).
-        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
+        // Window update, only from a newer segment (3.10.7.4, fifth). An ACK
+        // that advances is newer whatever its sequence number: a peer's pure
+        // ACKs may carry a higher one than its retransmissions (as ours do,
+        // and Linux's), and ignoring them would pair a stale window with a
+        // new snd_una and overrun the peer's right edge.
+        if ack > self.snd_una || self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack)
+        {
             self.snd_wnd = wnd;
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             self.snd_wl1 = seq;
@@ -271,6 +276,10 @@ impl Connection {
             if wnd > 0 {
                 self.persist_at = None;
                 self.persist_backoff = 0;
+            } else {
+                // The peer answers but its window is shut: waiting for its
+                // application is not a dead peer, so no retry is spent.
+                self.retries = 0;
             }
         }
         let after_rto = self.rto_recover.is_none_or(|r| ack >= r);

@@ -304,7 +304,14 @@ impl Connection {
             return None;
         }
         let avail = buffered - off;
-        let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
+        let retransmitting = self.snd_nxt < self.snd_max;
+        let mut wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
+        if retransmitting && self.snd_nxt == self.snd_una && wnd_room == 0 {
+            // After an RTO the first segment goes even into a window that
+            // closed meanwhile: it probes the window, as the persist timer
+            // would if nothing were in flight (RFC 9293 section 3.8.6.1).
+            wnd_room = self.snd_mss as usize;
+        }
         let cwnd_room = self.cc.cwnd().saturating_sub(self.flight()) as usize;
         let full = avail
             .min(self.snd_mss as usize)
@@ -315,7 +322,6 @@ impl Connection {
         if len == 0 && !fin {
             return None;
         }
-        let retransmitting = self.snd_nxt < self.snd_max;
         let nothing_in_flight = self.snd_max == self.snd_una;
         let ok = retransmitting
             || std::mem::take(&mut self.force_send)

@@ -136,6 +136,12 @@ struct Side {
     shut: bool,
     closed: bool,
     saw_time_wait: bool,
+    /// A slow reader takes at most `read_budget` bytes every `read_tick`,
+    /// so windows close and reopen, and the persist timer runs.
+    slow_reader: Option<(usize, Duration)>,
+    next_read: Instant,
+    /// Bytes per `send` call: small writes exercise Nagle.
+    write_chunk: usize,
 }
 
 impl Side {
@@ -148,10 +154,28 @@ impl Side {
             shut: false,
             closed: false,
             saw_time_wait: false,
+            slow_reader: rng.chance(300).then(|| {
+                (
+                    1_000 + rng.below(4_000) as usize,
+                    Duration::from_millis(5 + rng.below(100)),
+                )
+            }),
+            next_read: Instant::ZERO,
+            write_chunk: if rng.chance(300) {
+                1 + rng.below(3000) as usize
+            } else {
+                usize::MAX
+            },
         }
     }
 
-    fn app_step(&mut self) -> Result<(), String> {
+    /// When this side's application next wants to read, if it is waiting.
+    fn read_deadline(&self) -> Option<Instant> {
+        let c = self.conn.as_ref()?;
+        (self.slow_reader.is_some() && c.recv_queue() > 0).then_some(self.next_read)
+    }
+
+    fn app_step(&mut self, now: Instant) -> Result<(), String> {
         let Some(c) = self.conn.as_mut() else {
             return Ok(());
         };
@@ -163,7 +187,11 @@ impl Side {
         }
         if c.is_established() || matches!(c.state(), State::SynSent | State::SynReceived) {
             while self.written < self.data.len() {
-                match c.send(&self.data[self.written..]) {
+                let end = self
+                    .data
+                    .len()
+                    .min(self.written.saturating_add(self.write_chunk));
+                match c.send(&self.data[self.written..end]) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => self.written += n,
                 }
@@ -173,12 +201,24 @@ impl Side {
                 self.shut = true;
             }
         }
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = c.recv(&mut buf) {
-            if n == 0 {
-                break;
+        let mut budget = usize::MAX;
+        if let Some((bytes, tick)) = self.slow_reader {
+            budget = 0;
+            if now >= self.next_read && c.recv_queue() > 0 {
+                budget = bytes;
+                self.next_read = now + tick;
             }
-            self.received.extend_from_slice(&buf[..n]);
+        }
+        let mut buf = [0u8; 4096];
+        while budget > 0 || c.recv_closed() {
+            let want = buf.len().min(budget.max(1));
+            match c.recv(&mut buf[..want]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    self.received.extend_from_slice(&buf[..n]);
+                    budget = budget.saturating_sub(n);
+                }
+            }
         }
         if c.recv_closed() && self.shut && !self.closed {
             c.close();
@@ -264,16 +304,18 @@ fn run(seed: u64) -> Result<Outcome, String> {
             }
         }
         for side in sides.iter_mut() {
-            side.app_step()?;
+            side.app_step(now)?;
         }
         for (i, side) in sides.iter_mut().enumerate() {
             if let Some(c) = side.conn.as_mut() {
                 c.poll_transmit(now, |r, p| net.send(&mut rng, now, 1 - i, r, p));
             }
         }
-        let done = sides
-            .iter()
-            .all(|s| s.conn.as_ref().is_some_and(|c| c.is_closed()));
+        let done = sides.iter().all(|s| {
+            s.conn
+                .as_ref()
+                .is_some_and(|c| c.is_closed() && c.recv_queue() == 0)
+        });
         if done && net.packets.is_empty() {
             break;
         }
@@ -281,6 +323,7 @@ fn run(seed: u64) -> Result<Outcome, String> {
         let deadline = sides
             .iter()
             .filter_map(|s| s.conn.as_ref().and_then(|c| c.poll_at()))
+            .chain(sides.iter().filter_map(|s| s.read_deadline()))
             .min();
         let Some(next) = [arrival, deadline].into_iter().flatten().min() else {
             return Err("stalled: no packet in flight and no timer".into());

@@ -425,8 +425,15 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant) {
         self.state = State::TimeWait;
+        // Everything we sent is acknowledged: no sender timer or pending
+        // retransmission survives into TIME-WAIT.
         self.rto_at = None;
         self.persist_at = None;
+        self.pto_at = None;
+        self.rack_at = None;
+        self.rtx_una = false;
+        self.tlp_pending = false;
+        self.recover = None;
         self.keepalive_at = None;
         self.close_at = Some(now + self.cfg.time_wait);
     }

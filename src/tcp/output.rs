@@ -3,9 +3,10 @@
 //!
 //! Owns segment construction (flags, window advertisement, options), the
 //! send-side rules (window and cwnd limits, Nagle and SWS avoidance, RFC 9293
-//! sections 3.7.4 and 3.8.6.2), retransmission (RTO per RFC 6298, fast
-//! retransmit and SACK-based recovery per RFC 6675), persist, keepalive,
-//! delayed ACK and TIME-WAIT expiry. Must not interpret arriving segments.
+//! sections 3.7.4 and 3.8.6.2), retransmission (RTO per RFC 6298 with
+//! go-back-N, fast retransmit per RFC 5681/6582, SACK recovery with RFC
+//! 6675's pipe and RACK's loss marks), persist, keepalive, delayed ACK and
+//! TIME-WAIT expiry. Must not interpret arriving segments.
 
 use super::conn::Connection;
 use super::options;
@@ -45,6 +46,9 @@ impl Connection {
             self.emit_new_data(now, &mut emit);
             self.arm_persist(now);
             self.arm_pto(now);
+        } else {
+            self.rtx_una = false;
+            self.tlp_pending = false;
         }
         if self.probe_pending && self.state.is_synchronized() {
             self.probe_pending = false;

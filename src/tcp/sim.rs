@@ -331,7 +331,12 @@ fn run(seed: u64) -> Result<Outcome, String> {
         if next <= now {
             stalled += 1;
             if stalled > 10_000 {
-                return Err("livelock: deadline in the past never served".into());
+                let who: Vec<String> = sides
+                    .iter()
+                    .filter_map(|s| s.conn.as_ref())
+                    .map(|c| format!("{:?} poll_at {:?}", c.state(), c.poll_at()))
+                    .collect();
+                return Err(format!("livelock at {now:?}: {who:?}"));
             }
         } else {
             stalled = 0;

@@ -340,6 +340,10 @@ impl Connection {
     /// and the FIN-acknowledged transitions.
     fn ack_advanced(&mut self, now: Instant, seg: &TcpRepr, ack: Seq) {
         let acked = ack.since(self.snd_una);
+        // Grow cwnd only when it limited the sender (RFC 7661's idea): an
+        // application-limited flow would otherwise earn a window it never
+        // tested and later dump it on the network in one burst.
+        let cwnd_limited = self.snd_max.since(self.snd_una).saturating_mul(2) >= self.cc.cwnd();
         let ts_sample = match seg.options.timestamps {
             Some((_, tsecr))
                 if self.opts.timestamps
@@ -395,7 +399,7 @@ impl Connection {
             Some(_) => {}
             None => {
                 self.dupacks = 0;
-                if self.state.is_synchronized() {
+                if self.state.is_synchronized() && cwnd_limited {
                     self.cc.on_ack(now, acked, self.rtt.srtt);
                 }
             }

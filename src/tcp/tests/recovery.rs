@@ -125,3 +125,21 @@ fn no_tail_loss_probe_without_sack() {
     out(&mut a, t(200));
     assert_eq!(a.poll_at(), a.rto_at);
 }
+
+#[test]
+fn cwnd_grows_only_while_it_limits_the_sender() {
+    let (mut a, mut b) = pair();
+    let iw = a.cwnd();
+    // A trickle of small writes never fills the window.
+    for i in 0..20 {
+        a.send(b"tick").unwrap();
+        pump(&mut a, &mut b, t(100 * i));
+        pump(&mut a, &mut b, t(100 * i + 50));
+    }
+    assert_eq!(a.cwnd(), iw, "application-limited: no growth");
+    // A bulk transfer that fills the window does grow it.
+    a.send(&[0; 30_000]).unwrap();
+    pump(&mut a, &mut b, t(5000));
+    pump(&mut a, &mut b, t(5050));
+    assert!(a.cwnd() > iw);
+}

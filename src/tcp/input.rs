@@ -132,12 +132,6 @@ impl Connection {
             }
             return;
         }
-        if let Some((tsval, _)) = seg.options.timestamps {
-            // RFC 7323 section 4.3: remember the timestamp to echo.
-            if self.opts.timestamps && seq <= self.last_ack_sent {
-                self.ts_recent = tsval;
-            }
-        }
         self.arm_keepalive(now);
 
         // Second: RST (RFC 5961 section 3.2).
@@ -186,6 +180,16 @@ impl Connection {
             self.stats.dropped += 1;
             self.challenge_ack(now);
             return;
+        }
+        // RFC 7323 section 4.3: remember the timestamp to echo. Only now,
+        // after the ACK passed RFC 5961's check, so a forged in-window
+        // segment (or RST) cannot push TS.Recent ahead and make PAWS drop
+        // the real peer.
+        if let Some((tsval, _)) = seg.options.timestamps
+            && self.opts.timestamps
+            && seq <= self.last_ack_sent
+        {
+            self.ts_recent = tsval;
         }
         self.process_ack(now, seg, ack, payload.len(), fin);
         if self.state == State::Closed {

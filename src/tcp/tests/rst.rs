@@ -105,3 +105,20 @@ fn challenge_acks_are_limited_per_second() {
     );
     assert_eq!(b.state(), State::Established);
 }
+
+#[test]
+fn forged_segment_with_a_bad_ack_cannot_advance_ts_recent() {
+    let mut c = cfg();
+    c.timestamps = true;
+    let (mut a, mut b) = pair_with(c.clone(), c);
+    let before = b.ts_recent;
+    // Right sequence number (guessable), wrong ACK (RFC 5961 5.2 rejects).
+    let mut forged = to_b(ISS_A + 1, ISS_B + 1_000_000, TcpFlags::ACK);
+    forged.options.timestamps = Some((before.wrapping_add(1 << 30), 0));
+    b.on_segment(t(1), &forged, &[]);
+    assert_eq!(b.ts_recent, before);
+    // The real peer's next segment still passes PAWS.
+    a.send(b"ok").unwrap();
+    feed(&mut b, t(2), &out(&mut a, t(2)));
+    assert_eq!(read_all(&mut b), b"ok");
+}

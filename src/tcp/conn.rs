@@ -486,6 +486,12 @@ impl Connection {
         self.send_buf.free()
     }
 
+    /// Configured buffer sizes (SO_SNDBUF / SO_RCVBUF); storage behind them
+    /// is allocated only as data needs it.
+    pub fn buffer_sizes(&self) -> (usize, usize) {
+        (self.send_buf.capacity(), self.recv_buf.capacity())
+    }
+
     /// Bytes ready to read (FIONREAD).
     pub fn recv_queue(&self) -> usize {
         self.recv_buf.readable()

@@ -394,8 +394,33 @@ impl Connection {
     }
 
     pub(super) fn fail(&mut self, err: TcpError) {
+        log::debug!(
+            "tcp {} -> {}: {:?} in {:?}",
+            self.local,
+            self.remote,
+            err,
+            self.state
+        );
         self.error = Some(err);
         self.enter_closed();
+    }
+
+    /// Whether a new SYN for this 4-tuple may replace this connection:
+    /// only in TIME-WAIT, and only if the SYN is provably newer, by its
+    /// timestamp when both used them, else by its sequence number
+    /// (RFC 9293 section 3.10.7.4 note, RFC 6191). The stack then drops
+    /// this TCB and hands the SYN to its listener.
+    pub fn accepts_new_syn(&self, syn: &TcpRepr) -> bool {
+        use crate::wire::tcp::TcpFlags;
+        if self.state != State::TimeWait || syn.flags != TcpFlags::SYN {
+            return false;
+        }
+        match syn.options.timestamps {
+            Some((tsval, _)) if self.opts.timestamps => {
+                (tsval.wrapping_sub(self.ts_recent) as i32) > 0
+            }
+            _ => Seq(syn.seq) > self.rcv_nxt,
+        }
     }
 
     /// Relays an ICMP error about this connection (RFC 9293 section 3.9.3,

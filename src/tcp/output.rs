@@ -413,6 +413,15 @@ impl Connection {
         }
         self.retries += 1;
         self.stats.rto_expiries += 1;
+        log::trace!(
+            "tcp {} -> {}: RTO #{} in {:?}, snd_una {:?} snd_max {:?}",
+            self.local,
+            self.remote,
+            self.retries,
+            self.state,
+            self.snd_una,
+            self.snd_max
+        );
         let flight = self.flight();
         self.cc.on_rto(flight);
         self.rtt.back_off();

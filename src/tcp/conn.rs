@@ -321,7 +321,9 @@ impl Connection {
         let now = self.recv_buf.window();
         let advertised = self.rcv_adv.since(self.rcv_nxt) as usize;
         let threshold = (self.recv_buf.capacity() / 2).min(2 * self.snd_mss as usize);
-        if now > before && now.saturating_sub(advertised) >= threshold && !self.fin_received {
+        let open = self.state.is_synchronized() && self.state != State::TimeWait;
+        if open && now > before && now.saturating_sub(advertised) >= threshold && !self.fin_received
+        {
             self.ack_now = true;
         }
     }
@@ -564,6 +566,10 @@ impl Connection {
     /// The next instant `poll_transmit` must be called, or None. A deadline
     /// at or before the last `now` seen means output is pending already.
     pub fn poll_at(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            // Only a pending RST outlives the connection.
+            return self.rst_to_send.map(|_| self.last_now);
+        }
         if self.rst_to_send.is_some()
             || self.ack_now
             || self.rtx_una

@@ -7,7 +7,9 @@
 //! `USTACK_SIM_SEEDS=n` runs n seeds (default [`DEFAULT_SEEDS`]);
 //! `USTACK_SIM_SEED=s` replays one.
 
-use super::{CongestionAlgorithm, Connection, IcmpError, State, TcpConfig};
+use super::{
+    CongestionAlgorithm, Connection, IcmpError, State, TcpConfig, TcpError, rst_for_unmatched,
+};
 use crate::time::Instant;
 use crate::wire::tcp::{TcpFlags, TcpRepr};
 use std::net::SocketAddr;
@@ -136,6 +138,8 @@ struct Side {
     shut: bool,
     closed: bool,
     saw_time_wait: bool,
+    /// The error the connection reported, if any.
+    error: Option<TcpError>,
     /// A slow reader takes at most `read_budget` bytes every `read_tick`,
     /// so windows close and reopen, and the persist timer runs.
     slow_reader: Option<(usize, Duration)>,
@@ -154,6 +158,7 @@ impl Side {
             shut: false,
             closed: false,
             saw_time_wait: false,
+            error: None,
             slow_reader: rng.chance(300).then(|| {
                 (
                     1_000 + rng.below(4_000) as usize,
@@ -180,7 +185,7 @@ impl Side {
             return Ok(());
         };
         if let Some(e) = c.take_error() {
-            return Err(format!("connection error {e:?} in {:?}", c.state()));
+            self.error = Some(e);
         }
         if c.state() == State::TimeWait {
             self.saw_time_wait = true;
@@ -253,6 +258,9 @@ struct Outcome {
     fast_retransmits: u64,
     rto_expiries: u64,
     tlp_probes: u64,
+    /// This run aborted one side; the other saw the RST as an error.
+    aborted: bool,
+    peer_saw_reset: bool,
     elapsed: Duration,
 }
 
@@ -292,8 +300,26 @@ fn run(seed: u64) -> Result<Outcome, String> {
     let mut pmtu_at = rng
         .chance(200)
         .then(|| start + Duration::from_millis(rng.below(2000)));
+    // A tenth of the runs abort one side at a random moment, drawn from a
+    // separate stream so the other runs keep their scenarios.
+    let mut chaos = Rng(seed ^ 0xa5a5_5a5a_dead_beef);
+    let mut abort = chaos.chance(100).then(|| {
+        (
+            chaos.below(2) as usize,
+            start + Duration::from_millis(chaos.below(3000)),
+        )
+    });
+    let aborter = abort.map(|a| a.0);
     let mut stalled = 0u32;
     loop {
+        if let Some((who, at)) = abort
+            && now >= at
+        {
+            abort = None;
+            if let Some(c) = sides[who].conn.as_mut() {
+                c.abort();
+            }
+        }
         if pmtu_at.is_some_and(|at| now >= at) {
             pmtu_at = None;
             let mtu = 300 + rng.below(300) as u16;
@@ -326,7 +352,33 @@ fn run(seed: u64) -> Result<Outcome, String> {
             .chain(sides.iter().filter_map(|s| s.read_deadline()))
             .min();
         let Some(next) = [arrival, deadline].into_iter().flatten().min() else {
-            return Err("stalled: no packet in flight and no timer".into());
+            // After an abort whose RST was lost, a peer that has nothing to
+            // send (FIN-WAIT-2, or never created) waits forever, as on any
+            // TCP without keepalive: the run is over.
+            let quiet_victim = |s: &Side| {
+                s.conn
+                    .as_ref()
+                    .is_none_or(|c| matches!(c.state(), State::Closed | State::FinWait2))
+            };
+            if aborter.is_some() && sides.iter().all(quiet_victim) {
+                break;
+            }
+            let who: Vec<String> = sides
+                .iter()
+                .map(|s| match s.conn.as_ref() {
+                    Some(c) => format!(
+                        "{:?} unread {} unsent {} err {:?}",
+                        c.state(),
+                        c.recv_queue(),
+                        c.send_queue(),
+                        s.error
+                    ),
+                    None => "none".into(),
+                })
+                .collect();
+            return Err(format!(
+                "stalled: no packet in flight and no timer: {who:?}"
+            ));
         };
         if next <= now {
             stalled += 1;
@@ -334,7 +386,18 @@ fn run(seed: u64) -> Result<Outcome, String> {
                 let who: Vec<String> = sides
                     .iter()
                     .filter_map(|s| s.conn.as_ref())
-                    .map(|c| format!("{:?} poll_at {:?}", c.state(), c.poll_at()))
+                    .map(|c| {
+                        format!(
+                            "{:?} poll_at {:?} ack_now {} rtx {} probe {} tlp {} rst {:?}",
+                            c.state(),
+                            c.poll_at(),
+                            c.ack_now,
+                            c.rtx_una,
+                            c.probe_pending,
+                            c.tlp_pending,
+                            c.rst_to_send
+                        )
+                    })
                     .collect();
                 return Err(format!("livelock at {now:?}: {who:?}"));
             }
@@ -353,6 +416,12 @@ fn run(seed: u64) -> Result<Outcome, String> {
             let side = &mut sides[p.to];
             match side.conn.as_mut() {
                 Some(c) if p.spoofed && !c.state().is_synchronized() => {}
+                // What the stack does for a segment no connection wants.
+                Some(c) if c.is_closed() && !p.spoofed => {
+                    if let Some(rst) = rst_for_unmatched(&p.repr, p.payload.len()) {
+                        net.send(&mut rng, now, 1 - p.to, &rst, &[]);
+                    }
+                }
                 Some(c) => c.on_segment(now, &p.repr, &p.payload),
                 None if p.repr.flags == TcpFlags::SYN && !p.spoofed => {
                     let iss = rng.next() as u32;
@@ -372,7 +441,21 @@ fn run(seed: u64) -> Result<Outcome, String> {
     let elapsed = now - start;
     for (i, s) in sides.iter().enumerate() {
         let peer = &sides[1 - i];
-        if s.received != peer.data {
+        let expected_error = match aborter {
+            Some(a) if a != i => matches!(
+                s.error,
+                None | Some(TcpError::ConnectionReset | TcpError::ConnectionRefused)
+            ),
+            _ => s.error.is_none(),
+        };
+        if !expected_error {
+            return Err(format!("side {i} reported {:?}", s.error));
+        }
+        if aborter.is_some() {
+            if !peer.data.starts_with(&s.received) {
+                return Err(format!("side {i} received bytes the peer never sent"));
+            }
+        } else if s.received != peer.data {
             return Err(format!(
                 "side {i} received {} bytes, peer sent {}; first difference at {:?}",
                 s.received.len(),
@@ -381,7 +464,7 @@ fn run(seed: u64) -> Result<Outcome, String> {
             ));
         }
     }
-    if !sides.iter().any(|s| s.saw_time_wait) {
+    if aborter.is_none() && !sides.iter().any(|s| s.saw_time_wait) {
         return Err("neither side went through TIME-WAIT".into());
     }
     if elapsed > TIME_BOUND {
@@ -389,12 +472,14 @@ fn run(seed: u64) -> Result<Outcome, String> {
     }
     let stats = |s: &Side| s.conn.as_ref().map(|c| *c.counters()).unwrap_or_default();
     Ok(Outcome {
-        bytes: len_a + len_b,
+        bytes: sides[0].received.len() + sides[1].received.len(),
         segments: net.sent,
         retransmits: stats(&sides[0]).retransmits + stats(&sides[1]).retransmits,
         fast_retransmits: stats(&sides[0]).fast_retransmits + stats(&sides[1]).fast_retransmits,
         rto_expiries: stats(&sides[0]).rto_expiries + stats(&sides[1]).rto_expiries,
         tlp_probes: stats(&sides[0]).tlp_probes + stats(&sides[1]).tlp_probes,
+        aborted: aborter.is_some(),
+        peer_saw_reset: sides.iter().any(|s| s.error.is_some()),
         elapsed,
     })
 }
@@ -411,6 +496,7 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
     };
     let (mut bytes, mut segments, mut retransmits) = (0usize, 0u64, 0u64);
     let (mut fast, mut rtos, mut tlps) = (0u64, 0u64, 0u64);
+    let (mut aborts, mut resets) = (0u64, 0u64);
     let mut slowest = Duration::ZERO;
     let mut failures = Vec::new();
     for &seed in &seeds {
@@ -422,6 +508,8 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
                 fast += o.fast_retransmits;
                 rtos += o.rto_expiries;
                 tlps += o.tlp_probes;
+                aborts += u64::from(o.aborted);
+                resets += u64::from(o.peer_saw_reset);
                 slowest = slowest.max(o.elapsed);
             }
             Err(e) => {
@@ -433,6 +521,7 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
     eprintln!(
         "sim: {} seeds, {bytes} bytes delivered, {segments} segments sent, \
          {retransmits} retransmitted ({fast} fast retransmits, {rtos} RTOs, {tlps} TLPs), \
+         {aborts} runs aborted one side ({resets} peers saw the reset), \
          slowest {slowest:?} simulated",
         seeds.len()
     );

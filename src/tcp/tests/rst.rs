@@ -122,3 +122,17 @@ fn forged_segment_with_a_bad_ack_cannot_advance_ts_recent() {
     feed(&mut b, t(2), &out(&mut a, t(2)));
     assert_eq!(read_all(&mut b), b"ok");
 }
+
+#[test]
+fn reading_after_a_reset_schedules_nothing() {
+    let (mut a, mut b) = pair();
+    a.send(&[1; 3000]).unwrap();
+    pump(&mut a, &mut b, t(1));
+    b.on_segment(t(2), &to_b(b.rcv_nxt.0, 0, TcpFlags::RST), &[]);
+    assert_eq!(b.take_error(), Some(TcpError::ConnectionReset));
+    // The data that arrived before the reset is still readable...
+    assert_eq!(read_all(&mut b).len(), 3000);
+    // ...and reading it does not wake a closed connection.
+    assert_eq!(b.poll_at(), None);
+    assert!(out(&mut b, t(3)).is_empty());
+}

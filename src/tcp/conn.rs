@@ -7,6 +7,7 @@
 
 use super::cc::CongestionControl;
 use super::options::{self, Negotiated, TIMESTAMP_LEN};
+use super::rack::Rack;
 use super::recv_buf::RecvBuffer;
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
@@ -86,6 +87,11 @@ pub struct Connection {
     pub(super) retries: u32,
     pub(super) delack_at: Option<Instant>,
     pub(super) persist_at: Option<Instant>,
+    /// Tail loss probe timeout (RFC 8985 section 7.2).
+    pub(super) pto_at: Option<Instant>,
+    pub(super) tlp_pending: bool,
+    /// snd_max when the unanswered probe went out: one probe per episode.
+    pub(super) tlp_end: Option<Seq>,
     pub(super) persist_backoff: u32,
     /// Set when the persist timer fires with a nonzero window: send even a
     /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
@@ -111,10 +117,15 @@ pub struct Connection {
     /// Retransmit the segment at snd_una on the next poll (fast retransmit,
     /// partial ACK).
     pub(super) rtx_una: bool,
-    /// Highest sequence number retransmitted in this recovery (RFC 6675
-    /// HighRxt).
-    pub(super) high_rxt: Seq,
     pub(super) scoreboard: Scoreboard,
+    /// RACK loss detection (with SACK only) and its reordering timer.
+    pub(super) rack: Rack,
+    pub(super) rack_at: Option<Instant>,
+
+    /// RFC 5961 section 7 throttling: challenge ACKs sent in the second
+    /// that began at `challenge_epoch`.
+    pub(super) challenge_epoch: Instant,
+    pub(super) challenge_count: u32,
 
     // Status.
     pub(super) error: Option<TcpError>,
@@ -165,6 +176,9 @@ impl Connection {
             retries: 0,
             delack_at: None,
             persist_at: None,
+            pto_at: None,
+            tlp_pending: false,
+            tlp_end: None,
             persist_backoff: 0,
             force_send: false,
             keepalive_at: None,
@@ -178,8 +192,11 @@ impl Connection {
             recover: None,
             rto_recover: None,
             rtx_una: false,
-            high_rxt: iss,
             scoreboard: Scoreboard::default(),
+            rack: Rack::default(),
+            rack_at: None,
+            challenge_epoch: now,
+            challenge_count: 0,
             error: None,
             rst_to_send: None,
             probe_pending: false,
@@ -304,7 +321,9 @@ impl Connection {
         let now = self.recv_buf.window();
         let advertised = self.rcv_adv.since(self.rcv_nxt) as usize;
         let threshold = (self.recv_buf.capacity() / 2).min(2 * self.snd_mss as usize);
-        if now > before && now.saturating_sub(advertised) >= threshold && !self.fin_received {
+        let open = self.state.is_synchronized() && self.state != State::TimeWait;
+        if open && now > before && now.saturating_sub(advertised) >= threshold && !self.fin_received
+        {
             self.ack_now = true;
         }
     }
@@ -366,6 +385,9 @@ impl Connection {
         self.rto_at = None;
         self.delack_at = None;
         self.persist_at = None;
+        self.pto_at = None;
+        self.rack_at = None;
+        self.tlp_pending = false;
         self.keepalive_at = None;
         self.close_at = None;
         self.ack_now = false;
@@ -374,8 +396,33 @@ impl Connection {
     }
 
     pub(super) fn fail(&mut self, err: TcpError) {
+        log::debug!(
+            "tcp {} -> {}: {:?} in {:?}",
+            self.local,
+            self.remote,
+            err,
+            self.state
+        );
         self.error = Some(err);
         self.enter_closed();
+    }
+
+    /// Whether a new SYN for this 4-tuple may replace this connection:
+    /// only in TIME-WAIT, and only if the SYN is provably newer, by its
+    /// timestamp when both used them, else by its sequence number
+    /// (RFC 9293 section 3.10.7.4 note, RFC 6191). The stack then drops
+    /// this TCB and hands the SYN to its listener.
+    pub fn accepts_new_syn(&self, syn: &TcpRepr) -> bool {
+        use crate::wire::tcp::TcpFlags;
+        if self.state != State::TimeWait || syn.flags != TcpFlags::SYN {
+            return false;
+        }
+        match syn.options.timestamps {
+            Some((tsval, _)) if self.opts.timestamps => {
+                (tsval.wrapping_sub(self.ts_recent) as i32) > 0
+            }
+            _ => Seq(syn.seq) > self.rcv_nxt,
+        }
     }
 
     /// Relays an ICMP error about this connection (RFC 9293 section 3.9.3,
@@ -456,9 +503,51 @@ impl Connection {
             && self.send_buf.free() > 0
     }
 
-    /// Bytes queued and not yet acknowledged.
+    /// Bytes queued and not yet acknowledged (SIOCOUTQ).
     pub fn send_queue(&self) -> usize {
         self.send_buf.len()
+    }
+
+    /// Room in the send buffer.
+    pub fn send_capacity(&self) -> usize {
+        self.send_buf.free()
+    }
+
+    /// Configured buffer sizes (SO_SNDBUF / SO_RCVBUF); storage behind them
+    /// is allocated only as data needs it.
+    pub fn buffer_sizes(&self) -> (usize, usize) {
+        (self.send_buf.capacity(), self.recv_buf.capacity())
+    }
+
+    /// Bytes ready to read (FIONREAD).
+    pub fn recv_queue(&self) -> usize {
+        self.recv_buf.readable()
+    }
+
+    /// Smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<std::time::Duration> {
+        self.rtt.srtt
+    }
+
+    /// The retransmission timeout now in force, backoff included.
+    pub fn rto(&self) -> std::time::Duration {
+        self.rtt.current()
+    }
+
+    /// TCP_NODELAY: takes effect at the next `poll_transmit`.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+    }
+
+    /// SO_KEEPALIVE and its TCP_KEEP* parameters; the idle time counts from
+    /// the last segment received (or from now if none yet).
+    pub fn set_keepalive(&mut self, keepalive: Option<super::Keepalive>) {
+        self.cfg.keepalive = keepalive;
+        self.keepalive_probes = 0;
+        self.keepalive_at = match keepalive {
+            Some(ka) if self.state.is_synchronized() => Some(self.last_now + ka.idle),
+            _ => None,
+        };
     }
 
     pub fn counters(&self) -> &Counters {
@@ -477,13 +566,24 @@ impl Connection {
     /// The next instant `poll_transmit` must be called, or None. A deadline
     /// at or before the last `now` seen means output is pending already.
     pub fn poll_at(&self) -> Option<Instant> {
-        if self.rst_to_send.is_some() || self.ack_now || self.rtx_una || self.probe_pending {
+        if self.state == State::Closed {
+            // Only a pending RST outlives the connection.
+            return self.rst_to_send.map(|_| self.last_now);
+        }
+        if self.rst_to_send.is_some()
+            || self.ack_now
+            || self.rtx_una
+            || self.probe_pending
+            || self.tlp_pending
+        {
             return Some(self.last_now);
         }
         [
             self.rto_at,
             self.delack_at,
             self.persist_at,
+            self.pto_at,
+            self.rack_at,
             self.keepalive_at,
             self.close_at,
         ]

@@ -10,8 +10,11 @@ use super::conn::Connection;
 use super::seq::Seq;
 use super::{State, TcpError};
 use crate::time::Instant;
-use crate::wire::tcp::{TcpFlags, TcpRepr};
+use crate::wire::tcp::{MAX_SACK_BLOCKS, TcpFlags, TcpRepr};
 use std::time::Duration;
+
+/// Challenge ACKs allowed per connection per second (RFC 5961 section 7).
+pub const CHALLENGE_ACK_LIMIT: u32 = 10;
 
 impl Connection {
     /// Processes one arriving segment that the stack demultiplexed to this
@@ -129,18 +132,12 @@ impl Connection {
             }
             return;
         }
-        if let Some((tsval, _)) = seg.options.timestamps {
-            // RFC 7323 section 4.3: remember the timestamp to echo.
-            if self.opts.timestamps && seq <= self.last_ack_sent {
-                self.ts_recent = tsval;
-            }
-        }
         self.arm_keepalive(now);
 
         // Second: RST (RFC 5961 section 3.2).
         if rst {
             if seq != self.rcv_nxt {
-                self.challenge_ack();
+                self.challenge_ack(now);
                 return;
             }
             match self.state {
@@ -155,7 +152,7 @@ impl Connection {
 
         // Fourth: a SYN in a synchronized state (RFC 5961 section 4.2).
         if syn {
-            self.challenge_ack();
+            self.challenge_ack(now);
             return;
         }
 
@@ -181,8 +178,18 @@ impl Connection {
         // [snd_una - max_snd_wnd, snd_max].
         if ack > self.snd_max || ack < self.snd_una - self.max_snd_wnd {
             self.stats.dropped += 1;
-            self.challenge_ack();
+            self.challenge_ack(now);
             return;
+        }
+        // RFC 7323 section 4.3: remember the timestamp to echo. Only now,
+        // after the ACK passed RFC 5961's check, so a forged in-window
+        // segment (or RST) cannot push TS.Recent ahead and make PAWS drop
+        // the real peer.
+        if let Some((tsval, _)) = seg.options.timestamps
+            && self.opts.timestamps
+            && seq <= self.last_ack_sent
+        {
+            self.ts_recent = tsval;
         }
         self.process_ack(now, seg, ack, payload.len(), fin);
         if self.state == State::Closed {
@@ -215,9 +222,18 @@ impl Connection {
         }
     }
 
-    /// RFC 5961 section 7 suggests rate limiting; ACKs are cheap and the
-    /// stack may add a global limit, so every challenge is answered.
-    fn challenge_ack(&mut self) {
+    /// Answers a suspicious RST, SYN or ACK with an ACK, at most
+    /// [`CHALLENGE_ACK_LIMIT`] per second (RFC 5961 section 7), so a flood
+    /// of forged segments cannot turn the connection into an amplifier.
+    fn challenge_ack(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.challenge_epoch) >= Duration::from_secs(1) {
+            self.challenge_epoch = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count >= CHALLENGE_ACK_LIMIT {
+            return;
+        }
+        self.challenge_count += 1;
         self.stats.challenge_acks += 1;
         self.ack_now = true;
     }
@@ -250,8 +266,13 @@ impl Connection {
             && !fin
             && wnd == self.snd_wnd
             && self.snd_max != self.snd_una;
-        // Window update, only from a newer segment (3.10.7.4, fifth).
-        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
+        // Window update, only from a newer segment (3.10.7.4, fifth). An ACK
+        // that advances is newer whatever its sequence number: a peer's pure
+        // ACKs may carry a higher one than its retransmissions (as ours do,
+        // and Linux's), and ignoring them would pair a stale window with a
+        // new snd_una and overrun the peer's right edge.
+        if ack > self.snd_una || self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack)
+        {
             self.snd_wnd = wnd;
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             self.snd_wl1 = seq;
@@ -259,18 +280,45 @@ impl Connection {
             if wnd > 0 {
                 self.persist_at = None;
                 self.persist_backoff = 0;
+            } else {
+                // The peer answers but its window is shut: waiting for its
+                // application is not a dead peer, so no retry is spent.
+                self.retries = 0;
             }
         }
+        let after_rto = self.rto_recover.is_none_or(|r| ack >= r);
         if ack > self.snd_una {
             self.ack_advanced(now, seg, ack);
         } else if is_dup {
             self.dupacks += 1;
             let sack_loss =
                 self.opts.sack && self.scoreboard.sacked_above(self.snd_una) > 2 * self.snd_mss;
-            let after_rto = self.rto_recover.is_none_or(|r| ack >= r);
             if self.recover.is_none() && (self.dupacks >= 3 || sack_loss) && after_rto {
                 self.enter_recovery(now);
             }
+        }
+        if self.opts.sack {
+            let mut blocks = [(Seq(0), Seq(0)); MAX_SACK_BLOCKS];
+            let mut n = 0;
+            for &(l, r) in seg.options.sack() {
+                blocks[n] = (Seq(l), Seq(r));
+                n += 1;
+            }
+            self.rack.on_ack(self.snd_una, &blocks[..n], now);
+            self.rack_detect(now, after_rto);
+        }
+    }
+
+    /// Runs RACK's loss detection; time-based loss starts recovery like
+    /// three duplicate ACKs would (RFC 8985 section 6.2 step 5).
+    pub(super) fn rack_detect(&mut self, now: Instant, after_rto: bool) {
+        self.rack_at = self.rack.detect_loss(now);
+        if self.recover.is_none()
+            && after_rto
+            && self.snd_una != self.snd_max
+            && self.rack.next_lost().is_some()
+        {
+            self.enter_recovery(now);
         }
     }
 
@@ -279,8 +327,13 @@ impl Connection {
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_congestion(now, flight);
         self.recover = Some(self.snd_max);
+        // The first retransmission goes out whatever the pipe says.
         self.rtx_una = true;
-        self.high_rxt = self.snd_una;
+        // No tail loss probe during recovery (RFC 8985 section 7.2).
+        self.pto_at = None;
+        if self.opts.sack {
+            self.rack.mark_lost(self.snd_una);
+        }
         self.stats.fast_retransmits += 1;
         if !self.scoreboard.is_empty() {
             self.stats.sack_recoveries += 1;
@@ -291,6 +344,10 @@ impl Connection {
     /// and the FIN-acknowledged transitions.
     fn ack_advanced(&mut self, now: Instant, seg: &TcpRepr, ack: Seq) {
         let acked = ack.since(self.snd_una);
+        // Grow cwnd only when it limited the sender (RFC 7661's idea): an
+        // application-limited flow would otherwise earn a window it never
+        // tested and later dump it on the network in one burst.
+        let cwnd_limited = self.snd_max.since(self.snd_una).saturating_mul(2) >= self.cc.cwnd();
         let ts_sample = match seg.options.timestamps {
             Some((_, tsecr))
                 if self.opts.timestamps
@@ -322,6 +379,11 @@ impl Connection {
             self.snd_nxt = ack;
         }
         self.scoreboard.ack(ack);
+        // The PTO restarts from this ACK (armed again by the next poll).
+        self.pto_at = None;
+        if self.tlp_end.is_some_and(|end| ack >= end) {
+            self.tlp_end = None;
+        }
         self.retries = 0;
         self.rtt.backoff = 0;
         self.rto_at = (self.snd_una != self.snd_max).then(|| now + self.rtt.current());
@@ -331,16 +393,17 @@ impl Connection {
                 self.dupacks = 0;
                 self.cc.on_recovery_exit();
             }
-            Some(_) => {
+            Some(_) if !self.opts.sack => {
                 // Partial ACK (RFC 6582 section 3.2 step 5): resend the next
                 // hole now; the segments it covered left the network.
                 self.rtx_una = true;
-                self.high_rxt = self.high_rxt.max(ack);
                 self.dupacks = self.dupacks.saturating_sub(acked / self.snd_mss.max(1));
             }
+            // With SACK, RACK decides what else is lost.
+            Some(_) => {}
             None => {
                 self.dupacks = 0;
-                if self.state.is_synchronized() {
+                if self.state.is_synchronized() && cwnd_limited {
                     self.cc.on_ack(now, acked, self.rtt.srtt);
                 }
             }
@@ -370,8 +433,15 @@ impl Connection {
 
     fn enter_time_wait(&mut self, now: Instant) {
         self.state = State::TimeWait;
+        // Everything we sent is acknowledged: no sender timer or pending
+        // retransmission survives into TIME-WAIT.
         self.rto_at = None;
         self.persist_at = None;
+        self.pto_at = None;
+        self.rack_at = None;
+        self.rtx_una = false;
+        self.tlp_pending = false;
+        self.recover = None;
         self.keepalive_at = None;
         self.close_at = Some(now + self.cfg.time_wait);
     }

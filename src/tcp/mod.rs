@@ -7,12 +7,34 @@
 //! (segments come and go as [`TcpRepr`] plus a payload slice; `wire` does
 //! parse/emit).
 //!
-//! Files, one concern each: [`seq`] sequence arithmetic, `send_buf` and
-//! `recv_buf` the data rings, `options` SYN option negotiation, `rtt` the
-//! RFC 6298 estimator, `sack` the sender scoreboard, [`cc`] congestion
-//! control, `conn` the TCB and its application API, `input` the arrival
-//! path (RFC 9293 section 3.10.7), `output` the transmit path and timers,
-//! `isn` ISN generation and the reply to segments that match no connection.
+//! # Driving a connection (for the stack layer)
+//!
+//! - Create: [`Connection::connect`] (SYN-SENT) or, for a SYN a listener
+//!   accepted, [`Connection::accept`] (SYN-RECEIVED). ISNs come from
+//!   [`IsnGenerator`] (RFC 6528).
+//! - Feed every segment demultiplexed to it: [`Connection::on_segment`].
+//! - After *any* call (a segment, `send`, `recv`, `close`, a timer), call
+//!   [`Connection::poll_transmit`]: it fires due timers and hands each
+//!   segment due to a closure as `(&TcpRepr, &[u8])`, the payload borrowed
+//!   from the send buffer. [`Connection::poll_at`] is the next timer
+//!   deadline (a value at or before the last `now` means "poll now").
+//! - A segment for no connection (or for one that `is_closed`) gets
+//!   [`rst_for_unmatched`]; a closed connection may still emit its RST on
+//!   the next poll, then the stack drops it. TIME-WAIT connections stay
+//!   until `is_closed` (60 s by default).
+//! - Errors are values: [`Connection::take_error`] after the state turns
+//!   CLOSED; `recv` returns `Err(WouldBlock)` when empty and `Ok(0)` at EOF.
+//!
+//! # Files, one concern each
+//!
+//! [`seq`] sequence arithmetic, `send_buf` and `recv_buf` the data rings,
+//! `options` SYN option negotiation, `rtt` the RFC 6298 estimator, `sack`
+//! the sender scoreboard, `rack` RACK loss detection, `tlp` the tail loss
+//! probe, [`cc`] congestion control, `conn` the TCB and its application API,
+//! `input` the arrival path (RFC 9293 section 3.10.7), `output` the
+//! transmit path and timers, `isn` ISNs and the reply to segments that
+//! match no connection. Tests: `tests/` (one file per concern) and `sim`
+//! (seeded end-to-end simulation).
 
 pub mod cc;
 mod conn;
@@ -20,6 +42,7 @@ mod input;
 mod isn;
 mod options;
 mod output;
+mod rack;
 mod recv_buf;
 mod rtt;
 mod sack;
@@ -30,6 +53,7 @@ mod sim;
 mod sockopt;
 #[cfg(test)]
 mod tests;
+mod tlp;
 
 pub use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 pub use cc::CongestionAlgorithm;
@@ -195,6 +219,8 @@ pub struct Counters {
     pub rto_expiries: u64,
     /// Fast recoveries driven by SACK information.
     pub sack_recoveries: u64,
+    /// Tail loss probes sent (RFC 8985 section 7).
+    pub tlp_probes: u64,
     pub rsts_in: u64,
     pub rsts_out: u64,
     pub challenge_acks: u64,

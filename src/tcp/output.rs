@@ -3,9 +3,10 @@
 //!
 //! Owns segment construction (flags, window advertisement, options), the
 //! send-side rules (window and cwnd limits, Nagle and SWS avoidance, RFC 9293
-//! sections 3.7.4 and 3.8.6.2), retransmission (RTO per RFC 6298, fast
-//! retransmit and SACK-based recovery per RFC 6675), persist, keepalive,
-//! delayed ACK and TIME-WAIT expiry. Must not interpret arriving segments.
+//! sections 3.7.4 and 3.8.6.2), retransmission (RTO per RFC 6298 with
+//! go-back-N, fast retransmit per RFC 5681/6582, SACK recovery with RFC
+//! 6675's pipe and RACK's loss marks), persist, keepalive, delayed ACK and
+//! TIME-WAIT expiry. Must not interpret arriving segments.
 
 use super::conn::Connection;
 use super::options;
@@ -39,8 +40,15 @@ impl Connection {
         }
         if self.state.is_synchronized() && self.state != State::TimeWait {
             self.emit_recovery(now, &mut emit);
+            if std::mem::take(&mut self.tlp_pending) && self.snd_una != self.snd_max {
+                self.emit_tlp(now, &mut emit);
+            }
             self.emit_new_data(now, &mut emit);
             self.arm_persist(now);
+            self.arm_pto(now);
+        } else {
+            self.rtx_una = false;
+            self.tlp_pending = false;
         }
         if self.probe_pending && self.state.is_synchronized() {
             self.probe_pending = false;
@@ -170,7 +178,7 @@ impl Connection {
 
     /// Sends `[seq, seq + len)` from the send buffer, with FIN if asked;
     /// returns the sequence space used.
-    fn emit_segment(
+    pub(super) fn emit_segment(
         &mut self,
         now: Instant,
         seq: Seq,
@@ -188,13 +196,20 @@ impl Connection {
         }
         let repr = self.header(now, seq, flags);
         let used = len as u32 + u32::from(fin);
+        if self.opts.sack {
+            self.rack.on_send(seq, seq + used, now, seq < self.snd_max);
+        }
         if seq < self.snd_max {
             self.stats.retransmits += 1;
             // Karn's rule: no RTT sample across a retransmission.
             self.rtt_probe = None;
             self.rtx_tsval = Some(self.tsval(now));
-        } else if self.rtt_probe.is_none() && !self.opts.timestamps {
-            self.rtt_probe = Some((seq + used, now));
+        } else {
+            // New data restarts the probe timeout (RFC 8985 section 7.2).
+            self.pto_at = None;
+            if self.rtt_probe.is_none() && !self.opts.timestamps {
+                self.rtt_probe = Some((seq + used, now));
+            }
         }
         emit(&repr, self.send_buf.slice(off, len));
         self.snd_max = self.snd_max.max(seq + used);
@@ -210,36 +225,32 @@ impl Connection {
         if self.recover.is_none() {
             return self.snd_nxt.since(self.snd_una);
         }
-        let outstanding = self.snd_max.since(self.snd_una);
-        match self.scoreboard.highest() {
-            Some(highest) if self.opts.sack => {
-                let from = self.high_rxt.max(self.snd_una);
-                let lost = highest.since(from)
-                    - self.scoreboard.sacked_above(from).min(highest.since(from));
-                outstanding
-                    .saturating_sub(self.scoreboard.sacked_bytes())
-                    .saturating_sub(lost)
-            }
-            _ => outstanding.saturating_sub(self.dupacks.saturating_mul(self.snd_mss)),
+        if self.opts.sack {
+            return self.rack.pipe();
         }
+        // Without SACK each duplicate ACK stands for one segment that left.
+        self.snd_max
+            .since(self.snd_una)
+            .saturating_sub(self.dupacks.saturating_mul(self.snd_mss))
     }
 
-    /// Fast retransmit of snd_una, then SACK holes while pipe < cwnd.
+    /// Without SACK: the segment at snd_una (fast retransmit, partial ACK).
+    /// With SACK: every segment RACK deems lost while pipe < cwnd, the
+    /// first one regardless (RFC 6675 section 5, RFC 8985 section 6).
     fn emit_recovery(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
-        if std::mem::take(&mut self.rtx_una) && self.snd_una < self.snd_max {
-            let end = self.snd_max.min(
-                self.scoreboard
-                    .next_hole(self.snd_una)
-                    .map_or(self.snd_max, |h| h.1),
-            );
-            self.retransmit_range(now, self.snd_una, end, emit);
-        }
-        if self.recover.is_none() || !self.opts.sack {
+        let mut force = std::mem::take(&mut self.rtx_una);
+        if !self.opts.sack {
+            if force && self.snd_una < self.snd_max {
+                self.retransmit_range(now, self.snd_una, self.snd_max, emit);
+            }
             return;
         }
-        while self.flight() < self.cc.cwnd() {
-            let from = self.high_rxt.max(self.snd_una);
-            let Some((start, end)) = self.scoreboard.next_hole(from) else {
+        if self.recover.is_none() {
+            return;
+        }
+        while force || self.flight() < self.cc.cwnd() {
+            force = false;
+            let Some((start, end)) = self.rack.next_lost() else {
                 break;
             };
             if self.retransmit_range(now, start, end, emit) == 0 {
@@ -249,7 +260,7 @@ impl Connection {
     }
 
     /// Resends at most one MSS from `[start, end)`; returns the space used.
-    fn retransmit_range(
+    pub(super) fn retransmit_range(
         &mut self,
         now: Instant,
         start: Seq,
@@ -267,9 +278,7 @@ impl Connection {
         if len == 0 && !fin {
             return 0;
         }
-        let used = self.emit_segment(now, start, len, fin, emit);
-        self.high_rxt = self.high_rxt.max(start + used);
-        used
+        self.emit_segment(now, start, len, fin, emit)
     }
 
     /// New data (and, after an RTO, everything from snd_nxt again).
@@ -299,7 +308,14 @@ impl Connection {
             return None;
         }
         let avail = buffered - off;
-        let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
+        let retransmitting = self.snd_nxt < self.snd_max;
+        let mut wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
+        if retransmitting && self.snd_nxt == self.snd_una && wnd_room == 0 {
+            // After an RTO the first segment goes even into a window that
+            // closed meanwhile: it probes the window, as the persist timer
+            // would if nothing were in flight (RFC 9293 section 3.8.6.1).
+            wnd_room = self.snd_mss as usize;
+        }
         let cwnd_room = self.cc.cwnd().saturating_sub(self.flight()) as usize;
         let full = avail
             .min(self.snd_mss as usize)
@@ -310,7 +326,6 @@ impl Connection {
         if len == 0 && !fin {
             return None;
         }
-        let retransmitting = self.snd_nxt < self.snd_max;
         let nothing_in_flight = self.snd_max == self.snd_una;
         let ok = retransmitting
             || std::mem::take(&mut self.force_send)
@@ -354,6 +369,14 @@ impl Connection {
                 return;
             }
         }
+        if self.rack_at.is_some_and(|t| now >= t) {
+            let after_rto = self.rto_recover.is_none();
+            self.rack_detect(now, after_rto);
+        }
+        if self.pto_at.is_some_and(|t| now >= t) {
+            self.pto_at = None;
+            self.tlp_pending = true;
+        }
         if self.persist_at.is_some_and(|t| now >= t) {
             self.persist_at = None;
             if self.snd_wnd == 0 {
@@ -390,6 +413,15 @@ impl Connection {
         }
         self.retries += 1;
         self.stats.rto_expiries += 1;
+        log::trace!(
+            "tcp {} -> {}: RTO #{} in {:?}, snd_una {:?} snd_max {:?}",
+            self.local,
+            self.remote,
+            self.retries,
+            self.state,
+            self.snd_una,
+            self.snd_max
+        );
         let flight = self.flight();
         self.cc.on_rto(flight);
         self.rtt.back_off();
@@ -401,7 +433,11 @@ impl Connection {
         self.recover = None;
         self.dupacks = 0;
         self.rtx_una = false;
+        self.pto_at = None;
+        self.tlp_end = None;
         self.scoreboard.clear();
+        self.rack.on_rto();
+        self.rack_at = None;
         self.rtt_probe = None;
         self.rto_at = Some(now + self.rtt.current());
     }

@@ -12,9 +12,14 @@
 /// limit can exist anywhere in the window.
 pub const MAX_GAPS: usize = 512;
 
+/// Storage starts this small and doubles on demand up to the capacity.
+const INITIAL_STORAGE: usize = 4096;
+
 #[derive(Debug)]
 pub struct RecvBuffer {
-    storage: Box<[u8]>,
+    /// Byte at stream offset `o` lives at `o % storage.len()`.
+    storage: Vec<u8>,
+    capacity: usize,
     /// Stream offset of the next byte the application reads.
     read_off: u64,
     /// One past the last in-order byte (the offset rcv_nxt maps to).
@@ -29,7 +34,8 @@ pub struct RecvBuffer {
 impl RecvBuffer {
     pub fn new(capacity: usize) -> RecvBuffer {
         RecvBuffer {
-            storage: vec![0; capacity.max(1)].into_boxed_slice(),
+            storage: Vec::new(),
+            capacity: capacity.max(1),
             read_off: 0,
             contig_end: 0,
             ooo: Vec::new(),
@@ -38,7 +44,23 @@ impl RecvBuffer {
     }
 
     pub fn capacity(&self) -> usize {
-        self.storage.len()
+        self.capacity
+    }
+
+    /// Grows the storage to hold stream offsets up to `read_off + need`,
+    /// moving every byte of the current window to its new position.
+    fn reserve(&mut self, need: usize) {
+        let old = self.storage.len();
+        if need <= old {
+            return;
+        }
+        let new_len = need.max(old * 2).max(INITIAL_STORAGE).min(self.capacity);
+        let mut grown = vec![0; new_len];
+        for k in 0..old as u64 {
+            let o = self.read_off + k;
+            grown[(o % new_len as u64) as usize] = self.storage[(o % old as u64) as usize];
+        }
+        self.storage = grown;
     }
 
     /// In-order bytes ready for the application.
@@ -90,7 +112,8 @@ impl RecvBuffer {
         if start > self.contig_end && !self.insert_range(start, end) {
             return 0;
         }
-        let cap = self.capacity() as u64;
+        self.reserve((end - self.read_off) as usize);
+        let cap = self.storage.len() as u64;
         let mut src = &data[(start - off) as usize..(end - off) as usize];
         while !src.is_empty() {
             let pos = (start % cap) as usize;
@@ -135,7 +158,7 @@ impl RecvBuffer {
     /// Copies readable bytes into `buf` without consuming them.
     pub fn peek(&self, buf: &mut [u8]) -> usize {
         let n = buf.len().min(self.readable());
-        let cap = self.capacity() as u64;
+        let cap = self.storage.len() as u64;
         let mut done = 0;
         while done < n {
             let pos = ((self.read_off + done as u64) % cap) as usize;
@@ -199,6 +222,27 @@ mod tests {
         assert_eq!(b.read(&mut out), 5);
         assert_eq!(b.write(8, b"abcdefgh"), 5);
         assert_eq!(read_all(&mut b), b"567abcde");
+    }
+
+    #[test]
+    fn storage_grows_lazily_and_keeps_queued_and_out_of_order_bytes() {
+        let mut b = RecvBuffer::new(1 << 20);
+        assert_eq!(b.storage.len(), 0);
+        b.write(0, &[1; 3000]);
+        let mut sink = [0; 2000];
+        b.read(&mut sink);
+        assert_eq!(b.storage.len(), INITIAL_STORAGE);
+        // Out of order data far ahead forces growth past the wrap point.
+        let far: Vec<u8> = (0..500u32).map(|i| i as u8).collect();
+        assert_eq!(b.write(9000, &far), 0);
+        assert!(b.storage.len() >= 7500);
+        let mid: Vec<u8> = (0..6000u32).map(|i| (i * 3) as u8).collect();
+        assert_eq!(b.write(3000, &mid), 6500);
+        let mut out = vec![0; b.readable()];
+        b.read(&mut out);
+        assert_eq!(&out[..1000], &[1; 1000][..]);
+        assert_eq!(&out[1000..7000], &mid[..]);
+        assert_eq!(&out[7000..], &far[..]);
     }
 
     #[test]

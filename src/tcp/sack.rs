@@ -1,8 +1,9 @@
 //! The sender's SACK scoreboard (RFC 2018, RFC 6675 section 3).
 //!
 //! Owns the set of sequence ranges above snd_una the peer reported as
-//! received. Must not decide what to retransmit: it answers questions
-//! (what is SACKed, where the next hole is) for the recovery logic.
+//! received; recovery asks it how much is SACKed above a point (RFC 6675
+//! IsLost, to start recovery before three duplicate ACKs). Must not decide
+//! what to retransmit: RACK (`rack.rs`) does.
 //! Bounded: at most [`MAX_RANGES`] ranges; when more arrive the lowest are
 //! merged away, which only makes recovery retransmit a little more.
 
@@ -55,36 +56,9 @@ impl Scoreboard {
         }
     }
 
-    pub fn sacked_bytes(&self) -> u32 {
-        self.ranges.iter().map(|r| r.1.since(r.0)).sum()
-    }
-
-    /// The highest SACKed sequence number (one past it).
-    pub fn highest(&self) -> Option<Seq> {
-        self.ranges.last().map(|r| r.1)
-    }
-
     /// SACKed bytes at or above `seq`.
     pub fn sacked_above(&self, seq: Seq) -> u32 {
         self.ranges.iter().map(|r| r.1.since(r.0.max(seq))).sum()
-    }
-
-    /// The first un-SACKed span at or after `from` that lies below the
-    /// highest SACK, i.e. a hole the peer's SACKs imply is lost
-    /// (RFC 6675 section 4, NextSeg rule 1, with DupThresh folded into the
-    /// decision to enter recovery).
-    pub fn next_hole(&self, from: Seq) -> Option<(Seq, Seq)> {
-        let mut at = from;
-        for r in &self.ranges {
-            if r.1 <= at {
-                continue;
-            }
-            if r.0 > at {
-                return Some((at, r.0));
-            }
-            at = r.1;
-        }
-        None
     }
 }
 
@@ -93,20 +67,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn blocks_merge_and_holes_are_found_between_them() {
+    fn overlapping_blocks_merge_and_cumulative_acks_trim_them() {
         let mut sb = Scoreboard::default();
         let una = Seq(1000);
         let max = Seq(10_000);
         sb.add(Seq(3000), Seq(4000), una, max);
         sb.add(Seq(6000), Seq(7000), una, max);
         sb.add(Seq(3500), Seq(5000), una, max);
-        assert_eq!(sb.sacked_bytes(), 3000);
-        assert_eq!(sb.next_hole(una), Some((Seq(1000), Seq(3000))));
-        assert_eq!(sb.next_hole(Seq(3000)), Some((Seq(5000), Seq(6000))));
-        assert_eq!(sb.next_hole(Seq(6500)), None);
+        assert_eq!(sb.ranges.len(), 2);
+        assert_eq!(sb.sacked_above(una), 3000);
         assert_eq!(sb.sacked_above(Seq(4500)), 1500);
         sb.ack(Seq(3600));
-        assert_eq!(sb.sacked_bytes(), 2400);
+        assert_eq!(sb.sacked_above(una), 2400);
     }
 
     #[test]

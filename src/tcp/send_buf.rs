@@ -1,24 +1,30 @@
 //! The send buffer: a fixed-capacity byte ring holding data the application
 //! wrote and the peer has not yet acknowledged.
 //!
-//! Owns the bytes only. Offset 0 is the oldest unacknowledged data byte; the
+//! Owns the bytes only; storage grows on demand up to the capacity. Offset 0 is the oldest unacknowledged data byte; the
 //! connection maps sequence numbers to offsets. Must not know about
 //! segments, windows or timers.
 
-/// A byte ring of fixed capacity.
+/// Storage starts this small and doubles on demand, so an idle connection
+/// costs little however large its configured buffer.
+const INITIAL_STORAGE: usize = 4096;
+
+/// A byte ring of fixed capacity whose storage grows lazily.
 #[derive(Debug)]
 pub struct SendBuffer {
-    storage: Box<[u8]>,
+    storage: Vec<u8>,
     head: usize,
     len: usize,
+    capacity: usize,
 }
 
 impl SendBuffer {
     pub fn new(capacity: usize) -> SendBuffer {
         SendBuffer {
-            storage: vec![0; capacity.max(1)].into_boxed_slice(),
+            storage: Vec::new(),
             head: 0,
             len: 0,
+            capacity: capacity.max(1),
         }
     }
 
@@ -27,19 +33,42 @@ impl SendBuffer {
     }
 
     pub fn capacity(&self) -> usize {
-        self.storage.len()
+        self.capacity
     }
 
     pub fn free(&self) -> usize {
-        self.capacity() - self.len
+        self.capacity - self.len
+    }
+
+    /// Makes the storage hold at least `need` bytes, unwrapping the ring
+    /// into the new storage.
+    fn reserve(&mut self, need: usize) {
+        if need <= self.storage.len() {
+            return;
+        }
+        let new_len = need
+            .max(self.storage.len() * 2)
+            .max(INITIAL_STORAGE)
+            .min(self.capacity);
+        let mut grown = vec![0; new_len];
+        let first = self.slice(0, self.len).len();
+        grown[..first].copy_from_slice(self.slice(0, first));
+        let rest = self.len - first;
+        grown[first..self.len].copy_from_slice(self.slice(first, rest));
+        self.storage = grown;
+        self.head = 0;
     }
 
     /// Appends as much of `data` as fits; returns how much that was.
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        let cap = self.capacity();
-        let tail = (self.head + self.len) % cap;
-        let first = n.min(cap - tail);
+        if n == 0 {
+            return 0;
+        }
+        self.reserve(self.len + n);
+        let ring = self.storage.len();
+        let tail = (self.head + self.len) % ring;
+        let first = n.min(ring - tail);
         self.storage[tail..tail + first].copy_from_slice(&data[..first]);
         self.storage[..n - first].copy_from_slice(&data[first..n]);
         self.len += n;
@@ -49,7 +78,10 @@ impl SendBuffer {
     /// Drops `n` bytes from the front (they were acknowledged).
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.len);
-        self.head = (self.head + n) % self.capacity();
+        if n == 0 {
+            return;
+        }
+        self.head = (self.head + n) % self.storage.len();
         self.len -= n;
         if self.len == 0 {
             self.head = 0;
@@ -64,9 +96,9 @@ impl SendBuffer {
         if offset >= self.len {
             return &[];
         }
-        let cap = self.capacity();
-        let start = (self.head + offset) % cap;
-        let n = max.min(self.len - offset).min(cap - start);
+        let ring = self.storage.len();
+        let start = (self.head + offset) % ring;
+        let n = max.min(self.len - offset).min(ring - start);
         &self.storage[start..start + n]
     }
 }
@@ -96,5 +128,26 @@ mod tests {
         assert_eq!(b.slice(8, 1), b"");
         b.consume(100);
         assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn storage_grows_lazily_and_keeps_wrapped_data_in_order() {
+        let mut b = SendBuffer::new(1 << 20);
+        assert_eq!(b.storage.len(), 0);
+        b.write(&[1; 4000]);
+        assert_eq!(b.storage.len(), INITIAL_STORAGE);
+        b.consume(3000);
+        let tail: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+        b.write(&tail);
+        assert_eq!(b.storage.len(), INITIAL_STORAGE, "wrapped, not grown");
+        b.write(&[9; 100]);
+        assert_eq!(b.storage.len(), 2 * INITIAL_STORAGE);
+        let mut all = Vec::new();
+        while all.len() < b.len() {
+            all.extend_from_slice(b.slice(all.len(), usize::MAX));
+        }
+        assert_eq!(&all[..1000], &[1; 1000][..]);
+        assert_eq!(&all[1000..4000], &tail[..]);
+        assert_eq!(&all[4000..], &[9; 100][..]);
     }
 }

@@ -109,3 +109,34 @@ fn orphaned_fin_wait_2_times_out() {
     out(&mut a, at);
     assert!(a.is_closed());
 }
+
+#[test]
+fn time_wait_keeps_only_its_own_timer() {
+    let (mut a, mut b) = pair();
+    a.close();
+    pump(&mut a, &mut b, t(1));
+    // Stale sender work from before the close (a recovery in progress,
+    // a tail probe due) must not outlive it (sim seed 55527 livelocked).
+    a.rtx_una = true;
+    a.tlp_pending = true;
+    b.close();
+    feed(&mut a, t(2), &out(&mut b, t(2)));
+    assert_eq!(a.state(), State::TimeWait);
+    out(&mut a, t(2));
+    assert_eq!(a.poll_at(), Some(t(2) + Duration::from_secs(60)));
+}
+
+#[test]
+fn time_wait_yields_only_to_a_newer_syn() {
+    let (mut a, mut b) = pair();
+    a.close();
+    pump(&mut a, &mut b, t(1));
+    b.close();
+    pump(&mut a, &mut b, t(2));
+    assert_eq!(a.state(), State::TimeWait);
+    let old = seg(b.snd_max.0 - 10, 0, TcpFlags::SYN);
+    let new = seg(b.snd_max.0 + 100_000, 0, TcpFlags::SYN);
+    assert!(!a.accepts_new_syn(&old));
+    assert!(a.accepts_new_syn(&new));
+    assert!(!b.accepts_new_syn(&new), "only TIME-WAIT yields");
+}

@@ -37,14 +37,70 @@ fn any_seg() -> impl Strategy<Value = (TcpRepr, Vec<u8>)> {
         )
 }
 
+/// A connection in one of the eleven states but LISTEN (the stack's).
+fn in_state(which: u8) -> Connection {
+    let syn = seg(ISS_B, 0, TcpFlags::SYN);
+    match which % 9 {
+        0 => {
+            let mut a = Connection::connect(cfg(), addr_a(), addr_b(), ISS_A, t(0));
+            out(&mut a, t(0));
+            a
+        }
+        1 => {
+            let mut b = Connection::accept(cfg(), addr_a(), addr_b(), &syn, ISS_A, t(0));
+            out(&mut b, t(0));
+            b
+        }
+        n => {
+            let (mut a, mut b) = pair();
+            if matches!(n, 2 | 3) {
+                a.send(&[1; 3000]).unwrap();
+            }
+            match n {
+                2 => {}
+                3 => a.close(),
+                4 => {
+                    a.close();
+                    pump(&mut a, &mut b, t(0));
+                }
+                5 => {
+                    b.close();
+                    pump(&mut a, &mut b, t(0));
+                    a.send(&[1; 3000]).unwrap();
+                }
+                6 => {
+                    b.close();
+                    pump(&mut a, &mut b, t(0));
+                    read_all(&mut a);
+                    a.close();
+                }
+                7 => {
+                    b.close();
+                    a.close();
+                    let fb = out(&mut b, t(0));
+                    out(&mut a, t(0));
+                    feed(&mut a, t(0), &fb);
+                }
+                _ => {
+                    a.close();
+                    pump(&mut a, &mut b, t(0));
+                    b.close();
+                    pump(&mut a, &mut b, t(0));
+                }
+            }
+            a
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
     fn arbitrary_segments_never_panic_or_emit_without_bound(
+        which in any::<u8>(),
         segs in prop::collection::vec(any_seg(), 1..40)
     ) {
-        let (mut a, _b) = pair();
-        a.send(&[1; 3000]).unwrap();
+        let mut a = in_state(which);
         out(&mut a, t(0));
         let mut now = t(1);
         for (r, p) in &segs {
@@ -60,4 +116,23 @@ proptest! {
             out(&mut a, at.max(now));
         }
     }
+}
+
+#[test]
+fn hostile_test_covers_every_state_but_listen_and_closed() {
+    let states: Vec<State> = (0..9).map(|i| in_state(i).state()).collect();
+    assert_eq!(
+        states,
+        vec![
+            State::SynSent,
+            State::SynReceived,
+            State::Established,
+            State::FinWait1,
+            State::FinWait2,
+            State::CloseWait,
+            State::LastAck,
+            State::Closing,
+            State::TimeWait,
+        ]
+    );
 }

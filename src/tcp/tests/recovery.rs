@@ -53,24 +53,29 @@ fn three_duplicate_acks_trigger_fast_retransmit_and_halve_cwnd() {
 }
 
 #[test]
-fn sack_recovery_retransmits_every_hole_once() {
+fn sack_recovery_resends_each_lost_segment_once_after_the_reordering_window() {
     let (mut a, data) = sender(true);
-    // Segments 0, 3 and 6 lost; the rest SACKed.
+    // Segments 0, 3 and 6 lost; the rest SACKed 100 ms after sending.
     let s = |i: usize| data[i].0.seq;
     let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
     let blocks = [(s(7), e(9)), (s(4), e(5)), (s(1), e(2))];
     let d = dupack(&a, &blocks);
-    feed(&mut a, t(2), &[d]);
-    let o = out(&mut a, t(2));
-    let seqs: Vec<u32> = o.iter().map(|x| x.0.seq).collect();
-    assert_eq!(&seqs[..3], &[s(0), s(3), s(6)]);
+    feed(&mut a, t(101), &[d]);
+    // Enough SACKed to start recovery: the first hole goes at once.
+    let o = out(&mut a, t(101));
+    assert_eq!(o.len(), 1, "only the first hole, and no tail loss probe");
+    assert_eq!(o[0].0.seq, s(0));
     assert_eq!(a.counters().sack_recoveries, 1);
+    // RACK: the others are lost a quarter of min_rtt later.
+    assert_eq!(a.poll_at(), Some(t(126)));
+    let seqs: Vec<u32> = out(&mut a, t(126)).iter().map(|x| x.0.seq).collect();
+    assert_eq!(seqs, vec![s(3), s(6)]);
     let d = dupack(&a, &blocks);
-    feed(&mut a, t(3), &[d]);
-    let again: Vec<u32> = out(&mut a, t(3)).iter().map(|x| x.0.seq).collect();
+    feed(&mut a, t(130), &[d]);
+    let again: Vec<u32> = out(&mut a, t(130)).iter().map(|x| x.0.seq).collect();
     assert!(
-        !again.contains(&s(3)),
-        "holes are not resent twice: {again:?}"
+        !again.contains(&s(3)) && !again.contains(&s(0)),
+        "lost segments are not resent twice: {again:?}"
     );
 }
 
@@ -83,4 +88,58 @@ fn packet_too_big_lowers_mss_and_resends_what_no_longer_fits() {
     let o = out(&mut a, t(2));
     assert_eq!(o[0].0.seq, data[0].0.seq);
     assert_eq!(o[0].1.len(), 536);
+}
+
+#[test]
+fn tail_loss_probe_resends_the_last_segment_after_two_srtt() {
+    let (mut a, mut b) = pair();
+    // One round trip of 100 ms to seed SRTT.
+    a.send(b"warm").unwrap();
+    feed(&mut b, t(0), &out(&mut a, t(0)));
+    feed(&mut a, t(100), &out(&mut b, t(100)));
+    let srtt = a.rtt.srtt.unwrap();
+    a.send(&[4; 3000]).unwrap();
+    let data = out(&mut a, t(200));
+    assert_eq!(data.len(), 3);
+    // The whole flight is lost: the PTO comes before the RTO.
+    let pto = a.poll_at().unwrap();
+    assert_eq!(pto, t(200) + srtt * 2 + ms(2));
+    let probe = out(&mut a, pto);
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].0.seq, data[2].0.seq);
+    assert_eq!(a.counters().tlp_probes, 1);
+    // One probe per episode: next comes the RTO.
+    let next = a.poll_at().unwrap();
+    assert_eq!(next, pto + a.rtt.current());
+}
+
+#[test]
+fn no_tail_loss_probe_without_sack() {
+    let mut c = cfg();
+    c.sack = false;
+    let (mut a, mut b) = pair_with(c.clone(), c);
+    a.send(b"warm").unwrap();
+    feed(&mut b, t(0), &out(&mut a, t(0)));
+    feed(&mut a, t(100), &out(&mut b, t(100)));
+    a.send(&[4; 3000]).unwrap();
+    out(&mut a, t(200));
+    assert_eq!(a.poll_at(), a.rto_at);
+}
+
+#[test]
+fn cwnd_grows_only_while_it_limits_the_sender() {
+    let (mut a, mut b) = pair();
+    let iw = a.cwnd();
+    // A trickle of small writes never fills the window.
+    for i in 0..20 {
+        a.send(b"tick").unwrap();
+        pump(&mut a, &mut b, t(100 * i));
+        pump(&mut a, &mut b, t(100 * i + 50));
+    }
+    assert_eq!(a.cwnd(), iw, "application-limited: no growth");
+    // A bulk transfer that fills the window does grow it.
+    a.send(&[0; 30_000]).unwrap();
+    pump(&mut a, &mut b, t(5000));
+    pump(&mut a, &mut b, t(5050));
+    assert!(a.cwnd() > iw);
 }

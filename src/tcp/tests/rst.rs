@@ -87,3 +87,52 @@ fn close_with_unread_data_sends_rst_instead_of_fin() {
     assert!(o[0].0.flags.contains(TcpFlags::RST));
     assert!(b.is_closed());
 }
+
+#[test]
+fn challenge_acks_are_limited_per_second() {
+    let mut b = established_b();
+    let mut acks = 0;
+    for i in 0..50 {
+        b.on_segment(t(1), &to_b(ISS_A + 100 + i, 0, TcpFlags::RST), &[]);
+        acks += out(&mut b, t(1)).len();
+    }
+    assert_eq!(acks, crate::tcp::input::CHALLENGE_ACK_LIMIT as usize);
+    b.on_segment(t(1001), &to_b(ISS_A + 100, 0, TcpFlags::RST), &[]);
+    assert_eq!(
+        out(&mut b, t(1001)).len(),
+        1,
+        "a new second, a new allowance"
+    );
+    assert_eq!(b.state(), State::Established);
+}
+
+#[test]
+fn forged_segment_with_a_bad_ack_cannot_advance_ts_recent() {
+    let mut c = cfg();
+    c.timestamps = true;
+    let (mut a, mut b) = pair_with(c.clone(), c);
+    let before = b.ts_recent;
+    // Right sequence number (guessable), wrong ACK (RFC 5961 5.2 rejects).
+    let mut forged = to_b(ISS_A + 1, ISS_B + 1_000_000, TcpFlags::ACK);
+    forged.options.timestamps = Some((before.wrapping_add(1 << 30), 0));
+    b.on_segment(t(1), &forged, &[]);
+    assert_eq!(b.ts_recent, before);
+    // The real peer's next segment still passes PAWS.
+    a.send(b"ok").unwrap();
+    feed(&mut b, t(2), &out(&mut a, t(2)));
+    assert_eq!(read_all(&mut b), b"ok");
+}
+
+#[test]
+fn reading_after_a_reset_schedules_nothing() {
+    let (mut a, mut b) = pair();
+    a.send(&[1; 3000]).unwrap();
+    pump(&mut a, &mut b, t(1));
+    b.on_segment(t(2), &to_b(b.rcv_nxt.0, 0, TcpFlags::RST), &[]);
+    assert_eq!(b.take_error(), Some(TcpError::ConnectionReset));
+    // The data that arrived before the reset is still readable...
+    assert_eq!(read_all(&mut b).len(), 3000);
+    // ...and reading it does not wake a closed connection.
+    assert_eq!(b.poll_at(), None);
+    assert!(out(&mut b, t(3)).is_empty());
+}

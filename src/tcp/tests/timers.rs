@@ -150,3 +150,58 @@ fn timestamp_echo_older_than_a_retransmission_gives_no_rtt_sample() {
         "an echo older than the retransmission is ambiguous"
     );
 }
+
+#[test]
+fn keepalive_enabled_after_connect_counts_idle_from_now() {
+    let (mut a, mut b) = pair();
+    assert_eq!(a.poll_at(), None);
+    pump(&mut a, &mut b, t(5000));
+    a.set_keepalive(Some(Keepalive {
+        idle: Duration::from_secs(1),
+        interval: Duration::from_secs(1),
+        count: 1,
+    }));
+    assert_eq!(a.poll_at(), Some(t(6000)));
+    a.set_keepalive(None);
+    assert_eq!(a.poll_at(), None);
+}
+
+#[test]
+fn rto_into_a_shrunk_window_resends_the_head_as_a_probe_and_never_times_out() {
+    let mut c = cfg();
+    c.retries = 3;
+    let (mut a, _b) = pair_with(c, cfg());
+    a.send(&[1; 2000]).unwrap();
+    let data = out(&mut a, t(0));
+    assert_eq!(data.len(), 2);
+    // The peer takes the first segment and shrinks its window to zero
+    // (RFC 9293 section 3.8.6.2.2 tells senders to cope).
+    let mut shut = seg(ISS_B + 1, data[1].0.seq, TcpFlags::ACK);
+    shut.window = 0;
+    let mut now = t(0);
+    for _ in 0..8 {
+        a.on_segment(now, &shut, &[]);
+        now = a.poll_at().expect("RTO armed");
+        let probe = out(&mut a, now);
+        assert_eq!(probe.len(), 1, "the RTO sends the head segment");
+        assert_eq!(probe[0].0.seq, data[1].0.seq);
+    }
+    assert_eq!(
+        a.state(),
+        State::Established,
+        "a peer that answers is alive"
+    );
+}
+
+#[test]
+fn advancing_ack_updates_the_window_even_with_an_older_sequence_number() {
+    let (mut a, _b) = pair();
+    a.send(&[1; 1000]).unwrap();
+    let data = out(&mut a, t(0));
+    // A pure ACK with a high sequence number was the last window update.
+    a.snd_wl1 = crate::tcp::Seq(ISS_B + 1000);
+    let mut older_seq = seg(ISS_B + 1, data[0].0.seq + 1000, TcpFlags::ACK);
+    older_seq.window = 1000;
+    a.on_segment(t(1), &older_seq, &[]);
+    assert_eq!(a.snd_wnd, 1000 << a.opts.snd_wscale);
+}

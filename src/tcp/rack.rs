@@ -1,0 +1,257 @@
+//! RACK loss detection (RFC 8985 section 6): a segment is lost when a
+//! segment sent sufficiently later has been delivered, whatever the count
+//! of duplicate ACKs. Works on retransmissions too, so a lost
+//! retransmission is found without waiting for the RTO.
+//!
+//! Owns the per-segment transmit log (sequence range, send time, whether
+//! retransmitted, SACKed, deemed lost) and RACK's state. Must not send
+//! anything or touch cwnd: the recovery code asks it what is lost and how
+//! much is in flight. Bounded: at most [`MAX_TRACKED`] entries; past that,
+//! new data merges into the last entry (coarser, never unbounded).
+
+use super::seq::Seq;
+use crate::time::Instant;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+pub const MAX_TRACKED: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sent {
+    start: Seq,
+    end: Seq,
+    xmit: Instant,
+    rtx: bool,
+    sacked: bool,
+    lost: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Rack {
+    /// Outstanding segments in sequence order.
+    segs: VecDeque<Sent>,
+    /// RACK.xmit_ts and RACK.end_seq: the most recently sent delivered
+    /// segment.
+    xmit: Option<Instant>,
+    end_seq: Seq,
+    /// RACK.rtt: the RTT of that delivery.
+    rtt: Duration,
+    min_rtt: Option<Duration>,
+}
+
+impl Rack {
+    /// Records a transmission of `[start, end)`.
+    pub fn on_send(&mut self, start: Seq, end: Seq, now: Instant, retransmission: bool) {
+        if start >= end {
+            return;
+        }
+        if retransmission {
+            let first = self.segs.partition_point(|s| s.end <= start);
+            for s in self.segs.iter_mut().skip(first) {
+                if s.start >= end {
+                    break;
+                }
+                s.xmit = now;
+                s.rtx = true;
+                s.lost = false;
+            }
+            return;
+        }
+        let full = self.segs.len() >= MAX_TRACKED;
+        if let Some(last) = self.segs.back_mut() {
+            if start < last.end {
+                return;
+            }
+            if full && start == last.end {
+                last.end = end;
+                last.xmit = now;
+                return;
+            }
+        }
+        self.segs.push_back(Sent {
+            start,
+            end,
+            xmit: now,
+            rtx: false,
+            sacked: false,
+            lost: false,
+        });
+    }
+
+    /// Takes the cumulative ACK and the SACK blocks of one ACK
+    /// (RFC 8985 section 6.2 steps 1-2).
+    pub fn on_ack(&mut self, snd_una: Seq, sack: &[(Seq, Seq)], now: Instant) {
+        while let Some(&front) = self.segs.front() {
+            if front.end > snd_una {
+                if front.start < snd_una {
+                    self.segs[0].start = snd_una;
+                }
+                break;
+            }
+            self.segs.pop_front();
+            if !front.sacked {
+                self.delivered(front, now);
+            }
+        }
+        for &(l, r) in sack {
+            let first = self.segs.partition_point(|s| s.end <= l);
+            for i in first..self.segs.len() {
+                let s = self.segs[i];
+                if s.start >= r {
+                    break;
+                }
+                if s.start >= l && s.end <= r && !s.sacked {
+                    self.segs[i].sacked = true;
+                    self.delivered(s, now);
+                }
+            }
+        }
+    }
+
+    fn delivered(&mut self, s: Sent, now: Instant) {
+        let rtt = now.saturating_duration_since(s.xmit);
+        // A retransmission delivered faster than any RTT seen was probably
+        // the original arriving late: not a sample (step 2).
+        if s.rtx && self.min_rtt.is_some_and(|m| rtt < m) {
+            return;
+        }
+        self.rtt = rtt;
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        let later = match self.xmit {
+            None => true,
+            Some(x) => s.xmit > x || (s.xmit == x && s.end > self.end_seq),
+        };
+        if later {
+            self.xmit = Some(s.xmit);
+            self.end_seq = s.end;
+        }
+    }
+
+    /// Marks lost every segment sent a reordering window before the latest
+    /// delivered one (step 5). Returns the instant a not-yet-lost segment
+    /// will be, for the reordering timer.
+    pub fn detect_loss(&mut self, now: Instant) -> Option<Instant> {
+        let rx = self.xmit?;
+        // RACK.reo_wnd: a quarter of the minimum RTT (section 6.2 step 4).
+        let reo_wnd = self.min_rtt.unwrap_or_default() / 4;
+        let mut timeout: Option<Instant> = None;
+        for s in self.segs.iter_mut() {
+            if s.sacked || s.lost {
+                continue;
+            }
+            let sent_before = s.xmit < rx || (s.xmit == rx && s.end < self.end_seq);
+            if !sent_before {
+                continue;
+            }
+            let deadline = s.xmit + self.rtt + reo_wnd;
+            if deadline <= now {
+                s.lost = true;
+            } else {
+                timeout = Some(timeout.map_or(deadline, |t| t.min(deadline)));
+            }
+        }
+        timeout
+    }
+
+    /// The first segment deemed lost and not yet resent.
+    pub fn next_lost(&self) -> Option<(Seq, Seq)> {
+        self.segs
+            .iter()
+            .find(|s| s.lost && !s.sacked)
+            .map(|s| (s.start, s.end))
+    }
+
+    /// Marks the segment holding `seq` lost (entering recovery on the
+    /// duplicate-ACK rule).
+    pub fn mark_lost(&mut self, seq: Seq) {
+        if let Some(s) = self
+            .segs
+            .iter_mut()
+            .find(|s| s.start <= seq && seq < s.end && !s.sacked)
+        {
+            s.lost = true;
+        }
+    }
+
+    /// After an RTO everything outstanding counts as lost (RFC 8985
+    /// section 6.3) and SACK information is dropped with the scoreboard.
+    pub fn on_rto(&mut self) {
+        for s in self.segs.iter_mut() {
+            s.lost = true;
+            s.sacked = false;
+        }
+    }
+
+    /// Bytes in flight: sent, neither SACKed nor lost (RFC 6675's pipe with
+    /// RACK's loss marks).
+    pub fn pipe(&self) -> u32 {
+        self.segs
+            .iter()
+            .filter(|s| !s.sacked && !s.lost)
+            .map(|s| s.end.since(s.start))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn flight(r: &mut Rack, n: u32, ms: u64) {
+        for i in 0..n {
+            r.on_send(
+                Seq(i * 100),
+                Seq(i * 100 + 100),
+                at(ms + u64::from(i)),
+                false,
+            );
+        }
+    }
+
+    #[test]
+    fn segment_sent_before_a_delivered_one_is_lost_after_the_reordering_window() {
+        let mut r = Rack::default();
+        flight(&mut r, 4, 0);
+        // Segment 0 is missing; 1..4 are SACKed 100 ms later.
+        r.on_ack(Seq(0), &[(Seq(100), Seq(400))], at(103));
+        // min_rtt = 100 ms, reo_wnd = 25 ms: segment 0 is lost at 125.
+        assert_eq!(r.detect_loss(at(103)), Some(at(125)));
+        assert_eq!(r.next_lost(), None);
+        assert_eq!(r.detect_loss(at(125)), None);
+        assert_eq!(r.next_lost(), Some((Seq(0), Seq(100))));
+        assert_eq!(r.pipe(), 0);
+    }
+
+    #[test]
+    fn lost_retransmission_is_detected_by_later_deliveries() {
+        let mut r = Rack::default();
+        flight(&mut r, 2, 0);
+        r.on_ack(Seq(0), &[(Seq(100), Seq(200))], at(100));
+        r.detect_loss(at(200));
+        r.on_send(Seq(0), Seq(100), at(200), true);
+        assert_eq!(r.next_lost(), None);
+        assert_eq!(r.pipe(), 100);
+        // New data sent after the retransmission is delivered; the
+        // retransmission is not.
+        r.on_send(Seq(200), Seq(300), at(210), false);
+        r.on_ack(Seq(0), &[(Seq(100), Seq(300))], at(310));
+        r.detect_loss(at(400));
+        assert_eq!(r.next_lost(), Some((Seq(0), Seq(100))));
+    }
+
+    #[test]
+    fn cumulative_ack_drops_entries_and_tracking_is_bounded() {
+        let mut r = Rack::default();
+        for i in 0..(MAX_TRACKED as u32 + 100) {
+            r.on_send(Seq(i * 10), Seq(i * 10 + 10), at(0), false);
+        }
+        assert_eq!(r.segs.len(), MAX_TRACKED);
+        r.on_ack(Seq(50), &[], at(10));
+        assert_eq!(r.segs.front().map(|s| s.start), Some(Seq(50)));
+        assert_eq!(r.segs.len(), MAX_TRACKED - 5);
+    }
+}

@@ -1,0 +1,82 @@
+//! Tail loss probe (RFC 8985 section 7): when the last segments of a flight
+//! are lost no duplicate ACK arrives, so without a probe only the RTO
+//! recovers them. A probe sent after about two round trips draws a SACK
+//! that lets fast recovery repair the tail instead.
+//!
+//! Owns the probe timeout (PTO) and the one-probe-per-episode rule. Must
+//! not change cwnd: a repaired tail is left to the ordinary ACK path.
+
+use super::State;
+use super::conn::Connection;
+use crate::time::Instant;
+use crate::wire::tcp::TcpRepr;
+use std::time::Duration;
+
+/// WCDelAckT: the worst-case delayed-ACK time assumed when one segment is
+/// in flight (RFC 8985 section 7.2).
+const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
+
+impl Connection {
+    /// Arms the PTO when a probe could help (RFC 8985 section 7.2): SACK in
+    /// use, data outstanding, no recovery or backoff under way, no probe
+    /// unanswered, and the PTO earlier than the RTO.
+    pub(super) fn arm_pto(&mut self, now: Instant) {
+        if self.snd_una == self.snd_max {
+            self.pto_at = None;
+            return;
+        }
+        let sending = matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        );
+        if self.pto_at.is_some()
+            || !sending
+            || !self.opts.sack
+            || self.recover.is_some()
+            || self.tlp_end.is_some()
+            || self.rtt.backoff > 0
+        {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt else {
+            return;
+        };
+        let extra = if self.snd_max.since(self.snd_una) <= self.snd_mss {
+            WORST_CASE_DELAYED_ACK
+        } else {
+            Duration::from_millis(2)
+        };
+        let at = now + srtt * 2 + extra;
+        if self.rto_at.is_none_or(|rto| at < rto) {
+            self.pto_at = Some(at);
+        }
+    }
+
+    /// Sends the probe: one new segment if the peer's window takes one,
+    /// else the last segment again (RFC 8985 section 7.3).
+    pub(super) fn emit_tlp(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        let off = self.snd_nxt.since(self.buf_seq) as usize;
+        let avail = self.send_buf.len().saturating_sub(off);
+        let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
+        let used = if self.snd_nxt == self.snd_max && avail > 0 && wnd_room > 0 {
+            let len = avail.min(self.snd_mss as usize).min(wnd_room);
+            let len = self.send_buf.slice(off, len).len();
+            let fin = self.fin_queued && off + len == self.send_buf.len();
+            let used = self.emit_segment(now, self.snd_nxt, len, fin, emit);
+            self.snd_nxt = self.snd_nxt + used;
+            used
+        } else {
+            let start = (self.snd_max - self.snd_mss).max(self.snd_una);
+            self.retransmit_range(now, start, self.snd_max, emit)
+        };
+        if used > 0 {
+            self.tlp_end = Some(self.snd_max);
+            self.stats.tlp_probes += 1;
+            self.rto_at = Some(now + self.rtt.current());
+        }
+    }
+}

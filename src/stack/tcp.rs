@@ -635,7 +635,7 @@ impl Core {
         }
         match self.sockets.get(h) {
             Some(Socket::Tcp(s)) => match &s.state {
-                Role::Conn(c) => c.state() == State::TimeWait && c.syn_may_reuse(repr),
+                Role::Conn(c) => c.accepts_new_syn(repr),
                 _ => false,
             },
             _ => false,

@@ -12,7 +12,7 @@ fi
 source scripts/netns.sh
 source scripts/lib.sh
 
-pcap=$(mktemp --suffix=.pcap)
+pcap="$tmp/demo.pcap"
 start_server "$pcap"
 echo "== kernel -> ustack: ping 10.77.0.2"
 ping -c 3 -i 0.2 -W 2 10.77.0.2
@@ -21,4 +21,3 @@ ping -6 -c 3 -i 0.2 -W 2 fd77::2
 stop_server
 echo "== the capture (USTACK_PCAP), read back with tcpdump"
 tcpdump -n -r "$pcap" 2>/dev/null
-rm -f "$pcap"

@@ -3,7 +3,9 @@
 # network namespace (source scripts/netns.sh first).
 
 server_bin=${USTACK_SERVER_BIN:-target/release/examples/server}
-server_log=$(mktemp)
+tmp=$(mktemp -d)
+server_log="$tmp/server.log"
+trap 'kill "${server_pid:-}" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 # start_server [PCAP]: starts the example server with the default addresses
 # and waits until the kernel side of the link answers.

@@ -7,8 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
 
-pcap=$(mktemp --suffix=.pcap)
-trap 'rm -f "$pcap"' EXIT
+pcap="$tmp/ping.pcap"
 start_server "$pcap"
 ping -c 3 -i 0.2 -W 2 10.77.0.2
 ping -6 -c 3 -i 0.2 -W 2 fd77::2

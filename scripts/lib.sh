@@ -5,7 +5,16 @@
 server_bin=${USTACK_SERVER_BIN:-target/release/examples/server}
 tmp=$(mktemp -d)
 server_log="$tmp/server.log"
-trap 'kill "${server_pid:-}" 2>/dev/null; rm -rf "$tmp"' EXIT
+# Background processes to kill at exit (add with: bg_pids+=($!)).
+bg_pids=()
+cleanup() {
+    local p
+    for p in "${server_pid:-}" "${bg_pids[@]}"; do
+        [[ -n "$p" ]] && kill "$p" 2>/dev/null
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 # start_server [PCAP]: starts the example server with the default addresses
 # and waits until the kernel side of the link answers.

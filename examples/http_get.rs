@@ -22,7 +22,9 @@ fn parse_url(url: &str) -> Result<(SocketAddr, String, String), String> {
         None => (rest, "/"),
     };
     let (host, port) = if let Some(h) = authority.strip_prefix('[') {
-        let end = h.find(']').ok_or_else(|| format!("'{url}': unclosed '['"))?;
+        let end = h
+            .find(']')
+            .ok_or_else(|| format!("'{url}': unclosed '['"))?;
         let port = h[end + 1..].strip_prefix(':').unwrap_or("80");
         (&h[..end], port)
     } else {
@@ -37,14 +39,19 @@ fn parse_url(url: &str) -> Result<(SocketAddr, String, String), String> {
     let port: u16 = port
         .parse()
         .map_err(|_| format!("'{port}': not a port number"))?;
-    Ok((SocketAddr::new(ip, port), authority.to_string(), path.to_string()))
+    Ok((
+        SocketAddr::new(ip, port),
+        authority.to_string(),
+        path.to_string(),
+    ))
 }
 
 fn fetch(stack: &Stack, url: &str) -> Result<(), String> {
     let (addr, host, path) = parse_url(url)?;
     let stream = TcpStream::connect(stack, addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: ustack-http-get\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: ustack-http-get\r\nConnection: close\r\n\r\n"
+    );
     (&stream)
         .write_all(request.as_bytes())
         .map_err(|e| format!("send: {e}"))?;

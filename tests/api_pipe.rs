@@ -281,3 +281,107 @@ fn many_concurrent_connections_each_deliver_their_bytes() {
     }
     server.join().unwrap();
 }
+
+/// An event loop over readiness fds must hear of every change after it saw
+/// `WouldBlock`, even when the change races with its last read (a lost
+/// wake-up here once stalled concurrent echo clients).
+#[test]
+fn readiness_fds_drive_a_nonblocking_echo_loop_for_concurrent_clients() {
+    use mio::unix::SourceFd;
+    use mio::{Events, Interest, Poll, Token};
+    use std::collections::HashMap;
+
+    let (a, b) = pair();
+    let l = TcpListener::bind(&a, (A4, 3000)).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let clients = 6;
+    let server = thread::spawn(move || {
+        let mut poll = Poll::new().unwrap();
+        poll.registry()
+            .register(
+                &mut SourceFd(&l.readiness_fd().unwrap()),
+                Token(0),
+                Interest::READABLE,
+            )
+            .unwrap();
+        let mut conns: HashMap<usize, (TcpStream, Vec<u8>)> = HashMap::new();
+        let mut done = 0;
+        let mut next = 1;
+        let mut events = Events::with_capacity(64);
+        while done < clients {
+            poll.poll(&mut events, Some(Duration::from_secs(10)))
+                .unwrap();
+            assert!(!events.is_empty(), "no event for 10 s: a wake-up was lost");
+            for ev in &events {
+                if ev.token() == Token(0) {
+                    l.clear_readiness();
+                    while let Ok((s, _)) = l.accept() {
+                        s.set_nonblocking(true).unwrap();
+                        poll.registry()
+                            .register(
+                                &mut SourceFd(&s.readiness_fd().unwrap()),
+                                Token(next),
+                                Interest::READABLE,
+                            )
+                            .unwrap();
+                        conns.insert(next, (s, Vec::new()));
+                        next += 1;
+                    }
+                    continue;
+                }
+                let Some((s, pending)) = conns.get_mut(&ev.token().0) else {
+                    continue;
+                };
+                s.clear_readiness();
+                let mut buf = [0u8; 4096];
+                let finished = loop {
+                    if !pending.is_empty() {
+                        match (&*s).write(pending) {
+                            Ok(n) => {
+                                pending.drain(..n);
+                                continue;
+                            }
+                            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                            Err(e) => panic!("write: {e}"),
+                        }
+                    }
+                    match (&*s).read(&mut buf) {
+                        Ok(0) => break true,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                        Err(e) => panic!("read: {e}"),
+                    }
+                };
+                if finished {
+                    conns.remove(&ev.token().0);
+                    done += 1;
+                }
+            }
+        }
+    });
+    let handles: Vec<_> = (0..clients)
+        .map(|i| {
+            let b = b.clone();
+            thread::spawn(move || {
+                let c = TcpStream::connect(&b, (A4, 3000)).unwrap();
+                let data = pattern(300_000 + i * 777, i as u32);
+                let w = {
+                    let c = c.try_clone().unwrap();
+                    let data = data.clone();
+                    thread::spawn(move || {
+                        (&c).write_all(&data).unwrap();
+                        c.shutdown(Shutdown::Write).unwrap();
+                    })
+                };
+                let mut back = Vec::new();
+                (&c).read_to_end(&mut back).unwrap();
+                w.join().unwrap();
+                assert!(back == data, "client {i} got different bytes");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    server.join().unwrap();
+}

@@ -116,11 +116,17 @@ impl SocketRef {
             }
             let r = rt.with_state(|st, now| {
                 let r = op(&mut st.core, now);
-                if let (Err(e), Some(w)) = (&r, &waker)
+                if let Err(e) = &r
                     && is_would_block(e)
                 {
-                    st.waiters.register(self.handle, w);
+                    // The caller saw "not ready": the next change from this
+                    // state must be reported, to a blocked thread and to an
+                    // event loop's readiness fd alike (the edge-triggered
+                    // contract: work until EAGAIN, then wait).
                     st.core.note_waiting(self.handle);
+                    if let Some(w) = &waker {
+                        st.waiters.register(self.handle, w);
+                    }
                 }
                 r
             });

@@ -771,9 +771,12 @@ impl Core {
                 break;
             }
             self.tcp_tables.timers.pop();
-            if let Some(Socket::Tcp(s)) = self.sockets.get(h)
+            if let Some(Socket::Tcp(s)) = self.sockets.get_mut(h)
                 && s.deadline == Some(at)
             {
+                // Forget the popped deadline, so the next one is indexed
+                // even if it is the same instant.
+                s.deadline = None;
                 self.tcp_tables.touched.push(h);
             }
         }

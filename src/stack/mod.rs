@@ -62,8 +62,9 @@ pub struct CoreConfig {
     /// TIME-WAIT); MSS, buffers and per-socket options are set per
     /// connection.
     pub tcp: crate::tcp::TcpConfig,
-    /// Seeds port choice and fragment identification. Fixed seeds make
-    /// simulations replayable; the runtime seeds from the OS.
+    /// Seeds port choice, fragment identification and the ISN secret.
+    /// Fixed seeds make simulations replayable; the runtime seeds from the
+    /// OS.
     pub seed: u64,
 }
 
@@ -172,6 +173,7 @@ impl Core {
     pub fn new(cfg: CoreConfig) -> Core {
         let mut rng = Rng::new(cfg.seed);
         let secret = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
+        let isn_secret = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
         Core {
             reassembler: Reassembler::new(cfg.reassembly.clone()),
             ids: IdGenerator::new(secret),
@@ -180,7 +182,7 @@ impl Core {
             tx: VecDeque::new(),
             sockets: Slab::new(cfg.max_sockets),
             udp_ports: udp::PortTable::default(),
-            tcp_tables: tcp::TcpTables::default(),
+            tcp_tables: tcp::TcpTables::new(isn_secret),
             changed: Vec::new(),
             counters: Counters::default(),
             cfg,

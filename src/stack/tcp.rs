@@ -112,7 +112,6 @@ pub struct Readiness {
 }
 
 /// Demultiplexing tables and the timer index.
-#[derive(Default)]
 pub(crate) struct TcpTables {
     conns: HashMap<(SocketAddr, SocketAddr), SocketHandle>,
     /// Port -> listeners and bound-but-unconnected sockets on it.
@@ -121,6 +120,18 @@ pub(crate) struct TcpTables {
     /// Connections to poll on the next `poll_transmit`.
     touched: Vec<SocketHandle>,
     isn: IsnGenerator,
+}
+
+impl TcpTables {
+    pub(crate) fn new(isn_secret: u128) -> TcpTables {
+        TcpTables {
+            conns: HashMap::new(),
+            bound: HashMap::new(),
+            timers: BinaryHeap::new(),
+            touched: Vec::new(),
+            isn: IsnGenerator::with_secret(isn_secret),
+        }
+    }
 }
 
 fn canonical(addr: SocketAddr) -> SocketAddr {

@@ -5,23 +5,40 @@
 
 use crate::time::Instant;
 use crate::wire::tcp::{TcpFlags, TcpRepr};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, DefaultHasher, Hash, Hasher, RandomState};
 use std::net::SocketAddr;
 
 /// ISN = M + F(localip, localport, remoteip, remoteport, secretkey), where M
-/// is a 4-microsecond timer and F a keyed hash (RFC 6528 section 3).
-#[derive(Clone, Debug, Default)]
+/// is a 4-microsecond timer and F a keyed hash (RFC 6528 section 3): SipHash
+/// over the secret followed by the 4-tuple.
+#[derive(Clone, Debug)]
 pub struct IsnGenerator {
-    key: RandomState,
+    secret: u128,
+}
+
+impl Default for IsnGenerator {
+    fn default() -> IsnGenerator {
+        IsnGenerator::new()
+    }
 }
 
 impl IsnGenerator {
+    /// A generator with a secret from the OS (std's random hash keys).
     pub fn new() -> IsnGenerator {
-        IsnGenerator::default()
+        let k = RandomState::new();
+        let lo = k.hash_one(0u8);
+        let hi = k.hash_one(1u8);
+        IsnGenerator::with_secret(u128::from(hi) << 64 | u128::from(lo))
+    }
+
+    /// A generator with a given secret, so simulations replay exactly.
+    pub fn with_secret(secret: u128) -> IsnGenerator {
+        IsnGenerator { secret }
     }
 
     pub fn isn(&self, local: SocketAddr, remote: SocketAddr, now: Instant) -> u32 {
-        let mut h = self.key.build_hasher();
+        let mut h = DefaultHasher::new();
+        self.secret.hash(&mut h);
         local.hash(&mut h);
         remote.hash(&mut h);
         let f = h.finish() as u32;

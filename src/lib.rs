@@ -4,6 +4,24 @@
 //! device, so the kernel sees it as one more host at the far end of a
 //! point-to-point link.
 //!
+//! A TCP echo server on the stack, in ten lines:
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use ustack::api::{Stack, TcpListener};
+//!
+//! let stack = Stack::from_env()?; // the TUN device the USTACK_* variables name
+//! let listener = TcpListener::bind(&stack, "[::]:7")?;
+//! for stream in listener.incoming() {
+//!     let mut s = stream?;
+//!     let mut buf = [0u8; 4096];
+//!     while let n @ 1.. = s.read(&mut buf)? {
+//!         s.write_all(&buf[..n])?;
+//!     }
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! Layers, bottom up (data flows down on send and up on receive; no layer
 //! reaches back up):
 //!

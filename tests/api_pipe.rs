@@ -385,3 +385,28 @@ fn readiness_fds_drive_a_nonblocking_echo_loop_for_concurrent_clients() {
     }
     server.join().unwrap();
 }
+
+#[test]
+fn dropping_the_stack_after_writing_still_delivers_everything() {
+    let (a, b) = pair();
+    let l = TcpListener::bind(&a, (A4, 4000)).unwrap();
+    let data = pattern(2 << 20, 5);
+    let writer = {
+        let data = data.clone();
+        thread::spawn(move || {
+            let c = TcpStream::connect(&b, (A4, 4000)).unwrap();
+            (&c).write_all(&data).unwrap();
+            // Close and drop the whole client stack at once: the runtime
+            // lingers until the closed connection's data and FIN are
+            // acknowledged.
+            drop(c);
+            drop(b);
+        })
+    };
+    let (s, _) = l.accept().unwrap();
+    let mut got = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    (&s).read_to_end(&mut got).unwrap();
+    writer.join().unwrap();
+    assert!(got == data, "got {} of {} bytes", got.len(), data.len());
+}

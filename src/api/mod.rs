@@ -40,6 +40,16 @@ struct Inner {
     runtime: Runtime,
 }
 
+/// How long dropping the last handle to a [`Stack`] waits for closed
+/// connections to deliver their data and FIN.
+pub const DEFAULT_LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.runtime.linger(DEFAULT_LINGER);
+    }
+}
+
 impl Stack {
     /// A stack on the TUN device the `USTACK_*` variables describe.
     pub fn from_env() -> io::Result<Stack> {
@@ -72,7 +82,8 @@ impl Stack {
     }
 
     /// Stops the thread now, for every clone; sockets fail afterwards.
-    /// Dropping the last clone and socket does the same.
+    /// Dropping the last clone and socket does the same, after giving
+    /// closed connections up to [`DEFAULT_LINGER`] to deliver their data.
     pub fn shutdown(&self) {
         self.inner.runtime.stop();
     }

@@ -130,8 +130,9 @@ impl SocketRef {
                 }
                 r
             });
-            // The operation may have queued output or changed a window.
-            rt.wake();
+            // The operation may have queued output or changed a window:
+            // send it from this thread rather than wait for the runtime's.
+            rt.transmit_now();
             let Some(w) = &waker else { return r };
             match r {
                 Err(e) if is_would_block(&e) => {}

@@ -22,7 +22,7 @@ pub use waiters::{ThreadWaker, Waiters};
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -69,12 +69,22 @@ impl Default for Clock {
 pub struct State {
     pub core: Core,
     pub waiters: Waiters,
+    /// Packets a caller's inline transmit could not hand to the link (its
+    /// queue was full); the runtime thread sends them first.
+    backlog: Vec<Packet>,
 }
 
 struct Shared {
     state: Mutex<State>,
+    /// The link. Lock order: `link` before `state`, never the reverse.
+    link: Mutex<Box<dyn Link>>,
     wake: EventFd,
-    stop: AtomicBool,
+    /// When the thread must stop, in clock microseconds: `u64::MAX` while
+    /// running; a later instant lets closed connections finish first.
+    stop_at: AtomicU64,
+    /// When the thread plans to wake next (clock microseconds, `u64::MAX`
+    /// for no deadline), so callers wake it only for an earlier deadline.
+    sleep_until: AtomicU64,
     clock: Clock,
 }
 
@@ -97,19 +107,23 @@ pub struct Runtime {
 impl Runtime {
     /// Starts the thread `ustack-runtime` driving `core` over `link`.
     pub fn start(core: Core, link: Box<dyn Link>) -> io::Result<Runtime> {
+        let wait_fd = link.wait_fd();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 core,
                 waiters: Waiters::default(),
+                backlog: Vec::new(),
             }),
+            link: Mutex::new(link),
             wake: EventFd::new()?,
-            stop: AtomicBool::new(false),
+            stop_at: AtomicU64::new(u64::MAX),
+            sleep_until: AtomicU64::new(0),
             clock: Clock::new(),
         });
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("ustack-runtime".into())
-            .spawn(move || run(&thread_shared, link))?;
+            .spawn(move || run(&thread_shared, wait_fd))?;
         Ok(Runtime {
             shared,
             thread: Some(thread),
@@ -139,11 +153,73 @@ impl Runtime {
         self.shared.wake.notify();
     }
 
+    /// Transmits what the core has to send from the caller's thread, so a
+    /// write does not wait for the runtime thread to be scheduled. If the
+    /// link is busy (the runtime thread is using it), leaves the work to
+    /// that thread; wakes it only if the core now has an earlier deadline
+    /// than the one it sleeps towards, or packets are left over.
+    pub fn transmit_now(&self) {
+        let Ok(mut link) = self.shared.link.try_lock() else {
+            self.wake();
+            return;
+        };
+        let now = self.shared.clock.now();
+        let mut tx = Vec::new();
+        let mut changed = Vec::new();
+        let deadline = {
+            let mut st = lock(&self.shared.state);
+            st.core.poll_transmit(now, &mut tx);
+            st.wake_changed(&mut changed);
+            st.core.poll_at()
+        };
+        let mut wake = false;
+        if !tx.is_empty() {
+            if let Err(e) = link.send_batch(now, &mut tx) {
+                log::debug!("inline transmit: {e}");
+                tx.clear();
+            }
+            if !tx.is_empty() {
+                lock(&self.shared.state).backlog.append(&mut tx);
+                wake = true;
+            }
+        }
+        drop(link);
+        let planned = self.shared.sleep_until.load(Ordering::Acquire);
+        if wake || deadline.is_some_and(|d| d.total_micros() < planned) {
+            self.wake();
+        }
+    }
+
     /// Asks the thread to stop (it flushes once and closes the link);
     /// returns at once.
     pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Release);
+        self.shared.stop_at.store(0, Ordering::Release);
         self.shared.wake.notify();
+    }
+
+    /// Stops the thread once every connection the application closed has
+    /// delivered its data and FIN (or `linger` has passed), then waits for
+    /// it.
+    pub fn shutdown_linger(mut self, linger: Duration) {
+        self.linger(linger);
+    }
+
+    /// [`Runtime::shutdown_linger`] through a reference (for owners that
+    /// are being dropped); a stop already requested keeps its deadline.
+    pub fn linger(&mut self, linger: Duration) {
+        let at = self.shared.clock.now() + linger;
+        let _ = self.shared.stop_at.compare_exchange(
+            u64::MAX,
+            at.total_micros(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.shared.wake.notify();
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            log::error!("runtime thread panicked");
+        }
     }
 
     /// Stops the thread and waits for it; the link is closed when the
@@ -153,8 +229,7 @@ impl Runtime {
     }
 
     fn stop_and_join(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        self.shared.wake.notify();
+        self.stop();
         if let Some(t) = self.thread.take()
             && t.join().is_err()
         {
@@ -189,13 +264,20 @@ impl ErrorOnce {
     }
 }
 
-fn run(shared: &Shared, mut link: Box<dyn Link>) {
+fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
     let mut rx: Vec<Packet> = Vec::with_capacity(RX_BATCH);
     let mut tx: Vec<Packet> = Vec::new();
     let mut errors = ErrorOnce(None);
     let mut changed = Vec::new();
-    while !shared.stop.load(Ordering::Acquire) {
+    loop {
         let now = shared.clock.now();
+        let stop_at = shared.stop_at.load(Ordering::Acquire);
+        if stop_at != u64::MAX
+            && (now.total_micros() >= stop_at || lock(&shared.state).core.orphans_pending() == 0)
+        {
+            break;
+        }
+        let mut link = shared.link.lock().unwrap_or_else(|p| p.into_inner());
         let mut fed = 0;
         let mut rx_error = false;
         while fed < RX_PER_TURN {
@@ -218,6 +300,7 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
         }
         let deadline = {
             let mut st = lock(&shared.state);
+            tx.append(&mut st.backlog);
             st.core.poll_transmit(now, &mut tx);
             st.wake_changed(&mut changed);
             st.core.poll_at()
@@ -233,10 +316,20 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
         if fed >= RX_PER_TURN {
             continue; // more may be waiting: read again before sleeping
         }
-        let deadline = match (deadline, link.poll_at()) {
+        let mut deadline = match (deadline, link.poll_at()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        drop(link);
+        if stop_at != u64::MAX {
+            // Lingering: wake at the stop deadline at the latest.
+            let stop = Instant::from_micros(stop_at);
+            deadline = Some(deadline.map_or(stop, |d| d.min(stop)));
+        }
+        shared.sleep_until.store(
+            deadline.map_or(u64::MAX, |d| d.total_micros()),
+            Ordering::Release,
+        );
         let mut timeout = deadline.map(|d| d.saturating_duration_since(shared.clock.now()));
         if rx_error {
             // Back off instead of spinning on a broken device.
@@ -248,7 +341,7 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
             sys::pollfd(shared.wake.as_raw_fd(), libc::POLLIN),
             sys::pollfd(-1, 0),
         ];
-        if let Some(fd) = link.wait_fd() {
+        if let Some(fd) = wait_fd {
             let mut events = libc::POLLIN;
             if !tx.is_empty() {
                 events |= libc::POLLOUT;
@@ -267,10 +360,14 @@ fn run(shared: &Shared, mut link: Box<dyn Link>) {
             shared.wake.drain();
         }
     }
-    // Flush what the core still has, once; the caller bounds how long it
-    // waited for connections to finish before stopping us.
+    // Flush what the core still has, once.
     let now = shared.clock.now();
-    lock(&shared.state).core.poll_transmit(now, &mut tx);
+    let mut link = shared.link.lock().unwrap_or_else(|p| p.into_inner());
+    {
+        let mut st = lock(&shared.state);
+        tx.append(&mut st.backlog);
+        st.core.poll_transmit(now, &mut tx);
+    }
     if !tx.is_empty() {
         let _ = link.send_batch(now, &mut tx);
     }

@@ -78,6 +78,10 @@ impl<T> Slab<T> {
             .and_then(|s| s.value.as_mut())
     }
 
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().filter_map(|s| s.value.as_ref())
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -527,6 +527,30 @@ impl Core {
         })
     }
 
+    /// How many connections the application closed still have data or a
+    /// FIN not yet acknowledged (what a process exit should wait for;
+    /// TIME-WAIT does not count).
+    pub fn orphans_pending(&self) -> usize {
+        self.sockets
+            .values()
+            .filter(|s| match s {
+                Socket::Tcp(t) if t.orphan => match &t.state {
+                    Role::Conn(c) => matches!(
+                        c.state(),
+                        State::SynReceived
+                            | State::Established
+                            | State::CloseWait
+                            | State::FinWait1
+                            | State::Closing
+                            | State::LastAck
+                    ),
+                    _ => false,
+                },
+                _ => false,
+            })
+            .count()
+    }
+
     /// Whether the socket is listening.
     pub fn tcp_is_listening(&mut self, h: SocketHandle) -> io::Result<bool> {
         Ok(matches!(self.tcp(h)?.state, Role::Listening(_)))

@@ -10,7 +10,7 @@ bg_pids=()
 cleanup() {
     local p
     for p in "${server_pid:-}" "${bg_pids[@]}"; do
-        [[ -n "$p" ]] && kill "$p" 2>/dev/null
+        if [[ -n "$p" ]]; then kill "$p" 2>/dev/null || true; fi
     done
     rm -rf "$tmp"
 }

@@ -405,6 +405,10 @@ impl Connection {
                 self.dupacks = 0;
                 if self.state.is_synchronized() && cwnd_limited {
                     self.cc.on_ack(now, acked, self.rtt.srtt);
+                    // The send buffer follows cwnd (twice it, as Linux
+                    // sizes its send buffer), up to send_buf_max.
+                    let want = (self.cc.cwnd() as usize).saturating_mul(2);
+                    self.send_buf.grow_capacity(want.min(self.cfg.send_buf_max));
                 }
             }
         }

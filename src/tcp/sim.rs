@@ -238,6 +238,10 @@ fn random_config(rng: &mut Rng) -> TcpConfig {
     let bufs = [2048, 4096, 16 * 1024, 64 * 1024, 256 * 1024];
     cfg.recv_buf = bufs[rng.below(5) as usize];
     cfg.send_buf = bufs[rng.below(5) as usize];
+    // Half the runs auto-tune the buffers, half keep them fixed.
+    let tuned = rng.chance(500);
+    cfg.recv_buf_max = if tuned { 1 << 20 } else { 0 };
+    cfg.send_buf_max = if tuned { 1 << 20 } else { 0 };
     cfg.nodelay = rng.chance(500);
     cfg.window_scaling = rng.chance(700);
     cfg.timestamps = rng.chance(700);

@@ -50,6 +50,7 @@ mod send_buf;
 pub mod seq;
 #[cfg(test)]
 mod sim;
+mod sockopt;
 #[cfg(test)]
 mod tests;
 mod tlp;

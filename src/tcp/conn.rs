@@ -564,6 +564,22 @@ impl Connection {
         self.rtt.current()
     }
 
+    /// TCP_NODELAY: takes effect at the next `poll_transmit`.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+    }
+
+    /// SO_KEEPALIVE and its TCP_KEEP* parameters; the idle time counts from
+    /// the last segment received (or from now if none yet).
+    pub fn set_keepalive(&mut self, keepalive: Option<super::Keepalive>) {
+        self.cfg.keepalive = keepalive;
+        self.keepalive_probes = 0;
+        self.keepalive_at = match keepalive {
+            Some(ka) if self.state.is_synchronized() => Some(self.last_now + ka.idle),
+            _ => None,
+        };
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.stats
     }

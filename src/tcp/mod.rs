@@ -50,7 +50,6 @@ mod send_buf;
 pub mod seq;
 #[cfg(test)]
 mod sim;
-mod sockopt;
 #[cfg(test)]
 mod tests;
 mod tlp;

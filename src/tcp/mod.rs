@@ -51,6 +51,8 @@ pub mod seq;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
+mod sim_bulk;
+#[cfg(test)]
 mod tests;
 mod tlp;
 

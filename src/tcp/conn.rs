@@ -131,6 +131,8 @@ pub struct Connection {
     /// that began at `challenge_epoch`.
     pub(super) challenge_epoch: Instant,
     pub(super) challenge_count: u32,
+    /// When an out-of-window bare ACK was last answered.
+    pub(super) oow_ack_at: Option<Instant>,
 
     // Status.
     pub(super) error: Option<TcpError>,
@@ -204,6 +206,7 @@ impl Connection {
             rack_at: None,
             challenge_epoch: now,
             challenge_count: 0,
+            oow_ack_at: None,
             error: None,
             rst_to_send: None,
             probe_pending: false,

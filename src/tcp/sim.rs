@@ -4,8 +4,9 @@
 //! the next arrival or deadline. Each seed transfers a random amount of data
 //! both ways and closes; a failing seed prints itself for replay.
 //!
-//! `USTACK_SIM_SEEDS=n` runs n seeds (default [`DEFAULT_SEEDS`]);
-//! `USTACK_SIM_SEED=s` replays one.
+//! `USTACK_SIM_SEEDS=n` runs n seeds (default [`DEFAULT_SEEDS`]) from
+//! `USTACK_SIM_FIRST` (default 1); `USTACK_SIM_SEED=s` replays one, and
+//! `USTACK_SIM_TRACE=1` prints its every segment.
 
 use super::{
     CongestionAlgorithm, Connection, IcmpError, State, TcpConfig, TcpError, rst_for_unmatched,
@@ -496,7 +497,11 @@ fn env_u64(name: &str) -> Option<u64> {
 fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
     let seeds: Vec<u64> = match env_u64("USTACK_SIM_SEED") {
         Some(s) => vec![s],
-        None => (1..=env_u64("USTACK_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS)).collect(),
+        None => {
+            let first = env_u64("USTACK_SIM_FIRST").unwrap_or(1);
+            let count = env_u64("USTACK_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
+            (first..first.saturating_add(count)).collect()
+        }
     };
     let (mut bytes, mut segments, mut retransmits) = (0usize, 0u64, 0u64);
     let (mut fast, mut rtos, mut tlps) = (0u64, 0u64, 0u64);

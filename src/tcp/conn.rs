@@ -102,6 +102,11 @@ pub struct Connection {
     pub(super) close_at: Option<Instant>,
     pub(super) last_now: Instant,
 
+    /// Receive-buffer tuning: bytes the application read since
+    /// `drs_epoch`, measured once per RTT.
+    pub(super) drs_copied: usize,
+    pub(super) drs_epoch: Instant,
+
     // ACK policy.
     pub(super) ack_now: bool,
     pub(super) unacked_bytes: usize,
@@ -126,6 +131,8 @@ pub struct Connection {
     /// that began at `challenge_epoch`.
     pub(super) challenge_epoch: Instant,
     pub(super) challenge_count: u32,
+    /// When an out-of-window bare ACK was last answered.
+    pub(super) oow_ack_at: Option<Instant>,
 
     // Status.
     pub(super) error: Option<TcpError>,
@@ -185,6 +192,8 @@ impl Connection {
             keepalive_probes: 0,
             close_at: None,
             last_now: now,
+            drs_copied: 0,
+            drs_epoch: now,
             ack_now: false,
             unacked_bytes: 0,
             cc: cfg.congestion.build(mss),
@@ -197,6 +206,7 @@ impl Connection {
             rack_at: None,
             challenge_epoch: now,
             challenge_count: 0,
+            oow_ack_at: None,
             error: None,
             rst_to_send: None,
             probe_pending: false,
@@ -293,9 +303,32 @@ impl Connection {
         if n > 0 {
             let before = self.recv_buf.window();
             self.recv_buf.read(&mut buf[..n]);
+            self.tune_recv_buf(n);
             self.maybe_window_update(before);
         }
         Ok(n)
+    }
+
+    /// Dynamic right-sizing of the receive buffer: when the application
+    /// drained more than half the buffer within one RTT, the window, not
+    /// the reader, limits the flow, so the buffer doubles towards twice
+    /// what was read, up to `recv_buf_max`.
+    fn tune_recv_buf(&mut self, read: usize) {
+        self.drs_copied += read;
+        let Some(srtt) = self.rtt.srtt else {
+            return;
+        };
+        let rtt = srtt.max(std::time::Duration::from_millis(1));
+        if self.last_now.saturating_duration_since(self.drs_epoch) < rtt {
+            return;
+        }
+        let cap = self.recv_buf.capacity();
+        if self.drs_copied * 2 > cap {
+            let target = (self.drs_copied * 2).min(self.cfg.recv_buf_max);
+            self.recv_buf.grow_capacity(target);
+        }
+        self.drs_copied = 0;
+        self.drs_epoch = self.last_now;
     }
 
     /// Like `recv` without consuming.

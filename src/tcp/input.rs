@@ -16,6 +16,9 @@ use std::time::Duration;
 /// Challenge ACKs allowed per connection per second (RFC 5961 section 7).
 pub const CHALLENGE_ACK_LIMIT: u32 = 10;
 
+/// Least time between ACKs answering out-of-window bare ACKs.
+const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
+
 impl Connection {
     /// Processes one arriving segment that the stack demultiplexed to this
     /// connection. Never panics, whatever the segment holds; call
@@ -100,7 +103,11 @@ impl Connection {
         let right = self.rcv_nxt + wnd;
         let acceptable = match (seg_len, wnd) {
             (0, 0) => seq == self.rcv_nxt,
-            (0, _) => seq.in_range(self.rcv_nxt, right),
+            // The right edge itself is allowed for a bare ACK (as Linux
+            // does): a peer whose data filled our window sends its ACKs
+            // from there, and if both windows are full and both ends refuse
+            // each other's ACKs, they trade ACKs forever (sim seed 86866).
+            (0, _) => seq.in_range(self.rcv_nxt, right + 1u32),
             (_, 0) => false,
             _ => {
                 seq.in_range(self.rcv_nxt, right)
@@ -117,7 +124,20 @@ impl Connection {
         let ack_only = !acceptable && wnd == 0 && seq == self.rcv_nxt;
         if !acceptable && !ack_only {
             self.stats.dropped += 1;
-            if !rst {
+            // An unacceptable bare ACK is answered at most every 500 ms
+            // (Linux's tcp_invalid_ratelimit), so two confused ends cannot
+            // ping-pong at wire speed; probes (SEG.SEQ = RCV.NXT - 1) are
+            // always answered.
+            let probe = seq == self.rcv_nxt - 1u32;
+            let throttled = seg_len == 0
+                && !probe
+                && self
+                    .oow_ack_at
+                    .is_some_and(|t| now.saturating_duration_since(t) < OOW_ACK_INTERVAL);
+            if !rst && !throttled {
+                if seg_len == 0 && !probe {
+                    self.oow_ack_at = Some(now);
+                }
                 let data_start = seq + u32::from(syn);
                 let data_end = data_start + payload.len();
                 if self.opts.sack && !payload.is_empty() && data_end <= self.rcv_nxt {
@@ -405,6 +425,10 @@ impl Connection {
                 self.dupacks = 0;
                 if self.state.is_synchronized() && cwnd_limited {
                     self.cc.on_ack(now, acked, self.rtt.srtt);
+                    // The send buffer follows cwnd (twice it, as Linux
+                    // sizes its send buffer), up to send_buf_max.
+                    let want = (self.cc.cwnd() as usize).saturating_mul(2);
+                    self.send_buf.grow_capacity(want.min(self.cfg.send_buf_max));
                 }
             }
         }

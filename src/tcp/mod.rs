@@ -52,6 +52,8 @@ pub mod seq;
 mod sim;
 mod sockopt;
 #[cfg(test)]
+mod sim_bulk;
+#[cfg(test)]
 mod tests;
 mod tlp;
 
@@ -94,8 +96,14 @@ pub struct TcpConfig {
     /// Whether the connection runs over IPv6 (default MSS 1220, not 536,
     /// when the peer announces none: RFC 9293 section 3.7.1).
     pub ipv6: bool,
+    /// Initial receive buffer; auto-tuning grows it up to `recv_buf_max`
+    /// while the application keeps up (Linux's receive-buffer tuning). A
+    /// maximum at or below the initial size turns tuning off.
     pub recv_buf: usize,
+    pub recv_buf_max: usize,
+    /// Initial send buffer; grows up to `send_buf_max` with cwnd.
     pub send_buf: usize,
+    pub send_buf_max: usize,
     /// Disables Nagle's algorithm (TCP_NODELAY).
     pub nodelay: bool,
     pub keepalive: Option<Keepalive>,
@@ -129,8 +137,10 @@ impl TcpConfig {
         TcpConfig {
             mss: mtu.saturating_sub(ip_header + 20).max(64),
             ipv6,
-            recv_buf: 256 * 1024,
-            send_buf: 256 * 1024,
+            recv_buf: 128 * 1024,
+            recv_buf_max: 4 << 20,
+            send_buf: 128 * 1024,
+            send_buf_max: 4 << 20,
             nodelay: false,
             keepalive: None,
             time_wait: Duration::from_secs(60),

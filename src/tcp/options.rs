@@ -44,7 +44,7 @@ pub fn syn_options(cfg: &TcpConfig, peer: Option<&TcpOptions>, tsval: u32) -> Tc
         ..TcpOptions::default()
     };
     if offered(cfg.window_scaling, |p| p.window_scale.is_some()) {
-        opts.window_scale = Some(wscale_for(cfg.recv_buf));
+        opts.window_scale = Some(wscale_for(cfg.recv_buf.max(cfg.recv_buf_max)));
     }
     if offered(cfg.sack, |p| p.sack_permitted) {
         opts.sack_permitted = true;
@@ -61,7 +61,13 @@ pub fn negotiate(cfg: &TcpConfig, peer: &TcpOptions) -> Negotiated {
     let default_mss = if cfg.ipv6 { 1220 } else { 536 };
     let peer_mss = peer.mss.unwrap_or(default_mss).clamp(64, cfg.mss.max(64));
     let (snd_wscale, rcv_wscale, window_scaling) = match peer.window_scale {
-        Some(ws) if cfg.window_scaling => (ws.min(MAX_WSCALE), wscale_for(cfg.recv_buf), true),
+        // Scaled for the largest the buffer may grow to: the shift is fixed
+        // at the handshake (RFC 7323 section 2.2).
+        Some(ws) if cfg.window_scaling => (
+            ws.min(MAX_WSCALE),
+            wscale_for(cfg.recv_buf.max(cfg.recv_buf_max)),
+            true,
+        ),
         _ => (0, 0, false),
     };
     Negotiated {
@@ -98,7 +104,7 @@ mod tests {
         let n = negotiate(&cfg, &peer);
         assert_eq!(n.snd_wscale, 14);
         assert_eq!(n.peer_mss, 1460);
-        assert_eq!(n.rcv_wscale, wscale_for(cfg.recv_buf));
+        assert_eq!(n.rcv_wscale, 7, "room for the 4 MiB maximum");
     }
 
     #[test]

@@ -316,7 +316,13 @@ impl Connection {
             // would if nothing were in flight (RFC 9293 section 3.8.6.1).
             wnd_room = self.snd_mss as usize;
         }
-        let cwnd_room = self.cc.cwnd().saturating_sub(self.flight()) as usize;
+        // While anything of cwnd is left, a full segment may go, as Linux
+        // counts cwnd in packets: a sender stuck with, say, 700 bytes of
+        // room and nothing else to clock it out would wait for the RTO.
+        let cwnd_room = match self.cc.cwnd().saturating_sub(self.flight()) {
+            0 => 0,
+            _ => self.snd_mss as usize,
+        };
         let full = avail
             .min(self.snd_mss as usize)
             .min(wnd_room)

@@ -47,6 +47,11 @@ impl RecvBuffer {
         self.capacity
     }
 
+    /// Raises the capacity (never lowers it: the window never shrinks).
+    pub fn grow_capacity(&mut self, capacity: usize) {
+        self.capacity = self.capacity.max(capacity);
+    }
+
     /// Grows the storage to hold stream offsets up to `read_off + need`,
     /// moving every byte of the current window to its new position.
     fn reserve(&mut self, need: usize) {

@@ -40,6 +40,11 @@ impl SendBuffer {
         self.capacity - self.len
     }
 
+    /// Raises the capacity (never lowers it).
+    pub fn grow_capacity(&mut self, capacity: usize) {
+        self.capacity = self.capacity.max(capacity);
+    }
+
     /// Makes the storage hold at least `need` bytes, unwrapping the ring
     /// into the new storage.
     fn reserve(&mut self, need: usize) {

@@ -182,3 +182,123 @@ fn recv_reports_would_block_then_eof_after_fin() {
     assert_eq!(b.recv(&mut [0; 8]), Ok(0));
     assert_eq!(a.send(b"late"), Err(TcpError::NotConnected));
 }
+
+/// A bulk transfer A -> B over a 10 ms RTT, B reading everything at once.
+fn bulk(a: &mut Connection, b: &mut Connection, bytes: usize) -> usize {
+    let data = vec![7u8; bytes];
+    let (mut sent, mut got) = (0, 0);
+    let mut now = t(0);
+    while got < bytes && now < t(600_000) {
+        sent += a.send(&data[sent..]).unwrap();
+        let to_b = out(a, now);
+        feed(b, now + ms(5), &to_b);
+        got += read_all(b).len();
+        let to_a = out(b, now + ms(5));
+        feed(a, now + ms(10), &to_a);
+        now += ms(10);
+    }
+    got
+}
+
+#[test]
+fn receive_buffer_grows_while_the_application_keeps_up() {
+    let mut c = cfg();
+    c.recv_buf = 16 * 1024;
+    c.recv_buf_max = 1 << 20;
+    let (mut a, mut b) = pair_with(cfg(), c);
+    assert_eq!(bulk(&mut a, &mut b, 2_000_000), 2_000_000);
+    let (_, rcvbuf) = b.buffer_sizes();
+    assert!(rcvbuf > 16 * 1024, "grew to {rcvbuf}");
+    assert!(rcvbuf <= 1 << 20);
+    assert!(
+        a.snd_wnd > 16 * 1024,
+        "the larger window reached the sender"
+    );
+}
+
+#[test]
+fn receive_buffer_stays_put_for_a_slow_reader() {
+    let mut c = cfg();
+    c.recv_buf = 16 * 1024;
+    c.recv_buf_max = 1 << 20;
+    let (mut a, mut b) = pair_with(cfg(), c);
+    a.send(&[1; 100_000]).unwrap();
+    let mut now = t(0);
+    for _ in 0..100 {
+        pump(&mut a, &mut b, now);
+        // 1 KB per 100 ms: far below what the window allows.
+        let mut buf = [0; 1000];
+        let _ = b.recv(&mut buf);
+        now += ms(100);
+    }
+    assert_eq!(b.buffer_sizes().1, 16 * 1024);
+}
+
+#[test]
+fn send_buffer_grows_with_cwnd() {
+    let mut c = cfg();
+    c.send_buf = 16 * 1024;
+    c.send_buf_max = 1 << 20;
+    let (mut a, mut b) = pair_with(c, cfg());
+    bulk(&mut a, &mut b, 500_000);
+    let (sndbuf, _) = a.buffer_sizes();
+    assert!(
+        sndbuf >= 2 * a.cwnd() as usize || sndbuf == 1 << 20,
+        "{sndbuf}"
+    );
+    assert!(sndbuf > 16 * 1024);
+}
+
+#[test]
+fn bare_ack_at_the_right_edge_of_a_full_window_is_taken() {
+    let mut ca = cfg();
+    ca.sack = false; // no tail loss probe in the way
+    let mut cb = ca.clone();
+    cb.recv_buf = 2000;
+    let (mut a, mut b) = pair_with(ca, cb);
+    // A fills B's window; the first segment is lost.
+    a.send(&[1; 2000]).unwrap();
+    let data = out(&mut a, t(1));
+    assert_eq!(data.len(), 2);
+    assert_eq!(
+        data[1].0.seq + 1000,
+        b.rcv_adv.0,
+        "A's data reaches B's edge"
+    );
+    feed(&mut b, t(1), &data[1..]);
+    out(&mut b, t(1));
+    // B sends data; A's delayed bare ACK of it carries snd_max, which is
+    // exactly B's right edge.
+    b.send(b"reply").unwrap();
+    feed(&mut a, t(2), &out(&mut b, t(2)));
+    let ack = out(&mut a, t(42));
+    assert_eq!(ack.len(), 1);
+    assert!(ack[0].1.is_empty());
+    assert_eq!(ack[0].0.seq, b.rcv_adv.0);
+    feed(&mut b, t(42), &ack);
+    assert_eq!(b.snd_una, b.snd_max, "B took the acknowledgement");
+}
+
+#[test]
+fn out_of_window_bare_acks_are_answered_at_most_every_500ms() {
+    let (_a, mut b) = pair();
+    let far = seg(b.rcv_nxt.0 + 1_000_000, b.snd_max.0, TcpFlags::ACK);
+    let mut far = far;
+    far.src_port = 40000;
+    far.dst_port = 80;
+    let mut answers = 0;
+    for i in 0..10 {
+        b.on_segment(t(10 * i), &far, &[]);
+        answers += out(&mut b, t(10 * i)).len();
+    }
+    assert_eq!(answers, 1);
+    b.on_segment(t(600), &far, &[]);
+    assert_eq!(out(&mut b, t(600)).len(), 1);
+    // A keepalive-style probe is always answered.
+    let probe = seg(b.rcv_nxt.0 - 1, b.snd_max.0, TcpFlags::ACK);
+    let mut probe = probe;
+    probe.src_port = 40000;
+    probe.dst_port = 80;
+    b.on_segment(t(601), &probe, &[]);
+    assert_eq!(out(&mut b, t(601)).len(), 1);
+}

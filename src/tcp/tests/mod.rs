@@ -27,12 +27,15 @@ pub fn addr_b() -> SocketAddr {
     "10.0.0.2:80".parse().unwrap()
 }
 
-/// A plain configuration: no timestamps, so sequence checks are exact.
+/// A plain configuration: no timestamps, so sequence checks are exact, and
+/// fixed 64 KiB buffers (a maximum of 0 turns auto-tuning off).
 pub fn cfg() -> TcpConfig {
     let mut cfg = TcpConfig::for_mtu(1040, false);
     cfg.timestamps = false;
     cfg.recv_buf = 64 * 1024;
+    cfg.recv_buf_max = 0;
     cfg.send_buf = 64 * 1024;
+    cfg.send_buf_max = 0;
     cfg
 }
 

@@ -143,3 +143,28 @@ fn cwnd_grows_only_while_it_limits_the_sender() {
     pump(&mut a, &mut b, t(5050));
     assert!(a.cwnd() > iw);
 }
+
+#[test]
+fn tail_loss_probe_repeats_the_last_segment_so_the_receiver_acks_at_once() {
+    let (mut a, mut b) = pair();
+    a.send(b"warm").unwrap();
+    feed(&mut b, t(0), &out(&mut a, t(0)));
+    feed(&mut a, t(100), &out(&mut b, t(100)));
+    // Two segments go out and arrive; B's ACK of them is lost.
+    a.send(&[4; 2000]).unwrap();
+    let data = out(&mut a, t(200));
+    feed(&mut b, t(200), &data);
+    out(&mut b, t(200));
+    // New data is ready too, yet the probe repeats the last segment...
+    a.snd_wnd = 100_000;
+    a.send(&[5; 1000]).unwrap();
+    let pto = a.poll_at().unwrap();
+    let probe = out(&mut a, pto);
+    assert_eq!(probe[0].0.seq, data[1].0.seq);
+    assert_eq!(a.counters().tlp_probes, 1);
+    // ...which B, holding it already, acknowledges without delay.
+    feed(&mut b, pto, &probe);
+    let ack = out(&mut b, pto);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].0.ack, a.snd_max.0);
+}

@@ -28,33 +28,20 @@ use crate::wire::{IpHeader, IpProtocol};
 use super::udp::EPHEMERAL;
 
 /// Options a TCP socket carries before and after it connects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpOptionsSet {
     pub reuse_addr: bool,
     pub v6only: bool,
     pub nodelay: bool,
-    /// `SO_RCVBUF` / `SO_SNDBUF` as the application set them (bytes).
-    pub recv_buf: usize,
-    pub send_buf: usize,
+    /// `SO_RCVBUF` / `SO_SNDBUF` as the application set them (bytes): a
+    /// set size is fixed, as in Linux; `None` lets the buffer auto-tune.
+    pub recv_buf: Option<usize>,
+    pub send_buf: Option<usize>,
     pub keepalive: Option<crate::tcp::Keepalive>,
     /// SO_LINGER with a zero timeout: close sends RST instead of FIN.
     pub linger_abort: bool,
 }
 
-impl Default for TcpOptionsSet {
-    fn default() -> Self {
-        let d = TcpConfig::default();
-        TcpOptionsSet {
-            reuse_addr: false,
-            v6only: false,
-            nodelay: false,
-            recv_buf: d.recv_buf,
-            send_buf: d.send_buf,
-            keepalive: None,
-            linger_abort: false,
-        }
-    }
-}
 
 pub(crate) struct TcpSocket {
     v6: bool,
@@ -212,7 +199,7 @@ impl Core {
     /// Sets options. Buffer sizes apply to connections made afterwards;
     /// `nodelay` and keepalive also to the current connection.
     pub fn tcp_set_options(&mut self, h: SocketHandle, opts: TcpOptionsSet) -> io::Result<()> {
-        if opts.recv_buf == 0 || opts.send_buf == 0 {
+        if opts.recv_buf == Some(0) || opts.send_buf == Some(0) {
             return Err(errno(libc::EINVAL));
         }
         let s = self.tcp(h)?;
@@ -757,15 +744,22 @@ impl Core {
     fn tcp_config_from(&self, opts: TcpOptionsSet, ipv6: bool) -> TcpConfig {
         let mtu = u16::try_from(self.cfg.mtu).unwrap_or(u16::MAX);
         let for_link = TcpConfig::for_mtu(mtu, ipv6);
-        TcpConfig {
+        let mut cfg = TcpConfig {
             mss: for_link.mss,
             ipv6,
-            recv_buf: opts.recv_buf,
-            send_buf: opts.send_buf,
             nodelay: opts.nodelay,
             keepalive: opts.keepalive,
             ..self.cfg.tcp.clone()
+        };
+        if let Some(n) = opts.recv_buf {
+            cfg.recv_buf = n;
+            cfg.recv_buf_max = 0;
         }
+        if let Some(n) = opts.send_buf {
+            cfg.send_buf = n;
+            cfg.send_buf_max = 0;
+        }
+        cfg
     }
 
     /// An ICMP error about a segment we sent from `local` to `remote`.

@@ -4,9 +4,8 @@
 //! sockets are plain `std::net` sockets made on that thread.
 //!
 //! These tests need root (they fail, saying so, without it).
-//! `USTACK_KERNEL_BULK_MIB` sets the clean bulk transfer size (default
-//! 100) and `USTACK_KERNEL_FAULT_MIB` the one through faults (default 8:
-//! loss recovery against Linux is still slow, see issue 3's note).
+//! `USTACK_KERNEL_BULK_MIB` sets the clean bulk transfer size and
+//! `USTACK_KERNEL_FAULT_MIB` the one through faults (both default 100).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{self, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
@@ -146,7 +145,7 @@ fn kernel_client_transfers_bulk_both_ways_through_faults() {
     kernel_client_bulk(
         Some("loss=0.02,dup=0.01,reorder=0.01,corrupt=0.005,seed=11"),
         "faults",
-        mib_from_env("USTACK_KERNEL_FAULT_MIB", 8),
+        mib_from_env("USTACK_KERNEL_FAULT_MIB", 100),
     );
 }
 

@@ -125,8 +125,15 @@ pub struct Counters {
     /// TCP segments that matched no connection or listener (answered with
     /// RST).
     pub tcp_no_socket: u64,
-    /// SYNs dropped because a listener's backlog was full.
+    /// SYNs (and cookie ACKs) dropped because a listener's accept queue
+    /// was full.
     pub tcp_listen_overflows: u64,
+    /// SYN-ACKs sent as cookies because a SYN queue was full.
+    pub tcp_syncookies_sent: u64,
+    /// Connections rebuilt from a valid cookie.
+    pub tcp_syncookies_ok: u64,
+    /// ACKs to a cookie-sending listener whose cookie did not check.
+    pub tcp_syncookies_failed: u64,
     /// Datagrams of a protocol the stack does not speak.
     pub unknown_protocol: u64,
 }
@@ -174,6 +181,7 @@ impl Core {
         let mut rng = Rng::new(cfg.seed);
         let secret = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
         let isn_secret = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
+        let cookie_secret = u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64());
         Core {
             reassembler: Reassembler::new(cfg.reassembly.clone()),
             ids: IdGenerator::new(secret),
@@ -182,7 +190,7 @@ impl Core {
             tx: VecDeque::new(),
             sockets: Slab::new(cfg.max_sockets),
             udp_ports: udp::PortTable::default(),
-            tcp_tables: tcp::TcpTables::new(isn_secret),
+            tcp_tables: tcp::TcpTables::new(isn_secret, cookie_secret),
             changed: Vec::new(),
             counters: Counters::default(),
             cfg,

@@ -18,8 +18,8 @@ use super::icmp::ReceivedError;
 use super::{Arrival, Core, Socket, SocketHandle, errno};
 use crate::device::Packet;
 use crate::tcp::{
-    Connection, IcmpError, IsnGenerator, State, TcpConfig, TcpError, TcpFlags, TcpRepr,
-    rst_for_unmatched,
+    Connection, IcmpError, IsnGenerator, State, SynCookies, TcpConfig, TcpError, TcpFlags,
+    TcpOptions, TcpRepr, rst_for_unmatched,
 };
 use crate::time::Instant;
 use crate::wire::{IpHeader, IpProtocol};
@@ -41,7 +41,6 @@ pub struct TcpOptionsSet {
     /// SO_LINGER with a zero timeout: close sends RST instead of FIN.
     pub linger_abort: bool,
 }
-
 
 pub(crate) struct TcpSocket {
     v6: bool,
@@ -77,6 +76,9 @@ enum Role {
 
 struct Listener {
     backlog: usize,
+    /// When this listener last answered with a SYN cookie: ACKs that
+    /// match no connection are checked as cookies only for a while after.
+    cookies_at: Option<Instant>,
     /// Children still in SYN-RECEIVED.
     pending: Vec<SocketHandle>,
     /// Children established and waiting for `accept`.
@@ -107,16 +109,18 @@ pub(crate) struct TcpTables {
     /// Connections to poll on the next `poll_transmit`.
     touched: Vec<SocketHandle>,
     isn: IsnGenerator,
+    cookies: SynCookies,
 }
 
 impl TcpTables {
-    pub(crate) fn new(isn_secret: u128) -> TcpTables {
+    pub(crate) fn new(isn_secret: u128, cookie_secret: u128) -> TcpTables {
         TcpTables {
             conns: HashMap::new(),
             bound: HashMap::new(),
             timers: BinaryHeap::new(),
             touched: Vec::new(),
             isn: IsnGenerator::with_secret(isn_secret),
+            cookies: SynCookies::new(cookie_secret),
         }
     }
 }
@@ -293,6 +297,7 @@ impl Core {
             Role::Fresh => {
                 s.state = Role::Listening(Listener {
                     backlog,
+                    cookies_at: None,
                     pending: Vec::new(),
                     ready: VecDeque::new(),
                 });
@@ -640,6 +645,13 @@ impl Core {
             self.tcp_syn_to_listener(now, l, local, remote, &repr);
             return;
         }
+        if repr.flags.contains(TcpFlags::ACK)
+            && !repr.flags.intersects(TcpFlags::SYN | TcpFlags::RST)
+            && let Some(l) = self.tcp_find_listener(local)
+            && self.tcp_cookie_ack(now, l, local, remote, &repr, payload)
+        {
+            return;
+        }
         self.counters.tcp_no_socket += 1;
         if let Some(rst) = rst_for_unmatched(&repr, payload.len()) {
             self.send_tcp_segment(local.ip(), remote.ip(), &rst, &[]);
@@ -701,21 +713,27 @@ impl Core {
         remote: SocketAddr,
         syn: &TcpRepr,
     ) {
-        let (v6, opts, full) = match self.sockets.get(l) {
+        // As Linux: both queues are bounded by the backlog.
+        let (v6, opts, accept_full, syn_full) = match self.sockets.get(l) {
             Some(Socket::Tcp(s)) => match &s.state {
                 Role::Listening(li) => (
                     s.v6,
                     s.opts,
-                    li.pending.len() + li.ready.len() >= li.backlog,
+                    li.ready.len() >= li.backlog,
+                    li.pending.len() >= li.backlog,
                 ),
                 _ => return,
             },
             _ => return,
         };
-        if full {
+        if accept_full {
             // Dropping the SYN makes the peer retry, as Linux does when the
             // accept queue overflows.
             self.counters.tcp_listen_overflows += 1;
+            return;
+        }
+        if syn_full {
+            self.tcp_send_cookie(now, l, local, remote, syn, opts);
             return;
         }
         let Ok(child) = self.tcp_socket(v6) else {
@@ -725,18 +743,117 @@ impl Core {
         let cfg = self.tcp_config_from(opts, remote.is_ipv6());
         let iss = self.tcp_tables.isn.isn(local, remote, now);
         let conn = Connection::accept(cfg, local, remote, syn, iss, now);
+        self.tcp_adopt_child(l, child, opts, conn);
+    }
+
+    /// Files a new connection under its listener's SYN queue.
+    fn tcp_adopt_child(
+        &mut self,
+        l: SocketHandle,
+        child: SocketHandle,
+        opts: TcpOptionsSet,
+        conn: Connection,
+    ) {
+        let key = (conn.local(), conn.remote());
         if let Some(Socket::Tcp(cs)) = self.sockets.get_mut(child) {
             cs.opts = opts;
             cs.parent = Some(l);
             cs.state = Role::Conn(Box::new(conn));
         }
-        self.tcp_tables.conns.insert((local, remote), child);
+        self.tcp_tables.conns.insert(key, child);
         if let Some(Socket::Tcp(s)) = self.sockets.get_mut(l)
             && let Role::Listening(li) = &mut s.state
         {
             li.pending.push(child);
         }
         self.tcp_touch(child);
+    }
+
+    /// Answers a SYN with a stateless SYN-ACK whose sequence number is a
+    /// cookie (RFC 4987 section 3.6): the SYN queue is full.
+    fn tcp_send_cookie(
+        &mut self,
+        now: Instant,
+        l: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        syn: &TcpRepr,
+        opts: TcpOptionsSet,
+    ) {
+        let cfg = self.tcp_config_from(opts, remote.is_ipv6());
+        let cookie = self
+            .tcp_tables
+            .cookies
+            .make(local, remote, syn.seq, syn.options.mss, now);
+        let reply = TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: cookie,
+            ack: syn.seq.wrapping_add(1),
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window: cfg.recv_buf.min(0xffff) as u16,
+            urgent: 0,
+            options: TcpOptions {
+                mss: Some(cfg.mss),
+                ..TcpOptions::default()
+            },
+        };
+        self.send_tcp_segment(local.ip(), remote.ip(), &reply, &[]);
+        self.counters.tcp_syncookies_sent += 1;
+        if let Some(Socket::Tcp(s)) = self.sockets.get_mut(l)
+            && let Role::Listening(li) = &mut s.state
+        {
+            li.cookies_at = Some(now);
+        }
+    }
+
+    /// An ACK that matches no connection, to a listener that recently sent
+    /// cookies: if it returns a valid cookie, the connection is rebuilt
+    /// from it; if the accept queue is full, the ACK is dropped (the
+    /// client's retransmission or first data tries again), as Linux does.
+    /// Returns whether the ACK was taken (no RST is due).
+    fn tcp_cookie_ack(
+        &mut self,
+        now: Instant,
+        l: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        ack: &TcpRepr,
+        payload: &[u8],
+    ) -> bool {
+        let (v6, opts, recent, accept_full) = match self.sockets.get(l) {
+            Some(Socket::Tcp(s)) => match &s.state {
+                Role::Listening(li) => (
+                    s.v6,
+                    s.opts,
+                    li.cookies_at
+                        .is_some_and(|t| now - t <= std::time::Duration::from_secs(128)),
+                    li.ready.len() >= li.backlog,
+                ),
+                _ => return false,
+            },
+            _ => return false,
+        };
+        if !recent {
+            return false;
+        }
+        let Some(mss) = self.tcp_tables.cookies.check(local, remote, ack, now) else {
+            self.counters.tcp_syncookies_failed += 1;
+            return false;
+        };
+        if accept_full {
+            self.counters.tcp_listen_overflows += 1;
+            return true;
+        }
+        let Ok(child) = self.tcp_socket(v6) else {
+            return true;
+        };
+        let cfg = self.tcp_config_from(opts, remote.is_ipv6());
+        let mut conn = Connection::accept_cookie(cfg, local, remote, ack, mss, now);
+        conn.on_segment(now, ack, payload);
+        self.counters.tcp_syncookies_ok += 1;
+        self.tcp_adopt_child(l, child, opts, conn);
+        true
     }
 
     /// The configuration of a new connection: the core's template, the

@@ -223,7 +223,7 @@ fn segment_to_no_socket_gets_rst_with_the_right_numbers() {
 }
 
 #[test]
-fn full_backlog_drops_syns_until_accept_makes_room() {
+fn full_accept_queue_drops_the_handshake_until_accept_makes_room() {
     let mut p = Pair::new();
     let l = p.a.tcp_socket(false).unwrap();
     p.a.tcp_bind(l, sa(US4, 80)).unwrap();
@@ -231,14 +231,19 @@ fn full_backlog_drops_syns_until_accept_makes_room() {
     let c1 = p.b.tcp_socket(false).unwrap();
     let c2 = p.b.tcp_socket(false).unwrap();
     p.b.tcp_connect(p.now, c1, sa(US4, 80)).unwrap();
+    p.run(100);
     p.b.tcp_connect(p.now, c2, sa(US4, 80)).unwrap();
     p.run(100);
+    // c1 waits in the accept queue, which is full: c2's SYN is dropped.
     assert!(p.a.counters().tcp_listen_overflows >= 1);
     assert!(p.a.tcp_accept(l).is_ok());
-    // c2's SYN retransmission (initial RTO 1 s) now finds room.
-    p.advance(Duration::from_millis(1100));
-    assert!(p.a.tcp_accept(l).is_ok());
-    assert!(p.b.tcp_readiness(c2).unwrap().writable);
+    assert!(p.a.tcp_accept(l).is_err());
+    // c2 retransmits its SYN after the initial RTO (1 s) and gets in.
+    p.b.tcp_send(c2, b"late").unwrap();
+    p.advance(Duration::from_millis(1200));
+    let (s2, _) = p.a.tcp_accept(l).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(p.a.tcp_recv(s2, &mut buf, false).unwrap(), 4);
 }
 
 #[test]
@@ -354,4 +359,146 @@ fn readiness_changes_are_reported_once_per_change() {
     p.run(5);
     p.a.take_changed(&mut changed);
     assert!(!changed.contains(&s), "no change, no wake-up");
+}
+
+#[test]
+fn syn_queue_overflow_answers_with_cookies_that_complete_connections() {
+    let mut p = Pair::new();
+    let l = p.a.tcp_socket(false).unwrap();
+    p.a.tcp_bind(l, sa(US4, 80)).unwrap();
+    p.a.tcp_listen(l, 4).unwrap();
+    // Eight clients at once against a backlog of 4: the SYN queue fills,
+    // later SYNs are answered with cookies, and those connections are
+    // rebuilt from their ACKs; accepting makes room as they arrive.
+    let clients: Vec<SocketHandle> = (0..8)
+        .map(|_| {
+            let c = p.b.tcp_socket(false).unwrap();
+            p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+            c
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for _ in 0..50 {
+        p.run(1);
+        while let Ok((s, _)) = p.a.tcp_accept(l) {
+            accepted.push(s);
+        }
+    }
+    let n = p.a.counters();
+    assert!(n.tcp_syncookies_sent >= 1, "{n:?}");
+    assert_eq!(n.tcp_syncookies_ok, n.tcp_syncookies_sent, "{n:?}");
+    assert_eq!(accepted.len(), 8);
+    for (i, c) in clients.iter().enumerate() {
+        p.b.tcp_send(*c, &[i as u8; 100]).unwrap();
+    }
+    p.run(50);
+    let mut total = 0;
+    for s in &accepted {
+        let mut buf = [0u8; 200];
+        total += p.a.tcp_recv(*s, &mut buf, false).unwrap();
+    }
+    assert_eq!(total, 800);
+}
+
+#[test]
+fn forged_cookie_ack_gets_rst_not_a_connection() {
+    let mut p = Pair::new();
+    let l = p.a.tcp_socket(false).unwrap();
+    p.a.tcp_bind(l, sa(US4, 80)).unwrap();
+    p.a.tcp_listen(l, 1).unwrap();
+    // Fill the SYN queue and make the listener send a cookie.
+    for _ in 0..3 {
+        let c = p.b.tcp_socket(false).unwrap();
+        p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+    }
+    p.run(50);
+    assert!(p.a.counters().tcp_syncookies_sent >= 1);
+    let before = p.a.counters();
+    // A blind ACK with a made-up cookie.
+    let forged = TcpRepr {
+        src_port: 40000,
+        dst_port: 80,
+        seq: 77,
+        ack: 0x1234_5678,
+        flags: TcpFlags::ACK,
+        window: 1000,
+        ..TcpRepr::default()
+    };
+    let mut seg = vec![0u8; forged.buffer_len(0)];
+    forged
+        .emit(&mut seg, PEER4.into(), US4.into(), &[])
+        .unwrap();
+    let h = crate::wire::IpHeader {
+        src: PEER4.into(),
+        dst: US4.into(),
+        protocol: crate::wire::IpProtocol::Tcp,
+        payload_len: seg.len(),
+        hop_limit: 64,
+        ident: 0,
+        dont_frag: true,
+    };
+    let mut packet = vec![0u8; h.buffer_len()];
+    let n = h.emit(&mut packet).unwrap();
+    packet[n..].copy_from_slice(&seg);
+    p.a.input(p.now, &packet);
+    let after = p.a.counters();
+    assert_eq!(
+        after.tcp_syncookies_failed,
+        before.tcp_syncookies_failed + 1
+    );
+    assert_eq!(after.tcp_syncookies_ok, before.tcp_syncookies_ok);
+    assert_eq!(
+        after.tcp_no_socket,
+        before.tcp_no_socket + 1,
+        "answered with RST"
+    );
+    let _ = l;
+}
+
+#[test]
+fn syn_flood_does_not_keep_a_real_client_out_or_grow_state() {
+    let mut p = Pair::new();
+    let l = p.a.tcp_socket(false).unwrap();
+    p.a.tcp_bind(l, sa(US4, 80)).unwrap();
+    p.a.tcp_listen(l, 16).unwrap();
+    // 2000 spoofed SYNs that never complete.
+    for port in 0..2000u16 {
+        let syn = TcpRepr {
+            src_port: 1024 + port,
+            dst_port: 80,
+            seq: u32::from(port) * 7919,
+            flags: TcpFlags::SYN,
+            window: 1000,
+            ..TcpRepr::default()
+        };
+        let mut seg = vec![0u8; syn.buffer_len(0)];
+        syn.emit(&mut seg, PEER4.into(), US4.into(), &[]).unwrap();
+        let h = crate::wire::IpHeader {
+            src: PEER4.into(),
+            dst: US4.into(),
+            protocol: crate::wire::IpProtocol::Tcp,
+            payload_len: seg.len(),
+            hop_limit: 64,
+            ident: 0,
+            dont_frag: true,
+        };
+        let mut packet = vec![0u8; h.buffer_len()];
+        let n = h.emit(&mut packet).unwrap();
+        packet[n..].copy_from_slice(&seg);
+        p.a.input(p.now, &packet);
+    }
+    let mut out = Vec::new();
+    p.a.poll_transmit(p.now, &mut out); // the SYN-ACKs go nowhere
+    assert!(
+        p.a.sockets_in_use() <= 1 + 16,
+        "state grew: {}",
+        p.a.sockets_in_use()
+    );
+    assert!(p.a.counters().tcp_syncookies_sent >= 2000 - 16);
+    // A real client still gets through, by cookie.
+    let c = p.b.tcp_socket(false).unwrap();
+    p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+    p.run(50);
+    assert!(p.a.tcp_accept(l).is_ok());
+    assert!(p.b.tcp_readiness(c).unwrap().writable);
 }

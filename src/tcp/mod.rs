@@ -50,9 +50,10 @@ mod send_buf;
 pub mod seq;
 #[cfg(test)]
 mod sim;
-mod sockopt;
 #[cfg(test)]
 mod sim_bulk;
+mod sockopt;
+mod syncookie;
 #[cfg(test)]
 mod tests;
 mod tlp;
@@ -62,6 +63,7 @@ pub use cc::CongestionAlgorithm;
 pub use conn::{Connection, IcmpError};
 pub use isn::{IsnGenerator, rst_for_unmatched};
 pub use seq::Seq;
+pub use syncookie::SynCookies;
 
 use core::fmt;
 use std::time::Duration;

@@ -1,0 +1,233 @@
+//! SYN cookies (RFC 4987 section 3.6): when a listener's SYN queue is full,
+//! the SYN-ACK's sequence number encodes what the connection needs, so no
+//! state is kept until the client's ACK proves the address is real.
+//!
+//! Layout of the 32-bit cookie (this stack's own):
+//!
+//! ```text
+//!  31      24 23                      3 2   0
+//! +----------+-------------------------+-----+
+//! | t mod 256|  keyed hash (21 bits)   | mss |
+//! +----------+-------------------------+-----+
+//! ```
+//!
+//! `t` counts 64-second periods; a cookie is valid for the current and the
+//! previous period. The hash covers the secret, the 4-tuple, the client's
+//! ISN, `t` and the MSS index, so neither can be changed without knowing
+//! the secret. Only MSS survives a cookie: window scaling, SACK and
+//! timestamps are off for such connections (Linux keeps them in the
+//! timestamp option; this stack does not yet).
+//!
+//! Owns the cookie secret and format. Must not touch listener state.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::seq::Seq;
+use super::{Connection, State, TcpConfig};
+use crate::time::Instant;
+use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+
+/// The MSS values a cookie can carry (3 bits), as Linux's table does:
+/// the largest not above the client's is chosen.
+const MSS_TABLE: [u16; 8] = [536, 1200, 1220, 1360, 1440, 1452, 1460, 8960];
+
+/// How long one value of `t` lasts.
+const PERIOD: Duration = Duration::from_secs(64);
+
+/// Makes and checks cookies with one secret.
+#[derive(Clone, Debug)]
+pub struct SynCookies {
+    secret: u128,
+}
+
+fn period(now: Instant) -> u32 {
+    (now.total_micros() / PERIOD.as_micros() as u64) as u32
+}
+
+impl SynCookies {
+    /// Cookies keyed by `secret` (seed it from the OS; fixed in simulations).
+    pub fn new(secret: u128) -> SynCookies {
+        SynCookies { secret }
+    }
+
+    fn hash(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        client_isn: u32,
+        t: u32,
+        mss: u32,
+    ) -> u32 {
+        let mut h = DefaultHasher::new();
+        self.secret.hash(&mut h);
+        local.hash(&mut h);
+        remote.hash(&mut h);
+        client_isn.hash(&mut h);
+        t.hash(&mut h);
+        mss.hash(&mut h);
+        (h.finish() as u32) & 0x00ff_fff8
+    }
+
+    /// The cookie (our ISN) for a SYN from `remote` with `client_isn` and an
+    /// announced MSS (`None`: the default 536).
+    pub fn make(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        client_isn: u32,
+        peer_mss: Option<u16>,
+        now: Instant,
+    ) -> u32 {
+        let want = peer_mss.unwrap_or(536);
+        let idx = MSS_TABLE.iter().rposition(|&m| m <= want).unwrap_or(0) as u32;
+        let t = period(now);
+        ((t & 0xff) << 24) | self.hash(local, remote, client_isn, t, idx) | idx
+    }
+
+    /// Checks the cookie an ACK acknowledges (`ack - 1`) for the ACK's
+    /// sender; the MSS it carries if it is genuine and fresh.
+    pub fn check(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        ack_seg: &TcpRepr,
+        now: Instant,
+    ) -> Option<u16> {
+        let cookie = ack_seg.ack.wrapping_sub(1);
+        let client_isn = ack_seg.seq.wrapping_sub(1);
+        let idx = cookie & 7;
+        let now_t = period(now);
+        [now_t, now_t.wrapping_sub(1)].into_iter().find_map(|t| {
+            let expected = ((t & 0xff) << 24) | self.hash(local, remote, client_isn, t, idx) | idx;
+            (expected == cookie).then_some(MSS_TABLE[idx as usize])
+        })
+    }
+}
+
+impl Connection {
+    /// A connection rebuilt from a valid cookie's ACK: as if the client's
+    /// SYN (sequence `ack_seg.seq - 1`, MSS only) had been received and our
+    /// SYN-ACK (sequence `iss`, the cookie) sent. Feed `ack_seg` to
+    /// [`Connection::on_segment`] next; it completes the handshake.
+    pub fn accept_cookie(
+        cfg: TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        ack_seg: &TcpRepr,
+        mss: u16,
+        now: Instant,
+    ) -> Connection {
+        let syn = TcpRepr {
+            src_port: remote.port(),
+            dst_port: local.port(),
+            seq: ack_seg.seq.wrapping_sub(1),
+            ack: 0,
+            flags: TcpFlags::SYN,
+            window: ack_seg.window,
+            urgent: 0,
+            options: TcpOptions {
+                mss: Some(mss),
+                ..TcpOptions::default()
+            },
+        };
+        let iss = ack_seg.ack.wrapping_sub(1);
+        let mut c = Connection::accept(cfg, local, remote, &syn, iss, now);
+        debug_assert_eq!(c.state, State::SynReceived);
+        c.snd_nxt = Seq(iss) + 1u32;
+        c.snd_max = c.snd_nxt;
+        // The window the cookie SYN-ACK advertised (as `emit_syn` would).
+        let window = c.recv_buf.window().min(0xffff) as u32;
+        c.rcv_adv = c.rcv_adv.max(c.rcv_nxt + window);
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs() -> (SocketAddr, SocketAddr) {
+        (
+            "10.77.0.2:80".parse().unwrap(),
+            "10.77.0.1:40000".parse().unwrap(),
+        )
+    }
+
+    fn ack_for(cookie: u32, client_isn: u32) -> TcpRepr {
+        TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: client_isn.wrapping_add(1),
+            ack: cookie.wrapping_add(1),
+            flags: TcpFlags::ACK,
+            window: 1000,
+            ..TcpRepr::default()
+        }
+    }
+
+    #[test]
+    fn cookie_round_trips_the_mss_within_two_periods() {
+        let c = SynCookies::new(7);
+        let (l, r) = addrs();
+        let t0 = Instant::from_millis(10_000);
+        let cookie = c.make(l, r, 1234, Some(1460), t0);
+        assert_eq!(c.check(l, r, &ack_for(cookie, 1234), t0), Some(1460));
+        assert_eq!(
+            c.check(l, r, &ack_for(cookie, 1234), t0 + PERIOD),
+            Some(1460)
+        );
+        assert_eq!(
+            c.check(l, r, &ack_for(cookie, 1234), t0 + PERIOD * 2),
+            None,
+            "expired"
+        );
+        // The MSS rounds down to the table.
+        let cookie = c.make(l, r, 9, Some(1400), t0);
+        assert_eq!(c.check(l, r, &ack_for(cookie, 9), t0), Some(1360));
+    }
+
+    #[test]
+    fn cookie_is_bound_to_tuple_isn_and_secret() {
+        let c = SynCookies::new(7);
+        let (l, r) = addrs();
+        let now = Instant::ZERO;
+        let cookie = c.make(l, r, 1234, Some(1460), now);
+        let other: SocketAddr = "10.77.0.1:40001".parse().unwrap();
+        assert_eq!(c.check(l, other, &ack_for(cookie, 1234), now), None);
+        assert_eq!(c.check(l, r, &ack_for(cookie, 1235), now), None);
+        assert_eq!(
+            SynCookies::new(8).check(l, r, &ack_for(cookie, 1234), now),
+            None
+        );
+        assert_eq!(c.check(l, r, &ack_for(cookie ^ 0x100, 1234), now), None);
+    }
+
+    #[test]
+    fn connection_rebuilt_from_a_cookie_is_established_and_carries_data() {
+        let c = SynCookies::new(1);
+        let (l, r) = addrs();
+        let now = Instant::ZERO;
+        let cookie = c.make(l, r, 5000, Some(1460), now);
+        let ack = ack_for(cookie, 5000);
+        let mss = c.check(l, r, &ack, now).unwrap();
+        let mut conn = Connection::accept_cookie(TcpConfig::default(), l, r, &ack, mss, now);
+        conn.on_segment(now, &ack, &[]);
+        assert_eq!(conn.state(), State::Established);
+        let data = TcpRepr {
+            flags: TcpFlags::ACK | TcpFlags::PSH,
+            ..ack
+        };
+        conn.on_segment(now, &data, b"hello");
+        let mut buf = [0u8; 8];
+        assert_eq!(conn.recv(&mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        let mut sent = Vec::new();
+        conn.poll_transmit(now, |seg, _| sent.push(*seg));
+        assert!(
+            sent.iter().all(|s| !s.flags.contains(TcpFlags::SYN)),
+            "no SYN-ACK resent"
+        );
+    }
+}

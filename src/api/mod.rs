@@ -81,6 +81,11 @@ impl Stack {
         self.inner.runtime.with_core(|c, _| c.counters())
     }
 
+    /// TCP counters summed over every connection the stack has had.
+    pub fn tcp_counters(&self) -> crate::tcp::Counters {
+        self.inner.runtime.with_core(|c, _| c.tcp_counters())
+    }
+
     /// Stops the thread now, for every clone; sockets fail afterwards.
     /// Dropping the last clone and socket does the same, after giving
     /// closed connections up to [`DEFAULT_LINGER`] to deliver their data.

@@ -291,6 +291,12 @@ impl TcpStream {
         Ok(self.options()?.keepalive)
     }
 
+    /// TCP_CONGESTION for connections this socket makes from now on
+    /// (`NewReno` or `Cubic`, the default).
+    pub fn set_congestion(&self, cc: crate::tcp::CongestionAlgorithm) -> io::Result<()> {
+        self.set_options(|o| o.congestion = Some(cc))
+    }
+
     /// SO_LINGER: `Some(0)` makes dropping the stream send RST and discard
     /// unsent data; other values keep the default graceful close (the
     /// stack delivers the data in the background).

@@ -40,6 +40,8 @@ pub struct TcpOptionsSet {
     pub keepalive: Option<crate::tcp::Keepalive>,
     /// SO_LINGER with a zero timeout: close sends RST instead of FIN.
     pub linger_abort: bool,
+    /// TCP_CONGESTION: `None` uses the stack's default (CUBIC).
+    pub congestion: Option<crate::tcp::CongestionAlgorithm>,
 }
 
 pub(crate) struct TcpSocket {
@@ -110,6 +112,8 @@ pub(crate) struct TcpTables {
     touched: Vec<SocketHandle>,
     isn: IsnGenerator,
     cookies: SynCookies,
+    /// Counters of connections already released.
+    retired: crate::tcp::Counters,
 }
 
 impl TcpTables {
@@ -121,6 +125,7 @@ impl TcpTables {
             touched: Vec::new(),
             isn: IsnGenerator::with_secret(isn_secret),
             cookies: SynCookies::new(cookie_secret),
+            retired: crate::tcp::Counters::default(),
         }
     }
 }
@@ -158,8 +163,17 @@ pub enum Shutdown {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpInfo {
     pub state: State,
+    /// Payload bytes of a full segment we send.
     pub mss: u32,
+    /// Congestion window, bytes.
     pub cwnd: u32,
+    /// Smoothed round-trip time, once measured.
+    pub srtt: Option<std::time::Duration>,
+    /// The retransmission timeout now in force.
+    pub rto: std::time::Duration,
+    pub congestion: crate::tcp::CongestionAlgorithm,
+    /// Bytes queued and not yet acknowledged.
+    pub send_queue: usize,
     pub counters: crate::tcp::Counters,
 }
 
@@ -515,8 +529,26 @@ impl Core {
             state: c.state(),
             mss: c.mss(),
             cwnd: c.cwnd(),
+            srtt: c.srtt(),
+            rto: c.rto(),
+            congestion: c.congestion(),
+            send_queue: c.send_queue(),
             counters: *c.counters(),
         })
+    }
+
+    /// TCP counters over every connection the stack has had (segments,
+    /// retransmits, fast retransmits, RTO expiries, SACK recoveries, RSTs).
+    pub fn tcp_counters(&self) -> crate::tcp::Counters {
+        let mut total = self.tcp_tables.retired;
+        for s in self.sockets.values() {
+            if let Socket::Tcp(t) = s
+                && let Role::Conn(c) = &t.state
+            {
+                total += c.counters();
+            }
+        }
+        total
     }
 
     /// How many connections the application closed still have data or a
@@ -592,6 +624,7 @@ impl Core {
                 remove_from(&mut self.tcp_tables.bound, local.port(), h);
             }
             if let Role::Conn(c) = &s.state {
+                self.tcp_tables.retired += c.counters();
                 let key = (c.local(), c.remote());
                 if self.tcp_tables.conns.get(&key) == Some(&h) {
                     self.tcp_tables.conns.remove(&key);
@@ -868,6 +901,9 @@ impl Core {
             keepalive: opts.keepalive,
             ..self.cfg.tcp.clone()
         };
+        if let Some(cc) = opts.congestion {
+            cfg.congestion = cc;
+        }
         if let Some(n) = opts.recv_buf {
             cfg.recv_buf = n;
             cfg.recv_buf_max = 0;

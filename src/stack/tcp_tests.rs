@@ -502,3 +502,38 @@ fn syn_flood_does_not_keep_a_real_client_out_or_grow_state() {
     assert!(p.a.tcp_accept(l).is_ok());
     assert!(p.b.tcp_readiness(c).unwrap().writable);
 }
+
+#[test]
+fn stack_tcp_counters_outlive_their_connections_and_congestion_is_per_socket() {
+    let mut p = Pair::new();
+    let l = listener(&mut p.a, false, 80);
+    let c = p.b.tcp_socket(false).unwrap();
+    let opts = TcpOptionsSet {
+        congestion: Some(crate::tcp::CongestionAlgorithm::NewReno),
+        ..TcpOptionsSet::default()
+    };
+    p.b.tcp_set_options(c, opts).unwrap();
+    p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+    p.run(50);
+    let (s, _) = p.a.tcp_accept(l).unwrap();
+    assert_eq!(
+        p.b.tcp_info(c).unwrap().congestion,
+        crate::tcp::CongestionAlgorithm::NewReno
+    );
+    assert_eq!(
+        p.a.tcp_info(s).unwrap().congestion,
+        crate::tcp::CongestionAlgorithm::Cubic
+    );
+    p.b.tcp_send(c, &[7u8; 10_000]).unwrap();
+    p.run(50);
+    assert!(p.b.tcp_info(c).unwrap().srtt.is_some());
+    let live = p.b.tcp_counters();
+    assert!(live.bytes_out >= 10_000, "{live:?}");
+    p.b.tcp_abort(c).unwrap();
+    p.b.close(c).unwrap();
+    p.run(50);
+    assert_eq!(p.b.sockets_in_use(), 0);
+    let after = p.b.tcp_counters();
+    assert!(after.bytes_out >= live.bytes_out);
+    assert!(after.rsts_out >= 1);
+}

@@ -239,3 +239,21 @@ pub struct Counters {
     /// Segments discarded as unacceptable (window, PAWS, bad ACK).
     pub dropped: u64,
 }
+
+impl core::ops::AddAssign<&Counters> for Counters {
+    fn add_assign(&mut self, o: &Counters) {
+        self.segs_in += o.segs_in;
+        self.segs_out += o.segs_out;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.retransmits += o.retransmits;
+        self.fast_retransmits += o.fast_retransmits;
+        self.rto_expiries += o.rto_expiries;
+        self.sack_recoveries += o.sack_recoveries;
+        self.tlp_probes += o.tlp_probes;
+        self.rsts_in += o.rsts_in;
+        self.rsts_out += o.rsts_out;
+        self.challenge_acks += o.challenge_acks;
+        self.dropped += o.dropped;
+    }
+}

@@ -10,6 +10,11 @@ impl Connection {
         self.error.is_some()
     }
 
+    /// The congestion control algorithm in use.
+    pub fn congestion(&self) -> super::CongestionAlgorithm {
+        self.cfg.congestion
+    }
+
     /// The application shut down writing (FIN queued or sent).
     pub fn send_closed(&self) -> bool {
         self.fin_queued || self.state == State::Closed

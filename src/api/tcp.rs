@@ -278,6 +278,7 @@ impl TcpStream {
         self.set_options(|o| o.nodelay = on)
     }
 
+    /// Whether TCP_NODELAY is set.
     pub fn nodelay(&self) -> io::Result<bool> {
         Ok(self.options()?.nodelay)
     }
@@ -287,6 +288,7 @@ impl TcpStream {
         self.set_options(|o| o.keepalive = keepalive)
     }
 
+    /// The keepalive settings, `None` when probes are off.
     pub fn keepalive(&self) -> io::Result<Option<Keepalive>> {
         Ok(self.options()?.keepalive)
     }
@@ -302,18 +304,26 @@ impl TcpStream {
         })
     }
 
+    /// SO_RCVTIMEO: how long a blocking read or peek waits before failing with
+    /// `WouldBlock` (`None`: forever). `Some(Duration::ZERO)` is
+    /// `InvalidInput`, as in std.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock.set_timeout(false, t)
     }
 
+    /// SO_SNDTIMEO: how long a blocking write waits for buffer space before
+    /// failing with `WouldBlock` (`None`: forever). `Some(Duration::ZERO)` is
+    /// `InvalidInput`.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock.set_timeout(true, t)
     }
 
+    /// The read timeout set, if any.
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.sock.timeout(false))
     }
 
+    /// The write timeout set, if any.
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.sock.timeout(true))
     }

@@ -101,11 +101,13 @@ impl UdpSocket {
             .with(|core, _| core.udp_connect(self.sock.handle, addr))
     }
 
+    /// The bound address (after `bind`, so never port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock
             .with(|core, _| Ok(core.udp_addrs(self.sock.handle)?.0))
     }
 
+    /// The connected peer; `NotConnected` (ENOTCONN) if not connected.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.with(|core, _| {
             core.udp_addrs(self.sock.handle)?
@@ -127,27 +129,38 @@ impl UdpSocket {
         self.set_options(|o| o.broadcast = on)
     }
 
+    /// Whether SO_BROADCAST is set.
     pub fn broadcast(&self) -> io::Result<bool> {
         self.sock
             .with(|core, _| Ok(core.udp_options(self.sock.handle)?.broadcast))
     }
 
+    /// SO_RCVTIMEO: how long a blocking receive or peek waits before failing
+    /// with `WouldBlock` (`None`: forever). `Some(Duration::ZERO)` is
+    /// `InvalidInput`, as in std.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock.set_timeout(false, t)
     }
 
+    /// SO_SNDTIMEO, stored for symmetry with std: sends never wait (a full
+    /// link queue fails at once with ENOBUFS), so it has no effect.
+    /// `Some(Duration::ZERO)` is `InvalidInput`.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock.set_timeout(true, t)
     }
 
+    /// The read timeout set, if any.
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.sock.timeout(false))
     }
 
+    /// The write timeout set, if any.
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.sock.timeout(true))
     }
 
+    /// Makes receives return `WouldBlock` instead of waiting (sends never
+    /// wait). Shared by every clone of the socket.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.sock.set_nonblocking(on);
         Ok(())

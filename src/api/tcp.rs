@@ -35,6 +35,41 @@ pub struct TcpListener {
 }
 
 /// A TCP connection: a byte stream in both directions.
+///
+/// `Read` and `Write` are implemented for `&TcpStream` too, so one thread
+/// can read while another writes. Errors carry the errno Linux would give,
+/// so the `ErrorKind`s are std's (stacks set up as in [`Stack`]):
+///
+/// ```
+/// use std::io::ErrorKind;
+/// use ustack::api::{Stack, TcpListener, TcpStream};
+/// use ustack::device::pipe_pair;
+/// use ustack::stack::CoreConfig;
+///
+/// let (la, lb) = pipe_pair(1500);
+/// let a = Stack::with_link(Box::new(la), CoreConfig::default())?; // 10.77.0.2
+/// let b = Stack::with_link(
+///     Box::new(lb),
+///     CoreConfig { addr: "10.77.0.1".parse().unwrap(), addr6: "fd77::1".parse().unwrap(), seed: 1, ..CoreConfig::default() },
+/// )?;
+///
+/// // Nobody listens on port 9: the SYN is answered with RST.
+/// let err = TcpStream::connect(&b, "10.77.0.2:9").unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+///
+/// let _l = TcpListener::bind(&a, "10.77.0.2:9")?;
+/// let err = TcpListener::bind(&a, "0.0.0.0:9").unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::AddrInUse);
+/// let err = TcpListener::bind(&a, "10.99.0.1:80").unwrap_err(); // not ours
+/// assert_eq!(err.kind(), ErrorKind::AddrNotAvailable);
+///
+/// let s = TcpStream::connect(&b, ("10.77.0.2", 9))?;
+/// s.set_nonblocking(true)?;
+/// let err = (&s).read(&mut [0u8; 16]).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::WouldBlock);
+/// # use std::io::Read;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct TcpStream {
     sock: Arc<SocketRef>,
 }

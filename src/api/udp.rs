@@ -15,6 +15,45 @@ use crate::stack::UdpOptions;
 ///
 /// A datagram longer than the buffer given to `recv_from` is truncated, as
 /// the kernel does; [`UdpSocket::recv_from_full`] also says how long it was.
+///
+/// Over an in-memory link (see [`Stack`] for the setup), a datagram each
+/// way, and a connected socket learning from ICMP that nobody listens:
+///
+/// ```
+/// use std::io::ErrorKind;
+/// use std::time::Duration;
+/// use ustack::api::{Stack, UdpSocket};
+/// use ustack::device::pipe_pair;
+/// use ustack::stack::CoreConfig;
+///
+/// let (la, lb) = pipe_pair(1500);
+/// let a = Stack::with_link(Box::new(la), CoreConfig::default())?; // 10.77.0.2
+/// let b = Stack::with_link(
+///     Box::new(lb),
+///     CoreConfig { addr: "10.77.0.1".parse().unwrap(), addr6: "fd77::1".parse().unwrap(), seed: 1, ..CoreConfig::default() },
+/// )?;
+///
+/// let server = UdpSocket::bind(&a, "0.0.0.0:5000")?;
+/// let client = UdpSocket::bind(&b, "0.0.0.0:0")?;
+/// client.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// assert_eq!(client.send_to(b"question", "10.77.0.2:5000")?, 8);
+///
+/// let mut buf = [0u8; 4]; // too small: the datagram is truncated
+/// let (n, full, from) = server.recv_from_full(&mut buf)?;
+/// assert_eq!((n, full, &buf), (4, 8, b"ques"));
+/// assert_eq!(from.ip().to_string(), "10.77.0.1");
+/// assert_eq!(from.port(), client.local_addr()?.port()); // bound to 0.0.0.0:ephemeral
+/// server.send_to(b"answer", from)?;
+/// let mut buf = [0u8; 64];
+/// assert_eq!(client.recv_from(&mut buf)?, (6, "10.77.0.2:5000".parse().unwrap()));
+///
+/// // Port 5001 is closed: the ICMP port unreachable fails the next call.
+/// client.connect("10.77.0.2:5001")?;
+/// client.send(b"anyone?")?;
+/// let err = client.recv(&mut buf).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct UdpSocket {
     sock: Arc<SocketRef>,
 }

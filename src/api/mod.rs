@@ -113,6 +113,11 @@ impl Stack {
     }
 
     /// A stack on any link (an in-memory pipe for tests, say).
+    ///
+    /// `cfg.seed` seeds the ISN secret, fragment identifications and
+    /// ephemeral ports, and [`CoreConfig::default`] leaves it 0: outside
+    /// tests, set it from [`crate::rand::Rng::from_os`] (as
+    /// [`Stack::from_config`] does) so they cannot be predicted.
     pub fn with_link(link: Box<dyn Link>, cfg: CoreConfig) -> io::Result<Stack> {
         Ok(Stack {
             inner: Arc::new(Inner {

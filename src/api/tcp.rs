@@ -108,7 +108,13 @@ fn new_socket(stack: &Stack, v6: bool, reuse: bool) -> io::Result<Arc<SocketRef>
 
 impl TcpListener {
     /// Binds and listens, with a backlog of 128 and SO_REUSEADDR set, as
-    /// std does on Unix.
+    /// std does on Unix. `[::]` accepts IPv4 peers too (as IPv4-mapped
+    /// addresses); port 0 picks an ephemeral port (32768 to 60999).
+    ///
+    /// Errors: `AddrInUse` when another socket holds the port (a listener,
+    /// or a socket without SO_REUSEADDR), `AddrNotAvailable` for an address
+    /// that is not the stack's, `InvalidInput` when `addr` resolves to
+    /// nothing.
     pub fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let addr = first_addr(addr)?;
         let sock = new_socket(stack, addr.is_ipv6(), true)?;
@@ -119,7 +125,9 @@ impl TcpListener {
         Ok(TcpListener { sock })
     }
 
-    /// Waits for a connection.
+    /// Waits for a connection that completed its handshake and returns it
+    /// with the peer's address (IPv4-mapped on an IPv6 listener). In
+    /// non-blocking mode, `WouldBlock` when none is waiting.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (h, peer) = self.sock.block(Direction::Other(None), |core, _| {
             core.tcp_accept(self.sock.handle)
@@ -130,7 +138,8 @@ impl TcpListener {
         Ok((stream, peer))
     }
 
-    /// An endless iterator of accepted connections.
+    /// An endless iterator of accepted connections: `accept` in a loop,
+    /// without the peer addresses.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
@@ -194,7 +203,16 @@ impl Iterator for Incoming<'_> {
 }
 
 impl TcpStream {
-    /// Connects to the first address that accepts, as std does.
+    /// Connects to the first address that accepts, as std does, blocking
+    /// until the handshake completes or fails. The local address is the
+    /// stack's, with an ephemeral port.
+    ///
+    /// Errors (the last address's, if all fail): `ConnectionRefused` (RST
+    /// in answer, or ICMP port unreachable), `TimedOut` (the SYN was
+    /// retransmitted 6 times without an answer, about two minutes),
+    /// `HostUnreachable` (ICMP host or net unreachable),
+    /// `AddrNotAvailable` (no free ephemeral port), `InvalidInput` when
+    /// `addr` resolves to nothing.
     pub fn connect(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
         for a in all_addrs(addr)? {
@@ -206,7 +224,8 @@ impl TcpStream {
         Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL)))
     }
 
-    /// Connects with a time limit (`TimedOut` when it passes).
+    /// Connects with a time limit (`TimedOut` when it passes); otherwise as
+    /// [`TcpStream::connect`]. A zero `timeout` is `InvalidInput`, as in std.
     pub fn connect_timeout(
         stack: &Stack,
         addr: &SocketAddr,
@@ -249,7 +268,7 @@ impl TcpStream {
         Ok(TcpStream { sock })
     }
 
-    /// The peer's address.
+    /// The peer's address, as the socket's family shows it.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.with(|core, _| {
             core.tcp_addrs(self.sock.handle)?
@@ -267,8 +286,11 @@ impl TcpStream {
         })
     }
 
-    /// Shuts down reading, writing or both. Threads blocked on the stream
-    /// wake up and see it.
+    /// Shuts down reading, writing or both. `Write` sends FIN after the
+    /// data already written, and later writes fail with `BrokenPipe`;
+    /// `Read` makes reads return what is buffered, then 0. Threads blocked
+    /// on the stream wake up and see it. `NotConnected` on a stream that
+    /// has no connection.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let how = match how {
             Shutdown::Read => stack::Shutdown::Read,
@@ -289,7 +311,8 @@ impl TcpStream {
         })
     }
 
-    /// Reads without removing the data.
+    /// Reads without removing the data: a later `read` returns the same
+    /// bytes. Blocks, and fails, like `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.sock.block(Direction::Read, |core, _| {
             core.tcp_recv(self.sock.handle, buf, true)
@@ -369,7 +392,9 @@ impl TcpStream {
         Ok(())
     }
 
-    /// Takes the pending error (SO_ERROR).
+    /// Takes the error that ended the connection, if any (SO_ERROR): e.g.
+    /// `ConnectionReset` after a RST, `TimedOut` after retransmissions ran
+    /// out. Taking it clears it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock
             .with(|core, _| core.tcp_take_error(self.sock.handle))
@@ -416,6 +441,11 @@ impl TcpStream {
     }
 }
 
+/// Reads received bytes, blocking until some arrive (or the read timeout
+/// passes: `WouldBlock`). `Ok(0)` is end of stream: the peer's FIN, or
+/// after `shutdown(Read)`. Errors: `ConnectionReset` after a RST,
+/// `TimedOut` when retransmissions or keepalive probes ran out,
+/// `WouldBlock` in non-blocking mode when nothing is buffered.
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_inner(buf)
@@ -428,6 +458,12 @@ impl Read for &TcpStream {
     }
 }
 
+/// Queues bytes for sending, blocking while the send buffer is full (or
+/// until the write timeout passes: `WouldBlock`); returns how many were
+/// taken. Nothing is buffered outside the connection, so `flush` does
+/// nothing. Errors: `BrokenPipe` after `shutdown(Write)` or once the
+/// connection closed, `ConnectionReset` / `TimedOut` as for reads,
+/// `WouldBlock` in non-blocking mode when the buffer is full.
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_inner(buf)

@@ -67,7 +67,12 @@ impl fmt::Debug for UdpSocket {
 }
 
 impl UdpSocket {
-    /// Binds to `addr` (port 0: an ephemeral port).
+    /// Binds to `addr` (port 0: an ephemeral port). An IPv6 socket bound to
+    /// `[::]` also receives IPv4 datagrams, from IPv4-mapped addresses.
+    ///
+    /// Errors: `AddrInUse` when another socket holds the port (unless both
+    /// set SO_REUSEADDR), `AddrNotAvailable` for an address that is not the
+    /// stack's, `InvalidInput` when `addr` resolves to nothing.
     pub fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let addr = first_addr(addr)?;
         let h = stack.runtime().with_core(|core, _| {
@@ -83,7 +88,15 @@ impl UdpSocket {
         })
     }
 
-    /// Sends one datagram to `addr`; returns the bytes sent.
+    /// Sends one datagram to `addr`; returns the bytes sent. Never waits:
+    /// datagrams larger than the MTU are fragmented.
+    ///
+    /// Errors (`raw_os_error()` gives the errno): EMSGSIZE above 65,507
+    /// payload bytes over IPv4 or 65,527 over IPv6; EINVAL (`InvalidInput`)
+    /// for port 0; EAFNOSUPPORT for an address of the other family (IPv4
+    /// peers of an IPv6 socket are written as IPv4-mapped addresses);
+    /// ENOBUFS when the link's queue is full; and a pending ICMP error
+    /// (`ConnectionRefused`...) once.
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let addr = first_addr(addr)?;
         self.sock.block(Direction::Write, |core, now| {
@@ -91,14 +104,19 @@ impl UdpSocket {
         })
     }
 
-    /// Sends one datagram to the connected peer.
+    /// Sends one datagram to the connected peer; as `send_to`, with
+    /// EDESTADDRREQ when the socket is not connected.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.sock.block(Direction::Write, |core, now| {
             core.udp_send_to(now, self.sock.handle, buf, None)
         })
     }
 
-    /// Receives one datagram: (bytes copied, sender).
+    /// Receives one datagram: (bytes copied, sender). The rest of a
+    /// datagram longer than `buf` is lost. Blocks until one arrives, or
+    /// fails with `WouldBlock` in non-blocking mode or when the read timeout
+    /// passes; on a connected socket, `ConnectionRefused` once after an
+    /// ICMP port unreachable from the peer.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.recv_from_full(buf).map(|(n, _, from)| (n, from))
     }
@@ -118,7 +136,8 @@ impl UdpSocket {
         Ok((n, d.data.len(), d.from))
     }
 
-    /// Receives one datagram from the connected peer.
+    /// Receives one datagram, as `recv_from` without the sender (on a
+    /// connected socket, only the peer's datagrams arrive).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv_from(buf).map(|(n, _)| n)
     }
@@ -133,7 +152,8 @@ impl UdpSocket {
         self.peek_from(buf).map(|(n, _)| n)
     }
 
-    /// Sets the default destination and the only accepted source.
+    /// Sets the default destination and the only accepted source. Errors
+    /// as for `send_to`'s address checks.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let addr = first_addr(addr)?;
         self.sock

@@ -51,7 +51,6 @@ pub struct TcpOptionsSet {
     pub linger_abort: bool,
 }
 
-
 pub(crate) struct TcpSocket {
     v6: bool,
     /// The bound address, once bound (explicitly or by connect/listen).
@@ -154,7 +153,8 @@ fn map_tcp_error(e: TcpError) -> io::Error {
 /// How to shut a connection down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shutdown {
-    /// No more receiving: buffered and later data is discarded.
+    /// No more receiving: reads return what is buffered, then end of
+    /// stream (0) instead of waiting. Nothing is sent to the peer.
     Read,
     /// No more sending: a FIN follows the data already written.
     Write,

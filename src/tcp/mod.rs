@@ -50,9 +50,9 @@ mod send_buf;
 pub mod seq;
 #[cfg(test)]
 mod sim;
-mod sockopt;
 #[cfg(test)]
 mod sim_bulk;
+mod sockopt;
 #[cfg(test)]
 mod tests;
 mod tlp;

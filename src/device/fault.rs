@@ -320,6 +320,28 @@ impl Ord for Held {
 ///
 /// [`push`]: Impairment::push
 /// [`pop_ready`]: Impairment::pop_ready
+///
+/// ```
+/// use ustack::Instant;
+/// use ustack::device::{FaultConfig, Impairment};
+///
+/// // 1000 bytes/s and 10 ms of delay: a 100-byte packet takes 100 ms to
+/// // serialise, the next one queues behind it.
+/// let config = FaultConfig::parse("rate=1000,delay=10ms")?;
+/// let mut imp = Impairment::new(&config, 0);
+/// let t0 = Instant::from_millis(1_000);
+/// imp.push(t0, vec![1; 100]);
+/// imp.push(t0, vec![2; 100]);
+/// assert_eq!(imp.next_release(), Some(Instant::from_millis(1_110)));
+/// assert_eq!(imp.pop_ready(Instant::from_millis(1_109)), None);
+/// assert_eq!(imp.pop_ready(Instant::from_millis(1_110)), Some(vec![1; 100]));
+/// assert_eq!(imp.next_release(), Some(Instant::from_millis(1_210)));
+///
+/// let mut lossy = Impairment::new(&FaultConfig::parse("loss=1")?, 0);
+/// lossy.push(t0, vec![3; 10]);
+/// assert_eq!((lossy.held(), lossy.counters().lost), (0, 1));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Impairment {
     config: FaultConfig,
     rng: Rng,

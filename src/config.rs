@@ -108,7 +108,18 @@ fn bad(var: &str, value: &str, expected: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Parses a duration written as a number with a unit: `us`, `ms` or `s`.
+/// Parses a duration written as a whole number with a unit: `us`, `ms` or
+/// `s`. `None` for anything else, or on overflow.
+///
+/// ```
+/// use std::time::Duration;
+/// use ustack::config::parse_duration;
+///
+/// assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+/// assert_eq!(parse_duration(" 5s "), Some(Duration::from_secs(5)));
+/// assert_eq!(parse_duration("1.5s"), None); // whole numbers only
+/// assert_eq!(parse_duration("10"), None); // a unit is required
+/// ```
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let (num, scale_us) = if let Some(n) = s.strip_suffix("us") {
@@ -137,7 +148,17 @@ fn parse_level(s: &str) -> Option<LogLevel> {
 }
 
 /// Whether `name` can name a network interface: 1 to 15 bytes, none of them
-/// `/`, whitespace or NUL (the kernel's `dev_valid_name`).
+/// `/`, `:`, whitespace or NUL, and not `.` or `..` (the kernel's
+/// `dev_valid_name`, plus `:`, which `ip` reads as an alias separator).
+///
+/// ```
+/// use ustack::config::valid_ifname;
+///
+/// assert!(valid_ifname("ustack0"));
+/// assert!(!valid_ifname("a-name-of-16-chr"));
+/// assert!(!valid_ifname("eth0:1"));
+/// assert!(!valid_ifname(".."));
+/// ```
 pub fn valid_ifname(name: &str) -> bool {
     !name.is_empty()
         && name.len() < 16
@@ -156,6 +177,31 @@ impl Config {
 
     /// Reads variables through `lookup`, so tests need not touch the process
     /// environment. An unset or empty variable takes its default.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::time::Duration;
+    /// use ustack::config::Config;
+    ///
+    /// let env = HashMap::from([
+    ///     ("USTACK_ADDR", "192.168.50.2"),
+    ///     ("USTACK_MTU", "9000"),
+    ///     ("USTACK_FAULT", "loss=1%,delay=20ms"),
+    ///     ("USTACK_PEER6", ""), // empty: the default
+    /// ]);
+    /// let cfg = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+    /// assert_eq!(cfg.addr.to_string(), "192.168.50.2");
+    /// assert_eq!(cfg.peer6.to_string(), "fd77::1");
+    /// assert_eq!(cfg.mtu, 9000);
+    /// let fault = cfg.fault.unwrap();
+    /// assert_eq!((fault.loss, fault.delay), (0.01, Duration::from_millis(20)));
+    ///
+    /// let err = Config::from_lookup(|k| (k == "USTACK_MTU").then(|| "70000".to_string()));
+    /// assert_eq!(
+    ///     err.unwrap_err().to_string(),
+    ///     "USTACK_MTU: bad value '70000': a whole number from 1280 to 65535"
+    /// );
+    /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let mut c = Config::default();

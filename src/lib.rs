@@ -36,6 +36,8 @@
 //! - [`api`]: `std::net`-shaped sockets over a [`api::Stack`].
 //! - [`config`]: the `USTACK_*` environment variables.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod config;
 pub mod device;

@@ -4,6 +4,17 @@
 //! use keyed hashes seeded from the OS).
 
 /// SplitMix64: 64 bits of state, every seed a full-period stream.
+///
+/// ```
+/// use ustack::rand::Rng;
+///
+/// let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+/// let first: Vec<u64> = (0..4).map(|_| a.next_u64()).collect();
+/// assert_eq!(first, (0..4).map(|_| b.next_u64()).collect::<Vec<_>>());
+/// assert_ne!(Rng::new(8).next_u64(), first[0]);
+/// assert!((0..1000).all(|_| a.below(6) < 6));
+/// assert!(!a.chance(0.0) && a.chance(1.0));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Rng {
     state: u64,

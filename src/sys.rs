@@ -10,6 +10,22 @@ use std::time::Duration;
 
 /// An `eventfd` used as a level-triggered wake-up flag: [`EventFd::notify`]
 /// makes it readable, [`EventFd::drain`] clears it.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use std::time::Duration;
+/// use ustack::sys::{EventFd, poll};
+///
+/// let ev = EventFd::new()?;
+/// let mut fds = [libc::pollfd { fd: ev.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+/// assert_eq!(poll(&mut fds, Some(Duration::ZERO))?, 0);
+/// ev.notify();
+/// ev.notify();
+/// assert_eq!(poll(&mut fds, Some(Duration::from_secs(1)))?, 1);
+/// assert!(ev.drain()); // one read clears any number of notifies
+/// assert!(!ev.drain());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct EventFd {
     fd: OwnedFd,

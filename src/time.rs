@@ -9,6 +9,22 @@ use std::time::Duration;
 
 /// A point in time, in microseconds since an arbitrary epoch chosen by the
 /// driver of the stack. Only differences between instants mean anything.
+///
+/// Arithmetic with [`Duration`] saturates instead of wrapping or panicking,
+/// and `later - earlier` is a `Duration` (zero if `earlier` is the later):
+///
+/// ```
+/// use std::time::Duration;
+/// use ustack::Instant;
+///
+/// let t = Instant::from_millis(1_500);
+/// assert_eq!(t.total_micros(), 1_500_000);
+/// assert_eq!(t + Duration::from_micros(250), Instant::from_micros(1_500_250));
+/// assert_eq!(t - Instant::from_millis(500), Duration::from_secs(1));
+/// assert_eq!(Instant::ZERO - t, Duration::ZERO);
+/// assert_eq!(t - Duration::from_secs(10), Instant::ZERO);
+/// assert_eq!(Instant::from_micros(2_999).total_millis(), 2);
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
 pub struct Instant {
     micros: u64,

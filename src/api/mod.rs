@@ -31,6 +31,51 @@ pub use crate::stack::{Readiness, TcpInfo};
 /// A running userspace stack: its core, its link and the hidden thread
 /// driving them. Cheap to clone; the thread stops when the last clone and
 /// the last socket are dropped (or at [`Stack::shutdown`]).
+///
+/// Two stacks joined by an in-memory link, one echoing what the other
+/// sends over TCP (no TUN device or privileges needed):
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::net::Shutdown;
+/// use ustack::api::{Stack, TcpListener, TcpStream};
+/// use ustack::device::pipe_pair;
+/// use ustack::stack::CoreConfig;
+///
+/// let (link_a, link_b) = pipe_pair(1500);
+/// let server = Stack::with_link(Box::new(link_a), CoreConfig::default())?; // 10.77.0.2
+/// let client = Stack::with_link(
+///     Box::new(link_b),
+///     CoreConfig {
+///         addr: "10.77.0.1".parse().unwrap(),
+///         addr6: "fd77::1".parse().unwrap(),
+///         seed: 1,
+///         ..CoreConfig::default()
+///     },
+/// )?;
+///
+/// let listener = TcpListener::bind(&server, "[::]:7")?; // dual stack
+/// let echo = std::thread::spawn(move || -> std::io::Result<()> {
+///     let (mut s, peer) = listener.accept()?;
+///     assert_eq!(peer.ip().to_string(), "::ffff:10.77.0.1"); // an IPv4-mapped peer
+///     let mut buf = [0u8; 1024];
+///     loop {
+///         match s.read(&mut buf)? {
+///             0 => return Ok(()),
+///             n => s.write_all(&buf[..n])?,
+///         }
+///     }
+/// });
+///
+/// let mut s = TcpStream::connect(&client, "10.77.0.2:7")?;
+/// s.write_all(b"hello, ustack")?;
+/// s.shutdown(Shutdown::Write)?; // FIN: the echo loop ends
+/// let mut back = String::new();
+/// s.read_to_string(&mut back)?;
+/// assert_eq!(back, "hello, ustack");
+/// echo.join().unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Stack {
     inner: Arc<Inner>,
@@ -68,6 +113,11 @@ impl Stack {
     }
 
     /// A stack on any link (an in-memory pipe for tests, say).
+    ///
+    /// `cfg.seed` seeds the ISN secret, fragment identifications and
+    /// ephemeral ports, and [`CoreConfig::default`] leaves it 0: outside
+    /// tests, set it from [`crate::rand::Rng::from_os`] (as
+    /// [`Stack::from_config`] does) so they cannot be predicted.
     pub fn with_link(link: Box<dyn Link>, cfg: CoreConfig) -> io::Result<Stack> {
         Ok(Stack {
             inner: Arc::new(Inner {

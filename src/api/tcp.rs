@@ -35,6 +35,41 @@ pub struct TcpListener {
 }
 
 /// A TCP connection: a byte stream in both directions.
+///
+/// `Read` and `Write` are implemented for `&TcpStream` too, so one thread
+/// can read while another writes. Errors carry the errno Linux would give,
+/// so the `ErrorKind`s are std's (stacks set up as in [`Stack`]):
+///
+/// ```
+/// use std::io::ErrorKind;
+/// use ustack::api::{Stack, TcpListener, TcpStream};
+/// use ustack::device::pipe_pair;
+/// use ustack::stack::CoreConfig;
+///
+/// let (la, lb) = pipe_pair(1500);
+/// let a = Stack::with_link(Box::new(la), CoreConfig::default())?; // 10.77.0.2
+/// let b = Stack::with_link(
+///     Box::new(lb),
+///     CoreConfig { addr: "10.77.0.1".parse().unwrap(), addr6: "fd77::1".parse().unwrap(), seed: 1, ..CoreConfig::default() },
+/// )?;
+///
+/// // Nobody listens on port 9: the SYN is answered with RST.
+/// let err = TcpStream::connect(&b, "10.77.0.2:9").unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+///
+/// let _l = TcpListener::bind(&a, "10.77.0.2:9")?;
+/// let err = TcpListener::bind(&a, "0.0.0.0:9").unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::AddrInUse);
+/// let err = TcpListener::bind(&a, "10.99.0.1:80").unwrap_err(); // not ours
+/// assert_eq!(err.kind(), ErrorKind::AddrNotAvailable);
+///
+/// let s = TcpStream::connect(&b, ("10.77.0.2", 9))?;
+/// s.set_nonblocking(true)?;
+/// let err = (&s).read(&mut [0u8; 16]).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::WouldBlock);
+/// # use std::io::Read;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct TcpStream {
     sock: Arc<SocketRef>,
 }
@@ -73,7 +108,13 @@ fn new_socket(stack: &Stack, v6: bool, reuse: bool) -> io::Result<Arc<SocketRef>
 
 impl TcpListener {
     /// Binds and listens, with a backlog of 128 and SO_REUSEADDR set, as
-    /// std does on Unix.
+    /// std does on Unix. `[::]` accepts IPv4 peers too (as IPv4-mapped
+    /// addresses); port 0 picks an ephemeral port (32768 to 60999).
+    ///
+    /// Errors: `AddrInUse` when another socket holds the port (a listener,
+    /// or a socket without SO_REUSEADDR), `AddrNotAvailable` for an address
+    /// that is not the stack's, `InvalidInput` when `addr` resolves to
+    /// nothing.
     pub fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let addr = first_addr(addr)?;
         let sock = new_socket(stack, addr.is_ipv6(), true)?;
@@ -84,7 +125,9 @@ impl TcpListener {
         Ok(TcpListener { sock })
     }
 
-    /// Waits for a connection.
+    /// Waits for a connection that completed its handshake and returns it
+    /// with the peer's address (IPv4-mapped on an IPv6 listener). In
+    /// non-blocking mode, `WouldBlock` when none is waiting.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (h, peer) = self.sock.block(Direction::Other(None), |core, _| {
             core.tcp_accept(self.sock.handle)
@@ -95,7 +138,8 @@ impl TcpListener {
         Ok((stream, peer))
     }
 
-    /// An endless iterator of accepted connections.
+    /// An endless iterator of accepted connections: `accept` in a loop,
+    /// without the peer addresses.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
@@ -159,7 +203,16 @@ impl Iterator for Incoming<'_> {
 }
 
 impl TcpStream {
-    /// Connects to the first address that accepts, as std does.
+    /// Connects to the first address that accepts, as std does, blocking
+    /// until the handshake completes or fails. The local address is the
+    /// stack's, with an ephemeral port.
+    ///
+    /// Errors (the last address's, if all fail): `ConnectionRefused` (RST
+    /// in answer, or ICMP port unreachable), `TimedOut` (the SYN was
+    /// retransmitted 6 times without an answer, about two minutes),
+    /// `HostUnreachable` (ICMP host or net unreachable),
+    /// `AddrNotAvailable` (no free ephemeral port), `InvalidInput` when
+    /// `addr` resolves to nothing.
     pub fn connect(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
         for a in all_addrs(addr)? {
@@ -171,7 +224,8 @@ impl TcpStream {
         Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EINVAL)))
     }
 
-    /// Connects with a time limit (`TimedOut` when it passes).
+    /// Connects with a time limit (`TimedOut` when it passes); otherwise as
+    /// [`TcpStream::connect`]. A zero `timeout` is `InvalidInput`, as in std.
     pub fn connect_timeout(
         stack: &Stack,
         addr: &SocketAddr,
@@ -214,7 +268,7 @@ impl TcpStream {
         Ok(TcpStream { sock })
     }
 
-    /// The peer's address.
+    /// The peer's address, as the socket's family shows it.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.with(|core, _| {
             core.tcp_addrs(self.sock.handle)?
@@ -232,8 +286,11 @@ impl TcpStream {
         })
     }
 
-    /// Shuts down reading, writing or both. Threads blocked on the stream
-    /// wake up and see it.
+    /// Shuts down reading, writing or both. `Write` sends FIN after the
+    /// data already written, and later writes fail with `BrokenPipe`;
+    /// `Read` makes reads return what is buffered, then 0. Threads blocked
+    /// on the stream wake up and see it. `NotConnected` on a stream that
+    /// has no connection.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let how = match how {
             Shutdown::Read => stack::Shutdown::Read,
@@ -254,7 +311,8 @@ impl TcpStream {
         })
     }
 
-    /// Reads without removing the data.
+    /// Reads without removing the data: a later `read` returns the same
+    /// bytes. Blocks, and fails, like `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.sock.block(Direction::Read, |core, _| {
             core.tcp_recv(self.sock.handle, buf, true)
@@ -278,6 +336,7 @@ impl TcpStream {
         self.set_options(|o| o.nodelay = on)
     }
 
+    /// Whether TCP_NODELAY is set.
     pub fn nodelay(&self) -> io::Result<bool> {
         Ok(self.options()?.nodelay)
     }
@@ -287,6 +346,7 @@ impl TcpStream {
         self.set_options(|o| o.keepalive = keepalive)
     }
 
+    /// The keepalive settings, `None` when probes are off.
     pub fn keepalive(&self) -> io::Result<Option<Keepalive>> {
         Ok(self.options()?.keepalive)
     }
@@ -308,18 +368,26 @@ impl TcpStream {
         })
     }
 
+    /// SO_RCVTIMEO: how long a blocking read or peek waits before failing with
+    /// `WouldBlock` (`None`: forever). `Some(Duration::ZERO)` is
+    /// `InvalidInput`, as in std.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock.set_timeout(false, t)
     }
 
+    /// SO_SNDTIMEO: how long a blocking write waits for buffer space before
+    /// failing with `WouldBlock` (`None`: forever). `Some(Duration::ZERO)` is
+    /// `InvalidInput`.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock.set_timeout(true, t)
     }
 
+    /// The read timeout set, if any.
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.sock.timeout(false))
     }
 
+    /// The write timeout set, if any.
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.sock.timeout(true))
     }
@@ -330,7 +398,9 @@ impl TcpStream {
         Ok(())
     }
 
-    /// Takes the pending error (SO_ERROR).
+    /// Takes the error that ended the connection, if any (SO_ERROR): e.g.
+    /// `ConnectionReset` after a RST, `TimedOut` after retransmissions ran
+    /// out. Taking it clears it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock
             .with(|core, _| core.tcp_take_error(self.sock.handle))
@@ -377,6 +447,11 @@ impl TcpStream {
     }
 }
 
+/// Reads received bytes, blocking until some arrive (or the read timeout
+/// passes: `WouldBlock`). `Ok(0)` is end of stream: the peer's FIN, or
+/// after `shutdown(Read)`. Errors: `ConnectionReset` after a RST,
+/// `TimedOut` when retransmissions or keepalive probes ran out,
+/// `WouldBlock` in non-blocking mode when nothing is buffered.
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_inner(buf)
@@ -389,6 +464,12 @@ impl Read for &TcpStream {
     }
 }
 
+/// Queues bytes for sending, blocking while the send buffer is full (or
+/// until the write timeout passes: `WouldBlock`); returns how many were
+/// taken. Nothing is buffered outside the connection, so `flush` does
+/// nothing. Errors: `BrokenPipe` after `shutdown(Write)` or once the
+/// connection closed, `ConnectionReset` / `TimedOut` as for reads,
+/// `WouldBlock` in non-blocking mode when the buffer is full.
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_inner(buf)

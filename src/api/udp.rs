@@ -15,6 +15,45 @@ use crate::stack::UdpOptions;
 ///
 /// A datagram longer than the buffer given to `recv_from` is truncated, as
 /// the kernel does; [`UdpSocket::recv_from_full`] also says how long it was.
+///
+/// Over an in-memory link (see [`Stack`] for the setup), a datagram each
+/// way, and a connected socket learning from ICMP that nobody listens:
+///
+/// ```
+/// use std::io::ErrorKind;
+/// use std::time::Duration;
+/// use ustack::api::{Stack, UdpSocket};
+/// use ustack::device::pipe_pair;
+/// use ustack::stack::CoreConfig;
+///
+/// let (la, lb) = pipe_pair(1500);
+/// let a = Stack::with_link(Box::new(la), CoreConfig::default())?; // 10.77.0.2
+/// let b = Stack::with_link(
+///     Box::new(lb),
+///     CoreConfig { addr: "10.77.0.1".parse().unwrap(), addr6: "fd77::1".parse().unwrap(), seed: 1, ..CoreConfig::default() },
+/// )?;
+///
+/// let server = UdpSocket::bind(&a, "0.0.0.0:5000")?;
+/// let client = UdpSocket::bind(&b, "0.0.0.0:0")?;
+/// client.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// assert_eq!(client.send_to(b"question", "10.77.0.2:5000")?, 8);
+///
+/// let mut buf = [0u8; 4]; // too small: the datagram is truncated
+/// let (n, full, from) = server.recv_from_full(&mut buf)?;
+/// assert_eq!((n, full, &buf), (4, 8, b"ques"));
+/// assert_eq!(from.ip().to_string(), "10.77.0.1");
+/// assert_eq!(from.port(), client.local_addr()?.port()); // bound to 0.0.0.0:ephemeral
+/// server.send_to(b"answer", from)?;
+/// let mut buf = [0u8; 64];
+/// assert_eq!(client.recv_from(&mut buf)?, (6, "10.77.0.2:5000".parse().unwrap()));
+///
+/// // Port 5001 is closed: the ICMP port unreachable fails the next call.
+/// client.connect("10.77.0.2:5001")?;
+/// client.send(b"anyone?")?;
+/// let err = client.recv(&mut buf).unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct UdpSocket {
     sock: Arc<SocketRef>,
 }
@@ -28,7 +67,12 @@ impl fmt::Debug for UdpSocket {
 }
 
 impl UdpSocket {
-    /// Binds to `addr` (port 0: an ephemeral port).
+    /// Binds to `addr` (port 0: an ephemeral port). An IPv6 socket bound to
+    /// `[::]` also receives IPv4 datagrams, from IPv4-mapped addresses.
+    ///
+    /// Errors: `AddrInUse` when another socket holds the port (unless both
+    /// set SO_REUSEADDR), `AddrNotAvailable` for an address that is not the
+    /// stack's, `InvalidInput` when `addr` resolves to nothing.
     pub fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let addr = first_addr(addr)?;
         let h = stack.runtime().with_core(|core, _| {
@@ -44,7 +88,15 @@ impl UdpSocket {
         })
     }
 
-    /// Sends one datagram to `addr`; returns the bytes sent.
+    /// Sends one datagram to `addr`; returns the bytes sent. Never waits:
+    /// datagrams larger than the MTU are fragmented.
+    ///
+    /// Errors (`raw_os_error()` gives the errno): EMSGSIZE above 65,507
+    /// payload bytes over IPv4 or 65,527 over IPv6; EINVAL (`InvalidInput`)
+    /// for port 0; EAFNOSUPPORT for an address of the other family (IPv4
+    /// peers of an IPv6 socket are written as IPv4-mapped addresses);
+    /// ENOBUFS when the link's queue is full; and a pending ICMP error
+    /// (`ConnectionRefused`...) once.
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let addr = first_addr(addr)?;
         self.sock.block(Direction::Write, |core, now| {
@@ -52,14 +104,19 @@ impl UdpSocket {
         })
     }
 
-    /// Sends one datagram to the connected peer.
+    /// Sends one datagram to the connected peer; as `send_to`, with
+    /// EDESTADDRREQ when the socket is not connected.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.sock.block(Direction::Write, |core, now| {
             core.udp_send_to(now, self.sock.handle, buf, None)
         })
     }
 
-    /// Receives one datagram: (bytes copied, sender).
+    /// Receives one datagram: (bytes copied, sender). The rest of a
+    /// datagram longer than `buf` is lost. Blocks until one arrives, or
+    /// fails with `WouldBlock` in non-blocking mode or when the read timeout
+    /// passes; on a connected socket, `ConnectionRefused` once after an
+    /// ICMP port unreachable from the peer.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.recv_from_full(buf).map(|(n, _, from)| (n, from))
     }
@@ -79,7 +136,8 @@ impl UdpSocket {
         Ok((n, d.data.len(), d.from))
     }
 
-    /// Receives one datagram from the connected peer.
+    /// Receives one datagram, as `recv_from` without the sender (on a
+    /// connected socket, only the peer's datagrams arrive).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv_from(buf).map(|(n, _)| n)
     }
@@ -94,18 +152,21 @@ impl UdpSocket {
         self.peek_from(buf).map(|(n, _)| n)
     }
 
-    /// Sets the default destination and the only accepted source.
+    /// Sets the default destination and the only accepted source. Errors
+    /// as for `send_to`'s address checks.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let addr = first_addr(addr)?;
         self.sock
             .with(|core, _| core.udp_connect(self.sock.handle, addr))
     }
 
+    /// The bound address (after `bind`, so never port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock
             .with(|core, _| Ok(core.udp_addrs(self.sock.handle)?.0))
     }
 
+    /// The connected peer; `NotConnected` (ENOTCONN) if not connected.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.with(|core, _| {
             core.udp_addrs(self.sock.handle)?
@@ -127,27 +188,38 @@ impl UdpSocket {
         self.set_options(|o| o.broadcast = on)
     }
 
+    /// Whether SO_BROADCAST is set.
     pub fn broadcast(&self) -> io::Result<bool> {
         self.sock
             .with(|core, _| Ok(core.udp_options(self.sock.handle)?.broadcast))
     }
 
+    /// SO_RCVTIMEO: how long a blocking receive or peek waits before failing
+    /// with `WouldBlock` (`None`: forever). `Some(Duration::ZERO)` is
+    /// `InvalidInput`, as in std.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock.set_timeout(false, t)
     }
 
+    /// SO_SNDTIMEO, stored for symmetry with std: sends never wait (a full
+    /// link queue fails at once with ENOBUFS), so it has no effect.
+    /// `Some(Duration::ZERO)` is `InvalidInput`.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock.set_timeout(true, t)
     }
 
+    /// The read timeout set, if any.
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.sock.timeout(false))
     }
 
+    /// The write timeout set, if any.
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.sock.timeout(true))
     }
 
+    /// Makes receives return `WouldBlock` instead of waiting (sends never
+    /// wait). Shared by every clone of the socket.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.sock.set_nonblocking(on);
         Ok(())

@@ -183,8 +183,26 @@ impl FaultConfig {
     /// `5%`); `delay` and `reorder_gap` a duration with unit `us`, `ms` or
     /// `s`; `rate` a bandwidth in `bit`, `kbit`, `mbit`, `gbit` per second or
     /// a plain number of bytes per second; `limit` a packet count; `seed` a
-    /// number (decimal or `0x` hex). Errors name the bad item and say what
-    /// was expected.
+    /// number (decimal or `0x` hex). Errors (`InvalidInput`) name the bad
+    /// item and say what was expected.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ustack::device::FaultConfig;
+    ///
+    /// let f = FaultConfig::parse("loss=5%, dup=0.01, delay=5ms, rate=8mbit, seed=0x2a")?;
+    /// assert_eq!((f.loss, f.dup), (0.05, 0.01));
+    /// assert_eq!(f.delay, Duration::from_millis(5));
+    /// assert_eq!(f.rate, Some(1_000_000)); // bytes per second
+    /// assert_eq!(f.seed, 42);
+    /// assert!(!f.is_noop());
+    /// assert!(FaultConfig::parse("")?.is_noop());
+    ///
+    /// let e = FaultConfig::parse("loss=0.1,loss=0.2").unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    /// assert!(e.to_string().contains("'loss' is given twice"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn parse(spec: &str) -> io::Result<FaultConfig> {
         let mut config = FaultConfig::default();
         let mut seen: Vec<&str> = Vec::new();
@@ -302,6 +320,28 @@ impl Ord for Held {
 ///
 /// [`push`]: Impairment::push
 /// [`pop_ready`]: Impairment::pop_ready
+///
+/// ```
+/// use ustack::Instant;
+/// use ustack::device::{FaultConfig, Impairment};
+///
+/// // 1000 bytes/s and 10 ms of delay: a 100-byte packet takes 100 ms to
+/// // serialise, the next one queues behind it.
+/// let config = FaultConfig::parse("rate=1000,delay=10ms")?;
+/// let mut imp = Impairment::new(&config, 0);
+/// let t0 = Instant::from_millis(1_000);
+/// imp.push(t0, vec![1; 100]);
+/// imp.push(t0, vec![2; 100]);
+/// assert_eq!(imp.next_release(), Some(Instant::from_millis(1_110)));
+/// assert_eq!(imp.pop_ready(Instant::from_millis(1_109)), None);
+/// assert_eq!(imp.pop_ready(Instant::from_millis(1_110)), Some(vec![1; 100]));
+/// assert_eq!(imp.next_release(), Some(Instant::from_millis(1_210)));
+///
+/// let mut lossy = Impairment::new(&FaultConfig::parse("loss=1")?, 0);
+/// lossy.push(t0, vec![3; 10]);
+/// assert_eq!((lossy.held(), lossy.counters().lost), (0, 1));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct Impairment {
     config: FaultConfig,
     rng: Rng,

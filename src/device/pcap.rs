@@ -27,6 +27,20 @@ pub const SNAPLEN: u32 = 65_535;
 const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
 
 /// Writes classic pcap records to `W`.
+///
+/// ```
+/// use std::time::Duration;
+/// use ustack::device::PcapWriter;
+///
+/// let mut w = PcapWriter::new(Vec::new())?;
+/// w.write_packet(Duration::from_micros(1_500_002), &[0x45; 20])?;
+/// let file = w.into_inner();
+/// assert_eq!(file.len(), 24 + 16 + 20); // file header, record header, packet
+/// assert_eq!(file[..4], [0xd4, 0xc3, 0xb2, 0xa1]); // microsecond magic, little-endian
+/// assert_eq!(file[24..28], 1u32.to_le_bytes()); // seconds
+/// assert_eq!(file[28..32], 500_002u32.to_le_bytes()); // microseconds
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct PcapWriter<W: Write> {
     out: W,
 }

@@ -77,6 +77,23 @@ pub struct PipeLink {
 
 /// Two connected in-memory links with the given MTU: what one sends, the
 /// other receives. Each direction holds [`DEFAULT_PIPE_CAPACITY`] packets.
+///
+/// ```
+/// use ustack::Instant;
+/// use ustack::device::{Link, pipe_pair};
+///
+/// let (mut a, mut b) = pipe_pair(1500);
+/// let mut out = vec![vec![0x45; 20], vec![0x45; 1501]]; // the second is too big
+/// assert_eq!(a.send_batch(Instant::ZERO, &mut out)?, 2); // both taken...
+/// assert!(out.is_empty());
+/// assert_eq!(a.stats().tx_dropped, 1); // ...one dropped
+///
+/// assert_eq!(b.pending(), 1);
+/// let mut got = Vec::new();
+/// assert_eq!(b.recv_batch(Instant::ZERO, &mut got, 64)?, 1);
+/// assert_eq!(got, [vec![0x45; 20]]);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn pipe_pair(mtu: usize) -> (PipeLink, PipeLink) {
     pipe_pair_with_capacity(mtu, DEFAULT_PIPE_CAPACITY)
 }

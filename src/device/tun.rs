@@ -78,7 +78,18 @@ impl TunConfig {
         }
     }
 
-    /// Checks everything that can be checked without the kernel.
+    /// Checks everything that can be checked without the kernel: the
+    /// name, the MTU range, and that the addresses are usable. Errors are
+    /// `InvalidInput`, naming the problem.
+    ///
+    /// ```
+    /// use ustack::device::TunConfig;
+    ///
+    /// assert!(TunConfig::default().validate().is_ok());
+    /// let e = TunConfig { mtu: 1000, ..TunConfig::default() }.validate().unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput); // IPv6 needs 1280
+    /// assert!(TunConfig::named("no/slash").validate().is_err());
+    /// ```
     pub fn validate(&self) -> io::Result<()> {
         validate_name(&self.name)?;
         let name = &self.name;
@@ -429,6 +440,22 @@ fn configure(config: &TunConfig, name: &str) -> io::Result<()> {
 ///
 /// Dropping it closes the fd, which deletes the device if this process
 /// created it (and it is not persistent).
+///
+/// A stack on a device of one's own choosing (needs CAP_NET_ADMIN, or a
+/// device made beforehand with `scripts/ustack --setup`):
+///
+/// ```no_run
+/// use ustack::api::Stack;
+/// use ustack::device::{TunConfig, TunDevice};
+/// use ustack::rand::Rng;
+/// use ustack::stack::CoreConfig;
+///
+/// let tun = TunDevice::open(&TunConfig { mtu: 9000, ..TunConfig::named("ustack1") })?;
+/// let cfg = CoreConfig { mtu: 9000, seed: Rng::from_os().next_u64(), ..CoreConfig::default() };
+/// let stack = Stack::with_link(Box::new(tun), cfg)?;
+/// # drop(stack);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub struct TunDevice {
     fd: OwnedFd,
     name: String,

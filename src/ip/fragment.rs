@@ -19,26 +19,37 @@ use super::reassembly::MAX_IP_LEN;
 pub const IPV4_MIN_MTU: usize = 68;
 /// RFC 8200 section 5.
 pub const IPV6_MIN_MTU: usize = 1280;
+/// The IPv4 header without options (RFC 791 section 3.1).
 pub const IPV4_MIN_HEADER_LEN: usize = 20;
+/// The IPv4 header with the most options (IHL 15).
 pub const IPV4_MAX_HEADER_LEN: usize = 60;
+/// The IPv6 fixed header (RFC 8200 section 3).
 pub const IPV6_HEADER_LEN: usize = 40;
 /// RFC 8200 section 4.5: the Fragment header that every fragment carries.
 pub const IPV6_FRAGMENT_HEADER_LEN: usize = 8;
 
+/// Which IP version a datagram to plan is.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum IpVersion {
+    /// IPv4: fragments carry the IP header (options included) each.
     V4,
+    /// IPv6: fragments carry the unfragmentable part plus a Fragment header.
     V6,
 }
 
 /// One fragment to send: `len` payload bytes starting at `offset`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct FragmentSpec {
+    /// Where this fragment's data starts in the payload, in bytes; a multiple
+    /// of 8.
     pub offset: usize,
+    /// This fragment's data length in bytes.
     pub len: usize,
+    /// Whether more fragments follow (the MF flag, or the IPv6 M flag).
     pub more_fragments: bool,
 }
 
+/// Why [`plan`] cannot fragment a datagram.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum FragmentError {
     /// The MTU is below the protocol's minimum (68 for IPv4, 1280 for IPv6).
@@ -140,6 +151,29 @@ impl ExactSizeIterator for FragmentPlan {}
 /// (RFC 791 section 3.1), so later headers may be shorter; planning every
 /// fragment with the first one's length wastes at most a few bytes and
 /// keeps the plan one number.
+///
+/// ```
+/// use ustack::ip::{FragmentError, IpVersion, plan};
+///
+/// // 4000 bytes of UDP over IPv4 on a 1500-byte link: 1480 + 1480 + 1040.
+/// let p = plan(IpVersion::V4, 20, 4000, 1500)?;
+/// assert!(p.is_fragmented());
+/// let pieces: Vec<_> = p.map(|f| (f.offset, f.len, f.more_fragments)).collect();
+/// assert_eq!(pieces, [(0, 1480, true), (1480, 1480, true), (2960, 1040, false)]);
+///
+/// // IPv6 fragments also carry an 8-byte Fragment header: 1500 - 48 = 1452,
+/// // rounded down to 1448.
+/// assert_eq!(plan(IpVersion::V6, 40, 3000, 1500)?.max_fragment_payload(), 1448);
+///
+/// // What fits is one unfragmented piece.
+/// let p = plan(IpVersion::V4, 20, 1480, 1500)?;
+/// assert!(!p.is_fragmented());
+/// assert_eq!(p.len(), 1);
+///
+/// assert_eq!(plan(IpVersion::V6, 40, 100, 1000).unwrap_err(), FragmentError::MtuBelowMinimum);
+/// assert_eq!(plan(IpVersion::V4, 20, 65_516, 1500).unwrap_err(), FragmentError::TooLarge);
+/// # Ok::<(), FragmentError>(())
+/// ```
 pub fn plan(
     version: IpVersion,
     header_len: usize,
@@ -211,6 +245,19 @@ const ID_BUCKETS: usize = 4096;
 /// none itself (sans-IO). The hash is std's SipHash, keyed by prefixing
 /// the secret: strong enough against off-path guessing, which is all an
 /// Identification needs.
+///
+/// ```
+/// use std::net::Ipv4Addr;
+/// use ustack::ip::IdGenerator;
+///
+/// let (a, b) = (Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 1));
+/// let mut ids = IdGenerator::new(0x5eed);
+/// let first = ids.next_v4(a, b);
+/// // One destination sees consecutive values.
+/// assert_eq!(ids.next_v4(a, b), first.wrapping_add(1));
+/// // The same secret gives the same sequence.
+/// assert_eq!(IdGenerator::new(0x5eed).next_v4(a, b), first);
+/// ```
 #[derive(Clone)]
 pub struct IdGenerator {
     secret: u128,
@@ -224,6 +271,8 @@ impl fmt::Debug for IdGenerator {
 }
 
 impl IdGenerator {
+    /// A generator keyed by `secret`, which should come from a random source
+    /// (e.g. [`crate::rand`]); every counter starts at zero.
     pub fn new(secret: u128) -> IdGenerator {
         IdGenerator {
             secret,

@@ -17,6 +17,21 @@ use crate::time::Instant;
 /// Arithmetic is exact integers: one token is `interval` microseconds of
 /// credit, and each elapsed microsecond adds `rate` of them. No float drift,
 /// no rounding that lets a long run exceed the configured rate.
+///
+/// ```
+/// use std::time::Duration;
+/// use ustack::Instant;
+/// use ustack::ip::TokenBucket;
+///
+/// // 10 per second, bursts of 3.
+/// let mut b = TokenBucket::new(10, Duration::from_secs(1), 3);
+/// let t = Instant::from_millis(1_000);
+/// assert_eq!((0..5).filter(|_| b.allow(t)).count(), 3);
+/// // One token comes back every 100 ms.
+/// assert!(!b.allow(t + Duration::from_millis(99)));
+/// assert!(b.allow(t + Duration::from_millis(100)));
+/// assert_eq!(b.counts(), (4, 3));
+/// ```
 #[derive(Clone, Debug)]
 pub struct TokenBucket {
     /// Credit units per token: the interval in microseconds.

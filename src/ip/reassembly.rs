@@ -64,15 +64,22 @@ pub const DATAGRAM_OVERHEAD: usize = 128;
 pub enum FragKey {
     /// RFC 791 section 3.2: source, destination, protocol and identification.
     V4 {
+        /// Source address.
         src: Ipv4Addr,
+        /// Destination address.
         dst: Ipv4Addr,
+        /// IP protocol number of the payload.
         protocol: u8,
+        /// The 16-bit Identification.
         ident: u16,
     },
     /// RFC 8200 section 4.5: source, destination and identification.
     V6 {
+        /// Source address.
         src: Ipv6Addr,
+        /// Destination address.
         dst: Ipv6Addr,
+        /// The Fragment header's 32-bit Identification.
         ident: u32,
     },
 }
@@ -106,6 +113,7 @@ impl Default for Config {
 /// A datagram whose fragments have all arrived.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reassembled {
+    /// The datagram this was.
     pub key: FragKey,
     /// The header of the fragment at offset 0, as the caller passed it.
     pub header: Vec<u8>,
@@ -116,6 +124,7 @@ pub struct Reassembled {
 /// The fragment at offset 0, kept so an ICMP error can quote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FirstFragment {
+    /// The header passed with the fragment at offset 0.
     pub header: Vec<u8>,
     /// The first fragment's data, whole; the caller truncates it to what
     /// its ICMP message carries (8 bytes for RFC 792, up to the 1280-byte
@@ -126,6 +135,7 @@ pub struct FirstFragment {
 /// A datagram that timed out before it was complete.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expired {
+    /// The datagram that timed out.
     pub key: FragKey,
     /// `Some` only if the first fragment had arrived: RFC 792 and RFC 8200
     /// section 4.5 send "fragment reassembly time exceeded" (code 1) only
@@ -179,15 +189,27 @@ impl std::error::Error for ReassemblyError {}
 /// Counters, for observability and tests.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct ReassemblyStats {
+    /// Fragments passed to `insert`, accepted or not.
     pub fragments_in: u64,
+    /// Datagrams completed (atomic fragments included).
     pub reassembled: u64,
+    /// Exact duplicates of data already held, ignored.
     pub duplicates: u64,
+    /// Fragments overlapping held data (RFC 5722); the datagram was discarded.
     pub overlaps: u64,
+    /// Fragments disagreeing about the datagram's end; the datagram was
+    /// discarded.
     pub inconsistent: u64,
+    /// Fragments with a misaligned offset, a non-final length not a multiple
+    /// of 8, or no data.
     pub malformed: u64,
+    /// Fragments that would have made a datagram exceed 65,535 bytes.
     pub oversize: u64,
+    /// Datagrams that timed out.
     pub timeouts: u64,
+    /// Datagrams (or parked expiry reports) evicted to make room.
     pub evictions: u64,
+    /// Fragments refused for lack of memory.
     pub refused: u64,
 }
 
@@ -253,6 +275,7 @@ impl Default for Reassembler {
 }
 
 impl Reassembler {
+    /// A reassembler with the given limits, holding nothing.
     pub fn new(config: Config) -> Reassembler {
         Reassembler {
             config,
@@ -266,10 +289,12 @@ impl Reassembler {
         }
     }
 
+    /// The limits in force.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// A copy of the counters.
     pub fn stats(&self) -> ReassemblyStats {
         self.stats
     }

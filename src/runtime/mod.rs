@@ -67,7 +67,9 @@ impl Default for Clock {
 /// What the runtime lock protects: the core, and who waits for which
 /// socket.
 pub struct State {
+    /// The sans-IO core: sockets, connections, reassembly.
     pub core: Core,
+    /// The threads (and readiness fds) waiting on each socket.
     pub waiters: Waiters,
     /// Packets a caller's inline transmit could not hand to the link (its
     /// queue was full); the runtime thread sends them first.

@@ -144,6 +144,45 @@ pub(crate) enum Socket {
 }
 
 /// The sans-IO core of one host on one link.
+///
+/// Datagrams go in through [`Core::input`] and come out of
+/// [`Core::poll_transmit`]; here the core answers a ping built with the
+/// `wire` types:
+///
+/// ```
+/// use ustack::Instant;
+/// use ustack::stack::{Core, CoreConfig};
+/// use ustack::wire::{Icmpv4Repr, IpHeader, IpProtocol, parse_ip};
+///
+/// let mut core = Core::new(CoreConfig::default()); // 10.77.0.2
+/// let ping = Icmpv4Repr::EchoRequest { ident: 9, seq_no: 1, data: b"abcd" };
+/// let ip = IpHeader {
+///     src: "10.77.0.1".parse().unwrap(),
+///     dst: "10.77.0.2".parse().unwrap(),
+///     protocol: IpProtocol::Icmp,
+///     payload_len: ping.buffer_len(),
+///     hop_limit: 64,
+///     ident: 1,
+///     dont_frag: false,
+/// };
+/// let mut packet = vec![0; ip.buffer_len()];
+/// let n = ip.emit(&mut packet)?;
+/// ping.emit(&mut packet[n..])?;
+///
+/// let now = Instant::from_millis(10);
+/// core.input(now, &packet);
+/// let mut out = Vec::new();
+/// core.poll_transmit(now, &mut out);
+/// assert_eq!(out.len(), 1);
+/// let reply = parse_ip(&out[0])?;
+/// assert_eq!(reply.dst, ip.src);
+/// assert_eq!(
+///     Icmpv4Repr::parse_bytes(reply.payload)?,
+///     Icmpv4Repr::EchoReply { ident: 9, seq_no: 1, data: b"abcd" }
+/// );
+/// assert_eq!(core.counters().echo_replies, 1);
+/// # Ok::<(), ustack::wire::Error>(())
+/// ```
 pub struct Core {
     cfg: CoreConfig,
     counters: Counters,

@@ -30,13 +30,22 @@ use super::udp::EPHEMERAL;
 /// Options a TCP socket carries before and after it connects.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpOptionsSet {
+    /// SO_REUSEADDR: lets two sockets bind the same address and port while
+    /// neither listens.
     pub reuse_addr: bool,
+    /// IPV6_V6ONLY: an IPv6 socket refuses IPv4-mapped peers and its `::`
+    /// bind leaves IPv4 free; ignored on IPv4 sockets.
     pub v6only: bool,
+    /// TCP_NODELAY: send small segments at once instead of coalescing them
+    /// (Nagle's algorithm, RFC 9293 section 3.7.4).
     pub nodelay: bool,
     /// `SO_RCVBUF` / `SO_SNDBUF` as the application set them (bytes): a
     /// set size is fixed, as in Linux; `None` lets the buffer auto-tune.
     pub recv_buf: Option<usize>,
+    /// `SO_SNDBUF` in bytes, as for `recv_buf`.
     pub send_buf: Option<usize>,
+    /// SO_KEEPALIVE with its TCP_KEEPIDLE/KEEPINTVL/KEEPCNT parameters;
+    /// `None` sends no probes.
     pub keepalive: Option<crate::tcp::Keepalive>,
     /// SO_LINGER with a zero timeout: close sends RST instead of FIN.
     pub linger_abort: bool,
@@ -154,26 +163,33 @@ fn map_tcp_error(e: TcpError) -> io::Error {
 /// How to shut a connection down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shutdown {
+    /// No more receiving: reads return what is buffered, then end of
+    /// stream (0) instead of waiting. Nothing is sent to the peer.
     Read,
+    /// No more sending: a FIN follows the data already written.
     Write,
+    /// Both.
     Both,
 }
 
 /// A snapshot of a connection for `TCP_INFO`-like queries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpInfo {
+    /// The RFC 9293 state.
     pub state: State,
-    /// Payload bytes of a full segment we send.
+    /// The sender MSS in bytes (payload of a full segment).
     pub mss: u32,
-    /// Congestion window, bytes.
+    /// The congestion window in bytes.
     pub cwnd: u32,
     /// Smoothed round-trip time, once measured.
     pub srtt: Option<std::time::Duration>,
     /// The retransmission timeout now in force.
     pub rto: std::time::Duration,
+    /// The congestion control algorithm in use.
     pub congestion: crate::tcp::CongestionAlgorithm,
     /// Bytes queued and not yet acknowledged.
     pub send_queue: usize,
+    /// Segment, byte, retransmission and RST counts.
     pub counters: crate::tcp::Counters,
 }
 

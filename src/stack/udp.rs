@@ -29,6 +29,7 @@ pub struct UdpDatagram {
     pub from: SocketAddr,
     /// The address it was sent to (one of the stack's).
     pub to: IpAddr,
+    /// The payload, whole (the core never truncates; the caller's buffer may).
     pub data: Vec<u8>,
 }
 
@@ -160,8 +161,14 @@ impl PortTable {
 /// Socket options of a UDP socket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UdpOptions {
+    /// SO_REUSEADDR: two sockets that both set it may bind the same address
+    /// and port.
     pub reuse_addr: bool,
+    /// IPV6_V6ONLY: an IPv6 socket bound to `::` receives no IPv4
+    /// datagrams and leaves the IPv4 port free; ignored on IPv4 sockets.
     pub v6only: bool,
+    /// SO_BROADCAST: stored and reported, with no other effect (the link is
+    /// point to point).
     pub broadcast: bool,
 }
 

@@ -26,10 +26,54 @@ pub enum IcmpError {
     /// Host or network unreachable.
     HostUnreachable,
     /// Fragmentation needed / packet too big, with the next-hop MTU.
-    PacketTooBig { mtu: u16 },
+    PacketTooBig {
+        /// The next-hop MTU in bytes, from the ICMP message (0 if the
+        /// router sent none).
+        mtu: u16,
+    },
 }
 
 /// One TCP connection (a TCB), driven sans-IO.
+///
+/// Two connections talking through a `Vec` instead of a network: the
+/// three-way handshake, then five bytes.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use ustack::Instant;
+/// use ustack::tcp::{Connection, State, TcpConfig, TcpRepr};
+///
+/// fn drain(c: &mut Connection, now: Instant) -> Vec<(TcpRepr, Vec<u8>)> {
+///     let mut out = Vec::new();
+///     c.poll_transmit(now, |seg, payload| out.push((*seg, payload.to_vec())));
+///     out
+/// }
+///
+/// let a: SocketAddr = "10.77.0.2:40000".parse().unwrap();
+/// let b: SocketAddr = "10.77.0.1:80".parse().unwrap();
+/// let now = Instant::from_millis(1);
+///
+/// let mut client = Connection::connect(TcpConfig::default(), a, b, 1000, now);
+/// let syn = drain(&mut client, now);
+/// assert_eq!(syn.len(), 1);
+/// let mut server = Connection::accept(TcpConfig::default(), b, a, &syn[0].0, 5000, now);
+/// for (seg, data) in drain(&mut server, now) {
+///     client.on_segment(now, &seg, &data); // SYN-ACK
+/// }
+/// assert_eq!(client.state(), State::Established);
+/// for (seg, data) in drain(&mut client, now) {
+///     server.on_segment(now, &seg, &data); // ACK
+/// }
+/// assert_eq!(server.state(), State::Established);
+///
+/// assert_eq!(client.send(b"hello"), Ok(5));
+/// for (seg, data) in drain(&mut client, now) {
+///     server.on_segment(now, &seg, &data);
+/// }
+/// let mut buf = [0u8; 16];
+/// assert_eq!(server.recv(&mut buf), Ok(5));
+/// assert_eq!(&buf[..5], b"hello");
+/// ```
 #[derive(Debug)]
 pub struct Connection {
     pub(super) cfg: TcpConfig,
@@ -494,26 +538,35 @@ impl Connection {
 
     // ---- queries ----
 
+    /// The current RFC 9293 state.
     pub fn state(&self) -> State {
         self.state
     }
 
+    /// The local address and port.
     pub fn local(&self) -> SocketAddr {
         self.local
     }
 
+    /// The remote address and port.
     pub fn remote(&self) -> SocketAddr {
         self.remote
     }
 
+    /// The error that ended the connection (refused, reset, timed out,
+    /// unreachable), if any; taking it clears it, like SO_ERROR.
     pub fn take_error(&mut self) -> Option<TcpError> {
         self.error.take()
     }
 
+    /// Whether the handshake completed and the connection is not yet in
+    /// TIME-WAIT or CLOSED (so also true while half-closed).
     pub fn is_established(&self) -> bool {
         self.state.is_synchronized() && self.state != State::TimeWait
     }
 
+    /// Whether the connection reached CLOSED; the stack may drop it once its
+    /// last RST (if any) has gone out.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
     }
@@ -583,6 +636,7 @@ impl Connection {
         };
     }
 
+    /// The connection's counters.
     pub fn counters(&self) -> &Counters {
         &self.stats
     }
@@ -592,6 +646,7 @@ impl Connection {
         self.snd_mss
     }
 
+    /// The congestion window in bytes.
     pub fn cwnd(&self) -> u32 {
         self.cc.cwnd()
     }

@@ -36,6 +36,9 @@ impl IsnGenerator {
         IsnGenerator { secret }
     }
 
+    /// The ISN for a connection between `local` and `remote` starting at `now`:
+    /// the same 4-tuple gets numbers that advance with time (one per 4 us), and
+    /// different 4-tuples get unrelated ones.
     pub fn isn(&self, local: SocketAddr, remote: SocketAddr, now: Instant) -> u32 {
         let mut h = DefaultHasher::new();
         self.secret.hash(&mut h);
@@ -49,6 +52,28 @@ impl IsnGenerator {
 
 /// The RST to send for `seg` (carrying `payload_len` bytes) when no
 /// connection matches it, or None if none is due (never answer a RST).
+///
+/// The reply follows RFC 9293 section 3.10.7.1: a segment with ACK gets
+/// `<SEQ=SEG.ACK><CTL=RST>`, one without gets
+/// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`.
+///
+/// ```
+/// use ustack::tcp::{TcpFlags, TcpRepr, rst_for_unmatched};
+///
+/// // A SYN to a closed port is refused.
+/// let syn = TcpRepr { src_port: 40000, dst_port: 81, seq: 1000, flags: TcpFlags::SYN, ..TcpRepr::default() };
+/// let rst = rst_for_unmatched(&syn, 0).unwrap();
+/// assert_eq!((rst.src_port, rst.dst_port), (81, 40000));
+/// assert_eq!((rst.seq, rst.ack, rst.flags), (0, 1001, TcpFlags::RST | TcpFlags::ACK));
+///
+/// // A stray ACK gets a bare RST at the sequence number it acknowledged.
+/// let ack = TcpRepr { seq: 5, ack: 777, flags: TcpFlags::ACK, ..syn };
+/// let rst = rst_for_unmatched(&ack, 10).unwrap();
+/// assert_eq!((rst.seq, rst.flags), (777, TcpFlags::RST));
+///
+/// // A RST is never answered.
+/// assert_eq!(rst_for_unmatched(&rst, 0), None);
+/// ```
 pub fn rst_for_unmatched(seg: &TcpRepr, payload_len: usize) -> Option<TcpRepr> {
     if seg.flags.contains(TcpFlags::RST) {
         return None;

@@ -102,12 +102,15 @@ pub struct TcpConfig {
     /// while the application keeps up (Linux's receive-buffer tuning). A
     /// maximum at or below the initial size turns tuning off.
     pub recv_buf: usize,
+    /// Upper bound, in bytes, for receive-buffer auto-tuning.
     pub recv_buf_max: usize,
     /// Initial send buffer; grows up to `send_buf_max` with cwnd.
     pub send_buf: usize,
+    /// Upper bound, in bytes, for send-buffer growth.
     pub send_buf_max: usize,
     /// Disables Nagle's algorithm (TCP_NODELAY).
     pub nodelay: bool,
+    /// Keepalive probing (SO_KEEPALIVE); `None` sends no probes.
     pub keepalive: Option<Keepalive>,
     /// TIME-WAIT duration, 2*MSL; also the orphaned FIN-WAIT-2 timeout.
     pub time_wait: Duration,
@@ -115,14 +118,23 @@ pub struct TcpConfig {
     pub retries: u32,
     /// Retransmissions of a SYN or SYN-ACK before giving up.
     pub syn_retries: u32,
+    /// Lower bound on the retransmission timeout (Linux: 200 ms; RFC 6298
+    /// section 2.4 says 1 s).
     pub min_rto: Duration,
+    /// Retransmission timeout before any RTT sample (RFC 6298 section 2.1: 1 s).
     pub initial_rto: Duration,
+    /// Upper bound on the backed-off retransmission timeout (RFC 6298
+    /// section 2.5 allows 60 s or more).
     pub max_rto: Duration,
     /// Delayed-ACK timeout (RFC 9293 section 3.8.6.3: under 0.5 s).
     pub delayed_ack: Duration,
+    /// The congestion-control algorithm.
     pub congestion: CongestionAlgorithm,
+    /// Offer the window scale option (RFC 7323 section 2).
     pub window_scaling: bool,
+    /// Offer the timestamps option (RFC 7323 section 3).
     pub timestamps: bool,
+    /// Offer SACK (RFC 2018).
     pub sack: bool,
 }
 
@@ -163,16 +175,28 @@ impl TcpConfig {
 /// The connection states of RFC 9293 section 3.3.2.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum State {
+    /// No connection (also the final state after a reset or a timeout).
     Closed,
+    /// Waiting for a SYN (listeners are the stack layer's; connections never
+    /// sit here).
     Listen,
+    /// Our SYN sent, waiting for the SYN-ACK.
     SynSent,
+    /// A SYN received and our SYN-ACK sent, waiting for its ACK.
     SynReceived,
+    /// Open: data flows both ways.
     Established,
+    /// We closed (FIN sent), waiting for its ACK.
     FinWait1,
+    /// Our FIN acknowledged, waiting for the peer's FIN.
     FinWait2,
+    /// The peer closed (FIN received); we may still send.
     CloseWait,
+    /// Both sides sent FIN at once; waiting for the ACK of ours.
     Closing,
+    /// The peer closed first and we then sent our FIN; waiting for its ACK.
     LastAck,
+    /// Both FINs acknowledged; lingering 2*MSL to absorb stray segments.
     TimeWait,
 }
 
@@ -221,20 +245,30 @@ impl std::error::Error for TcpError {}
 /// Per-connection counters.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Counters {
+    /// Segments received for this connection.
     pub segs_in: u64,
+    /// Segments sent, retransmissions and RSTs included.
     pub segs_out: u64,
+    /// Payload bytes added to the in-order receive stream.
     pub bytes_in: u64,
+    /// Payload bytes sent, retransmissions included.
     pub bytes_out: u64,
     /// Segments sent again (any reason).
     pub retransmits: u64,
+    /// Retransmissions triggered by duplicate ACKs or SACK (fast recovery
+    /// entered), not by a timer.
     pub fast_retransmits: u64,
+    /// Retransmission timeouts that fired.
     pub rto_expiries: u64,
     /// Fast recoveries driven by SACK information.
     pub sack_recoveries: u64,
     /// Tail loss probes sent (RFC 8985 section 7).
     pub tlp_probes: u64,
+    /// RST segments received.
     pub rsts_in: u64,
+    /// RST segments sent.
     pub rsts_out: u64,
+    /// Challenge ACKs sent (RFC 5961 sections 3 and 4).
     pub challenge_acks: u64,
     /// Segments discarded as unacceptable (window, PAWS, bad ACK).
     pub dropped: u64,

@@ -10,6 +10,20 @@ use core::fmt;
 use core::ops::{Add, Sub};
 
 /// A sequence number.
+///
+/// Comparison and distance wrap around 2^32 as RFC 9293 section 3.4 asks:
+///
+/// ```
+/// use ustack::tcp::Seq;
+///
+/// let near_wrap = Seq(u32::MAX - 9);
+/// let after = near_wrap + 20u32; // wraps to 10
+/// assert_eq!(after, Seq(10));
+/// assert!(after > near_wrap);
+/// assert_eq!(after.diff(near_wrap), 20);
+/// assert_eq!(near_wrap.since(after), 0); // not past it
+/// assert!(Seq(5).in_range(near_wrap, after));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Seq(pub u32);
 

@@ -48,13 +48,18 @@ mod msg_type {
 /// Destination unreachable codes (RFC 792, RFC 1122 section 3.2.2.1).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum DstUnreachable {
+    /// Code 0: network unreachable.
     NetUnreachable,
+    /// Code 1: host unreachable.
     HostUnreachable,
+    /// Code 2: protocol unreachable (no handler for the IP protocol).
     ProtoUnreachable,
+    /// Code 3: port unreachable (no UDP socket on the port).
     PortUnreachable,
     /// Code 4: fragmentation needed and DF set, with the next-hop MTU (zero
     /// from routers older than RFC 1191).
     FragRequired {
+        /// The MTU of the next hop in bytes (RFC 1191 section 4).
         next_hop_mtu: u16,
     },
     /// Any other code (source route failed, administratively prohibited...).
@@ -92,6 +97,7 @@ pub enum TimeExceeded {
     TtlExpired,
     /// Code 1: fragment reassembly time exceeded.
     FragReassembly,
+    /// Any other code, kept as received.
     Other(u8),
 }
 
@@ -144,26 +150,33 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
         self.buffer.as_ref()
     }
 
+    /// The message type (0 echo reply, 3 destination unreachable, 8 echo
+    /// request, 11 time exceeded...).
     pub fn msg_type(&self) -> u8 {
         bytes::u8_at(self.buf(), field::TYPE)
     }
 
+    /// The code, whose meaning depends on the type.
     pub fn code(&self) -> u8 {
         bytes::u8_at(self.buf(), field::CODE)
     }
 
+    /// The checksum as stored (see [`Icmpv4Packet::verify_checksum`]).
     pub fn checksum(&self) -> u16 {
         bytes::u16_at(self.buf(), field::CHECKSUM)
     }
 
+    /// The echo identifier (bytes 4-5; meaningful for echo messages only).
     pub fn echo_ident(&self) -> u16 {
         bytes::u16_at(self.buf(), field::ECHO_IDENT)
     }
 
+    /// The echo sequence number (bytes 6-7; echo messages only).
     pub fn echo_seq_no(&self) -> u16 {
         bytes::u16_at(self.buf(), field::ECHO_SEQ)
     }
 
+    /// The next-hop MTU of a "fragmentation needed" error (bytes 6-7, RFC 1191).
     pub fn next_hop_mtu(&self) -> u16 {
         bytes::u16_at(self.buf(), field::NEXT_HOP_MTU)
     }
@@ -180,26 +193,53 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
 }
 
 /// An ICMPv4 message in plain data, borrowing its data from the packet.
+///
+/// ```
+/// use ustack::wire::{Icmpv4Packet, Icmpv4Repr};
+///
+/// let ping = Icmpv4Repr::EchoRequest { ident: 0x4242, seq_no: 1, data: b"hi!" };
+/// let mut buf = [0u8; 16];
+/// let len = ping.emit(&mut buf)?;
+/// assert_eq!(len, 11);
+/// let packet = Icmpv4Packet::new_checked(&buf[..len])?;
+/// assert_eq!((packet.msg_type(), packet.code(), packet.echo_ident()), (8, 0, 0x4242));
+/// assert_eq!(Icmpv4Repr::parse_bytes(&buf[..len])?, ping);
+/// # Ok::<(), ustack::wire::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Icmpv4Repr<'a> {
+    /// Echo request (type 8), what `ping` sends.
     EchoRequest {
+        /// Identifier, chosen by the sender to match replies.
         ident: u16,
+        /// Sequence number, usually counting up from 0 or 1.
         seq_no: u16,
+        /// The payload, echoed back verbatim.
         data: &'a [u8],
     },
+    /// Echo reply (type 0), answering an echo request with its identifier,
+    /// sequence number and data.
     EchoReply {
+        /// Identifier copied from the request.
         ident: u16,
+        /// Sequence number copied from the request.
         seq_no: u16,
+        /// Data copied from the request.
         data: &'a [u8],
     },
     /// `quoted` is the offending datagram: its IP header and at least the
     /// first 8 bytes of its payload when the original had them (RFC 792).
     DstUnreachable {
+        /// Which destination was unreachable, and why.
         reason: DstUnreachable,
+        /// The start of the offending datagram, IP header first.
         quoted: &'a [u8],
     },
+    /// Time exceeded (type 11): `quoted` as for `DstUnreachable`.
     TimeExceeded {
+        /// Which time ran out.
         reason: TimeExceeded,
+        /// The start of the datagram that expired, IP header first.
         quoted: &'a [u8],
     },
 }

@@ -94,6 +94,7 @@ pub enum TimeExceeded {
     HopLimitExceeded,
     /// Code 1: fragment reassembly time exceeded.
     FragReassembly,
+    /// Any other code, kept as received.
     Other(u8),
 }
 
@@ -147,26 +148,33 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
         self.buffer.as_ref()
     }
 
+    /// The message type (1 destination unreachable, 2 packet too big, 3 time
+    /// exceeded, 128 echo request, 129 echo reply...).
     pub fn msg_type(&self) -> u8 {
         bytes::u8_at(self.buf(), field::TYPE)
     }
 
+    /// The code, whose meaning depends on the type.
     pub fn code(&self) -> u8 {
         bytes::u8_at(self.buf(), field::CODE)
     }
 
+    /// The checksum as stored (see [`Icmpv6Packet::verify_checksum`]).
     pub fn checksum(&self) -> u16 {
         bytes::u16_at(self.buf(), field::CHECKSUM)
     }
 
+    /// The echo identifier (bytes 4-5; echo messages only).
     pub fn echo_ident(&self) -> u16 {
         bytes::u16_at(self.buf(), field::ECHO_IDENT)
     }
 
+    /// The echo sequence number (bytes 6-7; echo messages only).
     pub fn echo_seq_no(&self) -> u16 {
         bytes::u16_at(self.buf(), field::ECHO_SEQ)
     }
 
+    /// The MTU of a "packet too big" message, in bytes (RFC 4443 section 3.2).
     pub fn mtu(&self) -> u32 {
         bytes::u32_at(self.buf(), field::MTU)
     }
@@ -186,30 +194,64 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
 }
 
 /// An ICMPv6 message in plain data, borrowing its data from the packet.
+///
+/// The checksum covers an IPv6 pseudo-header (RFC 4443 section 2.3), so
+/// emit and parse take the addresses:
+///
+/// ```
+/// use ustack::wire::{Error, Icmpv6Repr, Ipv6Addr};
+///
+/// let (a, b): (Ipv6Addr, Ipv6Addr) = ("fd77::1".parse().unwrap(), "fd77::2".parse().unwrap());
+/// let reply = Icmpv6Repr::EchoReply { ident: 7, seq_no: 3, data: b"ping" };
+/// let mut buf = [0u8; 32];
+/// let len = reply.emit(&mut buf, b, a)?;
+/// assert_eq!(len, 12);
+/// assert_eq!(Icmpv6Repr::parse_bytes(&buf[..len], b, a)?, reply);
+/// let c: Ipv6Addr = "fd77::3".parse().unwrap();
+/// assert_eq!(Icmpv6Repr::parse_bytes(&buf[..len], c, a), Err(Error::Checksum));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Icmpv6Repr<'a> {
+    /// Echo request (type 128, RFC 4443 section 4.1).
     EchoRequest {
+        /// Identifier, chosen by the sender to match replies.
         ident: u16,
+        /// Sequence number.
         seq_no: u16,
+        /// The payload, echoed back verbatim.
         data: &'a [u8],
     },
+    /// Echo reply (type 129, RFC 4443 section 4.2).
     EchoReply {
+        /// Identifier copied from the request.
         ident: u16,
+        /// Sequence number copied from the request.
         seq_no: u16,
+        /// Data copied from the request.
         data: &'a [u8],
     },
     /// `quoted` is as much of the offending packet as fit (RFC 4443 section
     /// 2.4 (c): the whole error within the 1280-byte minimum MTU).
     DstUnreachable {
+        /// Which destination was unreachable, and why.
         reason: DstUnreachable,
+        /// The start of the offending packet, IPv6 header first.
         quoted: &'a [u8],
     },
+    /// Packet too big (type 2, RFC 4443 section 3.2): `quoted` was dropped
+    /// because it exceeded the next link's MTU.
     PacketTooBig {
+        /// The MTU of the next link, in bytes.
         mtu: u32,
+        /// The start of the packet that was too big.
         quoted: &'a [u8],
     },
+    /// Time exceeded (type 3, RFC 4443 section 3.3).
     TimeExceeded {
+        /// Which time ran out.
         reason: TimeExceeded,
+        /// The start of the packet that expired.
         quoted: &'a [u8],
     },
 }

@@ -51,7 +51,9 @@ pub struct IpFragment {
 /// What the stack core needs to know about a received datagram.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct IpView<'a> {
+    /// Source address (the sender).
     pub src: IpAddr,
+    /// Destination address.
     pub dst: IpAddr,
     /// The upper-layer protocol of `payload`. For IPv6 it is found by
     /// walking the extension headers; for a fragment (of either version) it
@@ -73,6 +75,7 @@ pub struct IpView<'a> {
 }
 
 impl IpView<'_> {
+    /// True for an IPv6 datagram (judged by the source address family).
     pub fn is_ipv6(&self) -> bool {
         self.src.is_ipv6()
     }
@@ -164,13 +167,20 @@ fn parse_v6(bytes: &[u8], quoted: bool) -> Result<IpView<'_>> {
 /// fields (`ident`, `dont_frag`) are ignored for IPv6.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct IpHeader {
+    /// Source address; its family picks IPv4 or IPv6.
     pub src: IpAddr,
+    /// Destination address; must be of the same family as `src`.
     pub dst: IpAddr,
+    /// IPv4 `protocol` or IPv6 `next header` (RFC 791 section 3.1, RFC 8200
+    /// section 3).
     pub protocol: IpProtocol,
     /// Length of what follows the header.
     pub payload_len: usize,
+    /// IPv4 TTL or IPv6 hop limit.
     pub hop_limit: u8,
+    /// IPv4 identification (RFC 791 section 3.1; RFC 6864); ignored for IPv6.
     pub ident: u16,
+    /// IPv4 "don't fragment" flag; ignored for IPv6.
     pub dont_frag: bool,
 }
 

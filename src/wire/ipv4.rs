@@ -89,6 +89,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         self.buffer.as_ref()
     }
 
+    /// The version nibble; 4 in any view `new_checked` accepted.
     pub fn version(&self) -> u8 {
         bytes::u8_at(self.buf(), field::VER_IHL) >> 4
     }
@@ -98,26 +99,33 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         usize::from(bytes::u8_at(self.buf(), field::VER_IHL) & 0x0f) * 4
     }
 
+    /// The DSCP, the upper six bits of the old TOS byte (RFC 2474).
     pub fn dscp(&self) -> u8 {
         bytes::u8_at(self.buf(), field::DSCP_ECN) >> 2
     }
 
+    /// The ECN codepoint, the low two bits of the old TOS byte (RFC 3168
+    /// section 5).
     pub fn ecn(&self) -> u8 {
         bytes::u8_at(self.buf(), field::DSCP_ECN) & 0x03
     }
 
+    /// The total length of the datagram in bytes, header included.
     pub fn total_len(&self) -> u16 {
         bytes::u16_at(self.buf(), field::LENGTH)
     }
 
+    /// The identification field, used to group fragments (RFC 791, RFC 6864).
     pub fn ident(&self) -> u16 {
         bytes::u16_at(self.buf(), field::IDENT)
     }
 
+    /// The "don't fragment" (DF) flag.
     pub fn dont_frag(&self) -> bool {
         bytes::u16_at(self.buf(), field::FLG_OFF) & FLAG_DF != 0
     }
 
+    /// The "more fragments" (MF) flag.
     pub fn more_frags(&self) -> bool {
         bytes::u16_at(self.buf(), field::FLG_OFF) & FLAG_MF != 0
     }
@@ -132,22 +140,27 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         self.more_frags() || self.frag_offset() != 0
     }
 
+    /// Time to live: the hop count left.
     pub fn ttl(&self) -> u8 {
         bytes::u8_at(self.buf(), field::TTL)
     }
 
+    /// The protocol of the payload.
     pub fn protocol(&self) -> IpProtocol {
         IpProtocol::from(bytes::u8_at(self.buf(), field::PROTOCOL))
     }
 
+    /// The header checksum as stored (see [`Ipv4Packet::verify_checksum`]).
     pub fn checksum(&self) -> u16 {
         bytes::u16_at(self.buf(), field::CHECKSUM)
     }
 
+    /// The source address.
     pub fn src_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(bytes::array_at::<4>(self.buf(), field::SRC))
     }
 
+    /// The destination address.
     pub fn dst_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(bytes::array_at::<4>(self.buf(), field::DST))
     }
@@ -200,16 +213,57 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
 /// An IPv4 header in plain data. Options are not represented: parse skips
 /// them and emit writes none.
+///
+/// A round trip through the bytes, checksum included:
+///
+/// ```
+/// use ustack::wire::{IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr};
+///
+/// let repr = Ipv4Repr {
+///     src_addr: Ipv4Addr::new(10, 77, 0, 2),
+///     dst_addr: Ipv4Addr::new(10, 77, 0, 1),
+///     protocol: IpProtocol::Tcp,
+///     payload_len: 4,
+///     ttl: 64,
+///     ident: 0x1234,
+///     dont_frag: true,
+///     more_frags: false,
+///     frag_offset: 0,
+///     dscp: 0,
+///     ecn: 0,
+/// };
+/// let mut buf = vec![0; repr.buffer_len()];
+/// assert_eq!(repr.emit(&mut buf)?, 20);
+/// buf[20..].copy_from_slice(b"data");
+///
+/// let packet = Ipv4Packet::new_checked(&buf[..])?;
+/// assert_eq!(packet.total_len(), 24);
+/// assert!(packet.verify_checksum());
+/// assert_eq!(Ipv4Repr::parse(&packet)?, repr);
+/// assert_eq!(packet.payload(), b"data");
+///
+/// buf[8] = 63; // change the TTL without fixing the checksum
+/// let packet = Ipv4Packet::new_checked(&buf[..])?;
+/// assert_eq!(Ipv4Repr::parse(&packet), Err(ustack::wire::Error::Checksum));
+/// # Ok::<(), ustack::wire::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Ipv4Repr {
+    /// The source address.
     pub src_addr: Ipv4Addr,
+    /// The destination address.
     pub dst_addr: Ipv4Addr,
+    /// The protocol of the payload.
     pub protocol: IpProtocol,
     /// Length of the payload in bytes (total length minus header length).
     pub payload_len: usize,
+    /// Time to live (hop count) to send with.
     pub ttl: u8,
+    /// The identification, grouping the fragments of one datagram (RFC 6864).
     pub ident: u16,
+    /// The "don't fragment" (DF) flag.
     pub dont_frag: bool,
+    /// The "more fragments" (MF) flag: more fragments of this datagram follow.
     pub more_frags: bool,
     /// Fragment offset in bytes; a multiple of 8.
     pub frag_offset: u16,

@@ -95,14 +95,17 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         self.buffer.as_ref()
     }
 
+    /// The version nibble; 6 in any view `new_checked` accepted.
     pub fn version(&self) -> u8 {
         bytes::u8_at(self.buf(), field::VER_TC_FLOW) >> 4
     }
 
+    /// The traffic class byte (DSCP and ECN, RFC 8200 section 7).
     pub fn traffic_class(&self) -> u8 {
         ((bytes::u32_at(self.buf(), field::VER_TC_FLOW) >> 20) & 0xff) as u8
     }
 
+    /// The 20-bit flow label (RFC 6437).
     pub fn flow_label(&self) -> u32 {
         bytes::u32_at(self.buf(), field::VER_TC_FLOW) & 0x000f_ffff
     }
@@ -118,14 +121,17 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         IpProtocol::from(bytes::u8_at(self.buf(), field::NXT_HDR))
     }
 
+    /// The hop limit: hops left before a router discards the packet.
     pub fn hop_limit(&self) -> u8 {
         bytes::u8_at(self.buf(), field::HOP_LIMIT)
     }
 
+    /// The source address.
     pub fn src_addr(&self) -> Ipv6Addr {
         Ipv6Addr::from(bytes::array_at::<16>(self.buf(), field::SRC))
     }
 
+    /// The destination address.
     pub fn dst_addr(&self) -> Ipv6Addr {
         Ipv6Addr::from(bytes::array_at::<16>(self.buf(), field::DST))
     }
@@ -145,15 +151,53 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 }
 
 /// An IPv6 fixed header in plain data.
+///
+/// A fixed header followed by a fragment header, emitted and walked back:
+///
+/// ```
+/// use ustack::wire::ipv6::{Ipv6FragmentRepr, Ipv6Packet, Ipv6Repr};
+/// use ustack::wire::IpProtocol;
+///
+/// let frag = Ipv6FragmentRepr {
+///     next_header: IpProtocol::Udp,
+///     offset: 1232,
+///     more_frags: true,
+///     ident: 0xdead_beef,
+/// };
+/// let repr = Ipv6Repr {
+///     src_addr: "fd77::2".parse().unwrap(),
+///     dst_addr: "fd77::1".parse().unwrap(),
+///     next_header: IpProtocol::Ipv6Frag,
+///     payload_len: frag.header_len() + 16,
+///     hop_limit: 64,
+///     traffic_class: 0,
+///     flow_label: 0x12345,
+/// };
+/// let mut buf = vec![0; repr.buffer_len()];
+/// let n = repr.emit(&mut buf)?;
+/// frag.emit(&mut buf[n..])?;
+///
+/// let packet = Ipv6Packet::new_checked(&buf[..])?;
+/// assert_eq!(Ipv6Repr::parse(&packet)?, repr);
+/// let ext = packet.extensions()?;
+/// assert_eq!(ext.protocol, IpProtocol::Udp);
+/// assert_eq!(ext.offset, 8);
+/// assert_eq!(ext.fragment, Some(frag));
+/// # Ok::<(), ustack::wire::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Ipv6Repr {
+    /// The source address.
     pub src_addr: Ipv6Addr,
+    /// The destination address.
     pub dst_addr: Ipv6Addr,
     /// The fixed header's next header (first extension or upper layer).
     pub next_header: IpProtocol,
     /// Bytes after the fixed header, extension headers included.
     pub payload_len: usize,
+    /// The hop limit to send with.
     pub hop_limit: u8,
+    /// The traffic class byte (DSCP and ECN).
     pub traffic_class: u8,
     /// 20 bits.
     pub flow_label: u32,
@@ -213,6 +257,7 @@ pub struct Ipv6FragmentRepr {
     pub offset: u16,
     /// The M flag: more fragments follow.
     pub more_frags: bool,
+    /// The identification shared by all fragments of one packet.
     pub ident: u32,
 }
 

@@ -70,18 +70,39 @@ impl std::error::Error for Error {}
 /// Result of parsing or emitting a packet.
 pub type Result<T> = core::result::Result<T, Error>;
 
-/// An IP protocol number (IPv4 `protocol`, IPv6 `next header`).
+/// An IP protocol number (IPv4 `protocol`, IPv6 `next header`; the IANA
+/// "Assigned Internet Protocol Numbers" registry).
+///
+/// Converts losslessly to and from the byte on the wire:
+///
+/// ```
+/// use ustack::wire::IpProtocol;
+///
+/// assert_eq!(IpProtocol::from(17), IpProtocol::Udp);
+/// assert_eq!(u8::from(IpProtocol::Icmpv6), 58);
+/// assert_eq!(IpProtocol::from(132), IpProtocol::Unknown(132)); // SCTP
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum IpProtocol {
+    /// IPv6 Hop-by-Hop Options extension header (0; RFC 8200 section 4.3).
     HopByHop,
+    /// ICMP for IPv4 (1; RFC 792).
     Icmp,
+    /// TCP (6; RFC 9293).
     Tcp,
+    /// UDP (17; RFC 768).
     Udp,
+    /// IPv6 Routing extension header (43; RFC 8200 section 4.4).
     Ipv6Route,
+    /// IPv6 Fragment extension header (44; RFC 8200 section 4.5).
     Ipv6Frag,
+    /// ICMPv6 (58; RFC 4443).
     Icmpv6,
+    /// IPv6 "no next header" (59; RFC 8200 section 4.7).
     Ipv6NoNxt,
+    /// IPv6 Destination Options extension header (60; RFC 8200 section 4.6).
     Ipv6Opts,
+    /// Any other protocol number, kept as received.
     Unknown(u8),
 }
 

@@ -43,14 +43,23 @@ pub const MAX_OPTIONS_LEN: usize = 40;
 pub struct TcpFlags(pub u8);
 
 impl TcpFlags {
+    /// FIN: the sender has no more data (RFC 9293 section 3.1).
     pub const FIN: TcpFlags = TcpFlags(0x01);
+    /// SYN: synchronize sequence numbers; opens a connection.
     pub const SYN: TcpFlags = TcpFlags(0x02);
+    /// RST: reset the connection.
     pub const RST: TcpFlags = TcpFlags(0x04);
+    /// PSH: push buffered data to the application.
     pub const PSH: TcpFlags = TcpFlags(0x08);
+    /// ACK: the acknowledgment number is significant.
     pub const ACK: TcpFlags = TcpFlags(0x10);
+    /// URG: the urgent pointer is significant.
     pub const URG: TcpFlags = TcpFlags(0x20);
+    /// ECE: ECN echo (RFC 3168 section 6.1); this stack never sets it.
     pub const ECE: TcpFlags = TcpFlags(0x40);
+    /// CWR: congestion window reduced (RFC 3168 section 6.1); never set here.
     pub const CWR: TcpFlags = TcpFlags(0x80);
+    /// No flags.
     pub const NONE: TcpFlags = TcpFlags(0);
 
     /// Whether every flag of `other` is set in `self`.
@@ -115,6 +124,7 @@ pub struct TcpOptions {
     /// SACK blocks (kind 5): `(left edge, right edge)` sequence numbers.
     /// The first `sack_len` entries are meaningful.
     pub sack_blocks: [(u32, u32); MAX_SACK_BLOCKS],
+    /// How many entries of `sack_blocks` are in use (0 to [`MAX_SACK_BLOCKS`]).
     pub sack_len: u8,
     /// Timestamps (kind 8): `(TSval, TSecr)`.
     pub timestamps: Option<(u32, u32)>,
@@ -128,16 +138,66 @@ impl TcpOptions {
 }
 
 /// A TCP header in plain data. The payload travels beside it, not in it.
+///
+/// A SYN with options, emitted over IPv4 and parsed back:
+///
+/// ```
+/// use ustack::wire::{IpAddr, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+///
+/// let src: IpAddr = "10.77.0.2".parse().unwrap();
+/// let dst: IpAddr = "10.77.0.1".parse().unwrap();
+/// let syn = TcpRepr {
+///     src_port: 40000,
+///     dst_port: 80,
+///     seq: 1_000,
+///     flags: TcpFlags::SYN,
+///     window: 65535,
+///     options: TcpOptions {
+///         mss: Some(1460),
+///         window_scale: Some(7),
+///         sack_permitted: true,
+///         timestamps: Some((12345, 0)),
+///         ..TcpOptions::default()
+///     },
+///     ..TcpRepr::default()
+/// };
+/// // 20 fixed bytes, MSS 4, SACK-permitted + timestamps 12, window scale 4.
+/// assert_eq!(syn.header_len(), 40);
+/// let mut buf = [0u8; 64];
+/// let len = syn.emit(&mut buf, src, dst, b"")?;
+/// assert_eq!(len, 40);
+///
+/// let packet = TcpPacket::new_checked(&buf[..len])?;
+/// assert!(packet.flags().contains(TcpFlags::SYN));
+/// assert!(!packet.flags().intersects(TcpFlags::ACK | TcpFlags::RST));
+/// assert_eq!(TcpRepr::parse(&packet, src, dst)?, syn);
+///
+/// // The checksum covers the pseudo-header: other addresses fail it.
+/// let other: IpAddr = "10.77.0.3".parse().unwrap();
+/// assert_eq!(
+///     TcpRepr::parse(&packet, other, dst),
+///     Err(ustack::wire::Error::Checksum)
+/// );
+/// # Ok::<(), ustack::wire::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct TcpRepr {
+    /// Source port.
     pub src_port: u16,
+    /// Destination port.
     pub dst_port: u16,
+    /// Sequence number of the first byte of data (or of the SYN/FIN).
     pub seq: u32,
+    /// Acknowledgment number: the next sequence number the sender expects;
+    /// meaningful only with [`TcpFlags::ACK`].
     pub ack: u32,
+    /// The flags.
     pub flags: TcpFlags,
     /// The raw 16-bit window field (unscaled).
     pub window: u16,
+    /// The urgent pointer (RFC 9293 section 3.1); this stack sends 0.
     pub urgent: u16,
+    /// The options carried in the header.
     pub options: TcpOptions,
 }
 
@@ -338,18 +398,22 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.buffer.as_ref()
     }
 
+    /// The source port.
     pub fn src_port(&self) -> u16 {
         bytes::u16_at(self.buf(), field::SRC_PORT)
     }
 
+    /// The destination port.
     pub fn dst_port(&self) -> u16 {
         bytes::u16_at(self.buf(), field::DST_PORT)
     }
 
+    /// The sequence number.
     pub fn seq_number(&self) -> u32 {
         bytes::u32_at(self.buf(), field::SEQ)
     }
 
+    /// The acknowledgment number.
     pub fn ack_number(&self) -> u32 {
         bytes::u32_at(self.buf(), field::ACK)
     }
@@ -359,18 +423,23 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         usize::from(bytes::u8_at(self.buf(), field::DATA_OFF) >> 4) * 4
     }
 
+    /// The flags byte (CWR down to FIN).
     pub fn flags(&self) -> TcpFlags {
         TcpFlags(bytes::u8_at(self.buf(), field::FLAGS))
     }
 
+    /// The raw, unscaled window field, in bytes before window scaling
+    /// (RFC 7323 section 2.2).
     pub fn window_len(&self) -> u16 {
         bytes::u16_at(self.buf(), field::WINDOW)
     }
 
+    /// The checksum as stored (see [`TcpPacket::verify_checksum`]).
     pub fn checksum(&self) -> u16 {
         bytes::u16_at(self.buf(), field::CHECKSUM)
     }
 
+    /// The urgent pointer.
     pub fn urgent_at(&self) -> u16 {
         bytes::u16_at(self.buf(), field::URGENT)
     }

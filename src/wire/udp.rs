@@ -65,10 +65,12 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         self.buffer.as_ref()
     }
 
+    /// The source port.
     pub fn src_port(&self) -> u16 {
         bytes::u16_at(self.buf(), field::SRC_PORT)
     }
 
+    /// The destination port.
     pub fn dst_port(&self) -> u16 {
         bytes::u16_at(self.buf(), field::DST_PORT)
     }
@@ -83,6 +85,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         usize::from(self.len()) <= HEADER_LEN
     }
 
+    /// The checksum as stored; 0 over IPv4 means none was sent.
     pub fn checksum(&self) -> u16 {
         bytes::u16_at(self.buf(), field::CHECKSUM)
     }
@@ -119,9 +122,27 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 }
 
 /// A UDP header in plain data. The payload travels beside it.
+///
+/// ```
+/// use ustack::wire::{Error, IpAddr, UdpPacket, UdpRepr};
+///
+/// let (a, b): (IpAddr, IpAddr) = ("fd77::2".parse().unwrap(), "fd77::1".parse().unwrap());
+/// let repr = UdpRepr { src_port: 1234, dst_port: 7 };
+/// let mut buf = vec![0; repr.buffer_len(3)];
+/// assert_eq!(repr.emit(&mut buf, a, b, b"abc")?, 11);
+/// assert_eq!(UdpRepr::parse_datagram(&buf, a, b)?, (repr, &b"abc"[..]));
+///
+/// // A zero checksum means "none" over IPv4 but is invalid over IPv6.
+/// buf[6..8].copy_from_slice(&[0, 0]);
+/// let packet = UdpPacket::new_checked(&buf[..])?;
+/// assert_eq!(packet.verify_checksum(a, b), Err(Error::Checksum));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct UdpRepr {
+    /// Source port.
     pub src_port: u16,
+    /// Destination port.
     pub dst_port: u16,
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 const C: f64 = 0.4;
 const BETA: f64 = 0.7;
 
+/// CUBIC congestion control (RFC 9438), with slow start below ssthresh.
 #[derive(Debug)]
 pub struct Cubic {
     mss: u32,
@@ -26,6 +27,7 @@ pub struct Cubic {
 }
 
 impl Cubic {
+    /// Starts in slow start with the RFC 6928 initial window for `mss`.
     pub fn new(mss: u32) -> Cubic {
         Cubic {
             mss,

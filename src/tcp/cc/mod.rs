@@ -18,12 +18,17 @@ use std::time::Duration;
 /// The algorithms this engine offers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum CongestionAlgorithm {
+    /// NewReno: RFC 5681 slow start and congestion avoidance, RFC 6582
+    /// recovery.
     NewReno,
+    /// CUBIC (RFC 9438), the default, as on Linux.
     #[default]
     Cubic,
 }
 
 impl CongestionAlgorithm {
+    /// A fresh instance for a sender MSS of `mss` bytes, starting at the
+    /// initial window of [`initial_window`].
     pub fn build(self, mss: u32) -> Box<dyn CongestionControl> {
         match self {
             CongestionAlgorithm::NewReno => Box::new(NewReno::new(mss)),
@@ -33,13 +38,40 @@ impl CongestionAlgorithm {
 }
 
 /// The initial window of RFC 6928 (IW10): min(10*MSS, max(2*MSS, 14600)).
+///
+/// ```
+/// use ustack::tcp::cc::initial_window;
+///
+/// assert_eq!(initial_window(1460), 14_600);
+/// assert_eq!(initial_window(1220), 12_200);
+/// assert_eq!(initial_window(536), 5_360);
+/// assert_eq!(initial_window(9000), 18_000); // 2*MSS when that is larger
+/// ```
 pub fn initial_window(mss: u32) -> u32 {
     (10 * mss).min((2 * mss).max(14_600))
 }
 
+/// A congestion-control algorithm: owns cwnd and ssthresh (both in bytes)
+/// and reacts to the events the connection reports.
+///
+/// ```
+/// use ustack::Instant;
+/// use ustack::tcp::CongestionAlgorithm;
+///
+/// let mut cc = CongestionAlgorithm::NewReno.build(1000);
+/// assert_eq!((cc.cwnd(), cc.ssthresh()), (10_000, u32::MAX));
+/// cc.on_ack(Instant::ZERO, 1000, None); // slow start: one MSS per ACK
+/// assert_eq!(cc.cwnd(), 11_000);
+/// cc.on_congestion(Instant::ZERO, 11_000); // halve (RFC 5681 equation 4)
+/// assert_eq!((cc.cwnd(), cc.ssthresh()), (5_500, 5_500));
+/// cc.on_rto(5_500); // a timeout falls back to one segment
+/// assert_eq!((cc.cwnd(), cc.ssthresh()), (1_000, 2_750));
+/// ```
 pub trait CongestionControl: core::fmt::Debug + Send {
     /// The congestion window in bytes.
     fn cwnd(&self) -> u32;
+    /// The slow-start threshold in bytes (`u32::MAX` until the first
+    /// congestion event).
     fn ssthresh(&self) -> u32;
     /// New data was cumulatively acknowledged outside recovery.
     fn on_ack(&mut self, now: Instant, acked: u32, srtt: Option<Duration>);

@@ -5,6 +5,7 @@ use super::{CongestionControl, initial_window};
 use crate::time::Instant;
 use std::time::Duration;
 
+/// NewReno congestion control (RFC 5681, RFC 6582).
 #[derive(Debug)]
 pub struct NewReno {
     mss: u32,
@@ -16,6 +17,7 @@ pub struct NewReno {
 }
 
 impl NewReno {
+    /// Starts in slow start with the RFC 6928 initial window for `mss`.
     pub fn new(mss: u32) -> NewReno {
         NewReno {
             mss,

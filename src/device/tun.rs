@@ -20,6 +20,7 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
 
 use super::{Link, LinkStats, Packet};
 use crate::time::Instant;
@@ -432,8 +433,41 @@ fn configure(config: &TunConfig, name: &str) -> io::Result<()> {
             .index(name)?
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, what("it vanished")))?;
         control6.add_v6(ifindex, kernel, 64).map_err(v6)?;
+        wait_v6_usable(name, Duration::from_secs(3));
     }
     Ok(())
+}
+
+/// Waits until no IPv6 address of `name` is tentative. The kernel treats a
+/// tentative address as not assigned (RFC 4862 section 5.4), so packets to
+/// it are dropped; a TUN device's addresses stay tentative until the
+/// kernel's link watcher sees its carrier, which a loaded machine can delay
+/// by a second. Gives up quietly after `limit` (the stack works anyway;
+/// the first packets may be retransmitted).
+fn wait_v6_usable(name: &str, limit: Duration) {
+    const IFA_F_TENTATIVE: u32 = 0x40;
+    let start = std::time::Instant::now();
+    loop {
+        // thread-self: this thread's network namespace, which may differ
+        // from the process's (tests move single threads into namespaces).
+        let Ok(table) = std::fs::read_to_string("/proc/thread-self/net/if_inet6") else {
+            return;
+        };
+        let tentative = table.lines().any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() == 6
+                && f[5] == name
+                && u32::from_str_radix(f[4], 16).is_ok_and(|flags| flags & IFA_F_TENTATIVE != 0)
+        });
+        if !tentative {
+            return;
+        }
+        if start.elapsed() >= limit {
+            log::warn!("tun: {name}: IPv6 addresses still tentative after {limit:?}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// A TUN device carrying bare IPv4/IPv6 datagrams, non-blocking.

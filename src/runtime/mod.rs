@@ -400,7 +400,6 @@ impl Runtime {
             addr: cfg.addr,
             addr6: cfg.addr6,
             mtu,
-            seed: crate::rand::Rng::from_os().next_u64(),
             ..crate::stack::CoreConfig::default()
         });
         Runtime::start(core, link)

@@ -62,9 +62,9 @@ pub struct CoreConfig {
     /// TIME-WAIT); MSS, buffers and per-socket options are set per
     /// connection.
     pub tcp: crate::tcp::TcpConfig,
-    /// Seeds port choice, fragment identification and the ISN secret.
-    /// Fixed seeds make simulations replayable; the runtime seeds from the
-    /// OS.
+    /// Seeds port choice, fragment identification, the ISN and SYN-cookie
+    /// secrets. The default draws it from the OS (RFC 6528 and 6056 want
+    /// them unpredictable); simulations set it to replay exactly.
     pub seed: u64,
 }
 
@@ -80,7 +80,7 @@ impl Default for CoreConfig {
             udp_recv_buf: 212_992,
             max_tx_queue: 16384,
             tcp: crate::tcp::TcpConfig::default(),
-            seed: 0,
+            seed: Rng::from_os().next_u64(),
         }
     }
 }

@@ -321,8 +321,13 @@ impl Core {
             };
             self.tcp_bind(h, any)?;
         }
-        let s = self.tcp(h)?;
         let backlog = backlog.clamp(1, 4096);
+        if matches!(self.tcp(h)?.state, Role::Fresh) && self.tcp_listener_conflict(h) {
+            // SO_REUSEADDR lets sockets share a bound port, never a
+            // listening one (Linux's inet_csk_get_port at listen time).
+            return Err(errno(libc::EADDRINUSE));
+        }
+        let s = self.tcp(h)?;
         match &mut s.state {
             Role::Fresh => {
                 s.state = Role::Listening(Listener {
@@ -339,6 +344,27 @@ impl Core {
             }
             Role::Conn(_) => Err(errno(libc::EINVAL)),
         }
+    }
+
+    /// Whether another socket listens on an address `h`'s bind overlaps.
+    fn tcp_listener_conflict(&self, h: SocketHandle) -> bool {
+        let Some(Socket::Tcp(me)) = self.sockets.get(h) else {
+            return false;
+        };
+        let Some(local) = me.local else { return false };
+        let Some(list) = self.tcp_tables.bound.get(&local.port()) else {
+            return false;
+        };
+        list.iter().any(|&other| {
+            other != h
+                && matches!(self.sockets.get(other), Some(Socket::Tcp(o))
+                if !o.orphan
+                    && matches!(o.state, Role::Listening(_))
+                    && o.local.is_some_and(|ol| addresses_overlap(
+                        (local.ip(), me.v6, me.opts.v6only),
+                        (ol.ip(), o.v6, o.opts.v6only),
+                    )))
+        })
     }
 
     /// Takes an established connection from a listener's queue: `EAGAIN`

@@ -266,6 +266,18 @@ fn tcp_bind_conflicts_and_listener_reuse_rules() {
         c.tcp_bind(b, sa(US4, 80)).unwrap_err().raw_os_error(),
         Some(libc::EADDRINUSE)
     );
+    // Two sockets sharing a port by SO_REUSEADDR cannot both listen.
+    let r1 = c.tcp_socket(false).unwrap();
+    let r2 = c.tcp_socket(false).unwrap();
+    for r in [r1, r2] {
+        c.tcp_set_options(r, opts).unwrap();
+        c.tcp_bind(r, sa(US4, 81)).unwrap();
+    }
+    c.tcp_listen(r1, 4).unwrap();
+    assert_eq!(
+        c.tcp_listen(r2, 4).unwrap_err().raw_os_error(),
+        Some(libc::EADDRINUSE)
+    );
     let d6 = c.tcp_socket(true).unwrap();
     assert_eq!(
         c.tcp_bind(d6, sa(Ipv6Addr::UNSPECIFIED, 80))

@@ -467,6 +467,47 @@ fn udp_send_rejects_oversize_and_missing_destination() {
 }
 
 #[test]
+fn ipv6_udp_socket_reaches_ipv4_peers_unless_v6only() {
+    let mut a = core();
+    let mut b = peer_core();
+    let rb = b.udp_socket(false).unwrap();
+    b.udp_bind(rb, sa(PEER4, 53)).unwrap();
+    let s6 = a.udp_socket(true).unwrap();
+    // A plain IPv4 address and a mapped one both go out as IPv4.
+    a.udp_send_to(Instant::ZERO, s6, b"plain", Some(sa(PEER4, 53)))
+        .unwrap();
+    a.udp_send_to(
+        Instant::ZERO,
+        s6,
+        b"mapped",
+        Some(sa(PEER4.to_ipv6_mapped(), 53)),
+    )
+    .unwrap();
+    pump(&mut a, &mut b, Instant::ZERO);
+    assert_eq!(b.udp_recv(rb, false).unwrap().data, b"plain");
+    assert_eq!(b.udp_recv(rb, false).unwrap().data, b"mapped");
+    let only = a.udp_socket(true).unwrap();
+    a.udp_set_options(
+        only,
+        UdpOptions {
+            v6only: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for dst in [sa(PEER4, 53), sa(PEER4.to_ipv6_mapped(), 53)] {
+        let e = a
+            .udp_send_to(Instant::ZERO, only, b"x", Some(dst))
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENETUNREACH));
+        assert_eq!(
+            a.udp_connect(only, dst).unwrap_err().raw_os_error(),
+            Some(libc::ENETUNREACH)
+        );
+    }
+}
+
+#[test]
 fn icmpv6_port_unreachable_for_closed_udp_port() {
     let mut a = core();
     let mut b = peer_core();

@@ -266,7 +266,9 @@ impl Core {
                 return Ok(port);
             }
         }
-        Err(errno(libc::EAGAIN))
+        // Linux says EADDRINUSE for bind and EAGAIN for an implicit bind;
+        // EAGAIN would make a blocking send wait for a port forever.
+        Err(errno(libc::EADDRINUSE))
     }
 
     /// Binds to an ephemeral port if not bound yet (as sending or connecting
@@ -283,8 +285,11 @@ impl Core {
     /// Sets the default destination and the only source datagrams are
     /// accepted from. An `AF_UNSPEC`-style disconnect is `udp_disconnect`.
     pub fn udp_connect(&mut self, h: SocketHandle, remote: SocketAddr) -> io::Result<()> {
-        let v6 = self.udp(h)?.v6;
-        let remote = normalize_dst(v6, remote)?;
+        let (v6, v6only) = {
+            let s = self.udp(h)?;
+            (s.v6, s.v6only)
+        };
+        let remote = normalize_dst(v6, v6only, remote)?;
         if remote.port() == 0 {
             return Err(errno(libc::EINVAL));
         }
@@ -312,15 +317,15 @@ impl Core {
         data: &[u8],
         dst: Option<SocketAddr>,
     ) -> io::Result<usize> {
-        let (v6, remote) = {
+        let (v6, v6only, remote) = {
             let s = self.udp(h)?;
             if let Some(e) = s.error.take() {
                 return Err(errno(e));
             }
-            (s.v6, s.remote)
+            (s.v6, s.v6only, s.remote)
         };
         let dst = match dst {
-            Some(d) => normalize_dst(v6, d)?,
+            Some(d) => normalize_dst(v6, v6only, d)?,
             None => remote.ok_or_else(|| errno(libc::EDESTADDRREQ))?,
         };
         if dst.port() == 0 {
@@ -470,16 +475,22 @@ impl Core {
     }
 }
 
-/// A destination as the wire sees it: an IPv6 socket's mapped address
-/// becomes IPv4; an IPv4 socket cannot send to IPv6.
-fn normalize_dst(v6: bool, dst: SocketAddr) -> io::Result<SocketAddr> {
-    match (v6, dst.ip()) {
-        (true, IpAddr::V6(a)) => Ok(match a.to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(v4.into(), dst.port()),
-            None => dst,
-        }),
-        (false, IpAddr::V4(_)) => Ok(dst),
-        (false, IpAddr::V6(_)) => Err(errno(libc::EAFNOSUPPORT)),
-        (true, IpAddr::V4(_)) => Err(errno(libc::EAFNOSUPPORT)),
+/// A destination as the wire sees it. As Linux: an IPv6 socket reaches
+/// IPv4 peers through mapped addresses (or plain IPv4 ones, as
+/// `udpv6_sendmsg` accepts), unless it is v6-only (`ENETUNREACH`); an IPv4
+/// socket cannot send to IPv6 (`EAFNOSUPPORT`).
+fn normalize_dst(v6: bool, v6only: bool, dst: SocketAddr) -> io::Result<SocketAddr> {
+    let v4 = match (v6, dst.ip()) {
+        (true, IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+            Some(v4) => v4,
+            None => return Ok(dst),
+        },
+        (true, IpAddr::V4(a)) => a,
+        (false, IpAddr::V4(_)) => return Ok(dst),
+        (false, IpAddr::V6(_)) => return Err(errno(libc::EAFNOSUPPORT)),
+    };
+    if v6only {
+        return Err(errno(libc::ENETUNREACH));
     }
+    Ok(SocketAddr::new(v4.into(), dst.port()))
 }

@@ -15,7 +15,8 @@
 # killed at exit. They hold only the addresses below, no default route.
 #
 # Variables: BENCH_SECS (length of one run, default 2), BENCH_RUNS (runs per
-# figure, median taken, default 3).
+# figure, median taken, default 3), BENCH_ROWS (which rows, default
+# `kernel ustack shim smoltcp`).
 set -euo pipefail
 
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
@@ -127,68 +128,80 @@ stop_server() {
 }
 
 # --- row 1: kernel to kernel over veth -----------------------------------
-echo "bench: kernel <-> kernel over veth" >&2
-unshare -n sleep 600 &
-ns_b=$!
-bg_pids+=("$ns_b")
-for _ in $(seq 50); do
-    [[ $(readlink "/proc/$ns_b/ns/net") != $(readlink /proc/self/ns/net) ]] && break
-    sleep 0.02
-done
-ip link add bench0 type veth peer name bench1 netns "$ns_b"
-ip addr add 10.79.0.1/24 dev bench0
-ip link set bench0 up
-nsenter -t "$ns_b" -n sh -c \
-    'ip link set lo up && ip addr add 10.79.0.2/24 dev bench1 && ip link set bench1 up'
-nsenter -t "$ns_b" -n "$netbench" serve --kernel 2>"$tmp/kernel.log" &
-server_pid=$!
-bg_pids+=("$server_pid")
-wait_port 10.79.0.2 5003 "$server_pid"
-measure kernel 10.79.0.2
-stop_server
-kill "$ns_b" 2>/dev/null || true
+row_kernel() {
+    echo "bench: kernel <-> kernel over veth" >&2
+    unshare -n sleep 600 &
+    ns_b=$!
+    bg_pids+=("$ns_b")
+    for _ in $(seq 50); do
+        [[ $(readlink "/proc/$ns_b/ns/net") != $(readlink /proc/self/ns/net) ]] && break
+        sleep 0.02
+    done
+    ip link add bench0 type veth peer name bench1 netns "$ns_b"
+    ip addr add 10.79.0.1/24 dev bench0
+    ip link set bench0 up
+    nsenter -t "$ns_b" -n sh -c \
+        'ip link set lo up && ip addr add 10.79.0.2/24 dev bench1 && ip link set bench1 up'
+    nsenter -t "$ns_b" -n "$netbench" serve --kernel 2>"$tmp/kernel.log" &
+    server_pid=$!
+    bg_pids+=("$server_pid")
+    wait_port 10.79.0.2 5003 "$server_pid"
+    measure kernel 10.79.0.2
+    stop_server
+    kill "$ns_b" 2>/dev/null || true
+}
 
 # --- row 2: the ustack library over TUN ----------------------------------
-echo "bench: ustack library <-> kernel over TUN" >&2
-USTACK_IFNAME=ustack0 USTACK_LOG=warn "$netbench" serve 2>"$tmp/ustack.log" &
-server_pid=$!
-bg_pids+=("$server_pid")
-wait_port 10.77.0.2 5003 "$server_pid"
-measure ustack 10.77.0.2
-stop_server
+row_ustack() {
+    echo "bench: ustack library <-> kernel over TUN" >&2
+    USTACK_IFNAME=ustack0 USTACK_LOG=warn "$netbench" serve 2>"$tmp/ustack.log" &
+    server_pid=$!
+    bg_pids+=("$server_pid")
+    wait_port 10.77.0.2 5003 "$server_pid"
+    measure ustack 10.77.0.2
+    stop_server
+}
 
 # --- row 3: iperf3 under the shim ----------------------------------------
-echo "bench: iperf3 under the shim" >&2
-shim_ok=false
-if [[ -f target/release/libustack.so ]] && command -v iperf3 >/dev/null; then
-    timeout 20 iperf3 -s -1 -B 10.77.0.1 >/dev/null 2>&1 &
-    bg_pids+=("$!")
-    if timeout 20 scripts/ustack -- iperf3 -c 10.77.0.1 -t "$secs" -J \
-        >"$tmp/iperf.json" 2>"$tmp/iperf.err"; then
-        gbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e9)' \
-            "$tmp/iperf.json" 2>/dev/null || true)
-        if [[ -n $gbps ]]; then
-            echo "shim send $gbps" >>"$raw"
-            shim_ok=true
+row_shim() {
+    echo "bench: iperf3 under the shim" >&2
+    shim_ok=false
+    if [[ -f target/release/libustack.so ]] && command -v iperf3 >/dev/null; then
+        timeout 20 iperf3 -s -1 -B 10.77.0.1 >/dev/null 2>&1 &
+        bg_pids+=("$!")
+        if timeout 20 scripts/ustack -- iperf3 -c 10.77.0.1 -t "$secs" -J \
+            >"$tmp/iperf.json" 2>"$tmp/iperf.err"; then
+            gbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e9)' \
+                "$tmp/iperf.json" 2>/dev/null || true)
+            if [[ -n $gbps ]]; then
+                echo "shim send $gbps" >>"$raw"
+                shim_ok=true
+            fi
         fi
     fi
-fi
-if ! $shim_ok; then
-    echo "  shim: iperf3 under the shim did not run: $(tail -n 1 "$tmp/iperf.err" 2>/dev/null)" >&2
-    echo "shim note n/a (shim not ready)" >>"$raw"
-fi
+    if ! $shim_ok; then
+        echo "  shim: iperf3 under the shim did not run: $(tail -n 1 "$tmp/iperf.err" 2>/dev/null)" >&2
+        echo "shim note n/a (shim not ready)" >>"$raw"
+    fi
+}
 
 # --- row 4: smoltcp over TUN ---------------------------------------------
-echo "bench: smoltcp <-> kernel over TUN" >&2
-ip tuntap add dev smol0 mode tun
-ip addr add 10.78.0.1 peer 10.78.0.2 dev smol0
-ip link set smol0 up
-"$smol" smol0 10.78.0.2/24 2>"$tmp/smoltcp.log" &
-server_pid=$!
-bg_pids+=("$server_pid")
-wait_port 10.78.0.2 5003 "$server_pid"
-measure smoltcp 10.78.0.2
-stop_server
+row_smoltcp() {
+    echo "bench: smoltcp <-> kernel over TUN" >&2
+    ip tuntap add dev smol0 mode tun
+    ip addr add 10.78.0.1 peer 10.78.0.2 dev smol0
+    ip link set smol0 up
+    "$smol" smol0 10.78.0.2/24 2>"$tmp/smoltcp.log" &
+    server_pid=$!
+    bg_pids+=("$server_pid")
+    wait_port 10.78.0.2 5003 "$server_pid"
+    measure smoltcp 10.78.0.2
+    stop_server
+}
+
+for row in ${BENCH_ROWS:-kernel ustack shim smoltcp}; do
+    "row_$row"
+done
 
 # --- the table -------------------------------------------------------------
 smol_version=$(awk '/^name = "smoltcp"$/ {getline; gsub(/"/, "", $3); print $3}' \

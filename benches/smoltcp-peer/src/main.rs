@@ -47,15 +47,19 @@ struct Flood {
 }
 
 fn tcp_socket(service: Service) -> tcp::Socket<'static> {
-    let size = if service == Service::Echo { ECHO_BUF } else { BULK_BUF };
+    let size = if service == Service::Echo {
+        ECHO_BUF
+    } else {
+        BULK_BUF
+    };
     let mut s = tcp::Socket::new(
         tcp::SocketBuffer::new(vec![0; size]),
         tcp::SocketBuffer::new(vec![0; size]),
     );
     s.set_congestion_control(tcp::CongestionControl::Cubic);
+    s.set_ack_delay(None);
     if service == Service::Echo {
         s.set_nagle_enabled(false);
-        s.set_ack_delay(None);
     }
     s
 }
@@ -137,7 +141,10 @@ fn serve_udp(s: &mut udp::Socket, flood: &mut Option<Flood>, now: Instant) {
     }
     if let Some(f) = flood {
         if now >= f.until {
-            eprintln!("smoltcp-peer: flood of {}-byte datagrams to {}: {} sent", f.size, f.to, f.sent);
+            eprintln!(
+                "smoltcp-peer: flood of {}-byte datagrams to {}: {} sent",
+                f.size, f.to, f.sent
+            );
             *flood = None;
             return;
         }
@@ -170,7 +177,11 @@ fn run(ifname: &str, cidr: &str) -> Result<(), String> {
     let mut sockets = SocketSet::new(vec![]);
     let mut tcp_handles: Vec<(SocketHandle, Service)> = Vec::new();
     // Spare listeners, so a new connection finds one while the last closes.
-    for (service, count) in [(Service::Sink, 2), (Service::Source, 2), (Service::Echo, 16)] {
+    for (service, count) in [
+        (Service::Sink, 2),
+        (Service::Source, 2),
+        (Service::Echo, 16),
+    ] {
         for _ in 0..count {
             let mut s = tcp_socket(service);
             s.listen(port(service)).map_err(|e| e.to_string())?;
@@ -193,8 +204,8 @@ fn run(ifname: &str, cidr: &str) -> Result<(), String> {
             serve_tcp(sockets.get_mut::<tcp::Socket>(h), service, &mut scratch);
         }
         serve_udp(sockets.get_mut::<udp::Socket>(udp_handle), &mut flood, now);
-        // Send what the services queued before sleeping.
-        iface.poll(Instant::now(), &mut device, &mut sockets);
+        // Sleep until a packet arrives or a socket has something to send
+        // (poll_delay is zero then); the next poll sends what was queued.
         let delay = if flood.is_some() {
             Some(Duration::ZERO)
         } else {

@@ -8,17 +8,24 @@
 //! | --- | --- |
 //! | TCP 5001 | sink: reads each connection to its end, then closes |
 //! | TCP 5002 | source: writes to each connection until the peer goes away |
-//! | TCP 5003 | echo, for request/response and connections per second |
+//! | TCP 5003 | echo, for request/response |
+//! | TCP 5010-5013 | echo, for connections per second: a port per run (see below) |
 //! | UDP 5004 | flood: a request `SIZE SECS` is answered with datagrams of SIZE bytes for SECS seconds |
 //!
 //! `netbench client MODE ADDR SECS [SIZE]` always uses the kernel's sockets,
 //! measures one figure against a server and prints one line of `key=value`
 //! fields: MODE is `sink` (the server receives), `source` (the server
 //! sends), `rr` (1-byte round trips over one connection), `crr` (connect,
-//! one 1-byte round trip, close), `udp` (datagrams of SIZE bytes the server
-//! sends, counted here). Every line ends with `cpu=` the client's own
-//! user+system CPU seconds (getrusage). Run both inside network namespaces
-//! of your own.
+//! one 1-byte round trip, close; to port 5010 + SIZE mod 4), `udp`
+//! (datagrams of SIZE bytes the server sends, counted here). Every line ends
+//! with `cpu=`, the client's own user+system CPU seconds (getrusage). Run
+//! both inside network namespaces of your own.
+//!
+//! Connections per second use a server port per run so that the TIME-WAIT
+//! connections one run leaves on the client (which closes first) do not
+//! slow the next run's connects: against a peer without TCP timestamps
+//! (smoltcp) the kernel cannot reuse them, and its port search slows to a
+//! crawl after some 30,000 connections to one address and port.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr};
@@ -29,6 +36,7 @@ use std::time::{Duration, Instant};
 const SINK: u16 = 5001;
 const SOURCE: u16 = 5002;
 const ECHO: u16 = 5003;
+const CRR_PORTS: std::ops::RangeInclusive<u16> = 5010..=5013;
 const FLOOD: u16 = 5004;
 const CHUNK: usize = 256 * 1024;
 
@@ -91,21 +99,24 @@ fn flood(
 fn serve_kernel() -> io::Result<()> {
     use std::net::{TcpListener, UdpSocket};
     let any = |port| SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
-    for (port, handler) in [
-        (SINK, (|s| sink(s)) as fn(std::net::TcpStream)),
+    let echo_nodelay = |s: std::net::TcpStream| {
+        let _ = s.set_nodelay(true);
+        echo(s)
+    };
+    let mut services: Vec<(u16, fn(std::net::TcpStream))> = vec![
+        (SINK, |s| sink(s)),
         (SOURCE, |s| source(s)),
-        (ECHO, |s| {
-            let _ = s.set_nodelay(true);
-            echo(s)
-        }),
-    ] {
+        (ECHO, echo_nodelay),
+    ];
+    services.extend(CRR_PORTS.map(|p| (p, echo_nodelay as fn(std::net::TcpStream))));
+    for (port, handler) in services {
         let l = TcpListener::bind(any(port))?;
         thread::spawn(move || {
             for s in l.incoming().flatten() {
                 // Echo connections are served one at a time by the
                 // accepting thread (an iterative server): connections per
                 // second then measure the stack, not thread creation.
-                if port == ECHO {
+                if port == ECHO || CRR_PORTS.contains(&port) {
                     handler(s);
                 } else {
                     thread::spawn(move || handler(s));
@@ -122,21 +133,24 @@ fn serve_ustack() -> io::Result<()> {
     use ustack::api::{Stack, TcpListener, TcpStream, UdpSocket};
     let stack = Stack::from_env()?;
     let any = |port| SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
-    for (port, handler) in [
-        (SINK, (|s| sink(s)) as fn(TcpStream)),
+    let echo_nodelay = |s: TcpStream| {
+        let _ = s.set_nodelay(true);
+        echo(s)
+    };
+    let mut services: Vec<(u16, fn(TcpStream))> = vec![
+        (SINK, |s| sink(s)),
         (SOURCE, |s| source(s)),
-        (ECHO, |s| {
-            let _ = s.set_nodelay(true);
-            echo(s)
-        }),
-    ] {
+        (ECHO, echo_nodelay),
+    ];
+    services.extend(CRR_PORTS.map(|p| (p, echo_nodelay as fn(TcpStream))));
+    for (port, handler) in services {
         let l = TcpListener::bind(&stack, any(port))?;
         thread::spawn(move || {
             for s in l.incoming().flatten() {
                 // Echo connections are served one at a time by the
                 // accepting thread (an iterative server): connections per
                 // second then measure the stack, not thread creation.
-                if port == ECHO {
+                if port == ECHO || CRR_PORTS.contains(&port) {
                     handler(s);
                 } else {
                     thread::spawn(move || handler(s));
@@ -231,8 +245,9 @@ fn client(mode: &str, ip: IpAddr, secs: f64, size: usize) -> io::Result<String> 
         "crr" => {
             let start = Instant::now();
             let mut n = 0u64;
+            let port = *CRR_PORTS.start() + (size % CRR_PORTS.len()) as u16;
             while start.elapsed() < dur {
-                let mut s = connect(ip, ECHO)?;
+                let mut s = connect(ip, port)?;
                 s.set_nodelay(true)?;
                 s.set_read_timeout(timeout)?;
                 let mut b = [1u8];
@@ -313,13 +328,14 @@ fn run(args: &[String]) -> Result<(), String> {
             let secs: f64 = secs.parse().map_err(|_| format!("bad duration '{secs}'"))?;
             let size: usize = match rest {
                 [s] => s.parse().map_err(|_| format!("bad size '{s}'"))?,
-                _ => 64,
+                _ if mode == "udp" => 64,
+                _ => 0,
             };
             let line = client(mode, ip, secs, size).map_err(|e| format!("{mode}: {e}"))?;
             println!("{mode} {line} cpu={:.3}", cpu_secs());
             Ok(())
         }
-        _ => Err("usage: netbench serve [--kernel] | netbench client sink|source|rr|crr|udp ADDR SECS [SIZE]".into()),
+        _ => Err("usage: netbench serve [--kernel] | netbench client sink|source|rr|crr|udp ADDR SECS [SIZE|RUN]".into()),
     }
 }
 

@@ -114,9 +114,9 @@ measure() {
     for mode in source sink; do
         for i in $(seq "$runs"); do client "$row" "$mode" "$addr"; done
     done
-    for mode in rr crr; do
-        for i in $(seq "$runs"); do client "$row" "$mode" "$addr"; done
-    done
+    for i in $(seq "$runs"); do client "$row" rr "$addr"; done
+    # Each connections-per-second run has a server port of its own.
+    for i in $(seq "$runs"); do client "$row" crr "$addr" "$i"; done
     for size in 64 1400; do
         for i in $(seq "$runs"); do client "$row" udp "$addr" "$size"; done
     done
@@ -142,7 +142,7 @@ row_kernel() {
     ip link set bench0 up
     nsenter -t "$ns_b" -n sh -c \
         'ip link set lo up && ip addr add 10.79.0.2/24 dev bench1 && ip link set bench1 up'
-    nsenter -t "$ns_b" -n "$netbench" serve --kernel 2>"$tmp/kernel.log" &
+    nsenter -t "$ns_b" -n "$netbench" serve --kernel 2>"$out_dir/kernel.log" &
     server_pid=$!
     bg_pids+=("$server_pid")
     wait_port 10.79.0.2 5003 "$server_pid"
@@ -154,7 +154,7 @@ row_kernel() {
 # --- row 2: the ustack library over TUN ----------------------------------
 row_ustack() {
     echo "bench: ustack library <-> kernel over TUN" >&2
-    USTACK_IFNAME=ustack0 USTACK_LOG=warn "$netbench" serve 2>"$tmp/ustack.log" &
+    USTACK_IFNAME=ustack0 USTACK_LOG=warn "$netbench" serve 2>"$out_dir/ustack.log" &
     server_pid=$!
     bg_pids+=("$server_pid")
     wait_port 10.77.0.2 5003 "$server_pid"
@@ -191,7 +191,7 @@ row_smoltcp() {
     ip tuntap add dev smol0 mode tun
     ip addr add 10.78.0.1 peer 10.78.0.2 dev smol0
     ip link set smol0 up
-    "$smol" smol0 10.78.0.2/24 2>"$tmp/smoltcp.log" &
+    "$smol" smol0 10.78.0.2/24 2>"$out_dir/smoltcp.log" &
     server_pid=$!
     bg_pids+=("$server_pid")
     wait_port 10.78.0.2 5003 "$server_pid"

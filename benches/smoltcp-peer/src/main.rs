@@ -9,7 +9,8 @@
 //! | --- | --- |
 //! | TCP 5001 | sink: reads each connection to its end, then closes |
 //! | TCP 5002 | source: writes until the peer goes away |
-//! | TCP 5003 | echo (request/response, connections per second) |
+//! | TCP 5003 | echo (request/response) |
+//! | TCP 5010-5013 | echo (connections per second, one port per run) |
 //! | UDP 5004 | flood: a request `SIZE SECS` is answered with SIZE-byte datagrams for SECS seconds |
 //!
 //! One thread polls the interface, as smoltcp is meant to be driven. Its
@@ -36,7 +37,7 @@ const ECHO_BUF: usize = 64 << 10;
 enum Service {
     Sink,
     Source,
-    Echo,
+    Echo(u16),
 }
 
 struct Flood {
@@ -47,7 +48,7 @@ struct Flood {
 }
 
 fn tcp_socket(service: Service) -> tcp::Socket<'static> {
-    let size = if service == Service::Echo {
+    let size = if matches!(service, Service::Echo(_)) {
         ECHO_BUF
     } else {
         BULK_BUF
@@ -58,7 +59,7 @@ fn tcp_socket(service: Service) -> tcp::Socket<'static> {
     );
     s.set_congestion_control(tcp::CongestionControl::Cubic);
     s.set_ack_delay(None);
-    if service == Service::Echo {
+    if matches!(service, Service::Echo(_)) {
         s.set_nagle_enabled(false);
     }
     s
@@ -68,12 +69,12 @@ fn port(service: Service) -> u16 {
     match service {
         Service::Sink => SINK,
         Service::Source => SOURCE,
-        Service::Echo => ECHO,
+        Service::Echo(port) => port,
     }
 }
 
 /// Moves one connection along; a finished one listens again.
-fn serve_tcp(s: &mut tcp::Socket, service: Service, scratch: &mut [u8]) {
+fn serve_tcp(s: &mut tcp::Socket, service: Service, scratch: &mut [u8], received: &mut u64) {
     match s.state() {
         tcp::State::Closed => {
             let _ = s.listen(port(service));
@@ -89,8 +90,9 @@ fn serve_tcp(s: &mut tcp::Socket, service: Service, scratch: &mut [u8]) {
     match service {
         Service::Sink => {
             while s.can_recv() {
-                if s.recv(|b| (b.len(), ())).is_err() {
-                    break;
+                match s.recv(|b| (b.len(), b.len())) {
+                    Ok(n) => *received += n as u64,
+                    Err(_) => break,
                 }
             }
         }
@@ -101,7 +103,7 @@ fn serve_tcp(s: &mut tcp::Socket, service: Service, scratch: &mut [u8]) {
                 }
             }
         }
-        Service::Echo => {
+        Service::Echo(_) => {
             while s.can_recv() && s.can_send() {
                 let room = (s.send_capacity() - s.send_queue()).min(scratch.len());
                 let Ok(n) = s.recv_slice(&mut scratch[..room]) else {
@@ -115,6 +117,10 @@ fn serve_tcp(s: &mut tcp::Socket, service: Service, scratch: &mut [u8]) {
     }
     // The peer has finished: so do we (its data, if any, was read above).
     if s.state() == tcp::State::CloseWait {
+        if service == Service::Sink {
+            eprintln!("smoltcp-peer: sink connection: {received} bytes");
+            *received = 0;
+        }
         s.close();
     }
 }
@@ -175,17 +181,19 @@ fn run(ifname: &str, cidr: &str) -> Result<(), String> {
     });
 
     let mut sockets = SocketSet::new(vec![]);
-    let mut tcp_handles: Vec<(SocketHandle, Service)> = Vec::new();
+    let mut tcp_handles: Vec<(SocketHandle, Service, u64)> = Vec::new();
     // Spare listeners, so a new connection finds one while the last closes.
-    for (service, count) in [
+    let mut services = vec![
         (Service::Sink, 2),
         (Service::Source, 2),
-        (Service::Echo, 16),
-    ] {
+        (Service::Echo(ECHO), 2),
+    ];
+    services.extend((5010..=5013).map(|p| (Service::Echo(p), 4)));
+    for (service, count) in services {
         for _ in 0..count {
             let mut s = tcp_socket(service);
             s.listen(port(service)).map_err(|e| e.to_string())?;
-            tcp_handles.push((sockets.add(s), service));
+            tcp_handles.push((sockets.add(s), service, 0));
         }
     }
     let mut udp_sock = udp::Socket::new(
@@ -200,8 +208,13 @@ fn run(ifname: &str, cidr: &str) -> Result<(), String> {
     loop {
         let now = Instant::now();
         iface.poll(now, &mut device, &mut sockets);
-        for &(h, service) in &tcp_handles {
-            serve_tcp(sockets.get_mut::<tcp::Socket>(h), service, &mut scratch);
+        for (h, service, received) in &mut tcp_handles {
+            serve_tcp(
+                sockets.get_mut::<tcp::Socket>(*h),
+                *service,
+                &mut scratch,
+                received,
+            );
         }
         serve_udp(sockets.get_mut::<udp::Socket>(udp_handle), &mut flood, now);
         // Sleep until a packet arrives or a socket has something to send

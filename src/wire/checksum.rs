@@ -27,6 +27,34 @@ fn fold(mut acc: u64) -> u16 {
 /// Combining sums of several pieces with [`combine`] equals the sum of their
 /// concatenation only when every piece but the last has even length.
 pub fn data(data: &[u8]) -> u16 {
+    // The one's-complement sum does not depend on byte order (RFC 1071
+    // section 2(B)): sum native-endian 32-bit words eight bytes at a time,
+    // fold, and swap into network order once at the end. A u64 accumulator
+    // of u32 halves cannot overflow below 2^32 chunks.
+    let mut acc: u64 = 0;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let w = u64::from_ne_bytes(w);
+        acc += (w & 0xffff_ffff) + (w >> 32);
+    }
+    let mut words = chunks.remainder().chunks_exact(2);
+    for w in &mut words {
+        if let &[a, b] = w {
+            acc += u64::from(u16::from_ne_bytes([a, b]));
+        }
+    }
+    if let [last] = words.remainder() {
+        acc += u64::from(u16::from_ne_bytes([*last, 0]));
+    }
+    u16::from_be(fold(acc))
+}
+
+/// The plain definition, 16 bits at a time: the reference the fast
+/// [`data`] is tested against.
+#[cfg(test)]
+fn data_reference(data: &[u8]) -> u16 {
     let mut acc: u64 = 0;
     let mut words = data.chunks_exact(2);
     for w in &mut words {
@@ -173,6 +201,13 @@ mod tests {
             let ck = !data(&bytes);
             bytes.extend_from_slice(&ck.to_be_bytes());
             prop_assert_eq!(data(&bytes), 0xffff);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_wide_sum_equals_the_16_bit_definition(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000)) {
+            proptest::prop_assert_eq!(data(&bytes), data_reference(&bytes));
         }
     }
 }

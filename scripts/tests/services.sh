@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
 
-start_server
+start_server "$tmp/services.pcap"
 fail() { echo "FAIL: $*"; stop_server || true; exit 1; }
 
 # TCP echo, IPv4 and IPv6: what goes in comes back, byte for byte.
@@ -26,5 +26,13 @@ for addr in UDP4:10.77.0.2:7 UDP6:[fd77::2]:7; do
     reply=$(echo "udp to $addr" | timeout 5 socat -t 2 - "$addr") || fail "udp echo at $addr"
     [[ $reply == "udp to $addr" ]] || fail "udp echo at $addr returned '$reply'"
 done
+# A datagram to a closed UDP port: the stack answers with ICMP port
+# unreachable, which makes the kernel's connected nc fail its next write
+# (ECONNREFUSED) and exit non-zero.
+if (echo one; sleep 0.5; echo two) | timeout 5 nc -u -w 2 10.77.0.2 9999; then
+    fail "nc -u to a closed port succeeded"
+fi
 stop_server
+tcpdump -n -r "$tmp/services.pcap" 2>/dev/null | grep -q "10.77.0.2 > 10.77.0.1: ICMP 10.77.0.2 udp port 9999 unreachable" ||
+    fail "no ICMP port unreachable in the capture"
 echo "services: ok"

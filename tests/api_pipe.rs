@@ -410,3 +410,21 @@ fn dropping_the_stack_after_writing_still_delivers_everything() {
     writer.join().unwrap();
     assert!(got == data, "got {} of {} bytes", got.len(), data.len());
 }
+
+#[test]
+fn write_after_shutdown_is_broken_pipe_and_unconnected_udp_peer_is_not_connected() {
+    let (a, b) = pair();
+    let l = TcpListener::bind(&a, (A4, 4100)).unwrap();
+    let c = TcpStream::connect(&b, (A4, 4100)).unwrap();
+    let (_s, _) = l.accept().unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(
+        (&c).write(b"late").unwrap_err().kind(),
+        ErrorKind::BrokenPipe
+    );
+    let u = UdpSocket::bind(&b, (B4, 0)).unwrap();
+    assert_eq!(u.peer_addr().unwrap_err().kind(), ErrorKind::NotConnected);
+    let info = c.info().unwrap();
+    assert!(info.srtt.is_some(), "the handshake gave an RTT sample");
+    assert!(info.cwnd > 0);
+}

@@ -235,4 +235,20 @@ assert os.waitstatus_to_exitcode(status) == 0, status
 z.sendall(b"parent")
 assert z.recv(100) == b"parent"
 ok("fork: child gets EBADFD, parent keeps working")
+# The shim's own fds (the TUN device) cannot be closed or overwritten.
+def link(f):
+    try:
+        return os.readlink(f"/proc/self/fd/{f}")
+    except OSError:
+        return None  # the directory's own fd, closed since
+
+
+tun = [int(f) for f in os.listdir("/proc/self/fd") if link(f) == "/dev/net/tun"]
+assert len(tun) == 1, tun
+expect_errno(errno.EBADF, os.close, tun[0])
+expect_errno(errno.EBUSY, os.dup2, 0, tun[0])
+os.closerange(tun[0], tun[0] + 1)
+z.sendall(b"after closerange")
+assert z.recv(100) == b"after closerange"
+ok("the shim's TUN fd survives close, dup2 and a close_range over it")
 print("all semantics checks passed")

@@ -124,6 +124,25 @@ except Alarm:
 assert time.monotonic() - t0 < 2
 ok("SIGALRM interrupts a blocked recv")
 
+# With SA_RESTART (siginterrupt False) a blocked recv resumes instead of
+# failing with EINTR, as on Linux. Called through ctypes: Python itself
+# would retry EINTR and hide the difference.
+import ctypes
+import threading
+
+libc = ctypes.CDLL(None, use_errno=True)
+hits = []
+signal.signal(signal.SIGALRM, lambda *_: hits.append(1))
+signal.siginterrupt(signal.SIGALRM, False)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+threading.Timer(0.5, lambda: s.send(b"late")).start()
+signal.setitimer(signal.ITIMER_REAL, 0.2)
+buf = ctypes.create_string_buffer(16)
+n = libc.recv(s.fileno(), buf, 16, 0)
+assert n == 4 and buf.raw[:4] == b"late", (n, ctypes.get_errno())
+assert hits, "the handler ran"
+ok("SA_RESTART: a blocked recv resumes after the handler")
+
 # shutdown(SHUT_WR): the echo server sees EOF and closes; we read EOF.
 s.shutdown(socket.SHUT_WR)
 assert s.recv(100) == b""

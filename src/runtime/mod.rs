@@ -275,7 +275,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
         let now = shared.clock.now();
         let stop_at = shared.stop_at.load(Ordering::Acquire);
         if stop_at != u64::MAX
-            && (now.total_micros() >= stop_at || lock(&shared.state).core.orphans_pending() == 0)
+            && (now.total_micros() >= stop_at || lock(&shared.state).core.tcp_lingering() == 0)
         {
             break;
         }

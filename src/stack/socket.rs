@@ -78,6 +78,7 @@ impl<T> Slab<T> {
             .and_then(|s| s.value.as_mut())
     }
 
+    /// Every stored value.
     pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
         self.slots.iter().filter_map(|s| s.value.as_ref())
     }

@@ -187,8 +187,10 @@ pub struct TcpInfo {
     pub rto: std::time::Duration,
     /// The congestion control algorithm in use.
     pub congestion: crate::tcp::CongestionAlgorithm,
-    /// Bytes queued and not yet acknowledged.
+    /// Bytes queued and not yet acknowledged (SIOCOUTQ).
     pub send_queue: usize,
+    /// Bytes received and not yet read (FIONREAD).
+    pub recv_queue: usize,
     /// Segment, byte, retransmission and RST counts.
     pub counters: crate::tcp::Counters,
 }
@@ -575,6 +577,7 @@ impl Core {
             rto: c.rto(),
             congestion: c.congestion(),
             send_queue: c.send_queue(),
+            recv_queue: c.recv_queue(),
             counters: *c.counters(),
         })
     }
@@ -593,25 +596,20 @@ impl Core {
         total
     }
 
-    /// How many connections the application closed still have data or a
-    /// FIN not yet acknowledged (what a process exit should wait for;
-    /// TIME-WAIT does not count).
-    pub fn orphans_pending(&self) -> usize {
+    /// How many closed (orphaned) connections still have data or a FIN
+    /// the peer has not acknowledged: the shim keeps the stack running at
+    /// process exit until this reaches zero (or `USTACK_LINGER` passes).
+    pub fn tcp_lingering(&self) -> usize {
         self.sockets
             .values()
             .filter(|s| match s {
-                Socket::Tcp(t) if t.orphan => match &t.state {
-                    Role::Conn(c) => matches!(
-                        c.state(),
-                        State::SynReceived
-                            | State::Established
-                            | State::CloseWait
-                            | State::FinWait1
-                            | State::Closing
-                            | State::LastAck
-                    ),
-                    _ => false,
-                },
+                Socket::Tcp(t) => {
+                    t.orphan
+                        && matches!(&t.state, Role::Conn(c) if !matches!(
+                            c.state(),
+                            State::FinWait2 | State::TimeWait | State::Closed
+                        ))
+                }
                 _ => false,
             })
             .count()

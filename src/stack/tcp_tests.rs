@@ -549,3 +549,26 @@ fn stack_tcp_counters_outlive_their_connections_and_congestion_is_per_socket() {
     assert!(after.bytes_out >= live.bytes_out);
     assert!(after.rsts_out >= 1);
 }
+
+#[test]
+fn closed_connection_lingers_until_its_data_and_fin_are_acknowledged() {
+    let mut p = Pair::new();
+    let (s, c) = connected(&mut p, false);
+    assert_eq!(
+        p.b.tcp_lingering(),
+        0,
+        "an open connection is not lingering"
+    );
+    p.b.tcp_send(c, b"last words").unwrap();
+    p.b.close(c).unwrap();
+    assert_eq!(p.b.tcp_lingering(), 1, "data and FIN not yet acknowledged");
+    let info = p.a.tcp_info(s).unwrap();
+    assert_eq!(info.recv_queue, 0);
+    p.run(50);
+    assert_eq!(
+        p.b.tcp_lingering(),
+        0,
+        "FIN-WAIT-2: everything acknowledged"
+    );
+    assert_eq!(p.a.tcp_info(s).unwrap().recv_queue, 10);
+}

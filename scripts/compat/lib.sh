@@ -63,8 +63,9 @@ fi
 on_stack() { "${STACK[@]}" "$@"; }
 
 # bg CMD...: starts CMD in the background (killed at exit); sets $bg_pid.
+# (stdin is passed on explicitly: a plain `&` would give it /dev/null).
 bg() {
-    "$@" &
+    "$@" <&0 &
     bg_pid=$!
     compat_pids+=("$bg_pid")
 }

@@ -64,19 +64,19 @@ bg timeout 20 nc -n -u -d -l "$PEER" 7005 >"$WORK/u1.out"
 wait_udp_kernel "$PEER" 7005
 check "udp client: echo hi | nc -n -u exits 0" bash -c 'echo hi | timeout 10 "$@" nc -n -u -q 0 '"$PEER"' 7005' _ "${STACK[@]}"
 if wait_content "$WORK/u1.out" hi; then pass "udp client: datagram arrived"; else fail "udp client: server got '$(cat "$WORK/u1.out")'"; fi
-kill "$bg_pid" 2>/dev/null || true
+stop "$bg_pid"
 
 # UDP server on the stack, kernel client.
 bg timeout 20 "${STACK[@]}" nc -n -u -d -l -v "$ADDR" 7006 >"$WORK/u2.out" 2>"$WORK/u2.log"
 wait_line "$WORK/u2.log" "Bound on" || fail "udp server: never bound"
 check "udp server: kernel client sends" bash -c "echo hello | timeout 10 nc -n -u -q 0 '$ADDR' 7006"
 if wait_content "$WORK/u2.out" hello; then pass "udp server: datagram arrived"; else fail "udp server: got '$(cat "$WORK/u2.out")'"; fi
-kill "$bg_pid" 2>/dev/null || true
+stop "$bg_pid"
 
 bg timeout 20 "${STACK[@]}" nc -n -6 -u -d -l -v "$ADDR6" 7007 >"$WORK/u3.out" 2>"$WORK/u3.log"
 wait_line "$WORK/u3.log" "Bound on" || fail "udp server v6: never bound"
 check "udp server v6: kernel client sends" bash -c "echo hello6 | timeout 10 nc -n -6 -u -q 0 '$ADDR6' 7007"
 if wait_content "$WORK/u3.out" hello6; then pass "udp server v6: datagram arrived"; else fail "udp server v6: got '$(cat "$WORK/u3.out")'"; fi
-kill "$bg_pid" 2>/dev/null || true
+stop "$bg_pid"
 
 compat_done

@@ -158,3 +158,11 @@ wait_line() {
         sleep 0.05
     done
 }
+
+# stop PID: SIGTERM, then waits (10 s) until it is gone. In shim mode only
+# one process at a time can hold the TUN device, so a stack-side process
+# is stopped this way before the next one starts.
+stop() {
+    kill "$1" 2>/dev/null || true
+    timeout 10 tail --pid="$1" -f /dev/null 2>/dev/null || kill -9 "$1" 2>/dev/null || true
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# iperf3 on the userspace stack: as client of a kernel iperf3 server
+# (upload, -R download, -u UDP, and IPv6), and as server for a kernel
+# client. Each run must exit 0 and its JSON report must show the bytes
+# moved (and, for UDP, the datagrams received).
+source "$(dirname "$0")/../netns.sh"
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source scripts/compat/lib.sh
+
+# report FILE NAME MIN_BYTES [udp]: checks an iperf3 -J report.
+report() {
+    local out
+    if ! out=$("$PY" - "$1" "$3" "${4:-tcp}" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+if "error" in r:
+    sys.exit(f"iperf3 error: {r['error']}")
+end = r["end"]
+if sys.argv[3] == "udp":
+    s = end["sum"]
+    got = s["bytes"] * (100 - s.get("lost_percent", 0)) / 100
+    print(f"{s['bytes']} bytes, {s.get('lost_percent', 0):.1f}% lost")
+else:
+    got = end["sum_received"]["bytes"]
+    print(f"{got} bytes received, {end['sum_received']['bits_per_second'] / 1e6:.0f} Mbit/s")
+if got < int(sys.argv[2]):
+    sys.exit(f"only {got} bytes")
+PY
+    ); then
+        fail "$2: ${out:-bad report} ($(head -c 300 "$1"))"
+        return
+    fi
+    pass "$2: $out"
+}
+
+# A one-off kernel server per run (-1): it exits after the test.
+kserver() {
+    bg timeout 30 iperf3 -s -1 -B "$1" -p "$2" >"$WORK/ks$2.log" 2>&1
+    wait_tcp_kernel "$1" "$2"
+}
+ic=(iperf3 -t 1 -J --connect-timeout 5000)
+
+kserver "$PEER" 5201
+timeout 30 "${STACK[@]}" "${ic[@]}" -c "$PEER" -p 5201 >"$WORK/up.json" || true
+report "$WORK/up.json" "upload (client on the stack)" 1000000
+
+kserver "$PEER" 5202
+timeout 30 "${STACK[@]}" "${ic[@]}" -c "$PEER" -p 5202 -R >"$WORK/down.json" || true
+report "$WORK/down.json" "download -R (client on the stack)" 1000000
+
+kserver "$PEER" 5203
+timeout 30 "${STACK[@]}" "${ic[@]}" -c "$PEER" -p 5203 -u -b 20M >"$WORK/udp.json" || true
+report "$WORK/udp.json" "UDP -u -b 20M (client on the stack)" 1000000 udp
+
+kserver "$PEER6" 5204
+timeout 30 "${STACK[@]}" "${ic[@]}" -6 -c "$PEER6" -p 5204 >"$WORK/up6.json" || true
+report "$WORK/up6.json" "upload v6 (client on the stack)" 1000000
+
+# Server on the stack, kernel client: TCP, then -R.
+for dir in fwd rev; do
+    bg timeout 30 "${STACK[@]}" iperf3 -s -1 --forceflush -B "$ADDR" -p 5205 >"$WORK/ss-$dir.log" 2>&1
+    srv=$bg_pid
+    wait_line "$WORK/ss-$dir.log" "Server listening" || fail "server on the stack never listening"
+    flags=()
+    [[ $dir == rev ]] && flags=(-R)
+    timeout 30 "${ic[@]}" -c "$ADDR" -p 5205 "${flags[@]}" >"$WORK/ss-$dir.json" || true
+    report "$WORK/ss-$dir.json" "kernel client $dir, server on the stack" 1000000
+    if timeout 10 tail --pid="$srv" -f /dev/null && wait "$srv"; then pass "server on the stack ($dir) exits 0"; else fail "server on the stack ($dir) exit status"; fi
+    stop "$srv"
+done
+
+compat_done

@@ -63,6 +63,14 @@ impl ThreadWaker {
     }
 }
 
+impl AsRawFd for ThreadWaker {
+    /// The eventfd, for callers that wait on it together with other fds
+    /// (the shim's poll and epoll).
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 #[derive(Default)]
 struct SocketWaiters {
     blocked: Vec<Arc<ThreadWaker>>,

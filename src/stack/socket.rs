@@ -82,6 +82,11 @@ impl<T> Slab<T> {
         self.len
     }
 
+    /// Every stored value.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().filter_map(|s| s.value.as_ref())
+    }
+
     pub(crate) fn remove(&mut self, h: SocketHandle) -> Option<T> {
         let slot = self
             .slots

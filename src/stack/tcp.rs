@@ -159,6 +159,14 @@ pub struct TcpInfo {
     pub mss: u32,
     pub cwnd: u32,
     pub counters: crate::tcp::Counters,
+    /// Bytes received and not yet read (FIONREAD).
+    pub recv_queue: usize,
+    /// Bytes queued and not yet acknowledged (SIOCOUTQ).
+    pub send_queue: usize,
+    /// Smoothed RTT, once measured.
+    pub srtt: Option<std::time::Duration>,
+    /// The current retransmission timeout.
+    pub rto: std::time::Duration,
 }
 
 impl Core {
@@ -513,7 +521,30 @@ impl Core {
             mss: c.mss(),
             cwnd: c.cwnd(),
             counters: *c.counters(),
+            recv_queue: c.recv_queue(),
+            send_queue: c.send_queue(),
+            srtt: c.srtt(),
+            rto: c.rto(),
         })
+    }
+
+    /// How many closed (orphaned) connections still have data or a FIN
+    /// the peer has not acknowledged: the shim keeps the stack running at
+    /// process exit until this reaches zero (or `USTACK_LINGER` passes).
+    pub fn tcp_lingering(&self) -> usize {
+        self.sockets
+            .values()
+            .filter(|s| match s {
+                Socket::Tcp(t) => {
+                    t.orphan
+                        && matches!(&t.state, Role::Conn(c) if !matches!(
+                            c.state(),
+                            State::FinWait2 | State::TimeWait | State::Closed
+                        ))
+                }
+                _ => false,
+            })
+            .count()
     }
 
     /// Whether the socket is listening.

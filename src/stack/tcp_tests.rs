@@ -355,3 +355,26 @@ fn readiness_changes_are_reported_once_per_change() {
     p.a.take_changed(&mut changed);
     assert!(!changed.contains(&s), "no change, no wake-up");
 }
+
+#[test]
+fn closed_connection_lingers_until_its_data_and_fin_are_acknowledged() {
+    let mut p = Pair::new();
+    let (s, c) = connected(&mut p, false);
+    assert_eq!(
+        p.b.tcp_lingering(),
+        0,
+        "an open connection is not lingering"
+    );
+    p.b.tcp_send(c, b"last words").unwrap();
+    p.b.close(c).unwrap();
+    assert_eq!(p.b.tcp_lingering(), 1, "data and FIN not yet acknowledged");
+    let info = p.a.tcp_info(s).unwrap();
+    assert_eq!(info.recv_queue, 0);
+    p.run(50);
+    assert_eq!(
+        p.b.tcp_lingering(),
+        0,
+        "FIN-WAIT-2: everything acknowledged"
+    );
+    assert_eq!(p.a.tcp_info(s).unwrap().recv_queue, 10);
+}

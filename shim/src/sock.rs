@@ -1,0 +1,300 @@
+//! A virtual socket and the operations on it, in errno terms.
+//!
+//! Owns the per-open-file state the core does not keep: blocking mode,
+//! timeouts, stored options. Blocking calls wait in a real `poll(2)` on the
+//! thread's eventfd (`ThreadWaker`), registered with the socket under the
+//! runtime lock after the operation said `EAGAIN`, so no wake-up is lost and
+//! a signal ends the wait with `EINTR`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use ustack_core::Instant;
+use ustack_core::runtime::{Runtime, ThreadWaker};
+use ustack_core::stack::{Core, SocketHandle};
+
+use crate::stack;
+
+pub type Res<T> = Result<T, i32>;
+
+/// The errno of an error from the core.
+pub fn errno_of(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// Options the shim keeps for the socket (the core keeps the rest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub reuse_port: bool,
+    /// SO_LINGER as set: (on, seconds).
+    pub linger: (bool, i32),
+    /// TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT (Linux defaults).
+    pub keep_idle: u32,
+    pub keep_intvl: u32,
+    pub keep_cnt: u32,
+    pub maxseg: Option<u32>,
+    /// UDP SO_RCVBUF / SO_SNDBUF as set (the core's UDP buffer is fixed).
+    pub udp_bufs: (usize, usize),
+}
+
+impl Default for Stored {
+    fn default() -> Self {
+        Stored {
+            reuse_port: false,
+            linger: (false, 0),
+            keep_idle: 7200,
+            keep_intvl: 75,
+            keep_cnt: 9,
+            maxseg: None,
+            udp_bufs: (106_496, 106_496),
+        }
+    }
+}
+
+/// One socket in the core, shared by every fd that dups it.
+pub struct VSock {
+    pub handle: SocketHandle,
+    pub tcp: bool,
+    pub v6: bool,
+    /// O_NONBLOCK (per open file, so shared by dups, as in the kernel).
+    nonblocking: AtomicBool,
+    /// SO_RCVTIMEO / SO_SNDTIMEO in microseconds; 0 is none.
+    rcvtimeo: AtomicU64,
+    sndtimeo: AtomicU64,
+    /// Bumped by every I/O call, so edge-triggered epoll reports readiness
+    /// again after the program acted on it.
+    pub io_gen: AtomicU32,
+    pub stored: Mutex<Stored>,
+}
+
+impl VSock {
+    pub fn new(handle: SocketHandle, tcp: bool, v6: bool, nonblocking: bool) -> VSock {
+        VSock {
+            handle,
+            tcp,
+            v6,
+            nonblocking: AtomicBool::new(nonblocking),
+            rcvtimeo: AtomicU64::new(0),
+            sndtimeo: AtomicU64::new(0),
+            io_gen: AtomicU32::new(0),
+            stored: Mutex::new(Stored::default()),
+        }
+    }
+
+    pub fn family(&self) -> i32 {
+        if self.v6 {
+            libc::AF_INET6
+        } else {
+            libc::AF_INET
+        }
+    }
+
+    pub fn sock_type(&self) -> i32 {
+        if self.tcp {
+            libc::SOCK_STREAM
+        } else {
+            libc::SOCK_DGRAM
+        }
+    }
+
+    pub fn nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
+    }
+
+    pub fn set_nonblocking(&self, on: bool) {
+        self.nonblocking.store(on, Ordering::Relaxed);
+    }
+
+    pub fn timeout(&self, write: bool) -> Option<Duration> {
+        let t = if write {
+            &self.sndtimeo
+        } else {
+            &self.rcvtimeo
+        };
+        match t.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    pub fn set_timeout(&self, write: bool, t: Option<Duration>) {
+        let us = t.map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let t = if write {
+            &self.sndtimeo
+        } else {
+            &self.rcvtimeo
+        };
+        t.store(us, Ordering::Relaxed);
+    }
+
+    pub fn stored(&self) -> std::sync::MutexGuard<'_, Stored> {
+        self.stored.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn touch(&self) {
+        self.io_gen.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs `op` on the core once.
+    pub fn with<T>(&self, op: impl FnOnce(&mut Core, Instant) -> io::Result<T>) -> Res<T> {
+        let rt = rt()?;
+        let r = rt.with_core(op);
+        rt.wake();
+        r.map_err(|e| errno_of(&e))
+    }
+
+    /// Runs `op` until it stops saying `EAGAIN`: once when `nonblocking`,
+    /// otherwise waiting for readiness changes, up to `timeout` (then
+    /// `EAGAIN`); a signal ends the wait with `EINTR`.
+    pub fn block<T>(
+        &self,
+        nonblocking: bool,
+        timeout: Option<Duration>,
+        mut op: impl FnMut(&mut Core, Instant) -> io::Result<T>,
+    ) -> Res<T> {
+        let rt = rt()?;
+        let waker = if nonblocking {
+            None
+        } else {
+            Some(ThreadWaker::current().map_err(|e| errno_of(&e))?)
+        };
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(w) = &waker {
+                w.reset();
+            }
+            let r = rt.with_state(|st, now| {
+                let r = op(&mut st.core, now);
+                if let (Err(e), Some(w)) = (&r, &waker)
+                    && e.raw_os_error() == Some(libc::EAGAIN)
+                {
+                    st.waiters.register(self.handle, w);
+                    st.core.note_waiting(self.handle);
+                }
+                r
+            });
+            rt.wake();
+            let e = match r {
+                Ok(v) => return Ok(v),
+                Err(e) => errno_of(&e),
+            };
+            let Some(w) = &waker else { return Err(e) };
+            if e != libc::EAGAIN {
+                return Err(e);
+            }
+            let remaining = match timeout {
+                Some(t) => {
+                    let spent = start.elapsed();
+                    if spent >= t {
+                        return Err(libc::EAGAIN);
+                    }
+                    Some(t - spent)
+                }
+                None => None,
+            };
+            wait_fd(w.as_raw_fd(), remaining)?;
+        }
+    }
+
+    /// Wakes every thread blocked on the socket (after a shutdown).
+    pub fn wake_all(&self) {
+        if let Ok(rt) = rt() {
+            rt.with_state(|st, _| st.waiters.wake(self.handle));
+        }
+    }
+}
+
+impl Drop for VSock {
+    fn drop(&mut self) {
+        if let Some(rt) = stack::runtime() {
+            rt.with_state(|st, _| {
+                // EBADF means the core dropped it already: nothing to do.
+                let _ = st.core.close(self.handle);
+                st.waiters.remove(self.handle);
+            });
+            rt.wake();
+        }
+    }
+}
+
+/// The runtime, or the errno for a socket that cannot reach it.
+pub fn rt() -> Res<&'static Runtime> {
+    stack::runtime().ok_or(if stack::forked() {
+        stack::EFORKED
+    } else {
+        libc::EBADF
+    })
+}
+
+/// Sleeps in the real poll until `fd` is readable or `timeout` passes;
+/// `EINTR` on a signal.
+pub fn wait_fd(fd: i32, timeout: Option<Duration>) -> Res<()> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.map_or(-1, |t| {
+        // Round up so a short timeout does not spin.
+        i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+    });
+    // SAFETY: one live pollfd.
+    let n = unsafe { crate::real::poll(&mut p, 1, ms) };
+    if n < 0 {
+        return Err(crate::real::errno());
+    }
+    Ok(())
+}
+
+/// Readiness of a virtual socket as poll(2) bits. Whoever asks becomes the
+/// baseline for change notification (see `Core::tcp_readiness`).
+pub fn poll_bits(core: &mut Core, s: &VSock) -> i16 {
+    if s.tcp {
+        let Ok(r) = core.tcp_readiness(s.handle) else {
+            return libc::POLLNVAL;
+        };
+        let mut bits = 0;
+        if r.readable || r.read_closed || r.hangup {
+            bits |= libc::POLLIN | libc::POLLRDNORM;
+        }
+        if r.writable {
+            bits |= libc::POLLOUT | libc::POLLWRNORM;
+        }
+        if r.read_closed {
+            bits |= libc::POLLRDHUP;
+        }
+        if r.hangup {
+            bits |= libc::POLLHUP;
+        }
+        if r.error {
+            bits |= libc::POLLERR;
+        }
+        bits
+    } else {
+        let Ok((readable, error)) = core.udp_readiness(s.handle) else {
+            return libc::POLLNVAL;
+        };
+        let mut bits = libc::POLLOUT | libc::POLLWRNORM;
+        if readable {
+            bits |= libc::POLLIN | libc::POLLRDNORM;
+        }
+        if error {
+            bits |= libc::POLLERR;
+        }
+        bits
+    }
+}
+
+/// Whether an address stays on kernel sockets (loopback).
+pub fn is_loopback(a: &SocketAddr) -> bool {
+    match a {
+        SocketAddr::V4(v) => v.ip().is_loopback(),
+        SocketAddr::V6(v) => {
+            v.ip().is_loopback() || v.ip().to_ipv4_mapped().is_some_and(|m| m.is_loopback())
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The process's one stack: started lazily at the first AF_INET/AF_INET6
+//! socket, kept alive at exit until closed connections are delivered, and
+//! disowned in a forked child.
+//!
+//! Owns the `Runtime` and the start-up decision (stack, kernel fallback, or
+//! failure). Must not touch: the fd table's entries (exit closes them
+//! through `table::take_all`).
+
+use std::cell::Cell;
+use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ustack_core::config::{Config, Fallback};
+use ustack_core::runtime::Runtime;
+
+use crate::table;
+
+/// The errno of socket() for AF_INET/AF_INET6 when the stack cannot start
+/// and `USTACK_FALLBACK=fail` (the default): "permission denied", the usual
+/// cause (no CAP_NET_ADMIN for the TUN device).
+pub const ENOSTACK: i32 = libc::EACCES;
+/// The errno of socket() for AF_INET/AF_INET6 when a `USTACK_*` variable
+/// is malformed.
+pub const EBADCONFIG: i32 = libc::EINVAL;
+/// The errno of every call but close on a virtual socket inherited across
+/// fork: the stack lives in the parent.
+pub const EFORKED: i32 = libc::EBADFD;
+
+/// How the stack came out.
+pub enum Stack {
+    Up {
+        rt: Runtime,
+        linger: Duration,
+    },
+    /// No stack: sockets become kernel sockets.
+    Kernel,
+    /// No stack: socket() fails with this errno.
+    Fail(i32),
+}
+
+static STACK: OnceLock<Stack> = OnceLock::new();
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Set while the shim itself runs code that may call hooked functions
+    /// (starting the stack): those calls go straight to libc.
+    static BYPASS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether hooks on this thread must pass straight through.
+pub fn bypass() -> bool {
+    BYPASS.with(Cell::get)
+}
+
+/// Whether this process is a fork child of the one that owns the stack.
+pub fn forked() -> bool {
+    FORKED.load(Ordering::Relaxed)
+}
+
+/// The running stack, if it started and this process owns it.
+pub fn runtime() -> Option<&'static Runtime> {
+    match STACK.get()? {
+        Stack::Up { rt, .. } if !forked() => Some(rt),
+        _ => None,
+    }
+}
+
+/// The stack, starting it on first use.
+pub fn get() -> &'static Stack {
+    let s = STACK.get_or_init(|| {
+        BYPASS.with(|b| b.set(true));
+        let s = start();
+        BYPASS.with(|b| b.set(false));
+        s
+    });
+    if forked() {
+        // A child cannot drive the parent's stack; new sockets follow the
+        // fallback as if the stack could not start.
+        return match s {
+            Stack::Up { .. } => &Stack::Fail(ENOSTACK),
+            other => other,
+        };
+    }
+    s
+}
+
+/// Writes one line to stderr through the real write.
+fn say(line: &str) {
+    let mut buf = Vec::with_capacity(line.len() + 1);
+    let _ = writeln!(buf, "{line}");
+    // SAFETY: writes our own live buffer to fd 2.
+    unsafe { crate::real::write(2, buf.as_ptr().cast(), buf.len()) };
+}
+
+fn start() -> Stack {
+    let cfg = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            say(&format!(
+                "ustack: {e}; fix the variable (AF_INET/AF_INET6 sockets fail with EINVAL until then)"
+            ));
+            return Stack::Fail(EBADCONFIG);
+        }
+    };
+    ustack_core::logging::init(cfg.log);
+    match Runtime::from_config(&cfg) {
+        Ok(rt) => {
+            // SAFETY: registering plain extern "C" functions with no state.
+            unsafe {
+                libc::atexit(at_exit);
+                libc::pthread_atfork(None, None, Some(in_child));
+            }
+            log::info!("stack up on {} ({} / {})", cfg.ifname, cfg.addr, cfg.addr6);
+            Stack::Up {
+                rt,
+                linger: cfg.linger,
+            }
+        }
+        Err(e) => {
+            let fix = "run as root (CAP_NET_ADMIN) or create the device first with `scripts/ustack --setup`";
+            match cfg.fallback {
+                Fallback::Kernel => {
+                    say(&format!(
+                        "ustack: cannot start the userspace stack on {}: {e}; using kernel sockets (USTACK_FALLBACK=kernel); to fix, {fix}",
+                        cfg.ifname
+                    ));
+                    Stack::Kernel
+                }
+                Fallback::Fail => {
+                    say(&format!(
+                        "ustack: cannot start the userspace stack on {}: {e}; AF_INET/AF_INET6 sockets fail with EACCES; to fix, {fix}, or set USTACK_FALLBACK=kernel",
+                        cfg.ifname
+                    ));
+                    Stack::Fail(ENOSTACK)
+                }
+            }
+        }
+    }
+}
+
+extern "C" fn in_child() {
+    FORKED.store(true, Ordering::Relaxed);
+}
+
+/// At exit: closes every virtual socket and keeps the stack running until
+/// their data and FINs are acknowledged, for at most `USTACK_LINGER`.
+extern "C" fn at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        if forked() {
+            return;
+        }
+        let Some(Stack::Up { rt, linger }) = STACK.get() else {
+            return;
+        };
+        drop(table::take_all());
+        let deadline = Instant::now() + *linger;
+        while Instant::now() < deadline {
+            if rt.with_core(|core, _| core.tcp_lingering()) == 0 {
+                break;
+            }
+            rt.wake();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // A last turn, so the final ACKs and FINs leave.
+        rt.wake();
+        std::thread::sleep(Duration::from_millis(1));
+    });
+}

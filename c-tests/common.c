@@ -28,6 +28,22 @@ void ct_fail(const char *file, int line, const char *fmt, ...)
     _exit(1);
 }
 
+static int keepgoing_failures;
+
+void ct_check_fail(const char *file, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *k = getenv("CT_KEEPGOING");
+    if (!k || strcmp(k, "1") != 0)
+        ct_fail(file, line, "%s", msg);
+    fprintf(stderr, "%s %s: FAIL (going on): %s (%s:%d)\n", ct_name, ct_role, msg, file, line);
+    keepgoing_failures++;
+}
+
 void ct_log(const char *fmt, ...)
 {
     char msg[1024];
@@ -101,6 +117,10 @@ int ct_main(int argc, char **argv, const char *name, void (*subject)(void),
         subject();
     else
         peer();
+    if (keepgoing_failures) {
+        fprintf(stderr, "%s %s: %d checks failed\n", ct_name, ct_role, keepgoing_failures);
+        return 1;
+    }
     return 0;
 }
 

@@ -32,20 +32,26 @@ extern const char *ct_role; /* "subject" or "peer" */
 /* Fails the program: "NAME ROLE: FAIL: message" on stderr, exit 1. */
 void ct_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
+/* The same, but with CT_KEEPGOING=1 in the environment it only reports
+ * and returns (the program then exits 1 at the end): to see every check a
+ * subject fails, not just the first. CHECK, SYS and ERR use it. */
+void ct_check_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void ct_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define FAIL(...) ct_fail(__FILE__, __LINE__, __VA_ARGS__)
 /* CHECK(cond, fmt, ...): fail with the message unless cond holds. */
 #define CHECK(cond, ...)                                                      \
     do {                                                                      \
-        if (!(cond)) ct_fail(__FILE__, __LINE__, __VA_ARGS__);                \
+        if (!(cond)) ct_check_fail(__FILE__, __LINE__, __VA_ARGS__);          \
     } while (0)
 /* SYS(expr): expr is a system call that must not return -1. */
 #define SYS(expr)                                                             \
     ({                                                                        \
         __typeof__(expr) ct_r_ = (expr);                                      \
         if (ct_r_ == -1)                                                      \
-            ct_fail(__FILE__, __LINE__, "%s: %s", #expr, strerror(errno));    \
+            ct_check_fail(__FILE__, __LINE__, "%s: %s", #expr,               \
+                          strerror(errno));                                   \
         ct_r_;                                                                \
     })
 /* ERR(expr, E): expr must fail with errno E. */
@@ -55,7 +61,8 @@ void ct_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
         long ct_r_ = (long)(expr);                                            \
         int ct_e_ = errno;                                                    \
         if (ct_r_ != -1 || ct_e_ != (e))                                      \
-            ct_fail(__FILE__, __LINE__, "%s: expected -1 %s, got %ld (%s)",   \
+            ct_check_fail(__FILE__, __LINE__,                                 \
+                          "%s: expected -1 %s, got %ld (%s)",                 \
                     #expr, errno_name(e), ct_r_,                              \
                     ct_r_ == -1 ? errno_name(ct_e_) : "no error");            \
     } while (0)

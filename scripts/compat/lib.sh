@@ -45,6 +45,9 @@ case "$COMPAT_MODE" in
         ADDR=10.77.0.2 PEER=10.77.0.1 ADDR6=fd77::2 PEER6=fd77::1
         [[ -f $USTACK_LIB ]] || { echo "$compat_name: $USTACK_LIB missing (cargo build --release)"; exit 1; }
         USTACK_IFNAME=ustack0 bash "$compat_root/scripts/ustack" --setup >/dev/null
+        # The IPv6 peer route is dropped while the device has no carrier (no
+        # process attached yet); put it back so the kernel can reach fd77::2.
+        ip -6 route replace fd77::2 dev ustack0
         ;;
     kernel)
         ADDR=127.0.0.1 PEER=127.0.0.1 ADDR6=::1 PEER6=::1

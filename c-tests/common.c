@@ -189,6 +189,43 @@ int sa_port(const struct sockaddr *sa)
     return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 }
 
+static int same_host(const struct sockaddr *sa, const char *v4, const char *v6)
+{
+    struct sockaddr_storage want;
+    char mapped[80];
+    if (sa->sa_family == AF_INET) {
+        mkaddr(&want, AF_INET, v4, 0);
+        return ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+               ((struct sockaddr_in *)&want)->sin_addr.s_addr;
+    }
+    if (sa->sa_family != AF_INET6)
+        return 0;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    mkaddr(&want, AF_INET6, v6, 0);
+    if (memcmp(a, &((struct sockaddr_in6 *)&want)->sin6_addr, sizeof *a) == 0)
+        return 1;
+    snprintf(mapped, sizeof mapped, "::ffff:%s", v4);
+    mkaddr(&want, AF_INET6, mapped, 0);
+    return memcmp(a, &((struct sockaddr_in6 *)&want)->sin6_addr, sizeof *a) == 0;
+}
+
+int is_subject_addr(const struct sockaddr *sa) { return same_host(sa, ct_addr(), ct_addr6()); }
+int is_peer_addr(const struct sockaddr *sa) { return same_host(sa, ct_peer(), ct_peer6()); }
+
+void check_ends(int fd)
+{
+    struct sockaddr_storage me, them;
+    socklen_t ml = sizeof me, tl = sizeof them;
+    SYS(getsockname(fd, (struct sockaddr *)&me, &ml));
+    SYS(getpeername(fd, (struct sockaddr *)&them, &tl));
+    int subject = strcmp(ct_role, "subject") == 0;
+    CHECK(subject ? is_subject_addr((struct sockaddr *)&me) : is_peer_addr((struct sockaddr *)&me),
+          "local address %s is not the %s's", addrstr((struct sockaddr *)&me), ct_role);
+    CHECK(subject ? is_peer_addr((struct sockaddr *)&them) : is_subject_addr((struct sockaddr *)&them),
+          "remote address %s is not the %s's", addrstr((struct sockaddr *)&them),
+          subject ? "peer" : "subject");
+}
+
 int tcp_listen(int family, const char *host, int port, int backlog)
 {
     struct sockaddr_storage ss;
@@ -210,6 +247,7 @@ int tcp_connect(int family, const char *host, int port)
     if (connect(fd, (struct sockaddr *)&ss, len) < 0)
         FAIL("connect %s: %s", addrstr((struct sockaddr *)&ss),
              strerror(errno));
+    check_ends(fd);
     return fd;
 }
 
@@ -243,7 +281,9 @@ int accept_timeout(int lfd, int ms)
 {
     CHECK(wait_fd(lfd, POLLIN, ms) & POLLIN,
           "no connection to accept within %d ms", ms);
-    return SYS(accept(lfd, NULL, NULL));
+    int fd = SYS(accept(lfd, NULL, NULL));
+    check_ends(fd);
+    return fd;
 }
 
 void set_nonblock(int fd, int on)

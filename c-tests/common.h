@@ -94,6 +94,16 @@ int tcp_connect(int family, const char *host, int port);
 int udp_bind(int family, const char *host, int port);
 int accept_timeout(int lfd, int ms);
 
+/* Whether a sockaddr is one of the subject's addresses (CT_ADDR, CT_ADDR6
+ * or CT_ADDR as v4-mapped IPv6), or one of the peer's. In shim mode this is
+ * what proves the subject's traffic really went through the stack: on
+ * kernel sockets it would come from the kernel's own 10.77.0.1. */
+int is_subject_addr(const struct sockaddr *sa);
+int is_peer_addr(const struct sockaddr *sa);
+/* Fails unless fd's local address is this role's own and its remote
+ * address the other role's (connected TCP or connected UDP). */
+void check_ends(int fd);
+
 /* Full-length I/O with a deadline; fail the test on error or timeout. */
 void send_all(int fd, const void *buf, size_t len);
 void recv_exact(int fd, void *buf, size_t len);

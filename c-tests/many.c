@@ -54,6 +54,7 @@ static void echo_server(int l, int total)
                     if (c < 0 && errno == EAGAIN)
                         break;
                     CHECK(c >= 0, "accept4: %s", strerror(errno));
+                    check_ends(c);
                     struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
                     SYS(epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce));
                     accepted++;
@@ -110,6 +111,7 @@ static void clients(int fam, const char *host, int port, int n)
             socklen_t el = sizeof err;
             SYS(getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &err, &el));
             CHECK(err == 0, "connection %d failed: %s", i, errno_name(err));
+            check_ends(p[i].fd);
             p[i].events = 0;
             pending--;
         }

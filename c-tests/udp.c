@@ -155,6 +155,8 @@ static void peer_fn(void)
             struct sockaddr_storage from;
             socklen_t fl = sizeof from;
             ssize_t len = SYS(recvfrom(p[i].fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl));
+            CHECK(is_subject_addr((struct sockaddr *)&from), "datagram from %s, not from the subject",
+                  addrstr((struct sockaddr *)&from));
             if (len == 4 && memcmp(buf, "quit", 4) == 0)
                 return;
             if (len == 5 && memcmp(buf, "twice", 5) == 0)

@@ -88,6 +88,7 @@ static void subject(void)
     struct sockaddr_storage ss;
     socklen_t sl = mkaddr(&ss, AF_INET, ct_peer(), ct_port(0));
     SYS(connect(u, (struct sockaddr *)&ss, sl));
+    check_ends(u); /* getsockname of a connected socket: the routed source */
     socklen_t pl = sizeof from;
     SYS(getpeername(u, (struct sockaddr *)&from, &pl));
     expect_from(&from, AF_INET, ct_peer(), ct_port(0));
@@ -123,6 +124,7 @@ static void subject(void)
         int c = SYS(socket(fam, SOCK_DGRAM, 0));
         sl = mkaddr(&ss, fam, i == 0 ? ct_peer() : ct_peer6(), ct_port(3));
         SYS(connect(c, (struct sockaddr *)&ss, sl));
+        check_ends(c);
         CHECK(SYS(send(c, "anyone?", 7, 0)) == 7, "send to closed port");
         int ev = wait_fd(c, POLLIN, 5000);
         CHECK(ev & POLLERR, "%s: no POLLERR after sending to a closed port (revents 0x%x)",

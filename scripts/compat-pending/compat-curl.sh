@@ -43,4 +43,8 @@ rc=0
 timeout 30 "${STACK[@]}" curl -sS --max-time 10 "http://$PEER:8009/" >/dev/null 2>&1 || rc=$?
 same_text "refused: curl exit code" 7 "$rc"
 
+saw_client "the v4 server saw the client as $ADDR" "$WORK/http.log" "$ADDR - -"
+saw_client "the v6 server saw the client as $ADDR6" "$WORK/http6.log" "$ADDR6 - -"
+saw_client "the upload server saw the client as $ADDR6" "$WORK/upload.log" "$ADDR6 - -"
+
 compat_done

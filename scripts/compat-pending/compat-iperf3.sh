@@ -8,14 +8,22 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/compat/lib.sh
 
-# report FILE NAME MIN_BYTES [udp]: checks an iperf3 -J report.
+# report FILE NAME MIN_BYTES [udp|tcp [CLIENT]]: checks an iperf3 -J report
+# (and, given CLIENT, that the kernel server's report FILE.server names
+# CLIENT as the client: in shim mode, proof that the client ran on the
+# stack).
 report() {
     local out
-    if ! out=$("$PY" - "$1" "$3" "${4:-tcp}" <<'PY'
+    if ! out=$("$PY" - "$1" "$3" "${4:-tcp}" "${5:-}" 2>&1 <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 if "error" in r:
     sys.exit(f"iperf3 error: {r['error']}")
+if sys.argv[4]:
+    s = json.load(open(sys.argv[1] + ".server"))
+    remote = s["start"]["connected"][0]["remote_host"]
+    if remote != sys.argv[4]:
+        sys.exit(f"the server saw the client as {remote}, want {sys.argv[4]}")
 end = r["end"]
 if sys.argv[3] == "udp":
     s = end["sum"]
@@ -34,28 +42,35 @@ PY
     pass "$2: $out"
 }
 
-# A one-off kernel server per run (-1): it exits after the test.
+# kserver ADDR PORT JSON: a one-off kernel server (-1) writing its report
+# to JSON; it exits after the test.
 kserver() {
-    bg timeout 30 iperf3 -s -1 -B "$1" -p "$2" >"$WORK/ks$2.log" 2>&1
+    bg timeout 30 iperf3 -s -1 -J -B "$1" -p "$2" >"$3" 2>&1
     wait_tcp_kernel "$1" "$2"
 }
+# kdone: waits for the last kernel server to finish its report.
+kdone() { timeout 10 tail --pid="$bg_pid" -f /dev/null || true; }
 ic=(iperf3 -t 1 -J --connect-timeout 5000)
 
-kserver "$PEER" 5201
+kserver "$PEER" 5201 "$WORK/up.json.server"
 timeout 30 "${STACK[@]}" "${ic[@]}" -c "$PEER" -p 5201 >"$WORK/up.json" || true
-report "$WORK/up.json" "upload (client on the stack)" 1000000
+kdone
+report "$WORK/up.json" "upload (client on the stack)" 1000000 tcp "$ADDR"
 
-kserver "$PEER" 5202
+kserver "$PEER" 5202 "$WORK/down.json.server"
 timeout 30 "${STACK[@]}" "${ic[@]}" -c "$PEER" -p 5202 -R >"$WORK/down.json" || true
-report "$WORK/down.json" "download -R (client on the stack)" 1000000
+kdone
+report "$WORK/down.json" "download -R (client on the stack)" 1000000 tcp "$ADDR"
 
-kserver "$PEER" 5203
+kserver "$PEER" 5203 "$WORK/udp.json.server"
 timeout 30 "${STACK[@]}" "${ic[@]}" -c "$PEER" -p 5203 -u -b 20M >"$WORK/udp.json" || true
-report "$WORK/udp.json" "UDP -u -b 20M (client on the stack)" 1000000 udp
+kdone
+report "$WORK/udp.json" "UDP -u -b 20M (client on the stack)" 1000000 udp "$ADDR"
 
-kserver "$PEER6" 5204
+kserver "$PEER6" 5204 "$WORK/up6.json.server"
 timeout 30 "${STACK[@]}" "${ic[@]}" -6 -c "$PEER6" -p 5204 >"$WORK/up6.json" || true
-report "$WORK/up6.json" "upload v6 (client on the stack)" 1000000
+kdone
+report "$WORK/up6.json" "upload v6 (client on the stack)" 1000000 tcp "$ADDR6"
 
 # Server on the stack, kernel client: TCP, then -R.
 for dir in fwd rev; do

@@ -26,11 +26,12 @@ wait_content() {
 }
 
 # TCP client on the stack, kernel server.
-bg timeout 20 nc -n -d -l "$PEER" 7000 >"$WORK/t1.out"
+bg timeout 20 nc -n -v -d -l "$PEER" 7000 >"$WORK/t1.out" 2>"$WORK/t1.log"
 wait_tcp_kernel "$PEER" 7000
 check "tcp client: echo hi | nc -n -N exits 0" bash -c 'echo hi | timeout 10 "$@" nc -n -N '"$PEER"' 7000' _ "${STACK[@]}"
 wait_exit "$bg_pid" 10 || true
 same_text "tcp client: server got 'hi'" hi "$(cat "$WORK/t1.out")"
+saw_client "tcp client: came from $ADDR" "$WORK/t1.log" "Connection received on $ADDR "
 
 bg timeout 20 nc -n -d -l "$PEER" 7001 >"$WORK/t2.out"
 wait_tcp_kernel "$PEER" 7001
@@ -38,11 +39,12 @@ check "tcp client: echo hi | nc -n -q 0 exits 0" bash -c 'echo hi | timeout 10 "
 wait_exit "$bg_pid" 10 || true
 same_text "tcp client: 'hi' delivered although nc exited at once" hi "$(cat "$WORK/t2.out")"
 
-bg timeout 30 nc -n -6 -d -l "$PEER6" 7002 >"$WORK/t3.out"
+bg timeout 30 nc -n -v -6 -d -l "$PEER6" 7002 >"$WORK/t3.out" 2>"$WORK/t3.log"
 wait_tcp_kernel "$PEER6" 7002
 check "tcp client v6: 10 MiB, nc -n -N exits 0" timeout 30 "${STACK[@]}" nc -n -6 -N "$PEER6" 7002 <"$WORK/file.bin"
 wait_exit "$bg_pid" 10 || true
 same_file "tcp client v6: 10 MiB delivered" "$WORK/file.bin" "$WORK/t3.out"
+saw_client "tcp client v6: came from $ADDR6" "$WORK/t3.log" "Connection received on $ADDR6 "
 
 # TCP server on the stack, kernel client.
 bg timeout 30 "${STACK[@]}" nc -n -d -l -v "$ADDR" 7003 >"$WORK/t4.out" 2>"$WORK/t4.log"
@@ -60,10 +62,11 @@ wait_exit "$srv" 10 || fail "tcp server v6: nc -n -l did not exit"
 same_file "tcp server v6: 10 MiB sent by a server that then exits" "$WORK/file.bin" "$WORK/t5.out"
 
 # UDP client on the stack, kernel server (which stays up: it is killed).
-bg timeout 20 nc -n -u -d -l "$PEER" 7005 >"$WORK/u1.out"
+bg timeout 20 nc -n -v -u -d -l "$PEER" 7005 >"$WORK/u1.out" 2>"$WORK/u1.log"
 wait_udp_kernel "$PEER" 7005
 check "udp client: echo hi | nc -n -u exits 0" bash -c 'echo hi | timeout 10 "$@" nc -n -u -q 0 '"$PEER"' 7005' _ "${STACK[@]}"
 if wait_content "$WORK/u1.out" hi; then pass "udp client: datagram arrived"; else fail "udp client: server got '$(cat "$WORK/u1.out")'"; fi
+saw_client "udp client: came from $ADDR" "$WORK/u1.log" "Connection received on $ADDR "
 stop "$bg_pid"
 
 # UDP server on the stack, kernel client.

@@ -40,6 +40,7 @@ done
 if [[ $ok -eq 1 ]]; then pass "8 parallel fetches"; else fail "8 parallel fetches"; fi
 
 stop "$srv"
+saw_client "the server on the stack saw kernel curl as $PEER" "$WORK/http.log" "$PEER - -"
 
 # One stack-side process at a time (it owns the TUN device): now v6.
 bg timeout 60 "${STACK[@]}" "$PY" -u -m http.server --bind "$ADDR6" --directory "$WORK/www" 8001 >"$WORK/http6.log" 2>&1

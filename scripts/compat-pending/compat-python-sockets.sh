@@ -17,12 +17,14 @@ for fam in 4 6; do
     wait_line "$WORK/ks$fam.log" ready || fail "v$fam: kernel TCP server never ready"
     check "v$fam tcp client (4 sequential, 4 threads)" timeout 60 "${STACK[@]}" "$PY" "$ps" tcp-client "$peer" 7200 4
     if timeout 20 tail --pid="$srv" -f /dev/null && wait "$srv"; then pass "v$fam kernel server saw all 8"; else fail "v$fam kernel server"; fi
+    saw_client "v$fam tcp clients came from $addr" "$WORK/ks$fam.log" "client $addr"
 
     bg timeout 60 "$PY" "$ps" udp-server "$peer" 7201 20 >"$WORK/ku$fam.log" 2>&1
     srv=$bg_pid
     wait_line "$WORK/ku$fam.log" ready || fail "v$fam: kernel UDP server never ready"
     check "v$fam udp client (20 datagrams up to 8000 B)" timeout 60 "${STACK[@]}" "$PY" "$ps" udp-client "$peer" 7201 20
     if timeout 20 tail --pid="$srv" -f /dev/null && wait "$srv"; then pass "v$fam kernel UDP server saw all 20"; else fail "v$fam kernel UDP server"; fi
+    saw_client "v$fam datagrams came from $addr" "$WORK/ku$fam.log" "client $addr"
 
     # Servers on the stack, kernel clients.
     bg timeout 60 "${STACK[@]}" "$PY" "$ps" tcp-server "$addr" 7202 8 >"$WORK/ss$fam.log" 2>&1

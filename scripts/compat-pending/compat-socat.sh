@@ -11,9 +11,9 @@ source scripts/compat/lib.sh
 random_file "$WORK/file.bin" 10
 
 # Kernel-side echo servers.
-bg timeout 60 socat TCP4-LISTEN:7100,bind="$PEER",reuseaddr,fork EXEC:cat
-bg timeout 60 socat TCP6-LISTEN:7101,bind="[$PEER6]",reuseaddr,fork EXEC:cat
-bg timeout 60 socat UDP4-RECVFROM:7102,bind="$PEER",fork EXEC:cat
+bg timeout 60 socat -d -d TCP4-LISTEN:7100,bind="$PEER",reuseaddr,fork EXEC:cat 2>"$WORK/k1.log"
+bg timeout 60 socat -d -d TCP6-LISTEN:7101,bind="[$PEER6]",reuseaddr,fork EXEC:cat 2>"$WORK/k2.log"
+bg timeout 60 socat -d -d UDP4-RECVFROM:7102,bind="$PEER",fork EXEC:cat 2>"$WORK/k3.log"
 wait_tcp_kernel "$PEER" 7100
 wait_tcp_kernel "$PEER6" 7101
 wait_udp_kernel "$PEER" 7102
@@ -27,6 +27,10 @@ else
 fi
 got=$(echo "hello udp" | timeout 10 "${STACK[@]}" socat -t 2 - UDP4:"$PEER":7102 || echo "socat exit $?")
 same_text "udp client: echo" "hello udp" "$got"
+
+saw_client "tcp client v4 came from $ADDR" "$WORK/k1.log" "connection from AF=2 $ADDR:"
+saw_client "tcp client v6 came from $ADDR6" "$WORK/k2.log" "connection from AF=10 [$(exploded "$ADDR6")]:"
+saw_client "udp client came from $ADDR" "$WORK/k3.log" "packet from AF=2 $ADDR:"
 
 # socat as the server on the stack; its cat child gets a socketpair.
 bg timeout 60 "${STACK[@]}" socat -d -d TCP4-LISTEN:7103,bind="$ADDR",reuseaddr EXEC:cat 2>"$WORK/srv.log"

@@ -29,4 +29,7 @@ rc=0
 timeout 30 "${STACK[@]}" "${w[@]}" -O /dev/null "http://$PEER:8000/missing" || rc=$?
 same_text "404: wget exit code" 8 "$rc"
 
+saw_client "the v4 server saw the client as $ADDR" "$WORK/http.log" "$ADDR - -"
+saw_client "the v6 server saw the client as $ADDR6" "$WORK/http6.log" "$ADDR6 - -"
+
 compat_done

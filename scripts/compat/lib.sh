@@ -169,3 +169,18 @@ stop() {
     kill "$1" 2>/dev/null || true
     timeout 10 tail --pid="$1" -f /dev/null 2>/dev/null || kill -9 "$1" 2>/dev/null || true
 }
+
+# saw_client NAME FILE TEXT: pass if a kernel-side server's log FILE holds
+# TEXT (the client address it logged). In shim mode that is what proves a
+# client ran on the stack: on kernel sockets it would come from 10.77.0.1.
+saw_client() {
+    if grep -qF -- "$3" "$2" 2>/dev/null; then
+        pass "$1"
+    else
+        fail "$1: '$3' not in the server's log:"
+        tail -n 5 "$2" 2>/dev/null | sed 's/^/         /'
+    fi
+}
+
+# exploded ADDRESS: an IPv6 address written out in full (as socat logs it).
+exploded() { "$PY" -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]).exploded)' "$1"; }

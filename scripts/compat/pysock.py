@@ -79,6 +79,7 @@ def tcp_client(address, port, n):
 
 class Echo(socketserver.BaseRequestHandler):
     def handle(self):
+        print(f"client {self.client_address[0]}", flush=True)
         self.request.settimeout(TIMEOUT)
         while True:
             data = self.request.recv(65536)
@@ -117,6 +118,7 @@ def udp_server(address, port, count):
         print("ready", flush=True)
         for _ in range(count):
             data, peer = s.recvfrom(65536)
+            print(f"client {peer[0]}", flush=True)
             s.sendto(data, peer)
 
 

@@ -28,9 +28,6 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, fmt, *args):
-        pass
-
 
 class Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True

@@ -134,6 +134,8 @@ static void subject(void)
     int b = SYS(socket(AF_INET, SOCK_STREAM, 0));
     sl = mkaddr(&ss, AF_INET, ct_addr(), ct_port(5));
     ERR(bind(b, (struct sockaddr *)&ss, sl), EADDRINUSE);
+    SYS(close(b));
+    b = SYS(socket(AF_INET, SOCK_STREAM, 0));
     SET(b, SOL_SOCKET, SO_REUSEADDR, 1);
     SYS(bind(b, (struct sockaddr *)&ss, sl));
     SYS(listen(b, 4));
@@ -148,6 +150,7 @@ static void subject(void)
     int l6 = tcp_listen(AF_INET, ct_addr(), ct_port(6), 4);
     sync_signal("subject-listening-linger");
     a = accept_timeout(l6, 10000);
+    sync_wait("peer-connected-linger"); /* so the RST cannot beat its connect() */
     struct linger lg = {1, 0}, lgot;
     SYS(setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
     socklen_t ll = sizeof lgot;
@@ -204,6 +207,7 @@ static void peer_fn(void)
     sync_signal("peer-closed");
     sync_wait("subject-listening-linger");
     fd = tcp_connect(AF_INET, ct_addr(), ct_port(6));
+    sync_signal("peer-connected-linger");
     char c;
     CHECK(wait_fd(fd, POLLIN, 5000), "SO_LINGER 0: nothing arrived");
     ERR(recv(fd, &c, 1, 0), ECONNRESET);

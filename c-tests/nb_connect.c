@@ -149,7 +149,11 @@ static void peer_fn(void)
     int l6 = tcp_listen(AF_INET6, ct_peer6(), ct_port(1), 8);
     /* Backlog 0 holds one queued connection; later SYNs are dropped. */
     int lfull = tcp_listen(AF_INET, ct_peer(), ct_port(3), 0);
-    int filler = tcp_connect(AF_INET, ct_peer(), ct_port(3));
+    /* The filler is the peer's own connection (kernel to kernel). */
+    struct sockaddr_storage ss;
+    socklen_t sl = mkaddr(&ss, AF_INET, ct_peer(), ct_port(3));
+    int filler = SYS(socket(AF_INET, SOCK_STREAM, 0));
+    SYS(connect(filler, (struct sockaddr *)&ss, sl));
     sleep_ms(50);
     sync_signal("peer-backlog-full");
     sync_signal("peer-listening");

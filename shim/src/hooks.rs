@@ -60,12 +60,27 @@ fn vsock(fd: c_int) -> Option<Arc<VSock>> {
     table::sock(fd)
 }
 
-/// After a real call that returned a new fd: it is not virtual.
+/// After a real call that returned a new fd: it is not virtual; if the
+/// shim itself opened it, it is the shim's own.
 fn fresh(fd: c_int) -> Res<c_int> {
     if fd >= 0 {
         table::forget(fd);
+        if stack::bypass() {
+            log::trace!("fd {fd} is the shim's own");
+            table::mark_internal(fd);
+        }
     }
     Ok(fd)
+}
+
+/// The program may not close or overwrite the shim's own fds: to it they
+/// are not open (`EBADF`), or busy as a dup target (`EBUSY`).
+fn guard_internal(fd: c_int, e: i32) -> Res<()> {
+    if !stack::bypass() && table::is_internal(fd) {
+        log::debug!("fd {fd} belongs to the shim; refused");
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn len_ok(n: usize) -> ssize_t {
@@ -349,7 +364,9 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     guard(|| {
+        guard_internal(fd, libc::EBADF)?;
         let old = if stack::bypass() {
+            table::unmark_internal(fd);
             None
         } else {
             table::remove(fd)
@@ -364,13 +381,28 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     guard(|| {
+        if first > last {
+            return Err(libc::EINVAL);
+        }
         let old = if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
             table::remove_range(first, last)
         } else {
             Vec::new()
         };
-        // SAFETY: integer arguments.
-        let r = unsafe { real::close_range(first, last, flags) };
+        // Close around the shim's own fds.
+        let mut from = u64::from(first);
+        let mut r = 0;
+        for own in table::internal_in(first, last) {
+            if u64::from(own) > from {
+                // SAFETY: integer arguments.
+                r |= unsafe { real::close_range(from as c_uint, own - 1, flags) };
+            }
+            from = u64::from(own) + 1;
+        }
+        if from <= u64::from(last) {
+            // SAFETY: integer arguments.
+            r |= unsafe { real::close_range(from as c_uint, last, flags) };
+        }
         drop(old);
         Ok(r)
     })
@@ -1116,6 +1148,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup2(fd: c_int, to: c_int) -> c_int {
     guard(|| {
+        guard_internal(to, libc::EBUSY)?;
         // SAFETY: integer arguments.
         let r = unsafe { real::dup2(fd, to) };
         if r >= 0 && fd != to {
@@ -1128,6 +1161,7 @@ pub unsafe extern "C" fn dup2(fd: c_int, to: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup3(fd: c_int, to: c_int, flags: c_int) -> c_int {
     guard(|| {
+        guard_internal(to, libc::EBUSY)?;
         // SAFETY: integer arguments.
         let r = unsafe { real::dup3(fd, to, flags) };
         if r >= 0 {

@@ -92,7 +92,7 @@ pub fn poll(
     mask: *const sigset_t,
 ) -> Res<i32> {
     let rt = rt()?;
-    let waker = ThreadWaker::current().map_err(|e| errno_of(&e))?;
+    let waker = crate::stack::thread_waker().map_err(|e| errno_of(&e))?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut kernel: Vec<pollfd> = Vec::new();
     let mut kernel_at: Vec<usize> = Vec::new();
@@ -309,7 +309,7 @@ pub fn epoll_wait(
     mask: *const sigset_t,
 ) -> Res<i32> {
     let rt = rt()?;
-    let waker = ThreadWaker::current().map_err(|e| errno_of(&e))?;
+    let waker = crate::stack::thread_waker().map_err(|e| errno_of(&e))?;
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         waker.reset();

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ustack_core::Instant;
-use ustack_core::runtime::{Runtime, ThreadWaker};
+use ustack_core::runtime::Runtime;
 use ustack_core::stack::{Core, SocketHandle};
 
 use crate::stack;
@@ -160,7 +160,7 @@ impl VSock {
         let waker = if nonblocking {
             None
         } else {
-            Some(ThreadWaker::current().map_err(|e| errno_of(&e))?)
+            Some(crate::stack::thread_waker().map_err(|e| errno_of(&e))?)
         };
         let start = std::time::Instant::now();
         loop {

@@ -59,6 +59,20 @@ pub fn forked() -> bool {
     FORKED.load(Ordering::Relaxed)
 }
 
+/// Runs `f` with hooks bypassed on this thread, so the fds it opens are
+/// marked as the shim's own.
+pub fn as_shim<R>(f: impl FnOnce() -> R) -> R {
+    let was = BYPASS.with(|b| b.replace(true));
+    let r = f();
+    BYPASS.with(|b| b.set(was));
+    r
+}
+
+/// This thread's waker, its eventfd marked as the shim's own.
+pub fn thread_waker() -> std::io::Result<std::sync::Arc<ustack_core::runtime::ThreadWaker>> {
+    as_shim(ustack_core::runtime::ThreadWaker::current)
+}
+
 /// The running stack, if it started and this process owns it.
 pub fn runtime() -> Option<&'static Runtime> {
     match STACK.get()? {
@@ -69,12 +83,7 @@ pub fn runtime() -> Option<&'static Runtime> {
 
 /// The stack, starting it on first use.
 pub fn get() -> &'static Stack {
-    let s = STACK.get_or_init(|| {
-        BYPASS.with(|b| b.set(true));
-        let s = start();
-        BYPASS.with(|b| b.set(false));
-        s
-    });
+    let s = STACK.get_or_init(|| as_shim(start));
     if forked() {
         // A child cannot drive the parent's stack; new sockets follow the
         // fallback as if the stack could not start.

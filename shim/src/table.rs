@@ -23,6 +23,48 @@ const BITMAP_FDS: usize = 1 << 20;
 
 static BITS: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
 static MAP: RwLock<Vec<Option<Entry>>> = RwLock::new(Vec::new());
+/// fds the shim opened for itself (the TUN device, eventfds): the program
+/// cannot close or overwrite them.
+static INTERNAL: [AtomicU64; BITMAP_FDS / 64] = [const { AtomicU64::new(0) }; BITMAP_FDS / 64];
+
+/// Marks `fd` as the shim's own.
+pub fn mark_internal(fd: i32) {
+    if let Some((w, m)) = bit(fd) {
+        INTERNAL[w].fetch_or(m, Ordering::Release);
+    }
+}
+
+/// The shim closed its own `fd`.
+pub fn unmark_internal(fd: i32) {
+    if let Some((w, m)) = bit(fd) {
+        INTERNAL[w].fetch_and(!m, Ordering::Release);
+    }
+}
+
+/// Whether `fd` is the shim's own.
+pub fn is_internal(fd: i32) -> bool {
+    bit(fd).is_some_and(|(w, m)| INTERNAL[w].load(Ordering::Acquire) & m != 0)
+}
+
+/// The shim's own fds in `first..=last`, ascending.
+pub fn internal_in(first: u32, last: u32) -> Vec<u32> {
+    let end = (last as usize).min(BITMAP_FDS - 1);
+    let mut out = Vec::new();
+    let mut fd = first as usize;
+    while fd <= end {
+        let word = INTERNAL[fd / 64].load(Ordering::Acquire) >> (fd % 64);
+        if word == 0 {
+            fd = (fd / 64 + 1) * 64;
+            continue;
+        }
+        let at = fd + word.trailing_zeros() as usize;
+        if at <= end {
+            out.push(at as u32);
+        }
+        fd = at + 1;
+    }
+    out
+}
 
 /// What a marked fd is.
 #[derive(Clone)]
@@ -154,6 +196,20 @@ mod tests {
 
     fn epoll() -> Entry {
         Entry::Epoll(Arc::new(EpollSet::default()))
+    }
+
+    #[test]
+    fn internal_fds_are_found_in_ranges() {
+        for fd in [930, 931, 1000, 1100] {
+            mark_internal(fd);
+        }
+        assert!(is_internal(930) && !is_internal(932));
+        assert_eq!(internal_in(925, 1099), vec![930, 931, 1000]);
+        assert_eq!(internal_in(1100, u32::MAX), vec![1100]);
+        for fd in [930, 931, 1000, 1100] {
+            unmark_internal(fd);
+        }
+        assert!(internal_in(0, u32::MAX).is_empty());
     }
 
     #[test]

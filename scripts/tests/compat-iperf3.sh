@@ -72,15 +72,18 @@ timeout 30 "${STACK[@]}" "${ic[@]}" -6 -c "$PEER6" -p 5204 >"$WORK/up6.json" || 
 kdone
 report "$WORK/up6.json" "upload v6 (client on the stack)" 1000000 tcp "$ADDR6"
 
-# Server on the stack, kernel client: TCP, then -R.
-for dir in fwd rev; do
+# Server on the stack, kernel client: TCP, -R, and UDP.
+for dir in fwd rev udp; do
     bg timeout 30 "${STACK[@]}" iperf3 -s -1 --forceflush -B "$ADDR" -p 5205 >"$WORK/ss-$dir.log" 2>&1
     srv=$bg_pid
     wait_line "$WORK/ss-$dir.log" "Server listening" || fail "server on the stack never listening"
     flags=()
     [[ $dir == rev ]] && flags=(-R)
+    [[ $dir == udp ]] && flags=(-u -b 20M)
     timeout 30 "${ic[@]}" -c "$ADDR" -p 5205 "${flags[@]}" >"$WORK/ss-$dir.json" || true
-    report "$WORK/ss-$dir.json" "kernel client $dir, server on the stack" 1000000
+    kind=tcp
+    [[ $dir == udp ]] && kind=udp
+    report "$WORK/ss-$dir.json" "kernel client $dir, server on the stack" 1000000 "$kind"
     if timeout 10 tail --pid="$srv" -f /dev/null && wait "$srv"; then pass "server on the stack ($dir) exits 0"; else fail "server on the stack ($dir) exit status"; fi
     stop "$srv"
 done

@@ -42,4 +42,38 @@ for fam in 4 6; do
     stop "$srv"
 done
 
+# A signal interrupts a Python program blocked in accept() on the stack:
+# its handler runs and raises (the way Ctrl-C reaches KeyboardInterrupt).
+bg timeout 30 "${STACK[@]}" "$PY" -c '
+import os, signal, socket, sys
+class Stop(Exception):
+    pass
+def handler(sig, frame):
+    raise Stop()
+signal.signal(signal.SIGUSR1, handler)
+s = socket.socket()
+s.bind((sys.argv[1], 7210))
+s.listen()
+print("ready", os.getpid(), flush=True)
+try:
+    s.accept()
+except Stop:
+    print("interrupted", flush=True)
+    sys.exit(0)
+sys.exit(1)
+' "$ADDR" >"$WORK/sig.log" 2>&1
+srv=$bg_pid
+if wait_line "$WORK/sig.log" ready; then
+    sleep 0.3
+    kill -USR1 "$(awk '/^ready/ {print $2}' "$WORK/sig.log")"
+    if wait_line "$WORK/sig.log" interrupted 5 && wait "$srv"; then
+        pass "SIGUSR1 interrupts accept() in Python (handler ran, exit 0)"
+    else
+        fail "SIGUSR1 did not interrupt accept() in Python"
+    fi
+else
+    fail "the accept() program never started"
+fi
+stop "$srv"
+
 compat_done

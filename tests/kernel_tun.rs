@@ -35,6 +35,13 @@ fn with_stack<R: Send + 'static>(
             ..Config::default()
         };
         let stack = Stack::from_config(&cfg).expect("stack on TUN");
+        // The kernel's IPv6 address stays tentative until its addrconf
+        // worker has seen the device come up; on a loaded machine that is
+        // after from_config returns, and binding to it fails meanwhile.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while net::UdpSocket::bind((KERNEL6, 0)).is_err() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
         f(stack)
     })
     .join()

@@ -24,6 +24,11 @@ got=$(under_shim curl -sS --max-time 20 http://10.77.0.1:8000/blob | sha256sum |
 check "curl (shim) 4 MiB download sha256" "$got" "$want"
 got=$(under_shim curl -sS --max-time 20 'http://[fd77::1]:8006/blob' | sha256sum | cut -d' ' -f1)
 check "curl (shim) 4 MiB download over IPv6" "$got" "$want"
+got=$(scripts/ustack --pcap "$shim_tmp/l.pcap" -- curl -sS --max-time 20 http://10.77.0.1:8000/hello.txt)
+check "the launcher runs curl" "$got" "hello from the kernel"
+# On the stack: its capture holds the connection (SYN to FIN, > 8 packets).
+pkts=$(tcpdump -n -r "$shim_tmp/l.pcap" 2>/dev/null | wc -l)
+check "the launcher's curl went over the userspace stack" "$((pkts > 8))" "1"
 code=$(under_shim curl -s -o /dev/null -w '%{http_code}' --max-time 20 http://10.77.0.1:8000/missing)
 check "curl (shim) sees a 404" "$code" "404"
 # A port nobody listens on: refused, promptly.

@@ -196,7 +196,13 @@ impl VSock {
                 }
                 None => None,
             };
-            wait_fd(w.as_raw_fd(), remaining)?;
+            // With a timeout Linux fails an interrupted call with EINTR
+            // whatever the handler's flags; without one it honours
+            // SA_RESTART, which the blocking read gives us.
+            match remaining {
+                Some(_) => wait_fd(w.as_raw_fd(), remaining)?,
+                None => wait_fd_restartable(w.as_raw_fd())?,
+            }
         }
     }
 
@@ -228,6 +234,28 @@ pub fn rt() -> Res<&'static Runtime> {
     } else {
         libc::EBADF
     })
+}
+
+/// Sleeps until `fd` (this thread's waker eventfd) is signalled, in a
+/// blocking `read(2)`: unlike poll, the kernel restarts a read interrupted
+/// by a SA_RESTART handler and fails it with EINTR otherwise, which is what
+/// a kernel socket call without a timeout does.
+pub fn wait_fd_restartable(fd: i32) -> Res<()> {
+    // SAFETY: F_GETFL/F_SETFL on this thread's own eventfd, which only this
+    // thread reads; other threads only write to it.
+    let flags = unsafe { crate::real::fcntl(fd, libc::F_GETFL, 0) };
+    if flags < 0 {
+        return Err(crate::real::errno());
+    }
+    // SAFETY: as above.
+    unsafe { crate::real::fcntl(fd, libc::F_SETFL, (flags & !libc::O_NONBLOCK) as _) };
+    let mut v: u64 = 0;
+    // SAFETY: reads 8 bytes into a live u64.
+    let n = unsafe { crate::real::read(fd, (&mut v as *mut u64).cast(), 8) };
+    let e = crate::real::errno();
+    // SAFETY: as above.
+    unsafe { crate::real::fcntl(fd, libc::F_SETFL, flags as _) };
+    if n < 0 { Err(e) } else { Ok(()) }
 }
 
 /// Sleeps in the real poll until `fd` is readable or `timeout` passes;

@@ -60,6 +60,15 @@ bg() {
     shim_pids+=($!)
 }
 
+# stop_bg: stops the most recent bg job (one process at a time can attach
+# to the device) and waits until the device is free again.
+stop_bg() {
+    local p=${shim_pids[-1]}
+    kill $(ps -o pid= --ppid "$p") "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    unset 'shim_pids[-1]'
+}
+
 check() {
     if [[ "$2" == "$3" ]]; then
         echo "ok: $1"

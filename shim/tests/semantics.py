@@ -104,6 +104,31 @@ s.sendall(b"still open")
 assert s.recv(100) == b"still open"
 ok("dup shares the connection; closing the dup keeps it")
 
+# Scatter/gather: sendmsg, writev, recvmsg_into, readv; sendfile.
+s.sendmsg([b"ab", b"cd"])
+os.writev(s.fileno(), [b"ef", b"gh"])
+time.sleep(0.2)
+b1, b2 = bytearray(3), bytearray(3)
+n = s.recvmsg_into([b1, b2])[0]
+assert (n, bytes(b1), bytes(b2)) == (6, b"abc", b"def"), (n, b1, b2)
+b3 = bytearray(1)
+assert os.readv(s.fileno(), [b3, bytearray(0)]) == 1 and b3 == b"g"
+assert s.recv(10) == b"h"
+import tempfile
+with tempfile.TemporaryFile() as f:
+    blob = os.urandom(300000)
+    f.write(blob)
+    f.flush()
+    off = 1000
+    sent = 0
+    while sent < len(blob) - off:
+        sent += os.sendfile(s.fileno(), f.fileno(), off + sent, len(blob) - off - sent)
+    got = b""
+    while len(got) < len(blob) - off:
+        got += s.recv(65536)
+    assert got == blob[off:]
+ok("sendmsg/writev gather, recvmsg_into/readv scatter, sendfile from a file")
+
 # A signal interrupts a blocked recv with EINTR.
 class Alarm(Exception):
     pass
@@ -124,12 +149,39 @@ except Alarm:
 assert time.monotonic() - t0 < 2
 ok("SIGALRM interrupts a blocked recv")
 
+# With SA_RESTART (siginterrupt False) a blocked recv resumes instead of
+# failing with EINTR, as on Linux. Called through ctypes: Python itself
+# would retry EINTR and hide the difference.
+import ctypes
+import threading
+
+libc = ctypes.CDLL(None, use_errno=True)
+hits = []
+signal.signal(signal.SIGALRM, lambda *_: hits.append(1))
+signal.siginterrupt(signal.SIGALRM, False)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+threading.Timer(0.5, lambda: s.send(b"late")).start()
+signal.setitimer(signal.ITIMER_REAL, 0.2)
+buf = ctypes.create_string_buffer(16)
+n = libc.recv(s.fileno(), buf, 16, 0)
+assert n == 4 and buf.raw[:4] == b"late", (n, ctypes.get_errno())
+assert hits, "the handler ran"
+ok("SA_RESTART: a blocked recv resumes after the handler")
+
 # shutdown(SHUT_WR): the echo server sees EOF and closes; we read EOF.
 s.shutdown(socket.SHUT_WR)
 assert s.recv(100) == b""
+piped = []
+signal.signal(signal.SIGPIPE, lambda *_: piped.append(1))
 expect_errno(errno.EPIPE, s.send, b"x", socket.MSG_NOSIGNAL)
+time.sleep(0.05)
+assert not piped, "MSG_NOSIGNAL: no SIGPIPE"
+expect_errno(errno.EPIPE, s.send, b"x")
+time.sleep(0.05)  # Python runs handlers between bytecodes; give it one
+assert piped, "EPIPE without MSG_NOSIGNAL raises SIGPIPE"
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 s.close()
-ok("shutdown(SHUT_WR) -> EOF back; send after it is EPIPE")
+ok("shutdown(SHUT_WR) -> EOF back; send after it: EPIPE, SIGPIPE unless MSG_NOSIGNAL")
 
 # Non-blocking connect: EINPROGRESS, then writable in select, SO_ERROR 0.
 c = socket.socket()

@@ -1,0 +1,223 @@
+/* Socket options, read back as Linux reports them: SO_TYPE, SO_DOMAIN,
+ * SO_PROTOCOL, SO_ACCEPTCONN, SO_ERROR, SO_REUSEADDR (get/set and the
+ * TIME-WAIT rebind it allows), SO_RCVBUF/SO_SNDBUF doubled, SO_KEEPALIVE,
+ * TCP_KEEPIDLE/INTVL/CNT, TCP_NODELAY, TCP_MAXSEG, TCP_INFO, SO_RCVTIMEO
+ * (EAGAIN on expiry), SO_SNDTIMEO, SO_LINGER zero (RST), SO_BROADCAST,
+ * IPV6_V6ONLY (and v4-mapped connects), unknown options. */
+#include "cmdpeer.h"
+
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/time.h>
+
+/* Ports: 0 peer cmd v4, 1 peer cmd v6, 5 subject TIME-WAIT listener,
+ * 6 subject SO_LINGER listener. */
+
+static int geti(int fd, int level, int opt, const char *name)
+{
+    int v = -12345;
+    socklen_t len = sizeof v;
+    if (getsockopt(fd, level, opt, &v, &len) < 0)
+        FAIL("getsockopt %s: %s", name, strerror(errno));
+    CHECK(len == sizeof v, "getsockopt %s: length %u", name, len);
+    return v;
+}
+
+static void seti(int fd, int level, int opt, int v, const char *name)
+{
+    if (setsockopt(fd, level, opt, &v, sizeof v) < 0)
+        FAIL("setsockopt %s=%d: %s", name, v, strerror(errno));
+}
+
+#define GET(fd, lvl, opt) geti(fd, lvl, opt, #opt)
+#define SET(fd, lvl, opt, v) seti(fd, lvl, opt, v, #opt)
+
+static void subject(void)
+{
+    sync_wait("peer-listening");
+    int t = SYS(socket(AF_INET, SOCK_STREAM, 0));
+    int u = SYS(socket(AF_INET6, SOCK_DGRAM, 0));
+    CHECK(GET(t, SOL_SOCKET, SO_TYPE) == SOCK_STREAM, "SO_TYPE stream");
+    CHECK(GET(u, SOL_SOCKET, SO_TYPE) == SOCK_DGRAM, "SO_TYPE dgram");
+    CHECK(GET(t, SOL_SOCKET, SO_DOMAIN) == AF_INET, "SO_DOMAIN inet");
+    CHECK(GET(u, SOL_SOCKET, SO_DOMAIN) == AF_INET6, "SO_DOMAIN inet6");
+    CHECK(GET(t, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_TCP, "SO_PROTOCOL tcp");
+    CHECK(GET(u, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_UDP, "SO_PROTOCOL udp");
+    CHECK(GET(t, SOL_SOCKET, SO_ERROR) == 0, "SO_ERROR fresh");
+    CHECK(GET(t, SOL_SOCKET, SO_ACCEPTCONN) == 0, "SO_ACCEPTCONN before listen");
+
+    /* Buffers: Linux doubles what it is given. */
+    SET(t, SOL_SOCKET, SO_RCVBUF, 65536);
+    CHECK(GET(t, SOL_SOCKET, SO_RCVBUF) == 131072, "SO_RCVBUF 65536 reads back %d, want 131072",
+          GET(t, SOL_SOCKET, SO_RCVBUF));
+    SET(t, SOL_SOCKET, SO_SNDBUF, 32768);
+    CHECK(GET(t, SOL_SOCKET, SO_SNDBUF) == 65536, "SO_SNDBUF 32768 reads back %d, want 65536",
+          GET(t, SOL_SOCKET, SO_SNDBUF));
+    SET(u, SOL_SOCKET, SO_RCVBUF, 50000);
+    CHECK(GET(u, SOL_SOCKET, SO_RCVBUF) == 100000, "UDP SO_RCVBUF");
+
+    /* Flags. */
+    CHECK(GET(t, SOL_SOCKET, SO_REUSEADDR) == 0, "SO_REUSEADDR default");
+    SET(t, SOL_SOCKET, SO_REUSEADDR, 1);
+    CHECK(GET(t, SOL_SOCKET, SO_REUSEADDR) == 1, "SO_REUSEADDR set");
+    CHECK(GET(t, SOL_SOCKET, SO_KEEPALIVE) == 0, "SO_KEEPALIVE default");
+    SET(t, SOL_SOCKET, SO_KEEPALIVE, 1);
+    CHECK(GET(t, SOL_SOCKET, SO_KEEPALIVE) == 1, "SO_KEEPALIVE set");
+    SET(t, IPPROTO_TCP, TCP_KEEPIDLE, 30);
+    SET(t, IPPROTO_TCP, TCP_KEEPINTVL, 5);
+    SET(t, IPPROTO_TCP, TCP_KEEPCNT, 4);
+    CHECK(GET(t, IPPROTO_TCP, TCP_KEEPIDLE) == 30, "TCP_KEEPIDLE");
+    CHECK(GET(t, IPPROTO_TCP, TCP_KEEPINTVL) == 5, "TCP_KEEPINTVL");
+    CHECK(GET(t, IPPROTO_TCP, TCP_KEEPCNT) == 4, "TCP_KEEPCNT");
+    CHECK(GET(t, IPPROTO_TCP, TCP_NODELAY) == 0, "TCP_NODELAY default");
+    SET(t, IPPROTO_TCP, TCP_NODELAY, 1);
+    CHECK(GET(t, IPPROTO_TCP, TCP_NODELAY) == 1, "TCP_NODELAY set");
+    CHECK(GET(u, SOL_SOCKET, SO_BROADCAST) == 0, "SO_BROADCAST default");
+    SET(u, SOL_SOCKET, SO_BROADCAST, 1);
+    CHECK(GET(u, SOL_SOCKET, SO_BROADCAST) == 1, "SO_BROADCAST set");
+
+    /* Unknown options. */
+    int v = 1;
+    socklen_t vl = sizeof v;
+    ERR(getsockopt(t, SOL_SOCKET, 9999, &v, &vl), ENOPROTOOPT);
+    /* setsockopt of an unknown option: Linux says ENOPROTOOPT; issue 5
+     * also allows accepting it (the shim does, and documents it). */
+    int r = setsockopt(t, SOL_SOCKET, 9999, &v, sizeof v);
+    CHECK(r == 0 || errno == ENOPROTOOPT, "setsockopt SOL_SOCKET 9999: %s", errno_name(errno));
+    r = setsockopt(t, IPPROTO_TCP, 9999, &v, sizeof v);
+    CHECK(r == 0 || errno == ENOPROTOOPT, "setsockopt IPPROTO_TCP 9999: %s", errno_name(errno));
+
+    /* Timeouts: SO_RCVTIMEO reads back and expires with EAGAIN. */
+    struct timeval tv = {0, 300000}, got;
+    socklen_t gl = sizeof got;
+    SYS(setsockopt(t, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv));
+    SYS(getsockopt(t, SOL_SOCKET, SO_SNDTIMEO, &got, &gl));
+    CHECK(gl == sizeof got && got.tv_sec == 0 && got.tv_usec == 300000, "SO_SNDTIMEO reads back %ld.%06ld",
+          (long)got.tv_sec, (long)got.tv_usec);
+    SYS(setsockopt(t, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    gl = sizeof got;
+    SYS(getsockopt(t, SOL_SOCKET, SO_RCVTIMEO, &got, &gl));
+    CHECK(got.tv_sec == 0 && got.tv_usec == 300000, "SO_RCVTIMEO reads back");
+
+    struct sockaddr_storage ss;
+    socklen_t sl = mkaddr(&ss, AF_INET, ct_peer(), ct_port(0));
+    SYS(connect(t, (struct sockaddr *)&ss, sl));
+    CHECK(GET(t, IPPROTO_TCP, TCP_NODELAY) == 1, "TCP_NODELAY after connect");
+    CHECK(GET(t, SOL_SOCKET, SO_RCVBUF) == 131072, "SO_RCVBUF after connect");
+    int mss = GET(t, IPPROTO_TCP, TCP_MAXSEG);
+    CHECK(mss >= 536 && mss <= 65495, "TCP_MAXSEG %d", mss);
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    SYS(getsockopt(t, IPPROTO_TCP, TCP_INFO, &ti, &tl));
+    CHECK(tl > 0 && ti.tcpi_state == 1 /* TCP_ESTABLISHED */, "TCP_INFO state %u", ti.tcpi_state);
+    CHECK(ti.tcpi_snd_mss > 0, "TCP_INFO snd_mss 0");
+    char c;
+    int64_t t0 = now_ms();
+    ERR(recv(t, &c, 1, 0), EAGAIN);
+    int64_t took = now_ms() - t0;
+    CHECK(took >= 250 && took < 2000, "SO_RCVTIMEO 300 ms expired after %lld ms", (long long)took);
+    send_all(t, "q", 1);
+    expect_eof(t, 5000);
+    SYS(close(t));
+
+    /* SO_ACCEPTCONN and the TIME-WAIT rebind. */
+    int l = tcp_listen(AF_INET, ct_addr(), ct_port(5), 4);
+    CHECK(GET(l, SOL_SOCKET, SO_ACCEPTCONN) == 1, "SO_ACCEPTCONN after listen");
+    memset(&ti, 0, sizeof ti);
+    tl = sizeof ti;
+    SYS(getsockopt(l, IPPROTO_TCP, TCP_INFO, &ti, &tl));
+    CHECK(ti.tcpi_state == 10 /* TCP_LISTEN */, "TCP_INFO state of a listener %u", ti.tcpi_state);
+    sync_signal("subject-listening");
+    int a = accept_timeout(l, 10000);
+    SYS(close(a)); /* we close first: TIME-WAIT is ours */
+    SYS(close(l));
+    sync_wait("peer-closed");
+    sleep_ms(100);
+    int b = SYS(socket(AF_INET, SOCK_STREAM, 0));
+    sl = mkaddr(&ss, AF_INET, ct_addr(), ct_port(5));
+    ERR(bind(b, (struct sockaddr *)&ss, sl), EADDRINUSE);
+    SYS(close(b));
+    b = SYS(socket(AF_INET, SOCK_STREAM, 0));
+    SET(b, SOL_SOCKET, SO_REUSEADDR, 1);
+    SYS(bind(b, (struct sockaddr *)&ss, sl));
+    SYS(listen(b, 4));
+    /* Even with SO_REUSEADDR, a live listener's port is taken. */
+    int b2 = SYS(socket(AF_INET, SOCK_STREAM, 0));
+    SET(b2, SOL_SOCKET, SO_REUSEADDR, 1);
+    ERR(bind(b2, (struct sockaddr *)&ss, sl), EADDRINUSE);
+    SYS(close(b2));
+    SYS(close(b));
+
+    /* SO_LINGER {1, 0}: close sends RST. */
+    int l6 = tcp_listen(AF_INET, ct_addr(), ct_port(6), 4);
+    sync_signal("subject-listening-linger");
+    a = accept_timeout(l6, 10000);
+    sync_wait("peer-connected-linger"); /* so the RST cannot beat its connect() */
+    struct linger lg = {1, 0}, lgot;
+    SYS(setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+    socklen_t ll = sizeof lgot;
+    SYS(getsockopt(a, SOL_SOCKET, SO_LINGER, &lgot, &ll));
+    CHECK(ll == sizeof lgot && lgot.l_onoff == 1 && lgot.l_linger == 0, "SO_LINGER reads back");
+    SYS(close(a));
+    SYS(close(l6));
+
+    /* IPV6_V6ONLY: default off, v4-mapped connects work; on, they fail. */
+    int s6 = SYS(socket(AF_INET6, SOCK_STREAM, 0));
+    CHECK(GET(s6, IPPROTO_IPV6, IPV6_V6ONLY) == 0, "IPV6_V6ONLY default");
+    char mapped[80];
+    snprintf(mapped, sizeof mapped, "::ffff:%s", ct_peer());
+    sl = mkaddr(&ss, AF_INET6, mapped, ct_port(0));
+    SYS(connect(s6, (struct sockaddr *)&ss, sl));
+    struct sockaddr_storage me;
+    socklen_t ml = sizeof me;
+    SYS(getsockname(s6, (struct sockaddr *)&me, &ml));
+    CHECK(me.ss_family == AF_INET6 && ml == sizeof(struct sockaddr_in6), "v4-mapped getsockname family %d",
+          me.ss_family);
+    char want[80];
+    snprintf(want, sizeof want, "[::ffff:%s]:", ct_addr());
+    CHECK(strncmp(addrstr((struct sockaddr *)&me), want, strlen(want)) == 0, "v4-mapped getsockname %s",
+          addrstr((struct sockaddr *)&me));
+    send_all(s6, "d", 1);
+    recv_exact(s6, &c, 1);
+    CHECK(c == 'D', "v4-mapped echo");
+    send_all(s6, "q", 1);
+    expect_eof(s6, 5000);
+    SYS(close(s6));
+    s6 = SYS(socket(AF_INET6, SOCK_STREAM, 0));
+    SET(s6, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    CHECK(GET(s6, IPPROTO_IPV6, IPV6_V6ONLY) == 1, "IPV6_V6ONLY set");
+    ERR(connect(s6, (struct sockaddr *)&ss, sl), ENETUNREACH);
+    SYS(close(s6));
+    s6 = tcp_connect(AF_INET6, ct_peer6(), ct_port(1));
+    send_all(s6, "q", 1);
+    expect_eof(s6, 5000);
+    SYS(close(s6));
+    SYS(close(u));
+    ct_log("ok");
+}
+
+static void peer_fn(void)
+{
+    int l4 = tcp_listen(AF_INET, ct_peer(), ct_port(0), 8);
+    int l6 = tcp_listen(AF_INET6, ct_peer6(), ct_port(1), 8);
+    sync_signal("peer-listening");
+    cmdpeer_serve(l4, 1);
+    sync_wait("subject-listening");
+    int fd = tcp_connect(AF_INET, ct_addr(), ct_port(5));
+    expect_eof(fd, 5000);
+    SYS(close(fd));
+    sync_signal("peer-closed");
+    sync_wait("subject-listening-linger");
+    fd = tcp_connect(AF_INET, ct_addr(), ct_port(6));
+    sync_signal("peer-connected-linger");
+    char c;
+    CHECK(wait_fd(fd, POLLIN, 5000), "SO_LINGER 0: nothing arrived");
+    ERR(recv(fd, &c, 1, 0), ECONNRESET);
+    SYS(close(fd));
+    cmdpeer_serve(l4, 1);
+    cmdpeer_serve(l6, 1);
+}
+
+int main(int argc, char **argv) { return ct_main(argc, argv, "sockopt", subject, peer_fn); }

@@ -143,7 +143,7 @@ impl VSock {
     pub fn with<T>(&self, op: impl FnOnce(&mut Core, Instant) -> io::Result<T>) -> Res<T> {
         let rt = rt()?;
         let r = rt.with_core(op);
-        rt.wake();
+        rt.transmit_now();
         r.map_err(|e| errno_of(&e))
     }
 
@@ -169,15 +169,20 @@ impl VSock {
             }
             let r = rt.with_state(|st, now| {
                 let r = op(&mut st.core, now);
-                if let (Err(e), Some(w)) = (&r, &waker)
+                if let Err(e) = &r
                     && e.raw_os_error() == Some(libc::EAGAIN)
                 {
-                    st.waiters.register(self.handle, w);
+                    // Whoever saw EAGAIN must hear of the next change (a
+                    // blocked thread, or an event loop that polls next).
                     st.core.note_waiting(self.handle);
+                    if let Some(w) = &waker {
+                        st.waiters.register(self.handle, w);
+                    }
                 }
                 r
             });
-            rt.wake();
+            // Send what the call queued from this thread, at once.
+            rt.transmit_now();
             let e = match r {
                 Ok(v) => return Ok(v),
                 Err(e) => errno_of(&e),

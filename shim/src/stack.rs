@@ -172,8 +172,9 @@ extern "C" fn at_exit() {
             rt.wake();
             std::thread::sleep(Duration::from_millis(2));
         }
-        // A last turn, so the final ACKs and FINs leave.
-        rt.wake();
-        std::thread::sleep(Duration::from_millis(1));
+        // Hand whatever is still queued (final ACKs and FINs, UDP
+        // datagrams sent just before exit) to the device before the
+        // process goes.
+        rt.flush();
     });
 }

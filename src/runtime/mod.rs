@@ -161,10 +161,23 @@ impl Runtime {
     /// that thread; wakes it only if the core now has an earlier deadline
     /// than the one it sleeps towards, or packets are left over.
     pub fn transmit_now(&self) {
-        let Ok(mut link) = self.shared.link.try_lock() else {
+        let Ok(link) = self.shared.link.try_lock() else {
             self.wake();
             return;
         };
+        self.transmit_with(link);
+    }
+
+    /// Like [`Runtime::transmit_now`], but waits for the link if the
+    /// runtime thread is using it: when this returns, everything the core
+    /// had to send has been handed to the link (for a process about to
+    /// exit).
+    pub fn flush(&self) {
+        let link = self.shared.link.lock().unwrap_or_else(|p| p.into_inner());
+        self.transmit_with(link);
+    }
+
+    fn transmit_with(&self, mut link: MutexGuard<'_, Box<dyn Link>>) {
         let now = self.shared.clock.now();
         let mut tx = Vec::new();
         let mut changed = Vec::new();

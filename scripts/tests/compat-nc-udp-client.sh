@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
-# PENDING: needs the shim to send a UDP datagram written just before the
-# process exits. `echo hi | nc -u -q 0 10.77.0.1 PORT` under the shim loses
-# the datagram about one time in ten (shim merged at 2e4d327): sendto
-# returns 3 but the exit path does not flush the stack's transmit queue
-# for UDP (TCP has USTACK_LINGER; UDP has nothing). Move this script to
-# scripts/tests/ once 20 runs out of 20 deliver.
+# A UDP datagram sent just before the process exits is delivered: the
+# shim's exit path flushes the stack's transmit queue (it once lost one
+# datagram in ten).
 #
 # netcat-openbsd as a UDP client on the userspace stack: 20 times, one
 # line sent by an nc that exits at once; the kernel-side nc must get every

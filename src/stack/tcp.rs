@@ -283,6 +283,16 @@ impl Core {
     /// SO_REUSEADDR on both sides allows it unless one is listening; a
     /// dual-stack `::` overlaps every IPv4 address.
     fn tcp_port_free(&self, port: u16, ip: IpAddr, v6: bool, opts: TcpOptionsSet) -> bool {
+        // Connections on the port (accepted ones and TIME-WAIT included)
+        // count too, unless SO_REUSEADDR is set (Linux's bind conflict).
+        if !opts.reuse_addr
+            && self.tcp_tables.conns.keys().any(|(local, _)| {
+                local.port() == port
+                    && addresses_overlap((ip, v6, opts.v6only), (local.ip(), false, false))
+            })
+        {
+            return false;
+        }
         let Some(list) = self.tcp_tables.bound.get(&port) else {
             return true;
         };
@@ -476,9 +486,18 @@ impl Core {
     /// Queues bytes to send: how many were taken (`EAGAIN` when the buffer
     /// is full; `EPIPE` after shutdown; the connection's error if it failed).
     pub fn tcp_send(&mut self, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
+        // Linux (tcp_sendmsg / sk_stream_wait_connect): a socket that never
+        // connected, or listens, gives EPIPE; one still connecting waits
+        // (EAGAIN) rather than queueing.
+        if !matches!(self.tcp(h)?.state, Role::Conn(_)) {
+            return Err(errno(libc::EPIPE));
+        }
         let c = self.conn(h)?;
         if let Some(e) = c.take_error() {
             return Err(map_tcp_error(e));
+        }
+        if matches!(c.state(), State::SynSent | State::SynReceived) {
+            return Err(errno(libc::EAGAIN));
         }
         let r = match c.send(data) {
             Ok(0) if !data.is_empty() => Err(errno(libc::EAGAIN)),
@@ -500,7 +519,15 @@ impl Core {
         let r = match r {
             Ok(n) => Ok(n),
             Err(TcpError::WouldBlock) if c.recv_closed() || read_shut => Ok(0),
-            Err(e) => Err(map_tcp_error(e)),
+            Err(TcpError::WouldBlock) => Err(errno(libc::EAGAIN)),
+            Err(e) => {
+                // An error is reported once (Linux's sock_error clears
+                // sk_err); later reads see the closed connection's EOF.
+                if !peek {
+                    c.take_error();
+                }
+                Err(map_tcp_error(e))
+            }
         };
         if !peek {
             self.tcp_touch(h);
@@ -1134,13 +1161,16 @@ fn readiness_of(s: &TcpSocket) -> Readiness {
         Role::Conn(c) => {
             let state = c.state();
             let connecting = matches!(state, State::SynSent | State::SynReceived);
+            // As Linux's tcp_poll: RDHUP once reading is shut (our SHUT_RD
+            // or the peer's FIN), HUP once both directions are.
+            let read_closed = c.recv_closed() || s.read_shut;
             Readiness {
-                readable: c.can_recv() || s.read_shut,
+                readable: c.can_recv() || read_closed || (!connecting && c.is_closed()),
                 // Linux reports a connecting socket unwritable until the
                 // handshake completes; that is how connect's end is seen.
                 writable: (!connecting && (c.can_send() || c.is_closed())) || c.has_error(),
-                read_closed: c.recv_closed(),
-                hangup: c.is_closed() || (c.recv_closed() && c.send_closed()),
+                read_closed,
+                hangup: c.is_closed() || (read_closed && c.send_closed()),
                 error: c.has_error(),
             }
         }

@@ -238,10 +238,16 @@ fn full_accept_queue_drops_the_handshake_until_accept_makes_room() {
     assert!(p.a.counters().tcp_listen_overflows >= 1);
     assert!(p.a.tcp_accept(l).is_ok());
     assert!(p.a.tcp_accept(l).is_err());
-    // c2 retransmits its SYN after the initial RTO (1 s) and gets in.
-    p.b.tcp_send(c2, b"late").unwrap();
+    // c2, still connecting, cannot queue data yet (EAGAIN, as Linux);
+    // it retransmits its SYN after the initial RTO (1 s) and gets in.
+    assert_eq!(
+        p.b.tcp_send(c2, b"late").unwrap_err().raw_os_error(),
+        Some(libc::EAGAIN)
+    );
     p.advance(Duration::from_millis(1200));
     let (s2, _) = p.a.tcp_accept(l).unwrap();
+    p.b.tcp_send(c2, b"late").unwrap();
+    p.run(50);
     let mut buf = [0u8; 8];
     assert_eq!(p.a.tcp_recv(s2, &mut buf, false).unwrap(), 4);
 }
@@ -571,4 +577,65 @@ fn closed_connection_lingers_until_its_data_and_fin_are_acknowledged() {
         "FIN-WAIT-2: everything acknowledged"
     );
     assert_eq!(p.a.tcp_info(s).unwrap().recv_queue, 10);
+}
+
+#[test]
+fn unconnected_send_is_epipe_and_a_reset_is_reported_once() {
+    let mut p = Pair::new();
+    let fresh = p.b.tcp_socket(false).unwrap();
+    assert_eq!(
+        p.b.tcp_send(fresh, b"x").unwrap_err().raw_os_error(),
+        Some(libc::EPIPE)
+    );
+    let (s, c) = connected(&mut p, false);
+    p.a.tcp_abort(s).unwrap();
+    p.run(50);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        p.b.tcp_recv(c, &mut buf, false).unwrap_err().raw_os_error(),
+        Some(libc::ECONNRESET)
+    );
+    assert_eq!(p.b.tcp_recv(c, &mut buf, false).unwrap(), 0, "then EOF");
+    assert!(p.b.tcp_readiness(c).unwrap().readable);
+}
+
+#[test]
+fn shutdown_read_reports_rdhup_and_both_directions_report_hup() {
+    let mut p = Pair::new();
+    let (_s, c) = connected(&mut p, false);
+    p.b.tcp_shutdown(c, Shutdown::Read).unwrap();
+    let r = p.b.tcp_readiness(c).unwrap();
+    assert!(r.read_closed && r.readable && !r.hangup, "{r:?}");
+    p.b.tcp_shutdown(c, Shutdown::Write).unwrap();
+    let r = p.b.tcp_readiness(c).unwrap();
+    assert!(r.read_closed && r.hangup, "{r:?}");
+}
+
+#[test]
+fn bind_to_a_port_with_a_connection_on_it_needs_reuseaddr() {
+    let mut p = Pair::new();
+    let (s, c) = connected(&mut p, false);
+    // The server closes first: its side ends in TIME-WAIT on port 80.
+    p.a.close(s).unwrap();
+    p.run(50);
+    p.b.close(c).unwrap();
+    p.run(50);
+    let fresh = p.a.tcp_socket(false).unwrap();
+    assert_eq!(
+        p.a.tcp_bind(fresh, sa(US4, 80)).unwrap_err().raw_os_error(),
+        Some(libc::EADDRINUSE)
+    );
+    let reuse = p.a.tcp_socket(false).unwrap();
+    p.a.tcp_set_options(
+        reuse,
+        TcpOptionsSet {
+            reuse_addr: true,
+            ..TcpOptionsSet::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        p.a.tcp_bind(reuse, sa(US4, 80)).is_err(),
+        "the listener still holds it"
+    );
 }

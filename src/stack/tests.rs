@@ -526,3 +526,20 @@ fn icmpv6_port_unreachable_for_closed_udp_port() {
         }
     ));
 }
+
+#[test]
+fn connecting_a_udp_socket_fixes_its_source_address() {
+    let mut c = core();
+    let s = c.udp_socket(false).unwrap();
+    c.udp_connect(s, sa(PEER4, 53)).unwrap();
+    let (local, remote) = c.udp_addrs(s).unwrap();
+    assert_eq!(local.ip(), IpAddr::V4(US4));
+    assert_ne!(local.port(), 0);
+    assert_eq!(remote, Some(sa(PEER4, 53)));
+    let s6 = c.udp_socket(true).unwrap();
+    c.udp_connect(s6, sa(PEER4.to_ipv6_mapped(), 53)).unwrap();
+    assert_eq!(
+        c.udp_addrs(s6).unwrap().0.ip(),
+        IpAddr::V6(US4.to_ipv6_mapped())
+    );
+}

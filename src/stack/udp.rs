@@ -294,7 +294,20 @@ impl Core {
             return Err(errno(libc::EINVAL));
         }
         self.udp_autobind(h)?;
+        // As Linux: connecting picks the source address, which getsockname
+        // then reports (a wildcard bind becomes the stack's own address).
+        let ours: IpAddr = match remote.ip() {
+            IpAddr::V4(_) => self.cfg.addr.into(),
+            IpAddr::V6(_) => self.cfg.addr6.into(),
+        };
         let s = self.udp(h)?;
+        if s.local.ip().is_unspecified() {
+            let ip = match (s.v6, ours) {
+                (true, IpAddr::V4(a)) => IpAddr::V6(a.to_ipv6_mapped()),
+                (_, ip) => ip,
+            };
+            s.local = SocketAddr::new(ip, s.local.port());
+        }
         s.remote = Some(remote);
         s.error = None;
         Ok(())

@@ -26,7 +26,7 @@ pub use udp::{UdpDatagram, UdpOptions};
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::device::Packet;
 use crate::ip::{IdGenerator, Reassembler, ReassemblyConfig, TokenBucket};
@@ -412,6 +412,27 @@ impl Core {
         if !self.changed.contains(&h) {
             self.changed.push(h);
         }
+    }
+
+    /// Candidate ephemeral ports in the order to try them (RFC 6056
+    /// algorithm 1: a random start in Linux's range, then the next ones).
+    pub(crate) fn ephemeral_ports(&mut self) -> impl Iterator<Item = u16> + use<> {
+        let (lo, hi) = (*udp::EPHEMERAL.start(), *udp::EPHEMERAL.end());
+        let span = u64::from(hi - lo) + 1;
+        let start = self.rng.below(span);
+        (0..span).map(move |i| lo + ((start + i) % span) as u16)
+    }
+
+    /// The checks every bind makes: the socket's family and one of the
+    /// stack's addresses (or the unspecified one).
+    pub(crate) fn check_bind_addr(&self, v6: bool, addr: SocketAddr) -> io::Result<()> {
+        if addr.is_ipv6() != v6 {
+            return Err(errno(if v6 { libc::EINVAL } else { libc::EAFNOSUPPORT }));
+        }
+        if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
+            return Err(errno(libc::EADDRNOTAVAIL));
+        }
+        Ok(())
     }
 
     /// Closes a socket; its handle is invalid afterwards. A TCP connection

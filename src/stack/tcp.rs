@@ -24,9 +24,6 @@ use crate::tcp::{
 use crate::time::Instant;
 use crate::wire::{IpHeader, IpProtocol};
 
-/// Linux's default ephemeral range, shared with UDP.
-use super::udp::EPHEMERAL;
-
 /// Options a TCP socket carries before and after it connects.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpOptionsSet {
@@ -261,12 +258,7 @@ impl Core {
         if bound {
             return Err(errno(libc::EINVAL));
         }
-        if addr.is_ipv6() != v6 {
-            return Err(errno(if v6 { libc::EINVAL } else { libc::EAFNOSUPPORT }));
-        }
-        if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
-            return Err(errno(libc::EADDRNOTAVAIL));
-        }
+        self.check_bind_addr(v6, addr)?;
         let port = if addr.port() == 0 {
             self.tcp_pick_port(addr.ip(), v6, opts)?
         } else if self.tcp_port_free(addr.port(), addr.ip(), v6, opts) {
@@ -310,15 +302,9 @@ impl Core {
     }
 
     fn tcp_pick_port(&mut self, ip: IpAddr, v6: bool, opts: TcpOptionsSet) -> io::Result<u16> {
-        let span = u64::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-        let start = self.rng.below(span);
-        for i in 0..span {
-            let port = EPHEMERAL.start() + ((start + i) % span) as u16;
-            if self.tcp_port_free(port, ip, v6, opts) {
-                return Ok(port);
-            }
-        }
-        Err(errno(libc::EADDRNOTAVAIL))
+        self.ephemeral_ports()
+            .find(|&port| self.tcp_port_free(port, ip, v6, opts))
+            .ok_or_else(|| errno(libc::EADDRNOTAVAIL))
     }
 
     /// Starts listening, with an accept backlog (at least 1; Linux caps
@@ -469,18 +455,15 @@ impl Core {
     /// A local port for a connect to `remote` whose 4-tuple is unused (RFC
     /// 6056 algorithm 1 over the whole range).
     fn tcp_pick_connect_port(&mut self, local_ip: IpAddr, remote: SocketAddr) -> io::Result<u16> {
-        let span = u64::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-        let start = self.rng.below(span);
-        for i in 0..span {
-            let port = EPHEMERAL.start() + ((start + i) % span) as u16;
-            let local = SocketAddr::new(local_ip, port);
-            if !self.tcp_tables.conns.contains_key(&(local, remote))
-                && !self.tcp_tables.bound.contains_key(&port)
-            {
-                return Ok(port);
-            }
-        }
-        Err(errno(libc::EADDRNOTAVAIL))
+        self.ephemeral_ports()
+            .find(|&port| {
+                !self
+                    .tcp_tables
+                    .conns
+                    .contains_key(&(SocketAddr::new(local_ip, port), remote))
+                    && !self.tcp_tables.bound.contains_key(&port)
+            })
+            .ok_or_else(|| errno(libc::EADDRNOTAVAIL))
     }
 
     /// Queues bytes to send: how many were taken (`EAGAIN` when the buffer

@@ -70,6 +70,25 @@ impl Core {
     }
 }
 
+/// An IPv4 datagram from the peer carrying `seg` (no payload).
+fn tcp_from_peer(seg: &TcpRepr) -> Vec<u8> {
+    let mut tcp = vec![0u8; seg.buffer_len(0)];
+    seg.emit(&mut tcp, PEER4.into(), US4.into(), &[]).unwrap();
+    let h = crate::wire::IpHeader {
+        src: PEER4.into(),
+        dst: US4.into(),
+        protocol: crate::wire::IpProtocol::Tcp,
+        payload_len: tcp.len(),
+        hop_limit: 64,
+        ident: 0,
+        dont_frag: true,
+    };
+    let mut packet = vec![0u8; h.buffer_len()];
+    let n = h.emit(&mut packet).unwrap();
+    packet[n..].copy_from_slice(&tcp);
+    packet
+}
+
 fn sa(ip: impl Into<std::net::IpAddr>, port: u16) -> SocketAddr {
     SocketAddr::new(ip.into(), port)
 }
@@ -197,20 +216,7 @@ fn segment_to_no_socket_gets_rst_with_the_right_numbers() {
         window: 1000,
         ..TcpRepr::default()
     };
-    let mut seg = vec![0u8; syn.buffer_len(0)];
-    syn.emit(&mut seg, PEER4.into(), US4.into(), &[]).unwrap();
-    let h = crate::wire::IpHeader {
-        src: PEER4.into(),
-        dst: US4.into(),
-        protocol: crate::wire::IpProtocol::Tcp,
-        payload_len: seg.len(),
-        hop_limit: 64,
-        ident: 0,
-        dont_frag: true,
-    };
-    let mut packet = vec![0u8; h.buffer_len()];
-    let n = h.emit(&mut packet).unwrap();
-    packet[n..].copy_from_slice(&seg);
+    let packet = tcp_from_peer(&syn);
     c.input(Instant::ZERO, &packet);
     let mut out = Vec::new();
     c.poll_transmit(Instant::ZERO, &mut out);
@@ -442,22 +448,7 @@ fn forged_cookie_ack_gets_rst_not_a_connection() {
         window: 1000,
         ..TcpRepr::default()
     };
-    let mut seg = vec![0u8; forged.buffer_len(0)];
-    forged
-        .emit(&mut seg, PEER4.into(), US4.into(), &[])
-        .unwrap();
-    let h = crate::wire::IpHeader {
-        src: PEER4.into(),
-        dst: US4.into(),
-        protocol: crate::wire::IpProtocol::Tcp,
-        payload_len: seg.len(),
-        hop_limit: 64,
-        ident: 0,
-        dont_frag: true,
-    };
-    let mut packet = vec![0u8; h.buffer_len()];
-    let n = h.emit(&mut packet).unwrap();
-    packet[n..].copy_from_slice(&seg);
+    let packet = tcp_from_peer(&forged);
     p.a.input(p.now, &packet);
     let after = p.a.counters();
     assert_eq!(
@@ -489,20 +480,7 @@ fn syn_flood_does_not_keep_a_real_client_out_or_grow_state() {
             window: 1000,
             ..TcpRepr::default()
         };
-        let mut seg = vec![0u8; syn.buffer_len(0)];
-        syn.emit(&mut seg, PEER4.into(), US4.into(), &[]).unwrap();
-        let h = crate::wire::IpHeader {
-            src: PEER4.into(),
-            dst: US4.into(),
-            protocol: crate::wire::IpProtocol::Tcp,
-            payload_len: seg.len(),
-            hop_limit: 64,
-            ident: 0,
-            dont_frag: true,
-        };
-        let mut packet = vec![0u8; h.buffer_len()];
-        let n = h.emit(&mut packet).unwrap();
-        packet[n..].copy_from_slice(&seg);
+        let packet = tcp_from_peer(&syn);
         p.a.input(p.now, &packet);
     }
     let mut out = Vec::new();

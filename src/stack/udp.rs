@@ -220,12 +220,7 @@ impl Core {
         if bound {
             return Err(errno(libc::EINVAL));
         }
-        if addr.is_ipv6() != v6 {
-            return Err(errno(if v6 { libc::EINVAL } else { libc::EAFNOSUPPORT }));
-        }
-        if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
-            return Err(errno(libc::EADDRNOTAVAIL));
-        }
+        self.check_bind_addr(v6, addr)?;
         let port = if addr.port() == 0 {
             self.udp_pick_port(addr.ip(), v6, v6only, reuse)?
         } else if self.udp_port_free(addr.port(), addr.ip(), v6, v6only, reuse) {
@@ -258,17 +253,11 @@ impl Core {
         v6only: bool,
         reuse: bool,
     ) -> io::Result<u16> {
-        let span = u64::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-        let start = self.rng.below(span);
-        for i in 0..span {
-            let port = EPHEMERAL.start() + ((start + i) % span) as u16;
-            if self.udp_port_free(port, ip, v6, v6only, reuse) {
-                return Ok(port);
-            }
-        }
         // Linux says EADDRINUSE for bind and EAGAIN for an implicit bind;
         // EAGAIN would make a blocking send wait for a port forever.
-        Err(errno(libc::EADDRINUSE))
+        self.ephemeral_ports()
+            .find(|&port| self.udp_port_free(port, ip, v6, v6only, reuse))
+            .ok_or_else(|| errno(libc::EADDRINUSE))
     }
 
     /// Binds to an ephemeral port if not bound yet (as sending or connecting

@@ -43,6 +43,24 @@ fn pattern(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// Writes `data` and shuts down writing from a second thread while this one
+/// reads the stream to its end (both directions move at once, so neither
+/// side's buffers can stall the other); returns what was read.
+fn send_all_and_read_back(c: &TcpStream, data: &[u8]) -> Vec<u8> {
+    let writer = {
+        let c = c.try_clone().unwrap();
+        let data = data.to_vec();
+        thread::spawn(move || {
+            (&c).write_all(&data).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    let mut back = Vec::new();
+    (&*c).read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    back
+}
+
 #[test]
 fn tcp_echo_of_a_megabyte_both_families() {
     let (a, b) = pair();
@@ -61,17 +79,7 @@ fn tcp_echo_of_a_megabyte_both_families() {
         });
         let data = pattern(1 << 20, 3);
         let c = TcpStream::connect(&b, addr).unwrap();
-        let writer = {
-            let mut c = c.try_clone().unwrap();
-            let data = data.clone();
-            thread::spawn(move || {
-                c.write_all(&data).unwrap();
-                c.shutdown(Shutdown::Write).unwrap();
-            })
-        };
-        let mut back = Vec::new();
-        (&c).read_to_end(&mut back).unwrap();
-        writer.join().unwrap();
+        let back = send_all_and_read_back(&c, &data);
         server.join().unwrap();
         assert!(back == data, "echoed bytes differ");
     }
@@ -168,17 +176,7 @@ fn blocked_reader_and_writer_on_one_stream_both_progress() {
         }
     });
     let data = pattern(3 << 20, 9);
-    let writer = {
-        let c = c.try_clone().unwrap();
-        let data = data.clone();
-        thread::spawn(move || {
-            (&c).write_all(&data).unwrap();
-            c.shutdown(Shutdown::Write).unwrap();
-        })
-    };
-    let mut back = Vec::new();
-    (&c).read_to_end(&mut back).unwrap();
-    writer.join().unwrap();
+    let back = send_all_and_read_back(&c, &data);
     server.join().unwrap();
     assert_eq!(back.len(), data.len());
     assert!(back == data);
@@ -365,17 +363,7 @@ fn readiness_fds_drive_a_nonblocking_echo_loop_for_concurrent_clients() {
             thread::spawn(move || {
                 let c = TcpStream::connect(&b, (A4, 3000)).unwrap();
                 let data = pattern(300_000 + i * 777, i as u32);
-                let w = {
-                    let c = c.try_clone().unwrap();
-                    let data = data.clone();
-                    thread::spawn(move || {
-                        (&c).write_all(&data).unwrap();
-                        c.shutdown(Shutdown::Write).unwrap();
-                    })
-                };
-                let mut back = Vec::new();
-                (&c).read_to_end(&mut back).unwrap();
-                w.join().unwrap();
+                let back = send_all_and_read_back(&c, &data);
                 assert!(back == data, "client {i} got different bytes");
             })
         })

@@ -130,6 +130,16 @@ pub trait Link: Send {
     fn poll_at(&self) -> Option<Instant> {
         None
     }
+
+    /// Hands back packets the caller is done with (ones `recv_batch`
+    /// delivered, once the stack has consumed them), leaving `packets`
+    /// empty. A link may keep their allocations to receive into, so the
+    /// receive path allocates nothing per packet; the contents are
+    /// meaningless. Wrappers forward to the link they wrap. The default
+    /// drops them.
+    fn recycle(&mut self, packets: &mut Vec<Packet>) {
+        packets.clear();
+    }
 }
 
 impl<L: Link + ?Sized> Link for Box<L> {
@@ -152,6 +162,9 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn poll_at(&self) -> Option<Instant> {
         (**self).poll_at()
+    }
+    fn recycle(&mut self, packets: &mut Vec<Packet>) {
+        (**self).recycle(packets)
     }
 }
 

@@ -39,6 +39,10 @@ const MAX_MTU: usize = 65_535;
 /// Enough for any datagram without jumbograms, whatever the device's MTU.
 const READ_BUFFER: usize = 65_536;
 
+/// The most recycled receive buffers kept (at [`READ_BUFFER`] each, 16 MiB
+/// at most); the runtime hands back one batch at a time, so this is slack.
+const MAX_POOLED: usize = 256;
+
 /// How to create and configure a TUN device. Used only when the device does
 /// not exist yet; an existing device is attached as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -496,7 +500,11 @@ pub struct TunDevice {
     mtu: usize,
     created: bool,
     stats: LinkStats,
-    buf: Box<[u8]>,
+    /// Buffers handed back by [`Link::recycle`], read into next.
+    pool: Vec<Packet>,
+    /// The capacity a receive buffer needs: the largest datagram the
+    /// device can hand us.
+    rx_size: usize,
 }
 
 impl TunDevice {
@@ -530,7 +538,8 @@ impl TunDevice {
             mtu,
             created: !exists,
             stats: LinkStats::default(),
-            buf: vec![0; READ_BUFFER.max(mtu)].into_boxed_slice(),
+            pool: Vec::new(),
+            rx_size: READ_BUFFER.max(mtu),
         })
     }
 
@@ -560,15 +569,20 @@ impl Link for TunDevice {
     ) -> io::Result<usize> {
         let mut n = 0;
         while n < max {
-            // SAFETY: reads at most buf.len() bytes into our own buffer.
+            let mut packet = self.pool.pop().unwrap_or_default();
+            packet.clear();
+            packet.reserve(self.rx_size);
+            // SAFETY: the kernel writes at most `capacity` bytes, into the
+            // vector's own allocation.
             let got = unsafe {
                 libc::read(
                     self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
+                    packet.as_mut_ptr().cast(),
+                    packet.capacity(),
                 )
             };
             if got < 0 {
+                self.pool.push(packet);
                 let e = io::Error::last_os_error();
                 match errno(&e) {
                     libc::EINTR => continue,
@@ -580,8 +594,11 @@ impl Link for TunDevice {
                 }
             }
             let len = got as usize;
+            // SAFETY: read initialised the first `len` bytes, and `len` is
+            // at most the capacity it was given.
+            unsafe { packet.set_len(len) };
             self.stats.count_rx(len);
-            batch.push(self.buf[..len].to_vec());
+            batch.push(packet);
             n += 1;
         }
         Ok(n)
@@ -635,6 +652,13 @@ impl Link for TunDevice {
 
     fn wait_fd(&self) -> Option<RawFd> {
         Some(self.fd.as_raw_fd())
+    }
+
+    fn recycle(&mut self, packets: &mut Vec<Packet>) {
+        let room = MAX_POOLED.saturating_sub(self.pool.len());
+        let keep = packets.len().min(room);
+        self.pool.extend(packets.drain(..keep));
+        packets.clear();
     }
 }
 

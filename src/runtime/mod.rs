@@ -287,10 +287,14 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
                 Ok(0) => break,
                 Ok(n) => {
                     fed += n;
-                    let mut st = lock(&shared.state);
-                    for p in rx.drain(..) {
-                        st.core.input(now, &p);
+                    {
+                        let mut st = lock(&shared.state);
+                        for p in &rx {
+                            st.core.input(now, p);
+                        }
                     }
+                    // The buffers go back to the link to be read into again.
+                    link.recycle(&mut rx);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {

@@ -582,7 +582,7 @@ fn recv_batch_reads_into_recycled_buffers() {
         let mut tun = TunDevice::open(&TunConfig::named(NAME)).unwrap();
         let sock = UdpSocket::bind("10.77.0.1:0").unwrap();
         let mut batch = Vec::new();
-        let mut recv_one = |tun: &mut TunDevice, batch: &mut Vec<Packet>, byte: u8| {
+        let recv_one = |tun: &mut TunDevice, batch: &mut Vec<Packet>, byte: u8| {
             sock.send_to(&[byte; 10], "10.77.0.2:9").unwrap();
             for _ in 0..50 {
                 assert!(wait_readable(tun.wait_fd().unwrap(), 1000));

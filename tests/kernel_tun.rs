@@ -343,3 +343,91 @@ fn udp_port_unreachable_both_ways() {
         assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
     });
 }
+
+/// A TUN device whose counters the test can read while a stack owns it.
+struct CountedTun {
+    tun: ustack::device::TunDevice,
+    stats: std::sync::Arc<std::sync::Mutex<ustack::device::LinkStats>>,
+}
+
+impl ustack::device::Link for CountedTun {
+    fn recv_batch(
+        &mut self,
+        now: ustack::Instant,
+        batch: &mut Vec<ustack::device::Packet>,
+        max: usize,
+    ) -> std::io::Result<usize> {
+        let n = self.tun.recv_batch(now, batch, max)?;
+        *self.stats.lock().unwrap() = self.tun.stats();
+        Ok(n)
+    }
+    fn send_batch(
+        &mut self,
+        now: ustack::Instant,
+        batch: &mut Vec<ustack::device::Packet>,
+    ) -> std::io::Result<usize> {
+        self.tun.send_batch(now, batch)
+    }
+    fn mtu(&self) -> usize {
+        self.tun.mtu()
+    }
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.tun.wait_fd()
+    }
+    fn recycle(&mut self, packets: &mut Vec<ustack::device::Packet>) {
+        self.tun.recycle(packets);
+    }
+}
+
+/// With offloads on (the default), the kernel's bulk data reaches the
+/// stack as TCP super-packets larger than the MTU, each one read, and the
+/// stream still arrives intact over both families.
+#[test]
+fn offloads_deliver_kernel_data_as_super_packets() {
+    use ustack::device::{Link, TunConfig, TunDevice};
+    thread::spawn(|| {
+        ustack::sys::enter_private_netns().expect("private network namespace (run as root)");
+        let tun = TunDevice::open(&TunConfig::default()).expect("TUN device");
+        let offloads = tun.offloads();
+        assert!(
+            offloads.vnet && offloads.csum && offloads.tso,
+            "this kernel refused offloads: {offloads:?}"
+        );
+        let mtu = tun.mtu();
+        let stats = std::sync::Arc::new(std::sync::Mutex::new(tun.stats()));
+        let link = CountedTun {
+            tun,
+            stats: stats.clone(),
+        };
+        let cfg = ustack::stack::CoreConfig {
+            mtu,
+            ..ustack::stack::CoreConfig::default()
+        };
+        let stack = Stack::with_link(Box::new(link), cfg).unwrap();
+        let len = 16 << 20;
+        for (ip, port) in [(IpAddr::V4(STACK4), 5101), (IpAddr::V6(STACK6), 5102)] {
+            let before = *stats.lock().unwrap();
+            let l = TcpListener::bind(&stack, (ip, port)).unwrap();
+            let sender = thread::spawn(move || {
+                let mut k = net::TcpStream::connect((ip, port)).unwrap();
+                send_pattern(&mut k, len, 5);
+            });
+            let (s, _) = l.accept().unwrap();
+            assert_eq!(check_pattern(&s, 5), len);
+            sender.join().unwrap();
+            let after = *stats.lock().unwrap();
+            let supers = after.rx_super_packets - before.rx_super_packets;
+            let packets = after.rx_packets - before.rx_packets;
+            let bytes = after.rx_bytes - before.rx_bytes;
+            eprintln!(
+                "over {ip}: {packets} packets, {supers} larger than the {mtu}-byte MTU, \
+                 {} bytes each on average",
+                bytes / packets.max(1)
+            );
+            assert!(supers > 0, "no super-packet over {ip}: {after:?}");
+            assert_eq!(after.rx_dropped, before.rx_dropped, "none dropped");
+        }
+    })
+    .join()
+    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+}

@@ -28,6 +28,7 @@ pub mod fault;
 pub mod pcap;
 pub mod pipe;
 pub mod tun;
+pub mod vnet;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -38,7 +39,7 @@ use crate::time::Instant;
 pub use fault::{FaultConfig, FaultCounters, FaultLink, FaultStats, Impairment};
 pub use pcap::{PcapTap, PcapWriter};
 pub use pipe::{PipeLink, pipe_pair, pipe_pair_with_capacity};
-pub use tun::{TunConfig, TunDevice, create_persistent, delete_persistent};
+pub use tun::{Offloads, TunConfig, TunDevice, create_persistent, delete_persistent};
 
 /// Wraps `link` in the impairment and capture the configuration asks for
 /// (`USTACK_FAULT`, `USTACK_PCAP`), `now` being the link's clock at this
@@ -76,8 +77,12 @@ pub struct LinkStats {
     pub tx_packets: u64,
     /// Bytes transmitted by `send_batch`.
     pub tx_bytes: u64,
-    /// Packets that arrived but could not be delivered (too big, say).
+    /// Packets that arrived but could not be delivered (too big, a bad
+    /// offload header).
     pub rx_dropped: u64,
+    /// Of `rx_packets`, those larger than the MTU: TCP super-packets a
+    /// TUN device with offloads hands over whole.
+    pub rx_super_packets: u64,
     /// Packets `send_batch` took but could not transmit (oversize, a full
     /// peer queue, rejected by the kernel).
     pub tx_dropped: u64,

@@ -83,6 +83,9 @@ pub struct LinkStats {
     /// Of `rx_packets`, those larger than the MTU: TCP super-packets a
     /// TUN device with offloads hands over whole.
     pub rx_super_packets: u64,
+    /// Of `tx_packets`, those larger than the MTU: TCP super-segments a
+    /// TUN device with offloads hands the kernel to cut.
+    pub tx_super_packets: u64,
     /// Packets `send_batch` took but could not transmit (oversize, a full
     /// peer queue, rejected by the kernel).
     pub tx_dropped: u64,

@@ -597,9 +597,21 @@ impl TunDevice {
     pub fn offloads(&self) -> Offloads {
         self.offloads
     }
+
+    /// The most TCP payload per segment this device takes for the kernel
+    /// to segment (a TCP super-segment larger than the MTU, see
+    /// [`crate::tcp::TcpConfig::tso_max`]); 0 in plain mode.
+    pub fn tso_max(&self) -> u32 {
+        if self.offloads.vnet {
+            vnet::TSO_MAX_PAYLOAD
+        } else {
+            0
+        }
+    }
 }
 
 /// The TUN offloads a device runs with, as the kernel accepted them.
+/// Sending super-segments needs only `vnet`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Offloads {
     /// Packets carry a `virtio_net_hdr` (`IFF_VNET_HDR`).
@@ -759,9 +771,14 @@ impl Link for TunDevice {
         let mut taken = 0;
         let mut failure = None;
         while taken < batch.len() {
-            let packet = &batch[taken];
-            // All zero: no checksum to complete, no segmentation.
-            let header = [0u8; vnet::HEADER_LEN];
+            let packet = &mut batch[taken];
+            // All zero (no checksum to complete, no segmentation) unless
+            // the packet is a TCP super-segment for the kernel to cut.
+            let header = match self.offloads.vnet {
+                true => vnet::tso_header(packet, self.mtu).unwrap_or_default(),
+                false => VnetHeader::default(),
+            }
+            .emit();
             let iov = [
                 libc::iovec {
                     iov_base: header.as_ptr() as *mut c_void,
@@ -784,6 +801,9 @@ impl Link for TunDevice {
             };
             if put >= 0 {
                 self.stats.count_tx(packet.len());
+                if packet.len() > self.mtu {
+                    self.stats.tx_super_packets += 1;
+                }
                 taken += 1;
                 continue;
             }

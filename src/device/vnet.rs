@@ -4,7 +4,8 @@
 //! Owns the header's layout and the one thing the receive path must do
 //! with it: complete a checksum the kernel left partial
 //! (`VIRTIO_NET_HDR_F_NEEDS_CSUM`), so the core verifies such a packet like
-//! any other. Must not touch: the IP and TCP headers beyond the two bytes
+//! any other; and on the send side, the header that has the kernel cut a
+//! TCP super-segment into MTU-sized pieces ([`tso_header`]). Must not touch: the IP and TCP headers beyond the two bytes
 //! of that checksum field. Header lengths are never taken from `hdr_len`
 //! (a hint the kernel need not fill in); nothing here needs them.
 //!
@@ -24,6 +25,10 @@ use crate::wire::checksum;
 
 /// The header's size, which we set with `TUNSETVNETHDRSZ`.
 pub const HEADER_LEN: usize = 10;
+
+/// The most TCP payload in a super-segment we hand the kernel: what fits
+/// in 65,535 bytes with the largest IPv6 and TCP headers.
+pub const TSO_MAX_PAYLOAD: u32 = 65_535 - 40 - 60;
 
 /// The packet's checksum is partial: the field at `csum_start +
 /// csum_offset` holds the pseudo-header sum, the rest is ours to add.
@@ -119,6 +124,68 @@ impl VnetHeader {
     }
 }
 
+/// The header that asks the kernel to cut `packet`, a TCP segment larger
+/// than `mtu`, into pieces that fit it (TSO), and readies the packet for
+/// that: the checksum field is set to the pseudo-header sum, which the
+/// kernel completes per piece. Header lengths come from the packet itself.
+/// `None` (send the packet as it is) for anything but a TCP segment with
+/// plain IPv4 or IPv6 headers that exceeds `mtu`.
+pub fn tso_header(packet: &mut [u8], mtu: usize) -> Option<VnetHeader> {
+    use crate::wire::IpProtocol;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    if packet.len() <= mtu {
+        return None;
+    }
+    let (ip_len, gso_type, src, dst) = match packet.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(packet[0] & 0x0f) * 4;
+            if ihl < 20 || packet.len() < ihl || packet[9] != 6 {
+                return None;
+            }
+            let addr = |at: usize| {
+                IpAddr::V4(Ipv4Addr::new(
+                    packet[at],
+                    packet[at + 1],
+                    packet[at + 2],
+                    packet[at + 3],
+                ))
+            };
+            (ihl, GSO_TCPV4, addr(12), addr(16))
+        }
+        6 => {
+            // Only TCP right after the fixed header: we send no extension
+            // headers with TCP.
+            if packet.len() < 40 || packet[6] != 6 {
+                return None;
+            }
+            let addr = |at: usize| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&packet[at..at + 16]);
+                IpAddr::V6(Ipv6Addr::from(a))
+            };
+            (40, GSO_TCPV6, addr(8), addr(24))
+        }
+        _ => return None,
+    };
+    let tcp = packet.get(ip_len..)?;
+    let tcp_len = usize::from(*tcp.get(12)? >> 4) * 4;
+    let headers = ip_len + tcp_len;
+    if tcp_len < 20 || headers >= mtu || packet.len() <= headers {
+        return None;
+    }
+    let ecn = if tcp[13] & 0x80 != 0 { GSO_ECN } else { 0 };
+    let pseudo = checksum::pseudo_header(src, dst, IpProtocol::Tcp, packet.len() - ip_len).ok()?;
+    packet[ip_len + 16..ip_len + 18].copy_from_slice(&pseudo.to_be_bytes());
+    Some(VnetHeader {
+        flags: F_NEEDS_CSUM,
+        gso_type: gso_type | ecn,
+        hdr_len: headers as u16,
+        gso_size: (mtu - headers) as u16,
+        csum_start: ip_len as u16,
+        csum_offset: 16,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,7 +230,7 @@ mod tests {
     /// A TCP segment as the kernel hands it with CHECKSUM_PARTIAL: the
     /// checksum field holds the folded pseudo-header sum over the TCP
     /// length, not complemented.
-    fn partial_segment(v6: bool, payload: &[u8]) -> (Vec<u8>, Vec<u8>, usize) {
+    pub(super) fn partial_segment(v6: bool, payload: &[u8]) -> (Vec<u8>, Vec<u8>, usize) {
         let (src, dst): (std::net::IpAddr, std::net::IpAddr) = if v6 {
             ("fd77::1".parse().unwrap(), "fd77::2".parse().unwrap())
         } else {
@@ -236,5 +303,60 @@ mod tests {
             );
         }
         assert_eq!(packet, vec![0u8; 60], "left alone");
+    }
+}
+
+#[cfg(test)]
+mod tso_tests {
+    use super::tests::partial_segment;
+    use super::*;
+
+    fn segment(v6: bool, payload_len: usize) -> (Vec<u8>, usize) {
+        let payload: Vec<u8> = (0..payload_len).map(|i| (i * 13) as u8).collect();
+        let (whole, _, ip_len) = partial_segment(v6, &payload);
+        (whole, ip_len)
+    }
+
+    #[test]
+    fn tso_header_describes_a_super_segment_and_leaves_the_pseudo_sum() {
+        for v6 in [false, true] {
+            let (mut packet, ip_len) = segment(v6, 10 * 1448);
+            let (_, partial, _) = partial_segment(
+                v6,
+                &(0..10 * 1448).map(|i| (i * 13) as u8).collect::<Vec<u8>>(),
+            );
+            let h = tso_header(&mut packet, 1500).expect("a super-segment");
+            assert_eq!(
+                packet, partial,
+                "checksum field holds the pseudo-header sum"
+            );
+            assert_eq!(h.flags, F_NEEDS_CSUM);
+            assert_eq!(h.gso_type, if v6 { GSO_TCPV6 } else { GSO_TCPV4 });
+            assert_eq!(usize::from(h.csum_start), ip_len);
+            assert_eq!(h.csum_offset, 16);
+            assert_eq!(usize::from(h.hdr_len), ip_len + 20);
+            assert_eq!(usize::from(h.gso_size), 1500 - ip_len - 20);
+            // Completing it as the kernel would gives the full checksum.
+            let mut done = packet.clone();
+            h.complete_checksum(&mut done).unwrap();
+            let view = crate::wire::parse_ip(&done).unwrap();
+            crate::wire::TcpRepr::parse_segment(view.payload, view.src, view.dst)
+                .expect("pieces verify");
+        }
+    }
+
+    #[test]
+    fn tso_header_leaves_small_and_non_tcp_packets_alone() {
+        let (mut small, _) = segment(false, 1000);
+        let before = small.clone();
+        assert_eq!(tso_header(&mut small, 1500), None);
+        assert_eq!(small, before);
+        let (mut udp, _) = segment(false, 3000);
+        udp[9] = 17;
+        let before = udp.clone();
+        assert_eq!(tso_header(&mut udp, 1500), None);
+        assert_eq!(udp, before);
+        assert_eq!(tso_header(&mut [0x45; 10].to_vec(), 5), None, "truncated");
+        assert_eq!(tso_header(&mut [0x60; 30].to_vec(), 5), None, "truncated");
     }
 }

@@ -395,6 +395,11 @@ impl Runtime {
         })?;
         // An attached persistent device keeps its own MTU.
         let mtu = tun.mtu();
+        // TCP hands the device super-segments when it segments them itself;
+        // not through the fault injector, which models a wire of MTU-sized
+        // packets.
+        let faulty = cfg.fault.as_ref().is_some_and(|f| !f.is_noop());
+        let tso_max = if faulty { 0 } else { tun.tso_max() };
         let link = wrap_link(
             Box::new(tun),
             cfg.fault.as_ref(),
@@ -405,6 +410,10 @@ impl Runtime {
             addr: cfg.addr,
             addr6: cfg.addr6,
             mtu,
+            tcp: crate::tcp::TcpConfig {
+                tso_max,
+                ..crate::tcp::TcpConfig::default()
+            },
             ..crate::stack::CoreConfig::default()
         });
         Runtime::start(core, link)

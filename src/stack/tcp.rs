@@ -1115,7 +1115,14 @@ impl Core {
         let Ok(n) = header.emit(&mut packet) else {
             return;
         };
-        if repr.emit(&mut packet[n..], src, dst, payload).is_err() {
+        // A segment beyond the MTU is a TSO super-segment (only made with
+        // `tcp.tso_max`): the link has it cut and checksummed per piece.
+        let emitted = if packet.len() > self.cfg.mtu {
+            repr.emit_partial(&mut packet[n..], src, dst, payload)
+        } else {
+            repr.emit(&mut packet[n..], src, dst, payload)
+        };
+        if emitted.is_err() {
             return;
         }
         self.tx.push_back(packet);

@@ -1115,9 +1115,11 @@ impl Core {
         let Ok(n) = header.emit(&mut packet) else {
             return;
         };
-        // A segment beyond the MTU is a TSO super-segment (only made with
-        // `tcp.tso_max`): the link has it cut and checksummed per piece.
-        let emitted = if packet.len() > self.cfg.mtu {
+        // With TSO (`tcp.tso_max`) a segment beyond the MTU goes to a link
+        // that has it cut and checksummed per piece. Without, a data
+        // segment carrying SACK blocks can also exceed the MTU (the MSS
+        // allows for timestamps only), and must carry its full checksum.
+        let emitted = if self.cfg.tcp.tso_max > 0 && packet.len() > self.cfg.mtu {
             repr.emit_partial(&mut packet[n..], src, dst, payload)
         } else {
             repr.emit(&mut packet[n..], src, dst, payload)

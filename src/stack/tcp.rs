@@ -1111,7 +1111,7 @@ impl Core {
             self.counters.tx_dropped += 1;
             return;
         }
-        let mut packet: Packet = vec![0u8; header.buffer_len()];
+        let mut packet: Packet = self.new_packet(header.buffer_len());
         let Ok(n) = header.emit(&mut packet) else {
             return;
         };

@@ -148,6 +148,14 @@ pub trait Link: Send {
     fn recycle(&mut self, packets: &mut Vec<Packet>) {
         packets.clear();
     }
+
+    /// Moves the buffers of packets the link has transmitted into `into`,
+    /// so the caller can build new packets in them (the send path's half
+    /// of [`Link::recycle`]). The contents are meaningless. Wrappers
+    /// forward to the link they wrap. The default moves nothing.
+    fn take_spent(&mut self, into: &mut Vec<Packet>) {
+        let _ = into;
+    }
 }
 
 impl<L: Link + ?Sized> Link for Box<L> {
@@ -173,6 +181,9 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn recycle(&mut self, packets: &mut Vec<Packet>) {
         (**self).recycle(packets)
+    }
+    fn take_spent(&mut self, into: &mut Vec<Packet>) {
+        (**self).take_spent(into)
     }
 }
 

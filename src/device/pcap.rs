@@ -263,6 +263,10 @@ impl<L: Link, W: Write + Send> Link for PcapTap<L, W> {
     fn recycle(&mut self, packets: &mut Vec<Packet>) {
         self.inner.recycle(packets);
     }
+
+    fn take_spent(&mut self, into: &mut Vec<Packet>) {
+        self.inner.take_spent(into);
+    }
 }
 
 #[cfg(test)]

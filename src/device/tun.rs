@@ -55,7 +55,8 @@ const MAX_MTU: usize = 65_535;
 const READ_BUFFER: usize = 65_536 + 64;
 
 /// The most recycled receive buffers kept (at [`READ_BUFFER`] each, 16 MiB
-/// at most); the runtime hands back one batch at a time, so this is slack.
+/// at most), and the most sent ones; the runtime hands buffers back once a
+/// batch, so this is slack.
 const MAX_POOLED: usize = 256;
 
 /// How to create and configure a TUN device. Used only when the device does
@@ -526,6 +527,8 @@ pub struct TunDevice {
     stats: LinkStats,
     /// Buffers handed back by [`Link::recycle`], read into next.
     pool: Vec<Packet>,
+    /// Buffers of packets written, for [`Link::take_spent`].
+    spent: Vec<Packet>,
     /// What the kernel agreed to; `vnet` means every packet read or
     /// written carries a [`VnetHeader`].
     offloads: Offloads,
@@ -572,6 +575,7 @@ impl TunDevice {
             created: !exists,
             stats: LinkStats::default(),
             pool: Vec::new(),
+            spent: Vec::new(),
             rx_size: READ_BUFFER.max(mtu),
             offloads,
         })
@@ -829,7 +833,8 @@ impl Link for TunDevice {
                 }
             }
         }
-        batch.drain(..taken);
+        let room = MAX_POOLED.saturating_sub(self.spent.len());
+        self.spent.extend(batch.drain(..taken).take(room));
         match failure {
             Some(e) if taken == 0 => Err(e),
             _ => Ok(taken),
@@ -849,6 +854,10 @@ impl Link for TunDevice {
         let keep = packets.len().min(room);
         self.pool.extend(packets.drain(..keep));
         packets.clear();
+    }
+
+    fn take_spent(&mut self, into: &mut Vec<Packet>) {
+        into.append(&mut self.spent);
     }
 }
 

@@ -3,8 +3,10 @@
 //!
 //! Owns the thread, the monotonic clock and the wake-up eventfd. The loop:
 //! read the link until it is drained (bounded per turn so transmission is
-//! never starved), feed every packet to the core, collect what the core
-//! wants to send, write it in one batch, then sleep in `poll(2)` on the
+//! never starved), feed every packet to the core (and hand the buffers back
+//! to the link, [`Link::recycle`]), give the core the buffers of what the
+//! link sent ([`Link::take_spent`]), collect what the core wants to send,
+//! write it in one batch, then sleep in `poll(2)` on the
 //! link's fd and the wake-up fd until the earliest of the core's and the
 //! link's deadlines.
 //!
@@ -14,7 +16,7 @@
 //! when the core may have something new to send or a new deadline.
 //!
 //! Must not touch: protocol logic. Everything it knows of the core is
-//! `input`, `poll_transmit` and `poll_at`.
+//! `input`, `poll_transmit`, `poll_at` and `recycle`.
 
 mod waiters;
 
@@ -168,8 +170,10 @@ impl Runtime {
         let now = self.shared.clock.now();
         let mut tx = Vec::new();
         let mut changed = Vec::new();
+        link.take_spent(&mut tx);
         let deadline = {
             let mut st = lock(&self.shared.state);
+            st.core.recycle(&mut tx);
             st.core.poll_transmit(now, &mut tx);
             st.wake_changed(&mut changed);
             st.core.poll_at()
@@ -269,6 +273,7 @@ impl ErrorOnce {
 fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
     let mut rx: Vec<Packet> = Vec::with_capacity(RX_BATCH);
     let mut tx: Vec<Packet> = Vec::new();
+    let mut spent: Vec<Packet> = Vec::new();
     let mut errors = ErrorOnce(None);
     let mut changed = Vec::new();
     loop {
@@ -304,8 +309,11 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
                 }
             }
         }
+        // Sent packets' buffers go back to the core to build new ones in.
+        link.take_spent(&mut spent);
         let deadline = {
             let mut st = lock(&shared.state);
+            st.core.recycle(&mut spent);
             tx.append(&mut st.backlog);
             st.core.poll_transmit(now, &mut tx);
             st.wake_changed(&mut changed);

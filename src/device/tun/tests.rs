@@ -335,6 +335,23 @@ fn send_batch_drops_and_counts_packets_the_kernel_rejects() {
 }
 
 #[test]
+fn sent_packets_buffers_come_back_through_take_spent() {
+    in_private_netns(|| {
+        let mut tun = TunDevice::open(&TunConfig::named(NAME)).unwrap();
+        let ping = echo_request_v4(Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 1), 1);
+        let mut out = vec![ping.clone(), ping];
+        let sent: Vec<*const u8> = out.iter().map(|p| p.as_ptr()).collect();
+        assert_eq!(tun.send_batch(Instant::ZERO, &mut out).unwrap(), 2);
+        let mut spent = Vec::new();
+        tun.take_spent(&mut spent);
+        let back: Vec<*const u8> = spent.iter().map(|p| p.as_ptr()).collect();
+        assert_eq!(back, sent);
+        tun.take_spent(&mut spent);
+        assert_eq!(spent.len(), 2, "given once");
+    });
+}
+
+#[test]
 fn created_device_disappears_when_dropped() {
     in_private_netns(|| {
         let tun = TunDevice::open(&TunConfig::named(NAME)).unwrap();

@@ -578,6 +578,14 @@ impl<L: Link> Link for FaultLink<L> {
         self.inner.wait_fd()
     }
 
+    fn recycle(&mut self, packets: &mut Vec<Packet>) {
+        self.inner.recycle(packets);
+    }
+
+    fn take_spent(&mut self, into: &mut Vec<Packet>) {
+        self.inner.take_spent(into);
+    }
+
     fn poll_at(&self) -> Option<Instant> {
         let retry = (!self.tx_out.is_empty()).then(|| self.last_now + RETRY_REFUSED);
         [

@@ -28,6 +28,7 @@ pub mod fault;
 pub mod pcap;
 pub mod pipe;
 pub mod tun;
+pub mod vnet;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -38,7 +39,7 @@ use crate::time::Instant;
 pub use fault::{FaultConfig, FaultCounters, FaultLink, FaultStats, Impairment};
 pub use pcap::{PcapTap, PcapWriter};
 pub use pipe::{PipeLink, pipe_pair, pipe_pair_with_capacity};
-pub use tun::{TunConfig, TunDevice, create_persistent, delete_persistent};
+pub use tun::{Offloads, TunConfig, TunDevice, create_persistent, delete_persistent};
 
 /// Wraps `link` in the impairment and capture the configuration asks for
 /// (`USTACK_FAULT`, `USTACK_PCAP`), `now` being the link's clock at this
@@ -76,8 +77,15 @@ pub struct LinkStats {
     pub tx_packets: u64,
     /// Bytes transmitted by `send_batch`.
     pub tx_bytes: u64,
-    /// Packets that arrived but could not be delivered (too big, say).
+    /// Packets that arrived but could not be delivered (too big, a bad
+    /// offload header).
     pub rx_dropped: u64,
+    /// Of `rx_packets`, those larger than the MTU: TCP super-packets a
+    /// TUN device with offloads hands over whole.
+    pub rx_super_packets: u64,
+    /// Of `tx_packets`, those larger than the MTU: TCP super-segments a
+    /// TUN device with offloads hands the kernel to cut.
+    pub tx_super_packets: u64,
     /// Packets `send_batch` took but could not transmit (oversize, a full
     /// peer queue, rejected by the kernel).
     pub tx_dropped: u64,
@@ -130,6 +138,24 @@ pub trait Link: Send {
     fn poll_at(&self) -> Option<Instant> {
         None
     }
+
+    /// Hands back packets the caller is done with (ones `recv_batch`
+    /// delivered, once the stack has consumed them), leaving `packets`
+    /// empty. A link may keep their allocations to receive into, so the
+    /// receive path allocates nothing per packet; the contents are
+    /// meaningless. Wrappers forward to the link they wrap. The default
+    /// drops them.
+    fn recycle(&mut self, packets: &mut Vec<Packet>) {
+        packets.clear();
+    }
+
+    /// Moves the buffers of packets the link has transmitted into `into`,
+    /// so the caller can build new packets in them (the send path's half
+    /// of [`Link::recycle`]). The contents are meaningless. Wrappers
+    /// forward to the link they wrap. The default moves nothing.
+    fn take_spent(&mut self, into: &mut Vec<Packet>) {
+        let _ = into;
+    }
 }
 
 impl<L: Link + ?Sized> Link for Box<L> {
@@ -152,6 +178,12 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn poll_at(&self) -> Option<Instant> {
         (**self).poll_at()
+    }
+    fn recycle(&mut self, packets: &mut Vec<Packet>) {
+        (**self).recycle(packets)
+    }
+    fn take_spent(&mut self, into: &mut Vec<Packet>) {
+        (**self).take_spent(into)
     }
 }
 

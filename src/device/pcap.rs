@@ -259,6 +259,14 @@ impl<L: Link, W: Write + Send> Link for PcapTap<L, W> {
     fn poll_at(&self) -> Option<Instant> {
         self.inner.poll_at()
     }
+
+    fn recycle(&mut self, packets: &mut Vec<Packet>) {
+        self.inner.recycle(packets);
+    }
+
+    fn take_spent(&mut self, into: &mut Vec<Packet>) {
+        self.inner.take_spent(into);
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,18 @@
 //! persistent-device helpers behind the launcher's `--setup` and
 //! `--teardown`. Packets are bare IP datagrams (`IFF_TUN | IFF_NO_PI`).
 //!
+//! Offloads ([`TunConfig::offload`], on by default): the device is opened
+//! with `IFF_VNET_HDR`, so a `struct virtio_net_hdr` ([`super::vnet`])
+//! precedes every packet in both directions, and `TUNSETOFFLOAD` declares
+//! that we take partial checksums and TCP segmentation (TSO4, TSO6). The
+//! kernel then hands its TCP data to us as super-packets of up to 64 KiB,
+//! one read each, instead of one read per MTU-sized segment. We strip the
+//! header, complete a partial checksum so the core verifies the packet like
+//! any other, and deliver the super-packet as one datagram (larger than the
+//! MTU; counted in [`LinkStats::rx_super_packets`]). What we write carries
+//! an all-zero header (no offload asked). A kernel that refuses any step
+//! leaves the device in plain mode, logged at `info`.
+//!
 //! Must not touch: any interface but the one named in the config, routes
 //! other than the ones the kernel derives from that interface's addresses
 //! (no default route, ever), and an existing device's configuration: a
@@ -22,6 +34,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
+use super::vnet::{self, VnetHeader};
 use super::{Link, LinkStats, Packet};
 use crate::time::Instant;
 
@@ -36,8 +49,15 @@ const MIN_MTU_V4: usize = 68;
 const MIN_MTU_V6: usize = 1280;
 const MAX_MTU: usize = 65_535;
 
-/// Enough for any datagram without jumbograms, whatever the device's MTU.
-const READ_BUFFER: usize = 65_536;
+/// Enough for any datagram without jumbograms, whatever the device's MTU:
+/// an IPv4 datagram is at most 65,535 bytes, an IPv6 one 40 more (and a
+/// super-packet the kernel hands us is no larger).
+const READ_BUFFER: usize = 65_536 + 64;
+
+/// The most recycled receive buffers kept (at [`READ_BUFFER`] each, 16 MiB
+/// at most), and the most sent ones; the runtime hands buffers back once a
+/// batch, so this is slack.
+const MAX_POOLED: usize = 256;
 
 /// How to create and configure a TUN device. Used only when the device does
 /// not exist yet; an existing device is attached as it is.
@@ -52,11 +72,16 @@ pub struct TunConfig {
     pub ipv4: Option<(Ipv4Addr, Ipv4Addr)>,
     /// `(kernel address, stack address)`; both must share a /64 prefix.
     pub ipv6: Option<(Ipv6Addr, Ipv6Addr)>,
+    /// Ask for TUN offloads (`IFF_VNET_HDR`, partial checksums, TSO4/TSO6,
+    /// see the module docs), falling back to plain packets where the
+    /// kernel refuses. Applies to an attached device too: the offloads are
+    /// a property of our file descriptor's view of the device.
+    pub offload: bool,
 }
 
 impl Default for TunConfig {
     /// The documented defaults: `ustack0`, MTU 1500, kernel 10.77.0.1 and
-    /// fd77::1, stack 10.77.0.2 and fd77::2.
+    /// fd77::1, stack 10.77.0.2 and fd77::2, offloads on.
     fn default() -> TunConfig {
         TunConfig {
             name: "ustack0".to_string(),
@@ -66,6 +91,7 @@ impl Default for TunConfig {
                 Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1),
                 Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2),
             )),
+            offload: true,
         }
     }
 }
@@ -323,10 +349,13 @@ enum Mode {
 
 /// Opens the clone device and binds it to `name`; returns the fd and the
 /// name the kernel gave back.
-fn set_iff(name: &str, mode: Mode) -> io::Result<(OwnedFd, String)> {
+fn set_iff(name: &str, mode: Mode, vnet: bool) -> io::Result<(OwnedFd, String)> {
     let fd = open_clone_device()?;
     let mut ifr = ifreq(name);
     let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
+    if vnet {
+        flags |= libc::IFF_VNET_HDR;
+    }
     if mode == Mode::Create {
         // Fails instead of silently attaching should the name appear between
         // our existence check and now.
@@ -496,7 +525,16 @@ pub struct TunDevice {
     mtu: usize,
     created: bool,
     stats: LinkStats,
-    buf: Box<[u8]>,
+    /// Buffers handed back by [`Link::recycle`], read into next.
+    pool: Vec<Packet>,
+    /// Buffers of packets written, for [`Link::take_spent`].
+    spent: Vec<Packet>,
+    /// What the kernel agreed to; `vnet` means every packet read or
+    /// written carries a [`VnetHeader`].
+    offloads: Offloads,
+    /// The capacity a receive buffer needs: the largest datagram the
+    /// device can hand us.
+    rx_size: usize,
 }
 
 impl TunDevice {
@@ -513,7 +551,13 @@ impl TunDevice {
             .map_err(|e| context(e, format_args!("checking for TUN device {name}")))?
             .is_some();
         let mode = if exists { Mode::Attach } else { Mode::Create };
-        let (fd, name) = set_iff(name, mode)?;
+        let vnet = config.offload && supports_vnet_header();
+        let (fd, name) = set_iff(name, mode, vnet)?;
+        let offloads = if vnet {
+            set_offloads(&fd, &name)
+        } else {
+            Offloads::default()
+        };
         if mode == Mode::Create {
             configure(config, &name)?;
         }
@@ -521,7 +565,7 @@ impl TunDevice {
             .mtu(&name)
             .map_err(|e| context(e, format_args!("reading the MTU of TUN device {name}")))?;
         log::info!(
-            "tun: {} {name}, MTU {mtu}",
+            "tun: {} {name}, MTU {mtu}, offloads {offloads:?}",
             if exists { "attached" } else { "created" }
         );
         Ok(TunDevice {
@@ -530,7 +574,10 @@ impl TunDevice {
             mtu,
             created: !exists,
             stats: LinkStats::default(),
-            buf: vec![0; READ_BUFFER.max(mtu)].into_boxed_slice(),
+            pool: Vec::new(),
+            spent: Vec::new(),
+            rx_size: READ_BUFFER.max(mtu),
+            offloads,
         })
     }
 
@@ -549,6 +596,101 @@ impl TunDevice {
     pub fn stats(&self) -> LinkStats {
         self.stats
     }
+
+    /// The offloads in effect (all off in plain mode).
+    pub fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    /// The most TCP payload per segment this device takes for the kernel
+    /// to segment (a TCP super-segment larger than the MTU, see
+    /// [`crate::tcp::TcpConfig::tso_max`]); 0 in plain mode.
+    pub fn tso_max(&self) -> u32 {
+        if self.offloads.vnet {
+            vnet::TSO_MAX_PAYLOAD
+        } else {
+            0
+        }
+    }
+}
+
+/// The TUN offloads a device runs with, as the kernel accepted them.
+/// Sending super-segments needs only `vnet`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offloads {
+    /// Packets carry a `virtio_net_hdr` (`IFF_VNET_HDR`).
+    pub vnet: bool,
+    /// The kernel may hand us partial checksums (`TUN_F_CSUM`).
+    pub csum: bool,
+    /// The kernel may hand us TCP super-packets (`TUN_F_TSO4 | TUN_F_TSO6`).
+    pub tso: bool,
+}
+
+/// Whether the TUN driver knows `IFF_VNET_HDR` (`TUNGETFEATURES` on an
+/// unbound clone fd).
+fn supports_vnet_header() -> bool {
+    let Ok(fd) = open_clone_device() else {
+        return false;
+    };
+    let mut features: libc::c_uint = 0;
+    match ioctl(
+        fd.as_raw_fd(),
+        libc::TUNGETFEATURES,
+        (&mut features as *mut libc::c_uint).cast(),
+    ) {
+        Ok(()) => features & libc::IFF_VNET_HDR as libc::c_uint != 0,
+        Err(e) => {
+            log::info!("tun: TUNGETFEATURES failed ({e}); no offloads");
+            false
+        }
+    }
+}
+
+/// Sets the vnet header size and asks for the offloads, most first; what
+/// the kernel refuses is left off. Without `TUNSETVNETHDRSZ` the kernel's
+/// default size (10, ours) stands.
+fn set_offloads(fd: &OwnedFd, name: &str) -> Offloads {
+    let mut size = vnet::HEADER_LEN as libc::c_int;
+    if let Err(e) = ioctl(
+        fd.as_raw_fd(),
+        libc::TUNSETVNETHDRSZ,
+        (&mut size as *mut libc::c_int).cast(),
+    ) {
+        log::info!("tun: {name}: TUNSETVNETHDRSZ {size}: {e}; keeping the default");
+    }
+    let tso = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+    for (flags, offloads) in [
+        (
+            tso,
+            Offloads {
+                vnet: true,
+                csum: true,
+                tso: true,
+            },
+        ),
+        (
+            libc::TUN_F_CSUM,
+            Offloads {
+                vnet: true,
+                csum: true,
+                tso: false,
+            },
+        ),
+    ] {
+        // TUNSETOFFLOAD takes its argument by value.
+        match ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETOFFLOAD,
+            libc::c_ulong::from(flags) as *mut c_void,
+        ) {
+            Ok(()) => return offloads,
+            Err(e) => log::info!("tun: {name}: TUNSETOFFLOAD {flags:#x} refused: {e}"),
+        }
+    }
+    Offloads {
+        vnet: true,
+        ..Offloads::default()
+    }
 }
 
 impl Link for TunDevice {
@@ -560,15 +702,33 @@ impl Link for TunDevice {
     ) -> io::Result<usize> {
         let mut n = 0;
         while n < max {
-            // SAFETY: reads at most buf.len() bytes into our own buffer.
-            let got = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                )
+            let mut packet = self.pool.pop().unwrap_or_default();
+            packet.clear();
+            packet.reserve(self.rx_size);
+            let mut header = [0u8; vnet::HEADER_LEN];
+            let mut iov = [
+                libc::iovec {
+                    iov_base: header.as_mut_ptr().cast(),
+                    iov_len: header.len(),
+                },
+                libc::iovec {
+                    iov_base: packet.as_mut_ptr().cast(),
+                    iov_len: packet.capacity(),
+                },
+            ];
+            // Without a vnet header the packet is all there is.
+            let iov = if self.offloads.vnet {
+                &mut iov[..]
+            } else {
+                &mut iov[1..]
             };
+            // SAFETY: the kernel writes at most each iovec's length into
+            // the buffer it points at: our header array and the vector's
+            // own allocation, both live across the call.
+            let got =
+                unsafe { libc::readv(self.fd.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int) };
             if got < 0 {
+                self.pool.push(packet);
                 let e = io::Error::last_os_error();
                 match errno(&e) {
                     libc::EINTR => continue,
@@ -579,9 +739,33 @@ impl Link for TunDevice {
                     _ => return Err(context(e, format_args!("reading TUN device {}", self.name))),
                 }
             }
-            let len = got as usize;
+            let mut len = got as usize;
+            if self.offloads.vnet {
+                if len < vnet::HEADER_LEN {
+                    self.stats.rx_dropped += 1;
+                    self.pool.push(packet);
+                    continue;
+                }
+                len -= vnet::HEADER_LEN;
+            }
+            // SAFETY: readv initialised the first `len` bytes after the
+            // header, and `len` is at most the capacity it was given.
+            unsafe { packet.set_len(len) };
+            if self.offloads.vnet {
+                let completed =
+                    VnetHeader::parse(&header).and_then(|h| h.complete_checksum(&mut packet));
+                if let Err(e) = completed {
+                    log::debug!("tun: {} dropped a {len}-byte packet: {e:?}", self.name);
+                    self.stats.rx_dropped += 1;
+                    self.pool.push(packet);
+                    continue;
+                }
+            }
             self.stats.count_rx(len);
-            batch.push(self.buf[..len].to_vec());
+            if len > self.mtu {
+                self.stats.rx_super_packets += 1;
+            }
+            batch.push(packet);
             n += 1;
         }
         Ok(n)
@@ -591,12 +775,39 @@ impl Link for TunDevice {
         let mut taken = 0;
         let mut failure = None;
         while taken < batch.len() {
-            let packet = &batch[taken];
-            // SAFETY: writes packet.len() bytes from a live slice.
-            let put =
-                unsafe { libc::write(self.fd.as_raw_fd(), packet.as_ptr().cast(), packet.len()) };
+            let packet = &mut batch[taken];
+            // All zero (no checksum to complete, no segmentation) unless
+            // the packet is a TCP super-segment for the kernel to cut.
+            let header = match self.offloads.vnet {
+                true => vnet::tso_header(packet, self.mtu).unwrap_or_default(),
+                false => VnetHeader::default(),
+            }
+            .emit();
+            let iov = [
+                libc::iovec {
+                    iov_base: header.as_ptr() as *mut c_void,
+                    iov_len: header.len(),
+                },
+                libc::iovec {
+                    iov_base: packet.as_ptr() as *mut c_void,
+                    iov_len: packet.len(),
+                },
+            ];
+            let iov = if self.offloads.vnet {
+                &iov[..]
+            } else {
+                &iov[1..]
+            };
+            // SAFETY: the kernel only reads each iovec's length from the
+            // live header array and packet; nothing writes through them.
+            let put = unsafe {
+                libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int)
+            };
             if put >= 0 {
                 self.stats.count_tx(packet.len());
+                if packet.len() > self.mtu {
+                    self.stats.tx_super_packets += 1;
+                }
                 taken += 1;
                 continue;
             }
@@ -622,7 +833,8 @@ impl Link for TunDevice {
                 }
             }
         }
-        batch.drain(..taken);
+        let room = MAX_POOLED.saturating_sub(self.spent.len());
+        self.spent.extend(batch.drain(..taken).take(room));
         match failure {
             Some(e) if taken == 0 => Err(e),
             _ => Ok(taken),
@@ -635,6 +847,17 @@ impl Link for TunDevice {
 
     fn wait_fd(&self) -> Option<RawFd> {
         Some(self.fd.as_raw_fd())
+    }
+
+    fn recycle(&mut self, packets: &mut Vec<Packet>) {
+        let room = MAX_POOLED.saturating_sub(self.pool.len());
+        let keep = packets.len().min(room);
+        self.pool.extend(packets.drain(..keep));
+        packets.clear();
+    }
+
+    fn take_spent(&mut self, into: &mut Vec<Packet>) {
+        into.append(&mut self.spent);
     }
 }
 
@@ -658,7 +881,7 @@ pub fn create_persistent(
             ),
         ));
     }
-    let (fd, name) = set_iff(name, Mode::Create)?;
+    let (fd, name) = set_iff(name, Mode::Create, false)?;
     let set = |request: libc::Ioctl, value: libc::c_ulong, what: &str| {
         // These ioctls take their argument by value, not by pointer.
         ioctl(fd.as_raw_fd(), request, value as *mut c_void).map_err(|e| {
@@ -703,7 +926,7 @@ pub fn delete_persistent(name: &str) -> io::Result<()> {
             format!("no TUN device {name} to remove"),
         ));
     }
-    let (fd, name) = set_iff(name, Mode::Attach)?;
+    let (fd, name) = set_iff(name, Mode::Attach, false)?;
     ioctl(fd.as_raw_fd(), libc::TUNSETPERSIST, std::ptr::null_mut())
         .map_err(|e| context(e, format_args!("removing TUN device {name}")))?;
     // Closing the last fd of a non-persistent device deletes it.

@@ -3,8 +3,10 @@
 //!
 //! Owns the thread, the monotonic clock and the wake-up eventfd. The loop:
 //! read the link until it is drained (bounded per turn so transmission is
-//! never starved), feed every packet to the core, collect what the core
-//! wants to send, write it in one batch, then sleep in `poll(2)` on the
+//! never starved), feed every packet to the core (and hand the buffers back
+//! to the link, [`Link::recycle`]), give the core the buffers of what the
+//! link sent ([`Link::take_spent`]), collect what the core wants to send,
+//! write it in one batch, then sleep in `poll(2)` on the
 //! link's fd and the wake-up fd until the earliest of the core's and the
 //! link's deadlines.
 //!
@@ -14,7 +16,7 @@
 //! when the core may have something new to send or a new deadline.
 //!
 //! Must not touch: protocol logic. Everything it knows of the core is
-//! `input`, `poll_transmit` and `poll_at`.
+//! `input`, `poll_transmit`, `poll_at` and `recycle`.
 
 mod waiters;
 
@@ -181,8 +183,10 @@ impl Runtime {
         let now = self.shared.clock.now();
         let mut tx = Vec::new();
         let mut changed = Vec::new();
+        link.take_spent(&mut tx);
         let deadline = {
             let mut st = lock(&self.shared.state);
+            st.core.recycle(&mut tx);
             st.core.poll_transmit(now, &mut tx);
             st.wake_changed(&mut changed);
             st.core.poll_at()
@@ -282,6 +286,7 @@ impl ErrorOnce {
 fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
     let mut rx: Vec<Packet> = Vec::with_capacity(RX_BATCH);
     let mut tx: Vec<Packet> = Vec::new();
+    let mut spent: Vec<Packet> = Vec::new();
     let mut errors = ErrorOnce(None);
     let mut changed = Vec::new();
     loop {
@@ -300,10 +305,14 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
                 Ok(0) => break,
                 Ok(n) => {
                     fed += n;
-                    let mut st = lock(&shared.state);
-                    for p in rx.drain(..) {
-                        st.core.input(now, &p);
+                    {
+                        let mut st = lock(&shared.state);
+                        for p in &rx {
+                            st.core.input(now, p);
+                        }
                     }
+                    // The buffers go back to the link to be read into again.
+                    link.recycle(&mut rx);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -313,8 +322,11 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
                 }
             }
         }
+        // Sent packets' buffers go back to the core to build new ones in.
+        link.take_spent(&mut spent);
         let deadline = {
             let mut st = lock(&shared.state);
+            st.core.recycle(&mut spent);
             tx.append(&mut st.backlog);
             st.core.poll_transmit(now, &mut tx);
             st.wake_changed(&mut changed);
@@ -400,9 +412,15 @@ impl Runtime {
             mtu: cfg.mtu,
             ipv4: Some((cfg.peer, cfg.addr)),
             ipv6: Some((cfg.peer6, cfg.addr6)),
+            ..TunConfig::default()
         })?;
         // An attached persistent device keeps its own MTU.
         let mtu = tun.mtu();
+        // TCP hands the device super-segments when it segments them itself;
+        // not through the fault injector, which models a wire of MTU-sized
+        // packets.
+        let faulty = cfg.fault.as_ref().is_some_and(|f| !f.is_noop());
+        let tso_max = if faulty { 0 } else { tun.tso_max() };
         let link = wrap_link(
             Box::new(tun),
             cfg.fault.as_ref(),
@@ -413,6 +431,10 @@ impl Runtime {
             addr: cfg.addr,
             addr6: cfg.addr6,
             mtu,
+            tcp: crate::tcp::TcpConfig {
+                tso_max,
+                ..crate::tcp::TcpConfig::default()
+            },
             ..crate::stack::CoreConfig::default()
         });
         Runtime::start(core, link)

@@ -191,6 +191,8 @@ pub struct Core {
     icmp_limit: TokenBucket,
     rng: Rng,
     tx: VecDeque<Packet>,
+    /// Buffers of sent datagrams ([`Core::recycle`]), built into next.
+    spare: Vec<Packet>,
     sockets: Slab<Socket>,
     udp_ports: udp::PortTable,
     tcp_tables: tcp::TcpTables,
@@ -227,6 +229,7 @@ impl Core {
             icmp_limit: TokenBucket::icmp_errors(),
             rng,
             tx: VecDeque::new(),
+            spare: Vec::new(),
             sockets: Slab::new(cfg.max_sockets),
             udp_ports: udp::PortTable::default(),
             tcp_tables: tcp::TcpTables::new(isn_secret, cookie_secret),
@@ -381,6 +384,23 @@ impl Core {
         out.extend(self.tx.drain(..));
     }
 
+    /// Takes buffers of datagrams the link has sent, leaving `buffers`
+    /// empty: TCP segments and unfragmented UDP datagrams are built in them,
+    /// so the send path need not allocate per packet. Keeps at most
+    /// [`MAX_SPARE`] of them.
+    pub fn recycle(&mut self, buffers: &mut Vec<Packet>) {
+        let room = MAX_SPARE.saturating_sub(self.spare.len());
+        self.spare.extend(buffers.drain(..).take(room));
+    }
+
+    /// A zeroed datagram buffer of `len` bytes, reusing a spare one.
+    fn new_packet(&mut self, len: usize) -> Packet {
+        let mut packet = self.spare.pop().unwrap_or_default();
+        packet.clear();
+        packet.resize(len, 0);
+        packet
+    }
+
     /// When the core next needs [`Core::poll_transmit`] called, if ever.
     pub fn poll_at(&self) -> Option<Instant> {
         if !self.tx.is_empty() {
@@ -453,6 +473,9 @@ impl Core {
         }
     }
 }
+
+/// The most spare send buffers a core keeps (up to 64 KiB each).
+pub const MAX_SPARE: usize = 128;
 
 /// An `io::Error` carrying `code`, the errno the kernel would return.
 pub(crate) fn errno(code: i32) -> io::Error {

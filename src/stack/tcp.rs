@@ -1119,11 +1119,20 @@ impl Core {
             self.counters.tx_dropped += 1;
             return;
         }
-        let mut packet: Packet = vec![0u8; header.buffer_len()];
+        let mut packet: Packet = self.new_packet(header.buffer_len());
         let Ok(n) = header.emit(&mut packet) else {
             return;
         };
-        if repr.emit(&mut packet[n..], src, dst, payload).is_err() {
+        // With TSO (`tcp.tso_max`) a segment beyond the MTU goes to a link
+        // that has it cut and checksummed per piece. Without, a data
+        // segment carrying SACK blocks can also exceed the MTU (the MSS
+        // allows for timestamps only), and must carry its full checksum.
+        let emitted = if self.cfg.tcp.tso_max > 0 && packet.len() > self.cfg.mtu {
+            repr.emit_partial(&mut packet[n..], src, dst, payload)
+        } else {
+            repr.emit(&mut packet[n..], src, dst, payload)
+        };
+        if emitted.is_err() {
             return;
         }
         self.tx.push_back(packet);

@@ -543,3 +543,31 @@ fn connecting_a_udp_socket_fixes_its_source_address() {
         IpAddr::V6(US4.to_ipv6_mapped())
     );
 }
+
+#[test]
+fn recycled_buffers_are_built_into_and_bounded() {
+    let mut b = peer_core();
+    let sb = b.udp_socket(false).unwrap();
+    let mut spare = vec![vec![0xee; 3000]];
+    let reused = spare[0].as_ptr();
+    b.recycle(&mut spare);
+    assert!(spare.is_empty(), "recycle takes the buffers");
+    b.udp_send_to(Instant::ZERO, sb, b"ping", Some(sa(IpAddr::from(US4), 9)))
+        .unwrap();
+    let mut out = Vec::new();
+    b.poll_transmit(Instant::ZERO, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].as_ptr(), reused, "built in the recycled buffer");
+    assert_eq!(out[0].len(), 20 + 8 + 4, "no stale bytes");
+    let view = parse_ip(&out[0]).unwrap();
+    assert_eq!(
+        UdpRepr::parse_datagram(view.payload, view.src, view.dst)
+            .unwrap()
+            .1,
+        b"ping"
+    );
+    let mut many = vec![Vec::new(); MAX_SPARE + 10];
+    b.recycle(&mut many);
+    assert!(many.is_empty());
+    assert_eq!(b.spare.len(), MAX_SPARE, "kept at most MAX_SPARE");
+}

@@ -136,6 +136,12 @@ pub struct TcpConfig {
     pub timestamps: bool,
     /// Offer SACK (RFC 2018).
     pub sack: bool,
+    /// The most payload per segment handed to a link that segments itself
+    /// (TSO): new data then goes out in super-segments of whole MSS-sized
+    /// pieces, which the link cuts to its MTU. 0 (the default) sends
+    /// nothing larger than the MSS. Used only while the peer's MSS is at
+    /// least ours, so the link's pieces never exceed what the peer takes.
+    pub tso_max: u32,
 }
 
 impl Default for TcpConfig {
@@ -168,6 +174,7 @@ impl TcpConfig {
             window_scaling: true,
             timestamps: true,
             sack: true,
+            tso_max: 0,
         }
     }
 }

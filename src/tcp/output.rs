@@ -197,7 +197,17 @@ impl Connection {
         let repr = self.header(now, seq, flags);
         let used = len as u32 + u32::from(fin);
         if self.opts.sack {
-            self.rack.on_send(seq, seq + used, now, seq < self.snd_max);
+            // One record per MSS-sized piece even for a super-segment: the
+            // link cuts it into such pieces, and recovery resends one MSS
+            // at a time.
+            let (end, mss) = (seq + used, self.snd_mss.max(1));
+            let mut start = seq;
+            while start < end {
+                let data_left = end.since(start) - u32::from(fin);
+                let piece = if data_left > mss { start + mss } else { end };
+                self.rack.on_send(start, piece, now, seq < self.snd_max);
+                start = piece;
+            }
         }
         if seq < self.snd_max {
             self.stats.retransmits += 1;
@@ -319,14 +329,18 @@ impl Connection {
         // While anything of cwnd is left, a full segment may go, as Linux
         // counts cwnd in packets: a sender stuck with, say, 700 bytes of
         // room and nothing else to clock it out would wait for the RTO.
+        let mss = self.snd_mss as usize;
+        let seg_max = self.seg_max() as usize;
         let cwnd_room = match self.cc.cwnd().saturating_sub(self.flight()) {
             0 => 0,
-            _ => self.snd_mss as usize,
+            room => (room as usize).div_ceil(mss) * mss,
         };
-        let full = avail
-            .min(self.snd_mss as usize)
-            .min(wnd_room)
-            .min(cwnd_room);
+        let mut full = avail.min(seg_max).min(wnd_room).min(cwnd_room);
+        if full > mss {
+            // A super-segment carries whole MSS-sized pieces; the rest
+            // waits for the rules below, as a short segment would.
+            full -= full % mss;
+        }
         let len = self.send_buf.slice(off, full).len();
         let fin = self.fin_queued && off + len == buffered && (len > 0 || cwnd_room > 0);
         if len == 0 && !fin {
@@ -345,6 +359,17 @@ impl Connection {
                 && full >= (self.max_snd_wnd / 2) as usize
                 && (self.cfg.nodelay || nothing_in_flight));
         ok.then_some((len, fin))
+    }
+
+    /// The largest segment to build: one MSS, or with TSO as many whole
+    /// MSS-sized pieces as `tso_max` holds, while the peer takes segments
+    /// as large as the link's (otherwise the link's cuts would be too big).
+    fn seg_max(&self) -> u32 {
+        let mss = self.snd_mss.max(1);
+        if self.cfg.tso_max <= mss || self.opts.peer_mss < self.cfg.mss {
+            return mss;
+        }
+        self.cfg.tso_max / mss * mss
     }
 
     /// The persist timer runs while data waits and nothing is in flight

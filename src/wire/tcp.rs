@@ -508,6 +508,31 @@ impl TcpRepr {
     /// computes the checksum for `src` and `dst`, and returns the segment
     /// length. SACK blocks that do not fit the 40 option bytes are dropped.
     pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr, payload: &[u8]) -> Result<usize> {
+        self.emit_with(buf, src, dst, payload, true)
+    }
+
+    /// [`TcpRepr::emit`] for a link that completes checksums itself (Linux's
+    /// CHECKSUM_PARTIAL, a TUN device's `NEEDS_CSUM`): the checksum field
+    /// holds the pseudo-header sum, folded and not inverted, and the
+    /// segment is never summed here.
+    pub fn emit_partial(
+        &self,
+        buf: &mut [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        payload: &[u8],
+    ) -> Result<usize> {
+        self.emit_with(buf, src, dst, payload, false)
+    }
+
+    fn emit_with(
+        &self,
+        buf: &mut [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        payload: &[u8],
+        full_checksum: bool,
+    ) -> Result<usize> {
         let header_len = self.header_len();
         let total = header_len + payload.len();
         let pseudo = checksum::pseudo_header(src, dst, IpProtocol::Tcp, total)?;
@@ -525,7 +550,11 @@ impl TcpRepr {
             self.options.emit(area);
         }
         bytes::set_bytes(segment, header_len, payload);
-        let sum = !checksum::combine(&[pseudo, checksum::data(segment)]);
+        let sum = if full_checksum {
+            !checksum::combine(&[pseudo, checksum::data(segment)])
+        } else {
+            pseudo
+        };
         bytes::set_u16(segment, field::CHECKSUM, sum);
         Ok(total)
     }
@@ -674,6 +703,22 @@ pub(crate) mod tests {
             syn().emit(&mut [0; 43], A4, B4, b"abcd"),
             Err(Error::Truncated)
         );
+    }
+
+    #[test]
+    fn emit_partial_leaves_the_pseudo_header_sum_for_the_link_to_complete() {
+        let payload = b"some data, odd length";
+        let full = emit(&syn(), payload);
+        let mut partial = vec![0u8; full.len()];
+        syn().emit_partial(&mut partial, A4, B4, payload).unwrap();
+        let pseudo = checksum::pseudo_header(A4, B4, IpProtocol::Tcp, full.len()).unwrap();
+        assert_eq!(partial[16..18], pseudo.to_be_bytes());
+        assert_eq!(partial[..16], full[..16]);
+        assert_eq!(partial[18..], full[18..]);
+        // Completing it the way a NIC does (sum from the TCP header on,
+        // field included) gives the full checksum.
+        let done = !checksum::data(&partial);
+        assert_eq!(done.to_be_bytes(), full[16..18]);
     }
 
     #[test]

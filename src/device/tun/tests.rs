@@ -335,6 +335,23 @@ fn send_batch_drops_and_counts_packets_the_kernel_rejects() {
 }
 
 #[test]
+fn sent_packets_buffers_come_back_through_take_spent() {
+    in_private_netns(|| {
+        let mut tun = TunDevice::open(&TunConfig::named(NAME)).unwrap();
+        let ping = echo_request_v4(Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 1), 1);
+        let mut out = vec![ping.clone(), ping];
+        let sent: Vec<*const u8> = out.iter().map(|p| p.as_ptr()).collect();
+        assert_eq!(tun.send_batch(Instant::ZERO, &mut out).unwrap(), 2);
+        let mut spent = Vec::new();
+        tun.take_spent(&mut spent);
+        let back: Vec<*const u8> = spent.iter().map(|p| p.as_ptr()).collect();
+        assert_eq!(back, sent);
+        tun.take_spent(&mut spent);
+        assert_eq!(spent.len(), 2, "given once");
+    });
+}
+
+#[test]
 fn created_device_disappears_when_dropped() {
     in_private_netns(|| {
         let tun = TunDevice::open(&TunConfig::named(NAME)).unwrap();
@@ -573,5 +590,40 @@ fn recv_batch_takes_at_most_max_and_drains_until_empty() {
         assert_eq!(counts[..2], [16, 16], "max bounds a batch: {counts:?}");
         let ours: Vec<u8> = seen.iter().filter(|p| is_ours(p)).map(|p| p[28]).collect();
         assert_eq!(ours, (0..40).collect::<Vec<u8>>(), "all, in order");
+    });
+}
+
+#[test]
+fn recv_batch_reads_into_recycled_buffers() {
+    in_private_netns(|| {
+        let mut tun = TunDevice::open(&TunConfig::named(NAME)).unwrap();
+        let sock = UdpSocket::bind("10.77.0.1:0").unwrap();
+        let mut batch = Vec::new();
+        let recv_one = |tun: &mut TunDevice, batch: &mut Vec<Packet>, byte: u8| {
+            sock.send_to(&[byte; 10], "10.77.0.2:9").unwrap();
+            for _ in 0..50 {
+                assert!(wait_readable(tun.wait_fd().unwrap(), 1000));
+                tun.recv_batch(Instant::ZERO, batch, 64).unwrap();
+                if let Some(i) = batch.iter().position(|p| p.len() == 38 && p[28] == byte) {
+                    return i;
+                }
+            }
+            panic!("datagram {byte} never arrived");
+        };
+        let i = recv_one(&mut tun, &mut batch, 1);
+        let first = batch[i].as_ptr();
+        // Give back everything (the first buffer last, so it is reused
+        // first).
+        let p = batch.remove(i);
+        batch.push(p);
+        tun.recycle(&mut batch);
+        assert!(batch.is_empty(), "recycle takes the packets");
+        let j = recv_one(&mut tun, &mut batch, 2);
+        let reused = batch.iter().any(|p| p.as_ptr() == first);
+        assert!(
+            reused,
+            "a recycled allocation was read into (packet at {j})"
+        );
+        assert_eq!(batch[j][28..], [2u8; 10], "with the new contents");
     });
 }

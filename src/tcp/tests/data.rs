@@ -302,3 +302,51 @@ fn out_of_window_bare_acks_are_answered_at_most_every_500ms() {
     b.on_segment(t(601), &probe, &[]);
     assert_eq!(out(&mut b, t(601)).len(), 1);
 }
+
+#[test]
+fn tso_sends_super_segments_of_whole_mss_pieces_within_cwnd_and_window() {
+    let mut ca = cfg();
+    ca.tso_max = 20_000;
+    let (mut a, mut b) = pair_with(ca, cfg());
+    let mss = a.mss() as usize;
+    let data: Vec<u8> = (0..60_000u32).map(|i| (i * 11) as u8).collect();
+    let mut sent = a.send(&data).unwrap();
+    let first = out(&mut a, t(1));
+    // The initial window (10 segments, RFC 6928) in super-segments: never
+    // more than tso_max, each a whole number of MSS pieces.
+    let bytes: usize = first.iter().map(|s| s.1.len()).sum();
+    assert_eq!(bytes, 10 * mss, "cwnd still counts segments");
+    assert!(first.iter().any(|s| s.1.len() > mss), "{:?}", lens(&first));
+    for s in &first {
+        assert!(
+            s.1.len() <= 20_000 && s.1.len() % mss == 0,
+            "{:?}",
+            lens(&first)
+        );
+    }
+    feed(&mut b, t(1), &first);
+    let mut got = read_all(&mut b);
+    let mut now = t(2);
+    while got.len() < data.len() {
+        sent += a.send(&data[sent..]).unwrap();
+        pump(&mut a, &mut b, now);
+        got.extend(read_all(&mut b));
+        now += ms(10);
+    }
+    assert_eq!(got, data);
+}
+
+#[test]
+fn tso_stays_off_while_the_peer_takes_less_than_our_mss() {
+    let mut ca = cfg();
+    ca.tso_max = 20_000;
+    let cb = TcpConfig { mss: 500, ..cfg() };
+    let (mut a, _b) = pair_with(ca, cb);
+    a.send(&[7; 20_000]).unwrap();
+    let o = out(&mut a, t(1));
+    assert!(o.iter().all(|s| s.1.len() <= 500), "{:?}", lens(&o));
+}
+
+fn lens(segs: &[Seg]) -> Vec<usize> {
+    segs.iter().map(|s| s.1.len()).collect()
+}

@@ -9,8 +9,10 @@
 # nginx runs with `master_process off` (one process, no fork): with a
 # master, the workers are forked children that inherit the master's
 # listening sockets, and the shim's documented fork limit is that a forked
-# child cannot use its parent's virtual sockets (EBADFD). A master+worker
-# nginx therefore cannot serve anything under the shim.
+# child cannot use its parent's virtual sockets (EBADFD). Tried: with
+# `master_process on` the worker's epoll_wait fails with EBADFD ("[alert]
+# epoll_wait() failed (77: File descriptor in bad state)", in a loop) and
+# no request is ever answered.
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."

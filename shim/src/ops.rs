@@ -92,6 +92,9 @@ pub fn to_kernel(fd: i32, s: &VSock) -> Res<()> {
     if st.reuse_port {
         setint(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
     }
+    if s.tcp && st.cork {
+        setint(libc::IPPROTO_TCP, libc::TCP_CORK, 1);
+    }
     if let Ok(rt) = rt() {
         rt.with_core(|core, _| {
             if s.tcp {

@@ -14,7 +14,8 @@
 //! readiness bit appears that was not reported before, and again after any
 //! I/O on the socket (a superset of the kernel's edges, never fewer).
 //! Limitation: another epoll or poll watching this epoll fd sees only its
-//! kernel members... except our own poll/select, which look inside.
+//! kernel members... except our own poll/select, which see both its virtual
+//! members and (through the real ppoll on the epoll fd) its kernel ones.
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -96,8 +97,10 @@ pub fn poll(
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut kernel: Vec<pollfd> = Vec::new();
     let mut kernel_at: Vec<usize> = Vec::new();
+    // Kernel fds, and epoll fds too: their kernel members (pipes, kernel
+    // sockets) live in the real epoll, which the real ppoll sees.
     for (i, (p, e)) in fds.iter().zip(entries).enumerate() {
-        if e.is_none() {
+        if matches!(e, None | Some(Entry::Epoll(_))) {
             kernel.push(*p);
             kernel_at.push(i);
         }
@@ -154,17 +157,20 @@ pub fn poll(
         };
         let n = real_ppoll(&mut kernel, wait, mask)?;
         let mut kready = 0;
-        if n > 0 {
-            for (k, &i) in kernel.iter().zip(&kernel_at) {
-                fds[i].revents = k.revents;
-                // An epoll fd that is also a kernel epoll: both count.
-                if k.revents != 0 {
+        for (k, &i) in kernel.iter().zip(&kernel_at) {
+            let kbits = if n > 0 { k.revents } else { 0 };
+            if entries[i].is_none() {
+                fds[i].revents = kbits;
+                if kbits != 0 {
                     kready += 1;
                 }
-            }
-        } else {
-            for &i in &kernel_at {
-                fds[i].revents = 0;
+            } else if kbits != 0 {
+                // An epoll fd ready through its kernel members, its virtual
+                // ones, or both: one fd, counted once.
+                if fds[i].revents == 0 {
+                    kready += 1;
+                }
+                fds[i].revents |= kbits;
             }
         }
         let total = ready + kready;

@@ -9,7 +9,7 @@
 //! TIME-WAIT expiry. Must not interpret arriving segments.
 
 use super::conn::Connection;
-use super::options;
+use super::options::{self, TIMESTAMP_LEN};
 use super::seq::Seq;
 use super::{State, TcpError};
 use crate::time::Instant;
@@ -52,7 +52,7 @@ impl Connection {
         }
         if self.probe_pending && self.state.is_synchronized() {
             self.probe_pending = false;
-            let probe = self.header(now, self.snd_una - 1u32, TcpFlags::ACK);
+            let probe = self.header(now, self.snd_una - 1u32, TcpFlags::ACK, 0);
             self.stats.segs_out += 1;
             emit(&probe, &[]);
         }
@@ -60,7 +60,7 @@ impl Connection {
             // snd_max, not snd_nxt: after an RTO moved snd_nxt back, the
             // peer may already hold everything below snd_max, and an ACK it
             // finds too old is dropped with its acknowledgement unread.
-            let ack = self.header(now, self.snd_max, TcpFlags::ACK);
+            let ack = self.header(now, self.snd_max, TcpFlags::ACK, 0);
             self.stats.segs_out += 1;
             emit(&ack, &[]);
         }
@@ -83,15 +83,33 @@ impl Connection {
     }
 
     /// A non-SYN header: ACK, window, timestamps, SACK blocks. Sending it
-    /// satisfies any pending ACK.
-    fn header(&mut self, now: Instant, seq: Seq, flags: TcpFlags) -> TcpRepr {
+    /// satisfies any pending ACK. `payload_len` bytes travel with it: a
+    /// full-sized segment has room for timestamps only (the MSS was cut
+    /// for them), so SACK blocks go only where the segment stays within
+    /// the peer's MSS (RFC 9293 section 3.7.1: the MSS bounds data plus
+    /// options).
+    fn header(&mut self, now: Instant, seq: Seq, flags: TcpFlags, payload_len: usize) -> TcpRepr {
         let mut repr = self.base_header(seq, flags | TcpFlags::ACK);
         repr.ack = self.rcv_nxt.0;
         repr.window = self.advertise_window();
         let mut room = MAX_SACK_BLOCKS;
+        let ts_bytes = if self.opts.timestamps {
+            usize::from(TIMESTAMP_LEN)
+        } else {
+            0
+        };
         if self.opts.timestamps {
             repr.options.timestamps = Some((self.tsval(now), self.ts_recent));
             room = 3;
+        }
+        if payload_len > 0 {
+            // Option bytes left: the MSS (with the timestamp allowance)
+            // minus the payload; a SACK option takes 2 bytes of padding,
+            // 2 of kind and length, and 8 per block.
+            let left = (self.snd_mss as usize + ts_bytes)
+                .saturating_sub(payload_len)
+                .saturating_sub(ts_bytes);
+            room = room.min(left.saturating_sub(4) / 8);
         }
         if self.opts.sack {
             repr.options = self.sack_blocks(repr.options, room);
@@ -194,7 +212,7 @@ impl Connection {
         if len > 0 && off + len == self.send_buf.len() {
             flags |= TcpFlags::PSH;
         }
-        let repr = self.header(now, seq, flags);
+        let repr = self.header(now, seq, flags, len);
         let used = len as u32 + u32::from(fin);
         if self.opts.sack {
             // One record per MSS-sized piece even for a super-segment: the

@@ -350,3 +350,41 @@ fn tso_stays_off_while_the_peer_takes_less_than_our_mss() {
 fn lens(segs: &[Seg]) -> Vec<usize> {
     segs.iter().map(|s| s.1.len()).collect()
 }
+
+#[test]
+fn full_sized_data_segments_leave_out_sack_blocks_that_would_exceed_the_mss() {
+    // Timestamps on both sides, so the MSS is cut by 12 bytes for them.
+    let mut ca = cfg();
+    ca.timestamps = true;
+    let mut cb = cfg();
+    cb.timestamps = true;
+    let (mut a, mut b) = pair_with(ca, cb);
+    // B holds out-of-order data from A, so it has SACK blocks to report.
+    a.send(&[1; 3000]).unwrap();
+    let from_a = out(&mut a, t(1));
+    feed(&mut b, t(1), &from_a[2..]);
+    let _ = out(&mut b, t(1));
+    // B now sends full-sized data: every segment's options plus payload
+    // must fit the peer's MSS plus the timestamp allowance.
+    b.send(&[2; 5000]).unwrap();
+    let segs = out(&mut b, t(2));
+    let mss_with_ts = b.mss() as usize + 12;
+    assert!(segs.iter().any(|(_, p)| p.len() == b.mss() as usize));
+    for (repr, payload) in &segs {
+        let options = repr.header_len() - 20;
+        assert!(
+            options + payload.len() <= mss_with_ts,
+            "{} option bytes + {} payload > {mss_with_ts}",
+            options,
+            payload.len()
+        );
+    }
+    // A pure ACK still carries them.
+    let _ = out(&mut b, t(50));
+    feed(&mut b, t(60), &from_a[2..]);
+    let ack = out(&mut b, t(60));
+    assert!(
+        ack.iter()
+            .any(|(r, p)| p.is_empty() && !r.options.sack().is_empty())
+    );
+}

@@ -113,6 +113,11 @@ fn map_write() -> std::sync::RwLockWriteGuard<'static, Vec<Option<Entry>>> {
     MAP.write().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Whether `fd` may be virtual (its bit is set); false is definite.
+pub fn maybe_virtual(fd: i32) -> bool {
+    marked(fd)
+}
+
 /// The entry at `fd`, if it is virtual.
 pub fn get(fd: i32) -> Option<Entry> {
     if !marked(fd) {

@@ -18,8 +18,8 @@ use super::icmp::ReceivedError;
 use super::{Arrival, Core, Socket, SocketHandle, errno};
 use crate::device::Packet;
 use crate::tcp::{
-    Connection, IcmpError, IsnGenerator, State, SynCookies, TcpConfig, TcpError, TcpFlags,
-    TcpOptions, TcpRepr, rst_for_unmatched,
+    Connection, IcmpError, IsnGenerator, State, SynCookies, TcpConfig, TcpError, TcpFlags, TcpRepr,
+    cookie_syn_ack_options, rst_for_unmatched,
 };
 use crate::time::Instant;
 use crate::wire::{IpHeader, IpProtocol};
@@ -876,10 +876,7 @@ impl Core {
             flags: TcpFlags::SYN | TcpFlags::ACK,
             window: cfg.recv_buf.min(0xffff) as u16,
             urgent: 0,
-            options: TcpOptions {
-                mss: Some(cfg.mss),
-                ..TcpOptions::default()
-            },
+            options: cookie_syn_ack_options(&cfg, syn, cookie, now),
         };
         self.send_tcp_segment(local.ip(), remote.ip(), &reply, &[]);
         self.counters.tcp_syncookies_sent += 1;

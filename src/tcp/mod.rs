@@ -63,7 +63,7 @@ pub use cc::CongestionAlgorithm;
 pub use conn::{Connection, IcmpError};
 pub use isn::{IsnGenerator, rst_for_unmatched};
 pub use seq::Seq;
-pub use syncookie::SynCookies;
+pub use syncookie::{SynCookies, cookie_syn_ack_options};
 
 use core::fmt;
 use std::time::Duration;

@@ -14,9 +14,11 @@
 //! `t` counts 64-second periods; a cookie is valid for the current and the
 //! previous period. The hash covers the secret, the 4-tuple, the client's
 //! ISN, `t` and the MSS index, so neither can be changed without knowing
-//! the secret. Only MSS survives a cookie: window scaling, SACK and
-//! timestamps are off for such connections (Linux keeps them in the
-//! timestamp option; this stack does not yet).
+//! the secret. When the client sent timestamps, the other options survive
+//! too, as Linux keeps them: the low 5 bits of our SYN-ACK's TSval carry
+//! the client's window scale (4 bits, 15 = none) and SACK-permitted (1
+//! bit), and come back in the ACK's TSecr. Without timestamps only the MSS
+//! survives.
 //!
 //! Owns the cookie secret and format. Must not touch listener state.
 
@@ -24,6 +26,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::options::negotiate;
 use super::seq::Seq;
 use super::{Connection, State, TcpConfig};
 use crate::time::Instant;
@@ -106,9 +109,66 @@ impl SynCookies {
     }
 }
 
+/// Bits of the TSval that carry options (see the module doc).
+const TS_OPTION_BITS: u32 = 0x1f;
+/// Window-scale field value meaning "the client sent none".
+const NO_WSCALE: u32 = 15;
+
+/// The SYN-ACK options for a cookie answer to `syn`, with `iss` the cookie:
+/// MSS always; with timestamps, also window scale and SACK-permitted as
+/// negotiated, their client-side values folded into the TSval.
+pub fn cookie_syn_ack_options(
+    cfg: &TcpConfig,
+    syn: &TcpRepr,
+    iss: u32,
+    now: Instant,
+) -> TcpOptions {
+    let mut options = TcpOptions {
+        mss: Some(cfg.mss),
+        ..TcpOptions::default()
+    };
+    let Some((peer_tsval, _)) = syn.options.timestamps.filter(|_| cfg.timestamps) else {
+        return options;
+    };
+    let n = negotiate(cfg, &syn.options);
+    let ws = syn
+        .options
+        .window_scale
+        .filter(|_| n.window_scaling)
+        .map_or(NO_WSCALE, |w| u32::from(w.min(14)));
+    let bits = (ws << 1) | u32::from(n.sack);
+    // The connection's own timestamp clock (`Connection::tsval`) moved back
+    // 32 ms before the bits replace its low 5: the echo is never in the
+    // future, and the first RTT sample is at most 63 ms too long.
+    let clock = (now.total_millis() as u32)
+        .wrapping_add(iss)
+        .wrapping_sub(32);
+    let tsval = (clock & !TS_OPTION_BITS) | bits;
+    options.timestamps = Some((tsval, peer_tsval));
+    options.window_scale = n.window_scaling.then_some(n.rcv_wscale);
+    options.sack_permitted = n.sack;
+    options
+}
+
+/// The client's SYN options as a cookie ACK's TSecr brings them back.
+fn options_from_ack(mss: u16, ack_seg: &TcpRepr) -> TcpOptions {
+    let mut options = TcpOptions {
+        mss: Some(mss),
+        ..TcpOptions::default()
+    };
+    if let Some((tsval, tsecr)) = ack_seg.options.timestamps {
+        let ws = (tsecr >> 1) & 0xf;
+        options.window_scale = (ws != NO_WSCALE).then_some(ws.min(14) as u8);
+        options.sack_permitted = tsecr & 1 == 1;
+        options.timestamps = Some((tsval, 0));
+    }
+    options
+}
+
 impl Connection {
     /// A connection rebuilt from a valid cookie's ACK: as if the client's
-    /// SYN (sequence `ack_seg.seq - 1`, MSS only) had been received and our
+    /// SYN (sequence `ack_seg.seq - 1`, with the options the cookie kept)
+    /// had been received and our
     /// SYN-ACK (sequence `iss`, the cookie) sent. Feed `ack_seg` to
     /// [`Connection::on_segment`] next; it completes the handshake.
     pub fn accept_cookie(
@@ -127,10 +187,7 @@ impl Connection {
             flags: TcpFlags::SYN,
             window: ack_seg.window,
             urgent: 0,
-            options: TcpOptions {
-                mss: Some(mss),
-                ..TcpOptions::default()
-            },
+            options: options_from_ack(mss, ack_seg),
         };
         let iss = ack_seg.ack.wrapping_sub(1);
         let mut c = Connection::accept(cfg, local, remote, &syn, iss, now);
@@ -139,6 +196,8 @@ impl Connection {
         c.snd_max = c.snd_nxt;
         // The window the cookie SYN-ACK advertised (as `emit_syn` would).
         let window = c.recv_buf.window().min(0xffff) as u32;
+        // Our SYN-ACK's timestamp is already echoed; RTT sampling starts
+        // with the next one.
         c.rcv_adv = c.rcv_adv.max(c.rcv_nxt + window);
         c
     }
@@ -228,6 +287,67 @@ mod tests {
         assert!(
             sent.iter().all(|s| !s.flags.contains(TcpFlags::SYN)),
             "no SYN-ACK resent"
+        );
+    }
+
+    #[test]
+    fn cookie_keeps_window_scale_sack_and_timestamps_through_tsecr() {
+        let c = SynCookies::new(3);
+        let (l, r) = addrs();
+        let now = Instant::from_millis(5000);
+        let cfg = TcpConfig::default();
+        let syn = TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: 777,
+            flags: TcpFlags::SYN,
+            window: 64240,
+            options: TcpOptions {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamps: Some((123_456, 0)),
+                ..TcpOptions::default()
+            },
+            ..TcpRepr::default()
+        };
+        let cookie = c.make(l, r, syn.seq, syn.options.mss, now);
+        let synack = cookie_syn_ack_options(&cfg, &syn, cookie, now);
+        let (our_tsval, echoed) = synack.timestamps.unwrap();
+        assert_eq!(echoed, 123_456);
+        assert!(synack.sack_permitted && synack.window_scale.is_some());
+        // The client's ACK echoes our TSval.
+        let ack = TcpRepr {
+            options: TcpOptions {
+                timestamps: Some((123_460, our_tsval)),
+                ..TcpOptions::default()
+            },
+            ..ack_for(cookie, 777)
+        };
+        let mss = c.check(l, r, &ack, now).unwrap();
+        let mut conn = Connection::accept_cookie(cfg, l, r, &ack, mss, now);
+        conn.on_segment(now, &ack, &[]);
+        assert_eq!(conn.state(), State::Established);
+        assert!(conn.opts.timestamps && conn.opts.sack && conn.opts.window_scaling);
+        assert_eq!(conn.opts.snd_wscale, 7);
+        assert_eq!(conn.opts.rcv_wscale, synack.window_scale.unwrap());
+        // Without timestamps from the client, only the MSS survives.
+        let plain = TcpRepr {
+            options: TcpOptions {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                ..TcpOptions::default()
+            },
+            ..syn
+        };
+        let o = cookie_syn_ack_options(&TcpConfig::default(), &plain, cookie, now);
+        assert_eq!(
+            o,
+            TcpOptions {
+                mss: Some(TcpConfig::default().mss),
+                ..TcpOptions::default()
+            }
         );
     }
 }

@@ -415,6 +415,10 @@ impl Core {
     /// Takes the list of sockets whose readiness may have changed, so the
     /// runtime can wake exactly their waiters.
     pub fn take_changed(&mut self, into: &mut Vec<SocketHandle>) {
+        // Marks are pushed as they come (a busy UDP socket many times per
+        // turn); each socket is reported once.
+        self.changed.sort_unstable();
+        self.changed.dedup();
         into.append(&mut self.changed);
     }
 
@@ -429,9 +433,7 @@ impl Core {
     }
 
     fn mark_changed(&mut self, h: SocketHandle) {
-        if !self.changed.contains(&h) {
-            self.changed.push(h);
-        }
+        self.changed.push(h);
     }
 
     /// Candidate ephemeral ports in the order to try them (RFC 6056

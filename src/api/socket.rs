@@ -83,7 +83,10 @@ impl SocketRef {
     pub fn with<R>(&self, op: impl FnOnce(&mut Core, Instant) -> io::Result<R>) -> io::Result<R> {
         let rt = self.stack.runtime();
         let r = rt.with_core(|core, now| op(core, now));
-        rt.wake();
+        // Send what the call queued (if anything) from this thread; the
+        // runtime thread is woken only for an earlier deadline, not for
+        // every query.
+        rt.transmit_now();
         r
     }
 

@@ -92,15 +92,17 @@ pub fn to_kernel(fd: i32, s: &VSock) -> Res<()> {
     if st.reuse_port {
         setint(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
     }
-    if s.tcp && st.cork {
-        setint(libc::IPPROTO_TCP, libc::TCP_CORK, 1);
-    }
     if let Ok(rt) = rt() {
         rt.with_core(|core, _| {
             if s.tcp {
                 if let Ok(o) = core.tcp_options(s.handle) {
                     setint(libc::SOL_SOCKET, libc::SO_REUSEADDR, o.reuse_addr.into());
                     setint(libc::IPPROTO_TCP, libc::TCP_NODELAY, o.nodelay.into());
+                    setint(libc::IPPROTO_TCP, libc::TCP_CORK, o.cork.into());
+                    if let Some(t) = o.user_timeout {
+                        let ms = i32::try_from(t.as_millis()).unwrap_or(i32::MAX);
+                        setint(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms);
+                    }
                     setint(
                         libc::SOL_SOCKET,
                         libc::SO_KEEPALIVE,
@@ -307,10 +309,11 @@ pub fn send(s: &VSock, data: &[u8], flags: i32, dst: Option<SocketAddr>) -> Res<
         return s.with(|core, now| core.udp_send_to(now, s.handle, data, dst));
     }
     let timeout = s.timeout(true);
+    let more = flags & libc::MSG_MORE != 0;
     let mut sent = 0;
     loop {
         let r = s.block(nonblocking, timeout, |core, _| {
-            core.tcp_send(s.handle, &data[sent..])
+            core.tcp_send_more(s.handle, &data[sent..], more)
         });
         match r {
             Ok(n) => {

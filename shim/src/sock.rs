@@ -37,9 +37,6 @@ pub struct Stored {
     pub keep_intvl: u32,
     pub keep_cnt: u32,
     pub maxseg: Option<u32>,
-    /// TCP_CORK as set (see `sockopt::set`: clearing it pushes what Nagle
-    /// holds back).
-    pub cork: bool,
     /// UDP SO_RCVBUF / SO_SNDBUF as set (the core's UDP buffer is fixed).
     pub udp_bufs: (usize, usize),
 }
@@ -53,7 +50,6 @@ impl Default for Stored {
             keep_intvl: 75,
             keep_cnt: 9,
             maxseg: None,
-            cork: false,
             udp_bufs: (106_496, 106_496),
         }
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ustack_core::stack::TcpOptionsSet;
 use ustack_core::tcp::{Keepalive, State};
 
-use crate::sock::{Res, Stored, VSock, errno_of, rt};
+use crate::sock::{Res, Stored, VSock, errno_of};
 
 /// Largest SO_RCVBUF/SO_SNDBUF honoured (bytes as set; reported doubled).
 const MAX_BUF: usize = 16 << 20;
@@ -105,25 +105,6 @@ fn set_tcp(s: &VSock, f: impl FnOnce(&mut TcpOptionsSet)) -> Res<()> {
     })
 }
 
-/// Uncorking (TCP_CORK 1 -> 0): Linux sends at once the partial segment
-/// the cork held back. The stack has no cork (data corked goes out as
-/// Nagle's algorithm allows), but Nagle may hold the tail back waiting for
-/// an ACK that a delayed-ACK peer sends 40 ms later: nginx (`tcp_nopush
-/// on`, the Debian default) clears TCP_NODELAY, corks, writes a response
-/// header and body, and uncorks, and every keep-alive response stalled so.
-/// Here the tail is sent with Nagle off for one transmit pass, then the
-/// program's TCP_NODELAY setting is put back.
-fn push(s: &VSock) -> Res<()> {
-    if tcp_opts(s)?.nodelay {
-        return Ok(());
-    }
-    set_tcp(s, |o| o.nodelay = true)?;
-    // `set_tcp` transmits only if the link is free; this waits for it, so
-    // the pass runs before Nagle is back on.
-    rt()?.flush();
-    set_tcp(s, |o| o.nodelay = false)
-}
-
 fn set_udp(s: &VSock, f: impl FnOnce(&mut ustack_core::stack::UdpOptions)) -> Res<()> {
     s.with(|core, _| {
         let mut o = core.udp_options(s.handle)?;
@@ -191,7 +172,12 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
         }
         (libc::IPPROTO_TCP, _) if !s.tcp => Err(libc::EOPNOTSUPP),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => int(tcp_opts(s)?.nodelay),
-        (libc::IPPROTO_TCP, libc::TCP_CORK) => int(s.stored().cork),
+        (libc::IPPROTO_TCP, libc::TCP_CORK) => int(tcp_opts(s)?.cork),
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
+            Ok(Value::Int(tcp_opts(s)?.user_timeout.map_or(0, |t| {
+                i32::try_from(t.as_millis()).unwrap_or(i32::MAX)
+            })))
+        }
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => Ok(Value::Int(s.stored().keep_idle as i32)),
         (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => Ok(Value::Int(s.stored().keep_intvl as i32)),
         (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => Ok(Value::Int(s.stored().keep_cnt as i32)),
@@ -316,9 +302,14 @@ fn set_int(s: &VSock, level: i32, name: i32, v: i32) -> Res<()> {
         }
         (libc::IPPROTO_TCP, _) if !s.tcp => Err(libc::EOPNOTSUPP),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => set_tcp(s, |o| o.nodelay = on),
-        (libc::IPPROTO_TCP, libc::TCP_CORK) => {
-            let was = std::mem::replace(&mut s.stored().cork, on);
-            if was && !on { push(s) } else { Ok(()) }
+        (libc::IPPROTO_TCP, libc::TCP_CORK) => set_tcp(s, |o| o.cork = on),
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
+            // Linux: milliseconds, negative is EINVAL, 0 restores the
+            // retransmission count.
+            let ms = u64::try_from(v).map_err(|_| libc::EINVAL)?;
+            set_tcp(s, |o| {
+                o.user_timeout = (ms > 0).then(|| std::time::Duration::from_millis(ms));
+            })
         }
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE | libc::TCP_KEEPINTVL | libc::TCP_KEEPCNT) => {
             let limit = if name == libc::TCP_KEEPCNT {

@@ -48,6 +48,14 @@ pub struct TcpOptionsSet {
     pub linger_abort: bool,
     /// TCP_CONGESTION: `None` uses the stack's default (CUBIC).
     pub congestion: Option<crate::tcp::CongestionAlgorithm>,
+    /// TCP_CORK: partial segments wait until the cork is removed (which
+    /// sends them), a full segment accumulates, or one RTO passes with
+    /// nothing in flight.
+    pub cork: bool,
+    /// TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay
+    /// unacknowledged (or zero-window probes unanswered) before the
+    /// connection fails with `ETIMEDOUT`; `None` counts retransmissions.
+    pub user_timeout: Option<std::time::Duration>,
 }
 
 pub(crate) struct TcpSocket {
@@ -242,6 +250,8 @@ impl Core {
         }
         if let Role::Conn(c) = &mut s.state {
             c.set_nodelay(opts.nodelay);
+            c.set_cork(opts.cork);
+            c.set_user_timeout(opts.user_timeout);
             c.set_keepalive(opts.keepalive);
         }
         self.tcp_touch(h);
@@ -469,6 +479,12 @@ impl Core {
     /// Queues bytes to send: how many were taken (`EAGAIN` when the buffer
     /// is full; `EPIPE` after shutdown; the connection's error if it failed).
     pub fn tcp_send(&mut self, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
+        self.tcp_send_more(h, data, false)
+    }
+
+    /// `tcp_send` with MSG_MORE when `more`: a partial segment at the end
+    /// of `data` waits for more (see [`Connection::send_more`]).
+    pub fn tcp_send_more(&mut self, h: SocketHandle, data: &[u8], more: bool) -> io::Result<usize> {
         // Linux (tcp_sendmsg / sk_stream_wait_connect): a socket that never
         // connected, or listens, gives EPIPE; one still connecting waits
         // (EAGAIN) rather than queueing.
@@ -482,7 +498,7 @@ impl Core {
         if matches!(c.state(), State::SynSent | State::SynReceived) {
             return Err(errno(libc::EAGAIN));
         }
-        let r = match c.send(data) {
+        let r = match c.send_more(data, more) {
             Ok(0) if !data.is_empty() => Err(errno(libc::EAGAIN)),
             Ok(n) => Ok(n),
             Err(TcpError::NotConnected) if c.state() == State::SynSent => Err(errno(libc::EAGAIN)),
@@ -945,6 +961,8 @@ impl Core {
             mss: for_link.mss,
             ipv6,
             nodelay: opts.nodelay,
+            cork: opts.cork,
+            user_timeout: opts.user_timeout.filter(|t| !t.is_zero()),
             keepalive: opts.keepalive,
             ..self.cfg.tcp.clone()
         };

@@ -98,6 +98,12 @@ pub struct Connection {
     pub(super) send_buf: SendBuffer,
     /// The application shut down writing: FIN goes after the buffer.
     pub(super) fin_queued: bool,
+    /// The last `send` said MSG_MORE: the buffer's tail carries no PSH.
+    pub(super) tail_more: bool,
+    /// ... and its partial segment waits for the next `send`, an ACK of
+    /// new data or the persist timer (Linux corks only the push that
+    /// ends that call).
+    pub(super) hold_tail: bool,
 
     // Receive sequence space.
     pub(super) irs: Seq,
@@ -129,6 +135,12 @@ pub struct Connection {
     pub(super) rtx_tsval: Option<u32>,
     pub(super) rto_at: Option<Instant>,
     pub(super) retries: u32,
+    /// Since when sent data has waited without an ACK of new data: the
+    /// clock of TCP_USER_TIMEOUT.
+    pub(super) una_since: Option<Instant>,
+    /// Since when zero-window probes have gone out without the window
+    /// opening: the clock of TCP_USER_TIMEOUT while probing.
+    pub(super) probe_since: Option<Instant>,
     pub(super) delack_at: Option<Instant>,
     pub(super) persist_at: Option<Instant>,
     /// Tail loss probe timeout (RFC 8985 section 7.2).
@@ -209,6 +221,8 @@ impl Connection {
             buf_seq: iss + 1u32,
             send_buf: SendBuffer::new(cfg.send_buf),
             fin_queued: false,
+            tail_more: false,
+            hold_tail: false,
             irs: Seq(0),
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
@@ -225,6 +239,8 @@ impl Connection {
             rtx_tsval: None,
             rto_at: None,
             retries: 0,
+            una_since: None,
+            probe_since: None,
             delack_at: None,
             persist_at: None,
             pto_at: None,
@@ -324,13 +340,26 @@ impl Connection {
 
     /// Queues data; returns how much fit (0 when the buffer is full).
     pub fn send(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+        self.send_more(data, false)
+    }
+
+    /// `send` with MSG_MORE when `more`: the application says more data
+    /// follows, so a partial segment at the end of this data is held back
+    /// (until the next send, an ACK of new data, or the persist timer) and
+    /// carries no PSH, as in Linux.
+    pub fn send_more(&mut self, data: &[u8], more: bool) -> Result<usize, TcpError> {
         if let Some(e) = self.error {
             return Err(e);
         }
         if self.fin_queued || !self.may_queue_data() {
             return Err(TcpError::NotConnected);
         }
-        Ok(self.send_buf.write(data))
+        let n = self.send_buf.write(data);
+        if n > 0 || data.is_empty() {
+            self.tail_more = more;
+            self.hold_tail = more;
+        }
+        Ok(n)
     }
 
     fn may_queue_data(&self) -> bool {
@@ -620,9 +649,36 @@ impl Connection {
         self.rtt.current()
     }
 
-    /// TCP_NODELAY: takes effect at the next `poll_transmit`.
+    /// TCP_NODELAY: takes effect at the next `poll_transmit`. Turning it on
+    /// also pushes what is queued once, even past a cork (Linux's
+    /// TCP_NAGLE_PUSH).
     pub fn set_nodelay(&mut self, nodelay: bool) {
+        if nodelay && !self.cfg.nodelay {
+            self.push_pending();
+        }
         self.cfg.nodelay = nodelay;
+    }
+
+    /// TCP_CORK: removing the cork sends the partial segment it held.
+    pub fn set_cork(&mut self, cork: bool) {
+        if self.cfg.cork && !cork {
+            self.push_pending();
+        }
+        self.cfg.cork = cork;
+    }
+
+    /// TCP_USER_TIMEOUT (RFC 5482); `None` or zero goes back to counting
+    /// retransmissions.
+    pub fn set_user_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.cfg.user_timeout = timeout.filter(|t| !t.is_zero());
+    }
+
+    /// Sends queued data on the next poll even if it is a partial segment.
+    fn push_pending(&mut self) {
+        self.hold_tail = false;
+        if self.snd_nxt.since(self.buf_seq) < self.send_buf.len() as u32 {
+            self.force_send = true;
+        }
     }
 
     /// SO_KEEPALIVE and its TCP_KEEP* parameters; the idle time counts from
@@ -667,6 +723,7 @@ impl Connection {
             return Some(self.last_now);
         }
         [
+            self.user_timeout_at(),
             self.rto_at,
             self.delack_at,
             self.persist_at,

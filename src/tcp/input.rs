@@ -407,6 +407,10 @@ impl Connection {
         self.retries = 0;
         self.rtt.backoff = 0;
         self.rto_at = (self.snd_una != self.snd_max).then(|| now + self.rtt.current());
+        self.una_since = (self.snd_una != self.snd_max).then_some(now);
+        // Linux pushes on every ACK with the socket's own Nagle setting:
+        // an MSG_MORE hold lasts until then.
+        self.hold_tail = false;
         match self.recover {
             Some(rec) if ack >= rec => {
                 self.recover = None;

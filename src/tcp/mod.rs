@@ -110,6 +110,14 @@ pub struct TcpConfig {
     pub send_buf_max: usize,
     /// Disables Nagle's algorithm (TCP_NODELAY).
     pub nodelay: bool,
+    /// TCP_CORK: hold back partial segments (even with `nodelay`) until the
+    /// cork is removed, a full segment accumulates, or the persist timer
+    /// fires with nothing in flight (Linux's 200 ms ceiling, one RTO).
+    pub cork: bool,
+    /// TCP_USER_TIMEOUT (RFC 5482): abort with `TimedOut` once sent data
+    /// has waited this long without progress, or zero-window probes have
+    /// gone unanswered this long, instead of counting retransmissions.
+    pub user_timeout: Option<Duration>,
     /// Keepalive probing (SO_KEEPALIVE); `None` sends no probes.
     pub keepalive: Option<Keepalive>,
     /// TIME-WAIT duration, 2*MSL; also the orphaned FIN-WAIT-2 timeout.
@@ -162,6 +170,8 @@ impl TcpConfig {
             send_buf: 128 * 1024,
             send_buf_max: 4 << 20,
             nodelay: false,
+            cork: false,
+            user_timeout: None,
             keepalive: None,
             time_wait: Duration::from_secs(60),
             retries: 15,

@@ -189,6 +189,7 @@ impl Connection {
         self.snd_nxt = self.iss + 1u32;
         self.snd_max = self.snd_max.max(self.snd_nxt);
         self.rto_at.get_or_insert(now + self.rtt.current());
+        self.una_since.get_or_insert(now);
         self.ack_now = false;
         self.stats.segs_out += 1;
         emit(&repr, &[]);
@@ -209,7 +210,9 @@ impl Connection {
         if fin {
             flags |= TcpFlags::FIN;
         }
-        if len > 0 && off + len == self.send_buf.len() {
+        // PSH marks the end of what the application wrote (RFC 9293
+        // section 3.9.1.2); data written with MSG_MORE is not an end.
+        if len > 0 && off + len == self.send_buf.len() && !self.tail_more {
             flags |= TcpFlags::PSH;
         }
         let repr = self.header(now, seq, flags, len);
@@ -242,6 +245,10 @@ impl Connection {
         emit(&repr, self.send_buf.slice(off, len));
         self.snd_max = self.snd_max.max(seq + used);
         self.rto_at.get_or_insert(now + self.rtt.current());
+        self.una_since.get_or_insert(now);
+        if len > 0 {
+            self.probe_since = None;
+        }
         self.stats.segs_out += 1;
         self.stats.bytes_out += len as u64;
         used
@@ -365,17 +372,19 @@ impl Connection {
             return None;
         }
         let nothing_in_flight = self.snd_max == self.snd_una;
+        // A cork (TCP_CORK, or MSG_MORE on the last send) holds partial
+        // segments back whatever Nagle would do.
+        let corked = self.cfg.cork || self.hold_tail;
+        let nagle_ok = !corked && (self.cfg.nodelay || nothing_in_flight);
         let ok = retransmitting
             || std::mem::take(&mut self.force_send)
             || full >= self.snd_mss as usize
             || fin
             // The last of the data: Nagle lets it go when nothing is
             // unacknowledged (RFC 9293 section 3.7.4).
-            || (full == avail && (self.cfg.nodelay || nothing_in_flight))
+            || (full == avail && nagle_ok)
             // Sender SWS: at least half the largest window seen (3.8.6.2.1).
-            || (self.max_snd_wnd > 0
-                && full >= (self.max_snd_wnd / 2) as usize
-                && (self.cfg.nodelay || nothing_in_flight));
+            || (self.max_snd_wnd > 0 && full >= (self.max_snd_wnd / 2) as usize && nagle_ok);
         ok.then_some((len, fin))
     }
 
@@ -407,9 +416,31 @@ impl Connection {
         }
     }
 
+    /// When TCP_USER_TIMEOUT runs out: sent data unacknowledged, or
+    /// zero-window probes unanswered, for that long (RFC 5482 section 2).
+    pub(super) fn user_timeout_at(&self) -> Option<Instant> {
+        let timeout = self.cfg.user_timeout?;
+        if self.state == State::TimeWait {
+            return None;
+        }
+        let unsent = self.snd_nxt.since(self.buf_seq) < self.send_buf.len() as u32;
+        let since = if self.snd_una != self.snd_max {
+            self.una_since
+        } else if self.snd_wnd == 0 && unsent {
+            self.probe_since
+        } else {
+            None
+        }?;
+        Some(since + timeout)
+    }
+
     fn on_timers(&mut self, now: Instant) {
         if self.close_at.is_some_and(|t| now >= t) {
             self.enter_closed();
+            return;
+        }
+        if self.user_timeout_at().is_some_and(|t| now >= t) {
+            self.fail(TcpError::TimedOut);
             return;
         }
         if self.rto_at.is_some_and(|t| now >= t) {
@@ -430,9 +461,13 @@ impl Connection {
             self.persist_at = None;
             if self.snd_wnd == 0 {
                 self.probe_pending = true;
+                self.probe_since.get_or_insert(now);
                 self.persist_backoff = self.persist_backoff.saturating_add(1);
             } else {
+                // Also the ceiling on a cork: with nothing in flight the
+                // held segment goes after one RTO (Linux: 200 ms at least).
                 self.force_send = true;
+                self.hold_tail = false;
             }
         }
         if self.keepalive_at.is_some_and(|t| now >= t) {
@@ -456,7 +491,8 @@ impl Connection {
         } else {
             self.cfg.syn_retries
         };
-        if self.retries >= limit {
+        // With TCP_USER_TIMEOUT the time limit replaces the count.
+        if self.cfg.user_timeout.is_none() && self.retries >= limit {
             self.fail(TcpError::TimedOut);
             return;
         }

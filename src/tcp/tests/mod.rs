@@ -6,6 +6,7 @@ mod close;
 mod data;
 mod handshake;
 mod hostile;
+mod push;
 mod recovery;
 mod rst;
 mod timers;

@@ -30,10 +30,11 @@ fn rto_follows_measured_rtt_and_karn_skips_retransmitted_samples() {
     a.send(b"one").unwrap();
     feed(&mut b, t(0), &out(&mut a, t(0)));
     feed(&mut a, t(100), &out(&mut b, t(100)));
-    // Handshake sample 0, then 100 ms: SRTT = 100/8, RTTVAR = 100/4.
+    // Handshake sample 0, then 100 ms: SRTT = 100/8, RTTVAR = 100/4;
+    // RTO = SRTT + max(200 ms, 4 * RTTVAR).
     assert_eq!(a.rtt.srtt, Some(Duration::from_micros(12_500)));
     assert_eq!(a.rtt.rttvar, ms(25));
-    assert_eq!(a.rtt.rto, ms(200));
+    assert_eq!(a.rtt.rto, Duration::from_micros(212_500));
     a.send(b"two").unwrap();
     out(&mut a, t(200));
     let rtx = out(&mut a, t(500));

@@ -1,0 +1,179 @@
+//! When the application's data goes out: TCP_CORK, MSG_MORE, PSH, and
+//! TCP_USER_TIMEOUT (RFC 5482).
+use super::*;
+use crate::tcp::TcpError;
+
+fn nodelay_pair() -> (Connection, Connection) {
+    let mut c = cfg();
+    c.nodelay = true;
+    pair_with(c, cfg())
+}
+
+fn lens(segs: &[Seg]) -> Vec<usize> {
+    segs.iter().map(|s| s.1.len()).collect()
+}
+
+#[test]
+fn cork_holds_partial_segments_until_uncorked_even_with_nodelay() {
+    let (mut a, _b) = nodelay_pair();
+    a.set_cork(true);
+    a.send(&[1; 40]).unwrap();
+    assert!(out(&mut a, t(0)).is_empty());
+    a.send(&[2; 40]).unwrap();
+    assert!(out(&mut a, t(50)).is_empty());
+    a.set_cork(false);
+    let o = out(&mut a, t(60));
+    assert_eq!(lens(&o), [80]);
+    assert!(o[0].0.flags.contains(TcpFlags::PSH));
+}
+
+#[test]
+fn cork_lets_full_segments_go_and_holds_the_tail() {
+    let (mut a, _b) = nodelay_pair();
+    a.set_cork(true);
+    a.send(&[1; 2500]).unwrap();
+    assert_eq!(lens(&out(&mut a, t(0))), [1000, 1000]);
+}
+
+#[test]
+fn corked_tail_goes_after_one_rto_with_nothing_in_flight() {
+    let (mut a, _b) = nodelay_pair();
+    a.set_cork(true);
+    a.send(&[1; 40]).unwrap();
+    assert!(out(&mut a, t(0)).is_empty());
+    // Linux's ceiling on a cork: the probe timer, one RTO (200 ms here).
+    assert_eq!(a.poll_at(), Some(t(200)));
+    assert_eq!(lens(&out(&mut a, t(200))), [40]);
+}
+
+#[test]
+fn setting_nodelay_pushes_corked_data_once() {
+    let (mut a, _b) = pair();
+    a.set_cork(true);
+    a.send(&[1; 40]).unwrap();
+    assert!(out(&mut a, t(0)).is_empty());
+    a.set_nodelay(true);
+    assert_eq!(lens(&out(&mut a, t(1))), [40]);
+    a.send(&[1; 40]).unwrap();
+    assert!(out(&mut a, t(2)).is_empty(), "the cork still holds");
+}
+
+#[test]
+fn msg_more_holds_the_tail_until_the_next_send_and_marks_no_psh() {
+    let (mut a, _b) = nodelay_pair();
+    a.send_more(&[1; 100], true).unwrap();
+    assert!(out(&mut a, t(0)).is_empty());
+    a.send_more(&[1; 160], true).unwrap();
+    assert!(out(&mut a, t(5)).is_empty());
+    a.send_more(&[1; 5], false).unwrap();
+    let o = out(&mut a, t(8));
+    assert_eq!(lens(&o), [265]);
+    assert!(o[0].0.flags.contains(TcpFlags::PSH));
+}
+
+#[test]
+fn msg_more_hold_ends_at_the_next_ack_of_new_data_without_psh() {
+    let (mut a, mut b) = nodelay_pair();
+    a.send_more(&[1; 3100], true).unwrap();
+    let o = out(&mut a, t(0));
+    assert_eq!(lens(&o), [1000, 1000, 1000]);
+    assert!(o.iter().all(|s| !s.0.flags.contains(TcpFlags::PSH)));
+    feed(&mut b, t(10), &o[..2]);
+    let ack = out(&mut b, t(10));
+    assert!(!ack.is_empty());
+    feed(&mut a, t(10), &ack);
+    let tail = out(&mut a, t(10));
+    assert_eq!(lens(&tail), [100]);
+    assert!(!tail[0].0.flags.contains(TcpFlags::PSH));
+}
+
+#[test]
+fn msg_more_tail_goes_after_one_rto_with_nothing_in_flight() {
+    let (mut a, _b) = nodelay_pair();
+    a.send_more(&[1; 40], true).unwrap();
+    assert!(out(&mut a, t(0)).is_empty());
+    assert_eq!(a.poll_at(), Some(t(200)));
+    assert_eq!(lens(&out(&mut a, t(200))), [40]);
+}
+
+#[test]
+fn user_timeout_aborts_when_data_stays_unacknowledged_that_long() {
+    let mut c = cfg();
+    c.user_timeout = Some(ms(3000));
+    // More retransmissions than the count would allow: time decides.
+    c.retries = 1;
+    let (mut a, _b) = pair_with(c, cfg());
+    a.send(b"void").unwrap();
+    assert_eq!(out(&mut a, t(100)).len(), 1);
+    let mut now = t(100);
+    while !a.is_closed() {
+        now = a.poll_at().unwrap();
+        assert!(now <= t(3100), "still open at {now:?}");
+        out(&mut a, now);
+    }
+    assert_eq!(now, t(3100));
+    assert!(a.counters().rto_expiries >= 3);
+    assert_eq!(a.take_error(), Some(TcpError::TimedOut));
+}
+
+#[test]
+fn user_timeout_restarts_when_new_data_is_acknowledged() {
+    let mut c = cfg();
+    c.user_timeout = Some(ms(1000));
+    let (mut a, mut b) = pair_with(c, cfg());
+    a.send(b"one").unwrap();
+    let o = out(&mut a, t(0));
+    feed(&mut b, t(860), &o);
+    // B's delayed ACK, 40 ms later.
+    let ack = out(&mut b, t(900));
+    assert_eq!(ack.len(), 1);
+    feed(&mut a, t(900), &ack);
+    a.send(b"two").unwrap();
+    out(&mut a, t(900));
+    // Unacknowledged since 900 ms: open until 1900, closed then.
+    while let Some(at) = a.poll_at().filter(|&at| at < t(1900)) {
+        out(&mut a, at);
+        assert!(!a.is_closed(), "closed early at {at:?}");
+    }
+    out(&mut a, t(1900));
+    assert!(a.is_closed());
+}
+
+#[test]
+fn user_timeout_bounds_unanswered_zero_window_probes() {
+    let mut cb = cfg();
+    cb.recv_buf = 1000;
+    let mut ca = cfg();
+    ca.user_timeout = Some(ms(2000));
+    let (mut a, mut b) = pair_with(ca, cb);
+    a.send(&[9; 3000]).unwrap();
+    pump(&mut a, &mut b, t(0));
+    pump(&mut a, &mut b, t(40));
+    assert_eq!(a.snd_wnd, 0);
+    // The peer stays silent: probes go unanswered.
+    let first_probe = a.poll_at().unwrap();
+    let mut now = first_probe;
+    while !a.is_closed() {
+        out(&mut a, now);
+        now = a.poll_at().unwrap_or(now);
+        assert!(now <= first_probe + ms(2000));
+    }
+    assert_eq!(now, first_probe + ms(2000));
+    assert_eq!(a.take_error(), Some(TcpError::TimedOut));
+}
+
+#[test]
+fn zero_user_timeout_goes_back_to_counting_retransmissions() {
+    let mut c = cfg();
+    c.retries = 2;
+    let (mut a, _b) = pair_with(c, cfg());
+    a.set_user_timeout(Some(ms(60_000)));
+    a.set_user_timeout(Some(Duration::ZERO));
+    a.send(b"void").unwrap();
+    out(&mut a, t(0));
+    while let Some(at) = a.poll_at() {
+        out(&mut a, at);
+    }
+    assert_eq!(a.counters().rto_expiries, 2);
+    assert_eq!(a.take_error(), Some(TcpError::TimedOut));
+}

@@ -416,3 +416,37 @@ fn write_after_shutdown_is_broken_pipe_and_unconnected_udp_peer_is_not_connected
     assert!(info.srtt.is_some(), "the handshake gave an RTT sample");
     assert!(info.cwnd > 0);
 }
+
+#[test]
+fn corked_small_write_waits_for_the_cork_ceiling_and_options_read_back() {
+    let (a, b) = pair();
+    let addr = SocketAddr::from((A4, 9));
+    let listener = TcpListener::bind(&a, addr).unwrap();
+    let c = TcpStream::connect(&b, addr).unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    c.set_nodelay(true).unwrap();
+    c.set_cork(true).unwrap();
+    assert!(c.cork().unwrap());
+    c.set_user_timeout(Some(Duration::from_secs(3))).unwrap();
+    assert_eq!(c.user_timeout().unwrap(), Some(Duration::from_secs(3)));
+    c.set_user_timeout(Some(Duration::ZERO)).unwrap();
+    assert_eq!(c.user_timeout().unwrap(), None);
+    // With nothing in flight a corked partial segment waits one RTO (at
+    // least 200 ms), Nagle or not: it cannot arrive sooner.
+    let t0 = Instant::now();
+    (&c).write_all(b"corked").unwrap();
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).unwrap();
+    let waited = t0.elapsed();
+    assert_eq!(&buf[..n], b"corked");
+    assert!(
+        waited >= Duration::from_millis(190),
+        "arrived after {waited:?}"
+    );
+    // Uncorked, a small write goes (TCP_NODELAY): this read would
+    // otherwise also wait for the ceiling.
+    c.set_cork(false).unwrap();
+    (&c).write_all(b"free").unwrap();
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"free");
+}

@@ -341,6 +341,29 @@ impl TcpStream {
         Ok(self.options()?.nodelay)
     }
 
+    /// TCP_CORK: while on, partial segments wait for more data (up to one
+    /// RTO when nothing is in flight); turning it off sends them at once.
+    pub fn set_cork(&self, on: bool) -> io::Result<()> {
+        self.set_options(|o| o.cork = on)
+    }
+
+    /// Whether TCP_CORK is on.
+    pub fn cork(&self) -> io::Result<bool> {
+        Ok(self.options()?.cork)
+    }
+
+    /// TCP_USER_TIMEOUT (RFC 5482): fail with `TimedOut` once sent data
+    /// has stayed unacknowledged this long; `None` (or zero) falls back to
+    /// the retransmission count.
+    pub fn set_user_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.set_options(|o| o.user_timeout = timeout.filter(|t| !t.is_zero()))
+    }
+
+    /// The TCP_USER_TIMEOUT in force, if any.
+    pub fn user_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.options()?.user_timeout)
+    }
+
     /// Keepalive probes (`None` turns them off).
     pub fn set_keepalive(&self, keepalive: Option<Keepalive>) -> io::Result<()> {
         self.set_options(|o| o.keepalive = keepalive)

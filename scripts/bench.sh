@@ -16,7 +16,12 @@
 #
 # Variables: BENCH_SECS (length of one run, default 2), BENCH_RUNS (runs per
 # figure, median taken, default 3), BENCH_ROWS (which rows, default
-# `kernel ustack shim smoltcp`).
+# `kernel ustack shim smoltcp passthrough`).
+#
+# The `passthrough` row is the shim's cost on calls that are not on its
+# sockets: `dd bs=1` (one read and one write system call per byte) plain
+# and under the shim, alternating, BENCH_PT_RUNS times each (default 11);
+# the medians and their ratio go under the table.
 set -euo pipefail
 
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
@@ -203,7 +208,30 @@ row_smoltcp() {
     stop_server
 }
 
-for row in ${BENCH_ROWS:-kernel ustack shim smoltcp}; do
+# --- pass-through: the shim on non-socket calls ----------------------------
+row_passthrough() {
+    echo "bench: shim pass-through (dd bs=1, plain and under the shim)" >&2
+    local so="$root/target/release/libustack.so" n=500000 i t0 t1 v
+    if [[ ! -f $so ]]; then
+        echo "passthrough note n/a (no libustack.so)" >>"$raw"
+        return 0
+    fi
+    for i in $(seq "${BENCH_PT_RUNS:-11}"); do
+        for v in plain shim; do
+            t0=$(date +%s%N)
+            if [[ $v == plain ]]; then
+                env dd if=/dev/zero of=/dev/null bs=1 count=$n 2>/dev/null
+            else
+                env LD_PRELOAD="$so" dd if=/dev/zero of=/dev/null bs=1 count=$n 2>/dev/null
+            fi
+            t1=$(date +%s%N)
+            echo "passthrough pt_$v $(((t1 - t0) / 1000))" >>"$raw"
+        done
+    done
+    echo "passthrough pt_calls $((2 * n))" >>"$raw"
+}
+
+for row in ${BENCH_ROWS:-kernel ustack shim smoltcp passthrough}; do
     "row_$row"
 done
 

@@ -670,6 +670,24 @@ fn set_offloads(fd: &OwnedFd, name: &str) -> Offloads {
     ) {
         log::info!("tun: {name}: TUNSETVNETHDRSZ {size}: {e}; keeping the default");
     }
+    // TUNSETOFFLOAD takes its argument by value.
+    negotiate_offloads(|flags| {
+        ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETOFFLOAD,
+            libc::c_ulong::from(flags) as *mut c_void,
+        )
+        .inspect_err(|e| log::info!("tun: {name}: TUNSETOFFLOAD {flags:#x} refused: {e}"))
+    })
+}
+
+/// Asks `set_offload` for the offloads, most first (checksum and TSO, then
+/// checksum alone, then none: the kernel refuses a set with any flag it
+/// does not know), and returns what the first accepted set gives. With
+/// `vnet` alone, super-segments can still be sent (the kernel cuts what a
+/// vnet header asks it to whatever we accept), and a kernel that refuses
+/// even that is caught at run time (see `TunDevice::send_batch`).
+fn negotiate_offloads(mut set_offload: impl FnMut(u32) -> io::Result<()>) -> Offloads {
     let tso = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
     for (flags, offloads) in [
         (
@@ -689,14 +707,8 @@ fn set_offloads(fd: &OwnedFd, name: &str) -> Offloads {
             },
         ),
     ] {
-        // TUNSETOFFLOAD takes its argument by value.
-        match ioctl(
-            fd.as_raw_fd(),
-            libc::TUNSETOFFLOAD,
-            libc::c_ulong::from(flags) as *mut c_void,
-        ) {
-            Ok(()) => return offloads,
-            Err(e) => log::info!("tun: {name}: TUNSETOFFLOAD {flags:#x} refused: {e}"),
+        if set_offload(flags).is_ok() {
+            return offloads;
         }
     }
     Offloads {

@@ -772,3 +772,36 @@ fn a_refused_super_segment_is_cut_in_software_from_then_on() {
     }
     assert!(pieces.next().is_none());
 }
+
+#[test]
+fn offloads_fall_back_to_what_the_kernel_accepts() {
+    let all = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+    let refuse = |refused: &[u32]| {
+        let mut asked = Vec::new();
+        let got = negotiate_offloads(|flags| {
+            asked.push(flags);
+            if refused.contains(&flags) {
+                Err(io::Error::from_raw_os_error(libc::EINVAL))
+            } else {
+                Ok(())
+            }
+        });
+        (got, asked)
+    };
+    let full = Offloads {
+        vnet: true,
+        csum: true,
+        tso: true,
+    };
+    assert_eq!(refuse(&[]), (full, vec![all]));
+    let csum_only = Offloads { tso: false, ..full };
+    assert_eq!(refuse(&[all]), (csum_only, vec![all, libc::TUN_F_CSUM]));
+    let none = Offloads {
+        vnet: true,
+        ..Offloads::default()
+    };
+    assert_eq!(
+        refuse(&[all, libc::TUN_F_CSUM]),
+        (none, vec![all, libc::TUN_F_CSUM])
+    );
+}

@@ -16,13 +16,22 @@
 #
 # Variables: BENCH_SECS (length of one run, default 2), BENCH_RUNS (runs per
 # figure, median taken, default 3), BENCH_ROWS (which rows, default
-# `kernel ustack shim smoltcp`).
+# `kernel ustack shim smoltcp passthrough`).
+#
+# BENCH_MTU (default 1500) is the link MTU of the kernel (veth), ustack and
+# shim rows (USTACK_MTU, 1280 to 65535); the smoltcp row keeps 1500.
+#
+# The `passthrough` row is the shim's cost on calls that are not on its
+# sockets: `dd bs=1` (one read and one write system call per byte) plain
+# and under the shim, alternating, BENCH_PT_RUNS times each (default 11);
+# the medians and their ratio go under the table.
 set -euo pipefail
 
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 self="$root/scripts/bench.sh"
 cd "$root"
 secs=${BENCH_SECS:-2}
+mtu=${BENCH_MTU:-1500}
 runs=${BENCH_RUNS:-3}
 out_dir="$root/target/bench"
 smol_target="$root/target/smoltcp-peer"
@@ -139,9 +148,9 @@ row_kernel() {
     done
     ip link add bench0 type veth peer name bench1 netns "$ns_b"
     ip addr add 10.79.0.1/24 dev bench0
-    ip link set bench0 up
+    ip link set bench0 mtu "$mtu" up
     nsenter -t "$ns_b" -n sh -c \
-        'ip link set lo up && ip addr add 10.79.0.2/24 dev bench1 && ip link set bench1 up'
+        "ip link set lo up && ip addr add 10.79.0.2/24 dev bench1 && ip link set bench1 mtu $mtu up"
     nsenter -t "$ns_b" -n "$netbench" serve --kernel 2>"$out_dir/kernel.log" &
     server_pid=$!
     bg_pids+=("$server_pid")
@@ -154,7 +163,7 @@ row_kernel() {
 # --- row 2: the ustack library over TUN ----------------------------------
 row_ustack() {
     echo "bench: ustack library <-> kernel over TUN" >&2
-    USTACK_IFNAME=ustack0 USTACK_LOG=warn "$netbench" serve 2>"$out_dir/ustack.log" &
+    USTACK_IFNAME=ustack0 USTACK_MTU=$mtu USTACK_LOG=warn "$netbench" serve 2>"$out_dir/ustack.log" &
     server_pid=$!
     bg_pids+=("$server_pid")
     wait_port 10.77.0.2 5003 "$server_pid"
@@ -171,7 +180,7 @@ row_shim() {
         # device up, so the server listens on every address.
         timeout 20 iperf3 -s -1 >/dev/null 2>&1 &
         bg_pids+=("$!")
-        if timeout 20 scripts/ustack -- iperf3 -c 10.77.0.1 -t "$secs" -J \
+        if USTACK_MTU=$mtu timeout 20 scripts/ustack -- iperf3 -c 10.77.0.1 -t "$secs" -J \
             >"$tmp/iperf.json" 2>"$tmp/iperf.err"; then
             gbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e9)' \
                 "$tmp/iperf.json" 2>/dev/null || true)
@@ -203,7 +212,30 @@ row_smoltcp() {
     stop_server
 }
 
-for row in ${BENCH_ROWS:-kernel ustack shim smoltcp}; do
+# --- pass-through: the shim on non-socket calls ----------------------------
+row_passthrough() {
+    echo "bench: shim pass-through (dd bs=1, plain and under the shim)" >&2
+    local so="$root/target/release/libustack.so" n=500000 i t0 t1 v
+    if [[ ! -f $so ]]; then
+        echo "passthrough note n/a (no libustack.so)" >>"$raw"
+        return 0
+    fi
+    for i in $(seq "${BENCH_PT_RUNS:-11}"); do
+        for v in plain shim; do
+            t0=$(date +%s%N)
+            if [[ $v == plain ]]; then
+                env dd if=/dev/zero of=/dev/null bs=1 count=$n 2>/dev/null
+            else
+                env LD_PRELOAD="$so" dd if=/dev/zero of=/dev/null bs=1 count=$n 2>/dev/null
+            fi
+            t1=$(date +%s%N)
+            echo "passthrough pt_$v $(((t1 - t0) / 1000))" >>"$raw"
+        done
+    done
+    echo "passthrough pt_calls $((2 * n))" >>"$raw"
+}
+
+for row in ${BENCH_ROWS:-kernel ustack shim smoltcp passthrough}; do
     "row_$row"
 done
 
@@ -213,7 +245,8 @@ smol_version=$(awk '/^name = "smoltcp"$/ {getline; gsub(/"/, "", $3); print $3}'
 {
     echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores," \
         "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')," \
-        "Linux $(uname -r); load average before/after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg)."
+        "Linux $(uname -r); load average before/after: $load_before / $(cut -d' ' -f1-3 /proc/loadavg);" \
+        "link MTU $mtu (smoltcp 1500)."
     echo
     python3 scripts/bench/table.py "$raw" "$tmp/table.md" "$smol_version" >/dev/null
     cat "$tmp/table.md"

@@ -453,3 +453,76 @@ fn offloads_move_bulk_data_as_super_packets_both_ways() {
     .join()
     .unwrap_or_else(|p| std::panic::resume_unwind(p));
 }
+
+/// The kernel's TCP_MAXSEG for a connected socket: the MSS it sends with.
+fn kernel_mss(s: &net::TcpStream) -> i32 {
+    use std::os::fd::AsRawFd;
+    let mut mss: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: an int option into an int of its size.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_MAXSEG,
+            (&mut mss as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    mss
+}
+
+#[test]
+fn a_65535_byte_mtu_carries_64_kib_segments_both_ways_both_families() {
+    thread::spawn(|| {
+        ustack::sys::enter_private_netns().expect("private network namespace (run as root)");
+        let cfg = Config {
+            mtu: 65535,
+            ..Config::default()
+        };
+        let stack = Stack::from_config(&cfg).expect("stack on TUN");
+        // (Not from /sys, which shows the namespace it was mounted in.)
+        let out = std::process::Command::new("ip")
+            .args(["-o", "link", "show", "dev", &cfg.ifname])
+            .output()
+            .expect("ip link");
+        let line = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            line.contains(" mtu 65535 "),
+            "the kernel side's MTU: {line}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while net::UdpSocket::bind((KERNEL6, 0)).is_err() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let len = 8 << 20;
+        for (ip, port) in [(IpAddr::V4(STACK4), 5111), (IpAddr::V6(STACK6), 5112)] {
+            let l = TcpListener::bind(&stack, (ip, port)).unwrap();
+            let sender = thread::spawn(move || {
+                let mut k = net::TcpStream::connect((ip, port)).unwrap();
+                send_pattern(&mut k, len, 7);
+                // After the transfer: at first Linux bounds its MSS to half
+                // the peer's largest window (32,767 for an unscaled SYN).
+                let mss = kernel_mss(&k);
+                k.shutdown(Shutdown::Write).unwrap();
+                (mss, check_pattern(k, 8))
+            });
+            let (s, _) = l.accept().unwrap();
+            assert_eq!(check_pattern(&s, 7), len);
+            send_pattern(&s, len, 8);
+            s.shutdown(Shutdown::Write).unwrap();
+            let (mss, back) = sender.join().unwrap();
+            assert_eq!(back, len);
+            // Both ends' MSS come from the MTU: the kernel sends segments
+            // as large as ustack announced (less its timestamp option).
+            let ip_header = if ip.is_ipv4() { 20 } else { 40 };
+            assert!(
+                mss >= 65535 - ip_header - 20 - 12,
+                "over {ip}: kernel MSS {mss}"
+            );
+        }
+    })
+    .join()
+    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+}

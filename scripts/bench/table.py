@@ -3,7 +3,9 @@
 Input lines: `ROW KEY VALUE`, where KEY is one of send, recv (Gbit/s of one
 bulk run), rr, crr, udp64, udp1400 (per second, one run), bytes and cpu (of
 one bulk run, summed into CPU seconds per GiB), or note (free text shown in
-place of every figure). Medians are taken over the runs of each KEY.
+place of every figure). Medians are taken over the runs of each KEY. The
+row `passthrough` (keys pt_plain, pt_shim: microseconds of one `dd` run;
+pt_calls: its system calls) becomes a line under the table.
 """
 
 import statistics
@@ -73,6 +75,20 @@ def main():
             else:
                 cells.append("n/a")
         lines.append(f"| ratio ustack / {other} | " + " | ".join(cells) + " |")
+    pt = figures.get("passthrough", {})
+    if pt.get("pt_plain") and pt.get("pt_shim"):
+        plain, shim = pt["pt_plain"], pt["pt_shim"]
+        calls = pt.get("pt_calls", 0)
+        lines.append("")
+        lines.append(
+            f"Shim pass-through, `dd bs=1` ({calls:,.0f} read/write calls on"
+            f" non-socket fds), median wall time: plain {plain / 1e3:.1f} ms,"
+            f" under the shim {shim / 1e3:.1f} ms, ratio {shim / plain:.3f}"
+            f" ({(shim / plain - 1) * 100:+.1f}%)."
+        )
+    elif "passthrough" in notes:
+        lines.append("")
+        lines.append(f"Shim pass-through: {notes['passthrough']}.")
     text = "\n".join(lines) + "\n"
     with open(out, "w", encoding="utf-8") as f:
         f.write(text)

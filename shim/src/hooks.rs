@@ -2,8 +2,12 @@
 //!
 //! Every hook runs its body inside `guard`, which turns an errno into -1
 //! with errno set and a panic into -1 with `EIO`, so nothing unwinds into
-//! C. A call on an fd that is not virtual costs one bitmap load before the
-//! real function runs.
+//! C. The hooks that take an fd first ask `table::plain` (one bitmap
+//! load): on an fd that is certainly not virtual they jump straight to the
+//! real function, before `guard`, thread-locals or anything else, so a
+//! program's ordinary file I/O pays a handful of instructions (the
+//! pass-through figure of scripts/bench.sh). Nothing on that path can
+//! panic.
 //!
 //! fcntl, ioctl and open are variadic in C; stable Rust cannot define
 //! variadic functions, and rustc exports only Rust-defined symbols from a
@@ -39,6 +43,20 @@ use crate::sock::{Res, VSock, is_loopback};
 use crate::table::{self, Entry};
 use crate::{poll, sockopt, stack};
 
+/// Returns the real call's result at once when `fd` is certainly not
+/// virtual (see the module docs).
+macro_rules! pass_plain {
+    ($fd:expr, $call:expr) => {
+        if table::plain($fd) {
+            // SAFETY: passed through as given, under the hook's contract.
+            return unsafe { $call };
+        }
+    };
+}
+
+/// Kept out of line so the hooks' pass-through path sets up no frame for
+/// it.
+#[inline(never)]
 fn guard<T: Fail>(f: impl FnOnce() -> Res<T>) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => v,
@@ -174,7 +192,7 @@ fn iov_total(iov: &[iovec]) -> Res<usize> {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
-    guard(|| {
+    guard(move || {
         let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
         let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
         let tcp = base == libc::SOCK_STREAM && (protocol == 0 || protocol == libc::IPPROTO_TCP);
@@ -192,7 +210,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn socketpair(d: c_int, ty: c_int, p: c_int, sv: *mut c_int) -> c_int {
-    guard(|| {
+    guard(move || {
         // SAFETY: passed through as given.
         let r = unsafe { real::socketpair(d, ty, p, sv) };
         if r == 0 {
@@ -208,7 +226,7 @@ pub unsafe extern "C" fn socketpair(d: c_int, ty: c_int, p: c_int, sv: *mut c_in
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bind(fd: c_int, a: *const sockaddr, len: socklen_t) -> c_int {
-    guard(|| {
+    guard(move || {
         if let Some(s) = vsock(fd) {
             // SAFETY: the caller's address buffer of `len` bytes.
             match unsafe { addr::read(a, len)? } {
@@ -224,7 +242,8 @@ pub unsafe extern "C" fn bind(fd: c_int, a: *const sockaddr, len: socklen_t) -> 
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::listen(fd, backlog));
+    guard(move || match vsock(fd) {
         Some(s) => ops::listen(&s, backlog).map(|()| 0),
         // SAFETY: integer arguments.
         None => Ok(unsafe { real::listen(fd, backlog) }),
@@ -246,7 +265,7 @@ fn do_accept(fd: c_int, a: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> 
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept(fd: c_int, a: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    guard(|| do_accept(fd, a, len, 0))
+    guard(move || do_accept(fd, a, len, 0))
 }
 
 #[unsafe(no_mangle)]
@@ -256,12 +275,12 @@ pub unsafe extern "C" fn accept4(
     len: *mut socklen_t,
     flags: c_int,
 ) -> c_int {
-    guard(|| do_accept(fd, a, len, flags))
+    guard(move || do_accept(fd, a, len, flags))
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn connect(fd: c_int, a: *const sockaddr, len: socklen_t) -> c_int {
-    guard(|| {
+    guard(move || {
         if let Some(s) = vsock(fd) {
             // SAFETY: the caller's address buffer of `len` bytes.
             match unsafe { addr::read(a, len)? } {
@@ -276,7 +295,8 @@ pub unsafe extern "C" fn connect(fd: c_int, a: *const sockaddr, len: socklen_t) 
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getsockname(fd: c_int, a: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::getsockname(fd, a, len));
+    guard(move || match vsock(fd) {
         Some(s) => {
             if a.is_null() || len.is_null() {
                 return Err(libc::EFAULT);
@@ -291,7 +311,8 @@ pub unsafe extern "C" fn getsockname(fd: c_int, a: *mut sockaddr, len: *mut sock
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getpeername(fd: c_int, a: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::getpeername(fd, a, len));
+    guard(move || match vsock(fd) {
         Some(s) => {
             if a.is_null() || len.is_null() {
                 return Err(libc::EFAULT);
@@ -312,7 +333,8 @@ pub unsafe extern "C" fn getsockopt(
     val: *mut c_void,
     len: *mut socklen_t,
 ) -> c_int {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::getsockopt(fd, level, name, val, len));
+    guard(move || match vsock(fd) {
         Some(s) => {
             if val.is_null() || len.is_null() {
                 return Err(libc::EFAULT);
@@ -344,7 +366,8 @@ pub unsafe extern "C" fn setsockopt(
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::setsockopt(fd, level, name, val, len));
+    guard(move || match vsock(fd) {
         Some(s) => {
             // SAFETY: `val` has `len` readable bytes per the caller.
             let bytes = unsafe { slice(val, len as usize)? };
@@ -357,7 +380,8 @@ pub unsafe extern "C" fn setsockopt(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::shutdown(fd, how));
+    guard(move || match vsock(fd) {
         Some(s) => ops::shutdown(&s, how).map(|()| 0),
         // SAFETY: integer arguments.
         None => Ok(unsafe { real::shutdown(fd, how) }),
@@ -366,7 +390,10 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    guard(|| {
+    if !table::is_internal(fd) {
+        pass_plain!(fd, real::close(fd));
+    }
+    guard(move || {
         guard_internal(fd, libc::EBADF)?;
         let old = if stack::bypass() {
             table::unmark_internal(fd);
@@ -383,7 +410,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
-    guard(|| {
+    guard(move || {
         if first > last {
             return Err(libc::EINVAL);
         }
@@ -424,7 +451,8 @@ fn recv_into(s: &VSock, buf: &mut [u8], flags: c_int) -> Res<ssize_t> {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::read(fd, buf, n));
+    guard(move || match vsock(fd) {
         // SAFETY: `buf` has `n` writable bytes per the caller.
         Some(s) => recv_into(&s, unsafe { slice_mut(buf, n)? }, 0),
         // SAFETY: passed through as given.
@@ -434,7 +462,8 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::write(fd, buf, n));
+    guard(move || match vsock(fd) {
         // SAFETY: `buf` has `n` readable bytes per the caller.
         Some(s) => ops::send(&s, unsafe { slice(buf, n)? }, 0, None).map(len_ok),
         // SAFETY: passed through as given.
@@ -444,7 +473,8 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::readv(fd, iov, n));
+    guard(move || match vsock(fd) {
         Some(s) => {
             // SAFETY: `iov` holds `n` iovecs per the caller.
             let iov = unsafe { iovecs(iov, usize::try_from(n).map_err(|_| libc::EINVAL)?)? };
@@ -461,7 +491,8 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::writev(fd, iov, n));
+    guard(move || match vsock(fd) {
         Some(s) => {
             // SAFETY: `iov` holds `n` iovecs of readable memory.
             let data =
@@ -475,7 +506,8 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::recv(fd, buf, n, flags));
+    guard(move || match vsock(fd) {
         // SAFETY: `buf` has `n` writable bytes per the caller.
         Some(s) => recv_into(&s, unsafe { slice_mut(buf, n)? }, flags),
         // SAFETY: passed through as given.
@@ -492,7 +524,8 @@ pub unsafe extern "C" fn recvfrom(
     a: *mut sockaddr,
     len: *mut socklen_t,
 ) -> ssize_t {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::recvfrom(fd, buf, n, flags, a, len));
+    guard(move || match vsock(fd) {
         Some(s) => {
             // SAFETY: `buf` has `n` writable bytes per the caller.
             let r = ops::recv(&s, unsafe { slice_mut(buf, n)? }, flags)?;
@@ -549,7 +582,8 @@ unsafe fn recvmsg_v(s: &VSock, msg: *mut msghdr, flags: c_int) -> Res<ssize_t> {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::recvmsg(fd, msg, flags));
+    guard(move || match vsock(fd) {
         // SAFETY: the caller's msghdr.
         Some(s) => unsafe { recvmsg_v(&s, msg, flags) },
         // SAFETY: passed through as given.
@@ -565,7 +599,8 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     timeout: *mut timespec,
 ) -> c_int {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::recvmmsg(fd, msgs, n, flags, timeout));
+    guard(move || match vsock(fd) {
         Some(s) => {
             if msgs.is_null() {
                 return Err(libc::EFAULT);
@@ -597,7 +632,8 @@ pub unsafe extern "C" fn recvmmsg(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
-    guard(|| match vsock(fd) {
+    pass_plain!(fd, real::send(fd, buf, n, flags));
+    guard(move || match vsock(fd) {
         // SAFETY: `buf` has `n` readable bytes per the caller.
         Some(s) => ops::send(&s, unsafe { slice(buf, n)? }, flags, None).map(len_ok),
         // SAFETY: passed through as given.
@@ -643,7 +679,8 @@ pub unsafe extern "C" fn sendto(
     a: *const sockaddr,
     len: socklen_t,
 ) -> ssize_t {
-    guard(|| {
+    pass_plain!(fd, real::sendto(fd, buf, n, flags, a, len));
+    guard(move || {
         if let Some(s) = vsock(fd) {
             // SAFETY: the caller's address.
             if let Some(dst) = unsafe { destination(fd, &s, a, len)? } {
@@ -677,7 +714,8 @@ unsafe fn sendmsg_v(fd: c_int, s: &VSock, msg: *const msghdr, flags: c_int) -> R
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    guard(|| {
+    pass_plain!(fd, real::sendmsg(fd, msg, flags));
+    guard(move || {
         if let Some(s) = vsock(fd) {
             // SAFETY: the caller's msghdr.
             if let Some(n) = unsafe { sendmsg_v(fd, &s, msg, flags)? } {
@@ -691,7 +729,8 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmmsg(fd: c_int, msgs: *mut mmsghdr, n: c_uint, flags: c_int) -> c_int {
-    guard(|| {
+    pass_plain!(fd, real::sendmmsg(fd, msgs, n, flags));
+    guard(move || {
         if let Some(s) = vsock(fd) {
             if msgs.is_null() {
                 return Err(libc::EFAULT);
@@ -775,7 +814,8 @@ fn sendfile_v(s: &VSock, inp: c_int, off: Option<&mut i64>, count: usize) -> Res
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: size_t) -> ssize_t {
-    guard(|| match vsock(out) {
+    pass_plain!(out, real::sendfile(out, inp, off, n));
+    guard(move || match vsock(out) {
         Some(s) => {
             let mut o = if off.is_null() {
                 None
@@ -797,7 +837,8 @@ pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, n: si
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut i64, n: size_t) -> ssize_t {
-    guard(|| match vsock(out) {
+    pass_plain!(out, real::sendfile64(out, inp, off, n));
+    guard(move || match vsock(out) {
         Some(s) => {
             // SAFETY: a valid offset pointer or null.
             let o = unsafe { off.as_mut() };
@@ -907,7 +948,7 @@ unsafe fn poll_any(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    guard(|| {
+    guard(move || {
         // SAFETY: the caller's pollfds.
         match unsafe { poll_any(fds, n, ms_timeout(timeout), std::ptr::null()) } {
             Some(r) => r,
@@ -924,7 +965,7 @@ pub unsafe extern "C" fn ppoll(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    guard(|| {
+    guard(move || {
         let t = ts_timeout(ts)?;
         // SAFETY: the caller's pollfds.
         match unsafe { poll_any(fds, n, t, mask) } {
@@ -943,7 +984,7 @@ pub unsafe extern "C" fn select(
     e: *mut fd_set,
     tv: *mut timeval,
 ) -> c_int {
-    guard(|| {
+    guard(move || {
         let timeout = if tv.is_null() {
             None
         } else {
@@ -988,7 +1029,7 @@ pub unsafe extern "C" fn pselect(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    guard(|| {
+    guard(move || {
         let timeout = ts_timeout(ts)?;
         if !stack::bypass() {
             // SAFETY: the caller's fd_sets.
@@ -1004,13 +1045,13 @@ pub unsafe extern "C" fn pselect(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
     // SAFETY: integer argument.
-    guard(|| fresh(unsafe { real::epoll_create(size) }))
+    guard(move || fresh(unsafe { real::epoll_create(size) }))
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
     // SAFETY: integer argument.
-    guard(|| fresh(unsafe { real::epoll_create1(flags) }))
+    guard(move || fresh(unsafe { real::epoll_create1(flags) }))
 }
 
 #[unsafe(no_mangle)]
@@ -1020,7 +1061,7 @@ pub unsafe extern "C" fn epoll_ctl(
     fd: c_int,
     ev: *mut epoll_event,
 ) -> c_int {
-    guard(|| match vsock(fd) {
+    guard(move || match vsock(fd) {
         Some(s) => {
             // SAFETY: a valid event or null, per the caller.
             let e = unsafe { ev.as_ref() }.map(|e| epoll_event {
@@ -1076,7 +1117,7 @@ pub unsafe extern "C" fn epoll_wait(
     max: c_int,
     t: c_int,
 ) -> c_int {
-    guard(|| {
+    guard(move || {
         // SAFETY: the caller's event buffer.
         match unsafe { epoll_any(epfd, evs, max, ms_timeout(t), std::ptr::null()) } {
             Some(r) => r,
@@ -1094,7 +1135,7 @@ pub unsafe extern "C" fn epoll_pwait(
     t: c_int,
     mask: *const sigset_t,
 ) -> c_int {
-    guard(|| {
+    guard(move || {
         // SAFETY: the caller's event buffer.
         match unsafe { epoll_any(epfd, evs, max, ms_timeout(t), mask) } {
             Some(r) => r,
@@ -1112,7 +1153,7 @@ pub unsafe extern "C" fn epoll_pwait2(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    guard(|| {
+    guard(move || {
         let t = ts_timeout(ts)?;
         // SAFETY: the caller's event buffer.
         match unsafe { epoll_any(epfd, evs, max, t, mask) } {
@@ -1140,7 +1181,7 @@ fn dup_mapping(from: c_int, to: c_int) {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
-    guard(|| {
+    guard(move || {
         // SAFETY: integer argument.
         let r = unsafe { real::dup(fd) };
         dup_mapping(fd, r);
@@ -1150,7 +1191,7 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup2(fd: c_int, to: c_int) -> c_int {
-    guard(|| {
+    guard(move || {
         guard_internal(to, libc::EBUSY)?;
         // SAFETY: integer arguments.
         let r = unsafe { real::dup2(fd, to) };
@@ -1163,7 +1204,7 @@ pub unsafe extern "C" fn dup2(fd: c_int, to: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup3(fd: c_int, to: c_int, flags: c_int) -> c_int {
-    guard(|| {
+    guard(move || {
         guard_internal(to, libc::EBUSY)?;
         // SAFETY: integer arguments.
         let r = unsafe { real::dup3(fd, to, flags) };
@@ -1192,19 +1233,28 @@ fn do_fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> Res<c_int> {
 /// fcntl(2). Variadic in C; see the module docs for the third argument.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
-    guard(|| do_fcntl(fd, cmd, arg))
+    // A dup of a plain fd may land on a stale mapping: the full path.
+    if cmd != libc::F_DUPFD && cmd != libc::F_DUPFD_CLOEXEC {
+        pass_plain!(fd, real::fcntl(fd, cmd, arg));
+    }
+    guard(move || do_fcntl(fd, cmd, arg))
 }
 
 /// fcntl64(2): glibc's name for fcntl with 64-bit file offsets.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
-    guard(|| do_fcntl(fd, cmd, arg))
+    // A dup of a plain fd may land on a stale mapping: the full path.
+    if cmd != libc::F_DUPFD && cmd != libc::F_DUPFD_CLOEXEC {
+        pass_plain!(fd, real::fcntl(fd, cmd, arg));
+    }
+    guard(move || do_fcntl(fd, cmd, arg))
 }
 
 /// ioctl(2). Variadic in C; see the module docs for the third argument.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
-    guard(|| {
+    pass_plain!(fd, real::ioctl(fd, req, arg));
+    guard(move || {
         let Some(s) = vsock(fd) else {
             // SAFETY: passed through as given.
             return Ok(unsafe { real::ioctl(fd, req, arg) });
@@ -1258,7 +1308,7 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fork() -> c_int {
     // SAFETY: no arguments; the atfork handler marks the child.
-    guard(|| Ok(unsafe { real::fork() }))
+    guard(move || Ok(unsafe { real::fork() }))
 }
 
 /// vfork is treated as fork: the child may not share the parent's stack
@@ -1266,19 +1316,19 @@ pub unsafe extern "C" fn fork() -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn vfork() -> c_int {
     // SAFETY: as fork.
-    guard(|| Ok(unsafe { real::fork() }))
+    guard(move || Ok(unsafe { real::fork() }))
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
     // SAFETY: passed through; on success two fds are written.
-    guard(|| unsafe { pipe_done(real::pipe(fds), fds) })
+    guard(move || unsafe { pipe_done(real::pipe(fds), fds) })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
     // SAFETY: passed through; on success two fds are written.
-    guard(|| unsafe { pipe_done(real::pipe2(fds, flags), fds) })
+    guard(move || unsafe { pipe_done(real::pipe2(fds, flags), fds) })
 }
 
 /// # Safety
@@ -1297,20 +1347,20 @@ unsafe fn pipe_done(r: c_int, fds: *mut c_int) -> Res<c_int> {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn eventfd(init: c_uint, flags: c_int) -> c_int {
     // SAFETY: integer arguments.
-    guard(|| fresh(unsafe { real::eventfd(init, flags) }))
+    guard(move || fresh(unsafe { real::eventfd(init, flags) }))
 }
 
 /// open(2): variadic in C (the mode); see the module docs.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     // SAFETY: passed through as given.
-    guard(|| fresh(unsafe { real::open(path, flags, mode) }))
+    guard(move || fresh(unsafe { real::open(path, flags, mode) }))
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int {
     // SAFETY: passed through as given.
-    guard(|| fresh(unsafe { real::open64(path, flags, mode) }))
+    guard(move || fresh(unsafe { real::open64(path, flags, mode) }))
 }
 
 #[unsafe(no_mangle)]
@@ -1321,7 +1371,7 @@ pub unsafe extern "C" fn openat(
     mode: c_uint,
 ) -> c_int {
     // SAFETY: passed through as given.
-    guard(|| fresh(unsafe { real::openat(dir, path, flags, mode) }))
+    guard(move || fresh(unsafe { real::openat(dir, path, flags, mode) }))
 }
 
 #[unsafe(no_mangle)]
@@ -1332,5 +1382,5 @@ pub unsafe extern "C" fn openat64(
     mode: c_uint,
 ) -> c_int {
     // SAFETY: passed through as given.
-    guard(|| fresh(unsafe { real::openat64(dir, path, flags, mode) }))
+    guard(move || fresh(unsafe { real::openat64(dir, path, flags, mode) }))
 }

@@ -6,7 +6,6 @@
 //! here, so no hook ever calls back into another hook.
 
 use std::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
-use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use libc::{
@@ -31,18 +30,11 @@ impl Fail for ssize_t {
     }
 }
 
-/// Looks `name` (NUL-terminated) up in the libraries after ours, caching
-/// the result in `slot`; null if there is no such function.
-fn resolve(slot: &AtomicPtr<c_void>, name: &'static str) -> *mut c_void {
-    let p = slot.load(Ordering::Relaxed);
-    if !p.is_null() {
-        return p;
-    }
-    // SAFETY: `name` is a static NUL-terminated string; dlsym only reads
-    // it. Racing resolutions store the same value, so Relaxed suffices.
-    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) };
-    slot.store(p, Ordering::Relaxed);
-    p
+/// Looks `name` (NUL-terminated) up in the libraries after ours; null if
+/// there is no such function.
+fn lookup(name: &'static str) -> *mut c_void {
+    // SAFETY: `name` is a static NUL-terminated string; dlsym only reads it.
+    unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) }
 }
 
 /// Sets the calling thread's errno.
@@ -57,6 +49,13 @@ pub fn errno() -> c_int {
     unsafe { *libc::__errno_location() }
 }
 
+// Each real function is called through a pointer in its own static. The
+// pointer starts at a trampoline that looks the function up, stores it and
+// calls it, and `resolve_all` (run at load time) stores every one before the
+// program runs; so a pass-through call is one load and one indirect jump,
+// with no "resolved yet?" test (the pass-through hooks' cost is the shim's
+// overhead on every non-socket read and write). A function dlsym cannot find
+// is replaced by one that fails with ENOSYS.
 macro_rules! real_fns {
     ($( fn $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty ; )*) => {
         $(
@@ -64,20 +63,61 @@ macro_rules! real_fns {
             ///
             /// # Safety
             /// As the C function's.
+            #[inline(always)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
-                static SLOT: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
-                let p = resolve(&SLOT, concat!(stringify!($name), "\0"));
-                if p.is_null() {
-                    set_errno(libc::ENOSYS);
-                    return <$ret as Fail>::fail();
-                }
-                // SAFETY: dlsym found the C function of this name, whose
-                // signature is the one declared here.
-                let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { std::mem::transmute(p) };
+                // SAFETY: the slot holds a function of this signature
+                // (see the module's `slot`).
+                let f: unsafe extern "C" fn($($ty),*) -> $ret =
+                    unsafe { std::mem::transmute(slots::$name::SLOT.load(Ordering::Relaxed)) };
                 // SAFETY: the caller upholds the C function's contract.
                 unsafe { f($($arg),*) }
             }
         )*
+
+        /// The function pointers, one module per function.
+        mod slots {
+            $(
+                pub mod $name {
+                    #[allow(unused_imports)]
+                    use super::super::*;
+
+                    type F = unsafe extern "C" fn($($ty),*) -> $ret;
+
+                    /// The real function, or `first` until it is looked up.
+                    pub static SLOT: AtomicPtr<c_void> = AtomicPtr::new(first as F as *mut c_void);
+
+                    /// Looks the function up and stores it; racing callers
+                    /// store the same value, so Relaxed suffices.
+                    pub fn resolve() -> F {
+                        let p = lookup(concat!(stringify!($name), "\0"));
+                        let f: F = if p.is_null() {
+                            missing
+                        } else {
+                            // SAFETY: dlsym found the C function of this
+                            // name, whose signature is the one declared.
+                            unsafe { std::mem::transmute::<*mut c_void, F>(p) }
+                        };
+                        SLOT.store(f as *mut c_void, Ordering::Relaxed);
+                        f
+                    }
+
+                    unsafe extern "C" fn first($($arg: $ty),*) -> $ret {
+                        // SAFETY: the caller upholds the C function's contract.
+                        unsafe { resolve()($($arg),*) }
+                    }
+
+                    unsafe extern "C" fn missing($(_: $ty),*) -> $ret {
+                        set_errno(libc::ENOSYS);
+                        <$ret as Fail>::fail()
+                    }
+                }
+            )*
+
+            /// Looks every function up.
+            pub fn resolve_all() {
+                $( $name::resolve(); )*
+            }
+        }
     };
 }
 
@@ -139,15 +179,10 @@ real_fns! {
 ///
 /// # Safety
 /// As `fcntl(2)` for `cmd` and `arg`.
+#[inline(always)]
 pub unsafe fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
-    static SLOT: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
-    let p = resolve(&SLOT, "fcntl\0");
-    if p.is_null() {
-        set_errno(libc::ENOSYS);
-        return -1;
-    }
-    // SAFETY: dlsym found libc's variadic fcntl.
-    let f: unsafe extern "C" fn(c_int, c_int, ...) -> c_int = unsafe { std::mem::transmute(p) };
+    // SAFETY: the slot holds libc's variadic fcntl or `missing_variadic`.
+    let f: Variadic = unsafe { std::mem::transmute(FCNTL.load(Ordering::Relaxed)) };
     // SAFETY: the caller upholds fcntl's contract for `cmd`.
     unsafe { f(fd, cmd, arg) }
 }
@@ -156,15 +191,60 @@ pub unsafe fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 ///
 /// # Safety
 /// As `ioctl(2)` for `req` and `arg`.
+#[inline(always)]
 pub unsafe fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
-    static SLOT: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
-    let p = resolve(&SLOT, "ioctl\0");
-    if p.is_null() {
-        set_errno(libc::ENOSYS);
-        return -1;
-    }
-    // SAFETY: dlsym found libc's variadic ioctl.
-    let f: unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int = unsafe { std::mem::transmute(p) };
+    // SAFETY: the slot holds libc's variadic ioctl or `missing_variadic`;
+    // ioctl's request is an unsigned long, passed in the same register as
+    // fcntl's int command.
+    let f: unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int =
+        unsafe { std::mem::transmute(IOCTL.load(Ordering::Relaxed)) };
     // SAFETY: the caller upholds ioctl's contract for `req`.
     unsafe { f(fd, req, arg) }
 }
+
+type Variadic = unsafe extern "C" fn(c_int, c_int, ...) -> c_int;
+
+static FCNTL: AtomicPtr<c_void> = AtomicPtr::new(fcntl_first as *mut c_void);
+static IOCTL: AtomicPtr<c_void> = AtomicPtr::new(ioctl_first as *mut c_void);
+
+/// Looks a variadic function up into `slot`; stores `missing_variadic`
+/// (which fails with ENOSYS, whatever the arguments) if there is none.
+fn resolve_variadic(slot: &AtomicPtr<c_void>, name: &'static str) -> *mut c_void {
+    let p = lookup(name);
+    let p = if p.is_null() {
+        missing_variadic as *mut c_void
+    } else {
+        p
+    };
+    slot.store(p, Ordering::Relaxed);
+    p
+}
+
+unsafe extern "C" fn fcntl_first(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    resolve_variadic(&FCNTL, "fcntl\0");
+    // SAFETY: as `fcntl`, now resolved.
+    unsafe { fcntl(fd, cmd, arg) }
+}
+
+unsafe extern "C" fn ioctl_first(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
+    resolve_variadic(&IOCTL, "ioctl\0");
+    // SAFETY: as `ioctl`, now resolved.
+    unsafe { ioctl(fd, req, arg) }
+}
+
+extern "C" fn missing_variadic(_: c_int, _: c_ulong, _: c_ulong) -> c_int {
+    set_errno(libc::ENOSYS);
+    -1
+}
+
+/// Looks every real function up before the program runs, so the first
+/// pass-through call does not (and a fork child never calls dlsym).
+extern "C" fn resolve_at_load() {
+    slots::resolve_all();
+    resolve_variadic(&FCNTL, "fcntl\0");
+    resolve_variadic(&IOCTL, "ioctl\0");
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static RESOLVE_AT_LOAD: extern "C" fn() = resolve_at_load;

@@ -42,6 +42,7 @@ pub fn unmark_internal(fd: i32) {
 }
 
 /// Whether `fd` is the shim's own.
+#[inline]
 pub fn is_internal(fd: i32) -> bool {
     bit(fd).is_some_and(|(w, m)| INTERNAL[w].load(Ordering::Acquire) & m != 0)
 }
@@ -93,6 +94,7 @@ pub struct EpollSet {
     pub regs: Mutex<HashMap<i32, EpollReg>>,
 }
 
+#[inline]
 fn bit(fd: i32) -> Option<(usize, u64)> {
     let fd = usize::try_from(fd).ok()?;
     (fd < BITMAP_FDS).then(|| (fd / 64, 1u64 << (fd % 64)))
@@ -111,6 +113,17 @@ fn map_read() -> std::sync::RwLockReadGuard<'static, Vec<Option<Entry>>> {
 
 fn map_write() -> std::sync::RwLockWriteGuard<'static, Vec<Option<Entry>>> {
     MAP.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether `fd` is certainly not virtual: it has a bit in the bitmap and
+/// the bit is clear. Every pass-through hook asks this first, before any
+/// other work, so it is kept to a compare, a load and a bit test.
+#[inline(always)]
+pub fn plain(fd: i32) -> bool {
+    // A negative fd wraps to a huge index and answers false: the full hook
+    // path handles it.
+    let i = fd as u32 as usize;
+    i < BITMAP_FDS && BITS[i / 64].load(Ordering::Acquire) & (1u64 << (i % 64)) == 0
 }
 
 /// Whether `fd` may be virtual (its bit is set); false is definite.
@@ -215,6 +228,20 @@ mod tests {
             unmark_internal(fd);
         }
         assert!(internal_in(0, u32::MAX).is_empty());
+    }
+
+    #[test]
+    fn plain_is_false_exactly_where_the_full_lookup_may_find_an_entry() {
+        assert!(plain(3) && plain(0));
+        assert!(!plain(-1), "negative fds take the full path");
+        assert!(
+            !plain(BITMAP_FDS as i32),
+            "fds beyond the bitmap take the full path"
+        );
+        assert!(insert(940, epoll()).is_none());
+        assert!(!plain(940) && plain(941) && plain(939));
+        forget(940);
+        assert!(plain(940));
     }
 
     #[test]

@@ -639,6 +639,68 @@ mod tests {
         out
     }
 
+    /// A link that hands out copies of one packet and vouches for every
+    /// one's checksum, as a TUN device with offloads may.
+    struct Vouching(Packet);
+
+    impl Link for Vouching {
+        fn recv_batch(
+            &mut self,
+            _: Instant,
+            batch: &mut Vec<Packet>,
+            max: usize,
+        ) -> io::Result<usize> {
+            batch.extend(std::iter::repeat_n(self.0.clone(), max));
+            Ok(max)
+        }
+        fn recv_batch_verified(
+            &mut self,
+            now: Instant,
+            batch: &mut Vec<Packet>,
+            verified: &mut Vec<bool>,
+            max: usize,
+        ) -> io::Result<usize> {
+            let n = self.recv_batch(now, batch, max)?;
+            verified.resize(verified.len() + n, true);
+            Ok(n)
+        }
+        fn send_batch(&mut self, _: Instant, batch: &mut Vec<Packet>) -> io::Result<usize> {
+            Ok(batch.drain(..).count())
+        }
+        fn mtu(&self) -> usize {
+            1500
+        }
+        fn wait_fd(&self) -> Option<RawFd> {
+            None
+        }
+    }
+
+    #[test]
+    fn packets_through_the_fault_injector_are_never_vouched_for() {
+        let original = vec![0x45; 64];
+        for spec in ["corrupt=1,seed=1", "seed=2"] {
+            let mut link = FaultLink::new(
+                Vouching(original.clone()),
+                &FaultConfig::parse(spec).unwrap(),
+            );
+            let (mut batch, mut verified) = (Vec::new(), Vec::new());
+            let n = link
+                .recv_batch_verified(Instant::ZERO, &mut batch, &mut verified, 8)
+                .unwrap();
+            assert!(n > 0);
+            assert_eq!(verified, vec![false; n], "{spec}");
+            if spec.starts_with("corrupt") {
+                assert!(batch.iter().all(|p| *p != original), "corrupted");
+            }
+        }
+        // The wrapped link itself does vouch, so the test can fail.
+        let mut verified = Vec::new();
+        Vouching(original)
+            .recv_batch_verified(Instant::ZERO, &mut Vec::new(), &mut verified, 2)
+            .unwrap();
+        assert_eq!(verified, vec![true; 2]);
+    }
+
     #[test]
     fn parses_the_documented_example() {
         let c = FaultConfig::parse("loss=0.05,dup=0.01,reorder=0.02,corrupt=0.01,delay=5ms,seed=7")

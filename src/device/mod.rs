@@ -89,6 +89,10 @@ pub struct LinkStats {
     /// Packets `send_batch` took but could not transmit (oversize, a full
     /// peer queue, rejected by the kernel).
     pub tx_dropped: u64,
+    /// TCP super-segments the link cut into MTU-sized pieces itself
+    /// because the kernel refused to (a TUN device whose kernel turned a
+    /// TSO write down; see `TunDevice::sends_super_packets`).
+    pub tx_soft_segmented: u64,
 }
 
 impl LinkStats {
@@ -119,6 +123,26 @@ pub trait Link: Send {
         batch: &mut Vec<Packet>,
         max: usize,
     ) -> io::Result<usize>;
+
+    /// [`Link::recv_batch`], also appending to `verified` one flag per
+    /// packet appended to `batch`: whether the link vouches for that
+    /// packet's TCP or UDP checksum, so the core need not sum it
+    /// (`Core::input_verified`). Only a link that knows says true: a TUN
+    /// device with offloads, for packets the kernel verified or left for
+    /// it to complete (`vnet::VnetHeader::complete_and_vouch`). Wrappers
+    /// keep the default, all false: the fault injector corrupts packets,
+    /// so nothing below it may be trusted.
+    fn recv_batch_verified(
+        &mut self,
+        now: Instant,
+        batch: &mut Vec<Packet>,
+        verified: &mut Vec<bool>,
+        max: usize,
+    ) -> io::Result<usize> {
+        let n = self.recv_batch(now, batch, max)?;
+        verified.resize(verified.len() + n, false);
+        Ok(n)
+    }
 
     /// Takes packets from the front of `batch` (transmitting them, or
     /// dropping them on purpose, as a fault injector does), removes those it
@@ -166,6 +190,15 @@ impl<L: Link + ?Sized> Link for Box<L> {
         max: usize,
     ) -> io::Result<usize> {
         (**self).recv_batch(now, batch, max)
+    }
+    fn recv_batch_verified(
+        &mut self,
+        now: Instant,
+        batch: &mut Vec<Packet>,
+        verified: &mut Vec<bool>,
+        max: usize,
+    ) -> io::Result<usize> {
+        (**self).recv_batch_verified(now, batch, verified, max)
     }
     fn send_batch(&mut self, now: Instant, batch: &mut Vec<Packet>) -> io::Result<usize> {
         (**self).send_batch(now, batch)

@@ -535,6 +535,10 @@ pub struct TunDevice {
     /// The capacity a receive buffer needs: the largest datagram the
     /// device can hand us.
     rx_size: usize,
+    /// Super-segments go to the kernel whole, for it to cut (TSO). Turned
+    /// off for good the first time the kernel refuses one; from then on
+    /// `send_batch` cuts them itself ([`vnet::segment_tcp`]).
+    tx_tso: bool,
 }
 
 impl TunDevice {
@@ -577,6 +581,7 @@ impl TunDevice {
             pool: Vec::new(),
             spent: Vec::new(),
             rx_size: READ_BUFFER.max(mtu),
+            tx_tso: offloads.vnet,
             offloads,
         })
     }
@@ -600,6 +605,13 @@ impl TunDevice {
     /// The offloads in effect (all off in plain mode).
     pub fn offloads(&self) -> Offloads {
         self.offloads
+    }
+
+    /// Whether super-segments still go to the kernel whole (false in
+    /// plain mode, and after the kernel refused one: then the device cuts
+    /// them, counting each in [`LinkStats::tx_soft_segmented`]).
+    pub fn sends_super_packets(&self) -> bool {
+        self.tx_tso
     }
 
     /// The most TCP payload per segment this device takes for the kernel
@@ -658,6 +670,24 @@ fn set_offloads(fd: &OwnedFd, name: &str) -> Offloads {
     ) {
         log::info!("tun: {name}: TUNSETVNETHDRSZ {size}: {e}; keeping the default");
     }
+    // TUNSETOFFLOAD takes its argument by value.
+    negotiate_offloads(|flags| {
+        ioctl(
+            fd.as_raw_fd(),
+            libc::TUNSETOFFLOAD,
+            libc::c_ulong::from(flags) as *mut c_void,
+        )
+        .inspect_err(|e| log::info!("tun: {name}: TUNSETOFFLOAD {flags:#x} refused: {e}"))
+    })
+}
+
+/// Asks `set_offload` for the offloads, most first (checksum and TSO, then
+/// checksum alone, then none: the kernel refuses a set with any flag it
+/// does not know), and returns what the first accepted set gives. With
+/// `vnet` alone, super-segments can still be sent (the kernel cuts what a
+/// vnet header asks it to whatever we accept), and a kernel that refuses
+/// even that is caught at run time (see `TunDevice::send_batch`).
+fn negotiate_offloads(mut set_offload: impl FnMut(u32) -> io::Result<()>) -> Offloads {
     let tso = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
     for (flags, offloads) in [
         (
@@ -677,14 +707,8 @@ fn set_offloads(fd: &OwnedFd, name: &str) -> Offloads {
             },
         ),
     ] {
-        // TUNSETOFFLOAD takes its argument by value.
-        match ioctl(
-            fd.as_raw_fd(),
-            libc::TUNSETOFFLOAD,
-            libc::c_ulong::from(flags) as *mut c_void,
-        ) {
-            Ok(()) => return offloads,
-            Err(e) => log::info!("tun: {name}: TUNSETOFFLOAD {flags:#x} refused: {e}"),
+        if set_offload(flags).is_ok() {
+            return offloads;
         }
     }
     Offloads {
@@ -693,11 +717,14 @@ fn set_offloads(fd: &OwnedFd, name: &str) -> Offloads {
     }
 }
 
-impl Link for TunDevice {
-    fn recv_batch(
+impl TunDevice {
+    /// Reads up to `max` packets into `batch`, pushing each one's
+    /// checksum verdict to `verified` when given (see
+    /// `Link::recv_batch_verified`).
+    fn read_packets(
         &mut self,
-        _now: Instant,
         batch: &mut Vec<Packet>,
+        mut verified: Option<&mut Vec<bool>>,
         max: usize,
     ) -> io::Result<usize> {
         let mut n = 0;
@@ -751,14 +778,16 @@ impl Link for TunDevice {
             // SAFETY: readv initialised the first `len` bytes after the
             // header, and `len` is at most the capacity it was given.
             unsafe { packet.set_len(len) };
+            let mut vouched = false;
             if self.offloads.vnet {
-                let completed =
-                    VnetHeader::parse(&header).and_then(|h| h.complete_checksum(&mut packet));
-                if let Err(e) = completed {
-                    log::debug!("tun: {} dropped a {len}-byte packet: {e:?}", self.name);
-                    self.stats.rx_dropped += 1;
-                    self.pool.push(packet);
-                    continue;
+                match VnetHeader::parse(&header).and_then(|h| h.complete_and_vouch(&mut packet)) {
+                    Ok(v) => vouched = v,
+                    Err(e) => {
+                        log::debug!("tun: {} dropped a {len}-byte packet: {e:?}", self.name);
+                        self.stats.rx_dropped += 1;
+                        self.pool.push(packet);
+                        continue;
+                    }
                 }
             }
             self.stats.count_rx(len);
@@ -766,23 +795,57 @@ impl Link for TunDevice {
                 self.stats.rx_super_packets += 1;
             }
             batch.push(packet);
+            if let Some(v) = verified.as_deref_mut() {
+                v.push(vouched);
+            }
             n += 1;
         }
         Ok(n)
+    }
+}
+
+impl Link for TunDevice {
+    fn recv_batch(
+        &mut self,
+        _now: Instant,
+        batch: &mut Vec<Packet>,
+        max: usize,
+    ) -> io::Result<usize> {
+        self.read_packets(batch, None, max)
+    }
+
+    fn recv_batch_verified(
+        &mut self,
+        _now: Instant,
+        batch: &mut Vec<Packet>,
+        verified: &mut Vec<bool>,
+        max: usize,
+    ) -> io::Result<usize> {
+        self.read_packets(batch, Some(verified), max)
     }
 
     fn send_batch(&mut self, _now: Instant, batch: &mut Vec<Packet>) -> io::Result<usize> {
         let mut taken = 0;
         let mut failure = None;
         while taken < batch.len() {
+            if self.offloads.vnet && !self.tx_tso && batch[taken].len() > self.mtu {
+                // The kernel refused TSO: the pieces take the super-segment's
+                // place in the batch, in order (its buffer is spent).
+                let mut pieces = Vec::new();
+                if vnet::segment_tcp(&batch[taken], self.mtu, &mut self.spent, &mut pieces) {
+                    self.stats.tx_soft_segmented += 1;
+                    let whole: Vec<Packet> = batch.splice(taken..=taken, pieces).collect();
+                    self.spent.extend(whole);
+                }
+            }
             let packet = &mut batch[taken];
             // All zero (no checksum to complete, no segmentation) unless
             // the packet is a TCP super-segment for the kernel to cut.
-            let header = match self.offloads.vnet {
-                true => vnet::tso_header(packet, self.mtu).unwrap_or_default(),
-                false => VnetHeader::default(),
-            }
-            .emit();
+            let tso = match self.offloads.vnet && self.tx_tso {
+                true => vnet::tso_header(packet, self.mtu),
+                false => None,
+            };
+            let header = tso.unwrap_or_default().emit();
             let iov = [
                 libc::iovec {
                     iov_base: header.as_ptr() as *mut c_void,
@@ -815,6 +878,19 @@ impl Link for TunDevice {
             match errno(&e) {
                 libc::EINTR => continue,
                 libc::EAGAIN => break,
+                // The kernel would not take a super-segment: segment in
+                // software from now on, starting with this one (whose
+                // checksum field `tso_header` left partial; the cut pieces
+                // get theirs whole).
+                libc::EINVAL | libc::EIO | libc::EMSGSIZE if tso.is_some() => {
+                    log::warn!(
+                        "tun: {} refused a {}-byte TCP super-segment ({e}); \
+                         segmenting in software from now on",
+                        self.name,
+                        packet.len()
+                    );
+                    self.tx_tso = false;
+                }
                 // The kernel refused this packet (not IP, too big, no memory
                 // for it, device down): retrying would fail the same way, so
                 // drop it as a wire would.

@@ -3,8 +3,9 @@
 //!
 //! Owns the header's layout and the one thing the receive path must do
 //! with it: complete a checksum the kernel left partial
-//! (`VIRTIO_NET_HDR_F_NEEDS_CSUM`), so the core verifies such a packet like
-//! any other; and on the send side, the header that has the kernel cut a
+//! (`VIRTIO_NET_HDR_F_NEEDS_CSUM`), and say whether the transport checksum
+//! is thereby known good, so the core need not sum the packet a second
+//! time ([`VnetHeader::complete_and_vouch`]); and on the send side, the header that has the kernel cut a
 //! TCP super-segment into MTU-sized pieces ([`tso_header`]). Must not touch: the IP and TCP headers beyond the two bytes
 //! of that checksum field. Header lengths are never taken from `hdr_len`
 //! (a hint the kernel need not fill in); nothing here needs them.
@@ -124,6 +125,119 @@ impl VnetHeader {
     }
 }
 
+impl VnetHeader {
+    /// [`VnetHeader::complete_checksum`], returning whether the link may
+    /// vouch for the packet's TCP or UDP checksum, so the core need not sum
+    /// it again (`Core::input_verified`). True only for an unfragmented
+    /// TCP or UDP datagram, its IP lengths agreeing with what was read,
+    /// that either
+    ///
+    /// - came with `NEEDS_CSUM` pointing exactly at its transport checksum
+    ///   field, that field holding the pseudo-header sum the core would
+    ///   compute for it: the completed checksum then verifies by
+    ///   construction (the bytes never crossed a wire), or
+    /// - came with `DATA_VALID`: the kernel verified it.
+    ///
+    /// Anything else (no flags, offsets elsewhere, a pseudo-header sum that
+    /// does not match, IPv6 extension headers) is left for the core to
+    /// verify as usual.
+    pub fn complete_and_vouch(&self, packet: &mut [u8]) -> Result<bool, VnetError> {
+        let vouched = if self.flags & F_NEEDS_CSUM != 0 {
+            self.partial_sum_is_the_core_s(packet)
+        } else {
+            self.flags & F_DATA_VALID != 0 && transport(packet).is_some()
+        };
+        self.complete_checksum(packet)?;
+        Ok(vouched)
+    }
+
+    fn partial_sum_is_the_core_s(&self, packet: &[u8]) -> bool {
+        let Some(t) = transport(packet) else {
+            return false;
+        };
+        let field_at = if t.tcp { 16 } else { 6 };
+        if usize::from(self.csum_start) != t.offset || usize::from(self.csum_offset) != field_at {
+            return false;
+        }
+        let at = t.offset + field_at;
+        let Some(field) = packet.get(at..at + 2) else {
+            return false;
+        };
+        let protocol = if t.tcp {
+            crate::wire::IpProtocol::Tcp
+        } else {
+            crate::wire::IpProtocol::Udp
+        };
+        let Ok(pseudo) = checksum::pseudo_header(t.src, t.dst, protocol, packet.len() - t.offset)
+        else {
+            return false;
+        };
+        // One's complement has two zeros.
+        let norm = |x: u16| if x == 0 { 0xffff } else { x };
+        norm(u16::from_be_bytes([field[0], field[1]])) == norm(pseudo)
+    }
+}
+
+/// Where a datagram's TCP or UDP header starts, and its addresses.
+struct Transport {
+    offset: usize,
+    tcp: bool,
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+}
+
+/// The transport header of `packet` if it is an unfragmented TCP or UDP
+/// datagram with plain IPv4 or IPv6 headers whose length fields agree with
+/// its length (so the core sees the same bytes as this module does).
+fn transport(packet: &[u8]) -> Option<Transport> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let (offset, protocol, src, dst) = match packet.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(packet[0] & 0x0f) * 4;
+            let total = usize::from(u16::from_be_bytes([*packet.get(2)?, *packet.get(3)?]));
+            // Fragment offset or more-fragments set: not a whole datagram.
+            let frag = u16::from_be_bytes([*packet.get(6)?, *packet.get(7)?]) & 0x3fff;
+            if ihl < 20 || total != packet.len() || ihl > total || frag != 0 {
+                return None;
+            }
+            let a: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
+            let b: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+            (
+                ihl,
+                packet[9],
+                IpAddr::V4(Ipv4Addr::from(a)),
+                IpAddr::V4(Ipv4Addr::from(b)),
+            )
+        }
+        6 => {
+            let payload = usize::from(u16::from_be_bytes([*packet.get(4)?, *packet.get(5)?]));
+            if packet.len() < 40 || payload + 40 != packet.len() {
+                return None;
+            }
+            let a: [u8; 16] = packet.get(8..24)?.try_into().ok()?;
+            let b: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
+            (
+                40,
+                packet[6],
+                IpAddr::V6(Ipv6Addr::from(a)),
+                IpAddr::V6(Ipv6Addr::from(b)),
+            )
+        }
+        _ => return None,
+    };
+    let tcp = match protocol {
+        6 => true,
+        17 => false,
+        _ => return None,
+    };
+    Some(Transport {
+        offset,
+        tcp,
+        src,
+        dst,
+    })
+}
+
 /// The header that asks the kernel to cut `packet`, a TCP segment larger
 /// than `mtu`, into pieces that fit it (TSO), and readies the packet for
 /// that: the checksum field is set to the pseudo-header sum, which the
@@ -184,6 +298,78 @@ pub fn tso_header(packet: &mut [u8], mtu: usize) -> Option<VnetHeader> {
         csum_start: ip_len as u16,
         csum_offset: 16,
     })
+}
+
+/// Cuts `packet`, a TCP super-segment as the core builds it for TSO (see
+/// [`tso_header`]; its checksum field need not hold anything), into
+/// segments that fit `mtu`, as the kernel would have: the same headers,
+/// the sequence number advanced, FIN and PSH on the last piece only, CWR on
+/// the first only, each IP length, IPv4 header checksum and TCP checksum
+/// computed whole. Appends the pieces to `out`, taking buffers from
+/// `spare` first. For a device whose kernel refused a super-segment. False
+/// (nothing appended) when `packet` is not one [`tso_header`] would accept.
+pub fn segment_tcp(
+    packet: &[u8],
+    mtu: usize,
+    spare: &mut Vec<Vec<u8>>,
+    out: &mut Vec<Vec<u8>>,
+) -> bool {
+    let Some(t) = transport(packet).filter(|t| t.tcp) else {
+        return false;
+    };
+    let Some(tcp_len) = packet.get(t.offset + 12).map(|b| usize::from(b >> 4) * 4) else {
+        return false;
+    };
+    let headers = t.offset + tcp_len;
+    if tcp_len < 20 || headers >= mtu || packet.len() <= headers {
+        return false;
+    }
+    let seq = u32::from_be_bytes(
+        packet[t.offset + 4..t.offset + 8]
+            .try_into()
+            .unwrap_or([0; 4]),
+    );
+    let flags = packet[t.offset + 13];
+    let (fin_psh, cwr) = (0x01 | 0x08, 0x80);
+    let step = mtu - headers;
+    let payload = &packet[headers..];
+    let pieces = payload.len().div_ceil(step);
+    for (i, chunk) in payload.chunks(step).enumerate() {
+        let mut p = spare.pop().unwrap_or_default();
+        p.clear();
+        p.extend_from_slice(&packet[..headers]);
+        p.extend_from_slice(chunk);
+        let len = p.len();
+        if t.offset == 40 {
+            p[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
+        } else {
+            p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            p[10..12].copy_from_slice(&[0, 0]);
+            let sum = !checksum::data(&p[..t.offset]);
+            p[10..12].copy_from_slice(&sum.to_be_bytes());
+        }
+        let tcp = t.offset;
+        let at = (i * step) as u32;
+        p[tcp + 4..tcp + 8].copy_from_slice(&seq.wrapping_add(at).to_be_bytes());
+        let mut f = flags;
+        if i + 1 < pieces {
+            f &= !fin_psh;
+        }
+        if i > 0 {
+            f &= !cwr;
+        }
+        p[tcp + 13] = f;
+        p[tcp + 16..tcp + 18].copy_from_slice(&[0, 0]);
+        let Ok(pseudo) =
+            checksum::pseudo_header(t.src, t.dst, crate::wire::IpProtocol::Tcp, len - tcp)
+        else {
+            return false;
+        };
+        let sum = !checksum::combine(&[pseudo, checksum::data(&p[tcp..])]);
+        p[tcp + 16..tcp + 18].copy_from_slice(&sum.to_be_bytes());
+        out.push(p);
+    }
+    true
 }
 
 #[cfg(test)]
@@ -284,6 +470,109 @@ mod tests {
                     .expect("the completed segment verifies");
             }
         }
+    }
+
+    fn needs_csum(ip_len: usize, offset: u16) -> VnetHeader {
+        VnetHeader {
+            flags: F_NEEDS_CSUM,
+            csum_start: ip_len as u16,
+            csum_offset: offset,
+            ..VnetHeader::default()
+        }
+    }
+
+    #[test]
+    fn a_completed_partial_checksum_is_vouched_for_and_verifies() {
+        for v6 in [false, true] {
+            for len in [0, 1, 20_000] {
+                let payload: Vec<u8> = (0..len).map(|i| (i * 5 + 1) as u8).collect();
+                let (whole, mut partial, ip_len) = partial_segment(v6, &payload);
+                assert_eq!(
+                    needs_csum(ip_len, 16).complete_and_vouch(&mut partial),
+                    Ok(true)
+                );
+                assert_eq!(partial, whole, "v6 {v6} len {len}: completed");
+                // What was vouched for is what a full verification accepts.
+                let view = parse_ip(&partial).unwrap();
+                TcpRepr::parse_segment(view.payload, view.src, view.dst).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_partial_checksum_is_not_vouched_for_unless_everything_matches() {
+        for v6 in [false, true] {
+            let (_, partial, ip_len) = partial_segment(v6, b"some data");
+            let vouch = |h: VnetHeader, p: &[u8]| h.complete_and_vouch(&mut p.to_vec());
+            // The field does not hold the pseudo-header sum the core would
+            // compute (a wrong length or address went into it).
+            let mut wrong_sum = partial.clone();
+            wrong_sum[ip_len + 16] ^= 0x01;
+            assert_eq!(vouch(needs_csum(ip_len, 16), &wrong_sum), Ok(false));
+            let mut other_dst = partial.clone();
+            let dst_at = if v6 { 39 } else { 19 };
+            other_dst[dst_at] ^= 0x01;
+            assert_eq!(vouch(needs_csum(ip_len, 16), &other_dst), Ok(false));
+            // Offsets that do not point at the TCP checksum field.
+            assert_eq!(vouch(needs_csum(ip_len, 6), &partial), Ok(false));
+            assert_eq!(vouch(needs_csum(ip_len - 4, 20), &partial), Ok(false));
+            // Trailing bytes the IP length does not cover.
+            let mut longer = partial.clone();
+            longer.push(0);
+            assert_eq!(vouch(needs_csum(ip_len, 16), &longer), Ok(false));
+            // No flags: the core verifies; DATA_VALID: the kernel did.
+            assert_eq!(vouch(VnetHeader::default(), &partial), Ok(false));
+            let valid = VnetHeader {
+                flags: F_DATA_VALID,
+                ..VnetHeader::default()
+            };
+            assert_eq!(vouch(valid, &partial), Ok(true));
+            // Not TCP or UDP (here ICMP, protocol 1; the IPv4 header
+            // checksum is not looked at): never vouched for.
+            let mut icmp = partial.clone();
+            icmp[if v6 { 6 } else { 9 }] = if v6 { 58 } else { 1 };
+            assert_eq!(vouch(valid, &icmp), Ok(false));
+        }
+        // An IPv4 fragment is not a whole datagram.
+        let (_, mut frag, ip_len) = partial_segment(false, b"x");
+        frag[6] = 0x20; // more fragments
+        assert_eq!(
+            needs_csum(ip_len, 16).complete_and_vouch(&mut frag),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn a_udp_partial_checksum_is_vouched_for() {
+        use crate::wire::UdpRepr;
+        let (src, dst): (std::net::IpAddr, std::net::IpAddr) =
+            ("10.77.0.1".parse().unwrap(), "10.77.0.2".parse().unwrap());
+        let udp = UdpRepr {
+            src_port: 1,
+            dst_port: 2,
+        };
+        let data = b"datagram";
+        let ip = IpHeader {
+            src,
+            dst,
+            protocol: IpProtocol::Udp,
+            payload_len: 8 + data.len(),
+            hop_limit: 64,
+            ident: 1,
+            dont_frag: true,
+        };
+        let mut whole = vec![0u8; ip.buffer_len()];
+        let n = ip.emit(&mut whole).unwrap();
+        udp.emit(&mut whole[n..], src, dst, data).unwrap();
+        let mut partial = whole.clone();
+        let pseudo = checksum::pseudo_header(src, dst, IpProtocol::Udp, 8 + data.len()).unwrap();
+        partial[n + 6..n + 8].copy_from_slice(&pseudo.to_be_bytes());
+        assert_eq!(needs_csum(n, 6).complete_and_vouch(&mut partial), Ok(true));
+        assert_eq!(partial, whole);
+        assert_eq!(
+            needs_csum(n, 4).complete_and_vouch(&mut whole.clone()),
+            Ok(false)
+        );
     }
 
     #[test]

@@ -285,6 +285,8 @@ impl ErrorOnce {
 
 fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
     let mut rx: Vec<Packet> = Vec::with_capacity(RX_BATCH);
+    // Per packet of `rx`: the link vouches for its transport checksum.
+    let mut verified: Vec<bool> = Vec::with_capacity(RX_BATCH);
     let mut tx: Vec<Packet> = Vec::new();
     let mut spent: Vec<Packet> = Vec::new();
     let mut errors = ErrorOnce(None);
@@ -301,16 +303,17 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
         let mut fed = 0;
         let mut rx_error = false;
         while fed < RX_PER_TURN {
-            match link.recv_batch(now, &mut rx, RX_BATCH) {
+            match link.recv_batch_verified(now, &mut rx, &mut verified, RX_BATCH) {
                 Ok(0) => break,
                 Ok(n) => {
                     fed += n;
                     {
                         let mut st = lock(&shared.state);
-                        for p in &rx {
-                            st.core.input(now, p);
+                        for (p, v) in rx.iter().zip(&verified) {
+                            st.core.input_verified(now, p, *v);
                         }
                     }
+                    verified.clear();
                     // The buffers go back to the link to be read into again.
                     link.recycle(&mut rx);
                 }

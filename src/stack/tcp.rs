@@ -716,8 +716,12 @@ impl Core {
 
     /// A segment arrived.
     pub(super) fn tcp_input(&mut self, now: Instant, arrival: &Arrival<'_>) {
-        let Ok((repr, payload)) = TcpRepr::parse_segment(arrival.payload, arrival.src, arrival.dst)
-        else {
+        let parsed = if arrival.verified {
+            TcpRepr::parse_segment_verified(arrival.payload)
+        } else {
+            TcpRepr::parse_segment(arrival.payload, arrival.src, arrival.dst)
+        };
+        let Ok((repr, payload)) = parsed else {
             self.counters.tcp_malformed += 1;
             return;
         };

@@ -571,3 +571,60 @@ fn recycled_buffers_are_built_into_and_bounded() {
     assert!(many.is_empty());
     assert_eq!(b.spare.len(), MAX_SPARE, "kept at most MAX_SPARE");
 }
+
+#[test]
+fn a_corrupted_datagram_is_dropped_unless_the_link_vouched_for_it() {
+    for v6 in [false, true] {
+        let (a_ip, corrupted) = {
+            let mut b = peer_core();
+            let a_ip = if v6 {
+                IpAddr::from(US6)
+            } else {
+                IpAddr::from(US4)
+            };
+            let sb = b.udp_socket(v6).unwrap();
+            b.udp_send_to(Instant::ZERO, sb, b"ping", Some(sa(a_ip, 5000)))
+                .unwrap();
+            let mut out = drain(&mut b, Instant::ZERO);
+            assert_eq!(out.len(), 1);
+            let mut p = out.remove(0);
+            // A payload byte flipped, the checksum left: what a bad wire
+            // (or the fault injector) delivers.
+            *p.last_mut().unwrap() ^= 0x20;
+            (a_ip, p)
+        };
+        let mut a = core();
+        let s = a.udp_socket(v6).unwrap();
+        a.udp_bind(s, sa(a_ip, 5000)).unwrap();
+        a.input(Instant::ZERO, &corrupted);
+        a.input_verified(Instant::ZERO, &corrupted, false);
+        assert_eq!(
+            a.counters().udp_malformed,
+            2,
+            "v6 {v6}: both verified, both dropped"
+        );
+        assert!(a.udp_recv(s, false).is_err());
+        // The flag is what skips the sum: with it the same bytes are taken
+        // (so a link must set it only where the sum is known good).
+        a.input_verified(Instant::ZERO, &corrupted, true);
+        assert_eq!(a.udp_recv(s, false).unwrap().data, b"pinG");
+    }
+}
+
+#[test]
+fn a_corrupted_tcp_segment_is_dropped_unless_the_link_vouched_for_it() {
+    let mut b = peer_core();
+    let c = b.tcp_socket(false).unwrap();
+    b.tcp_connect(Instant::ZERO, c, sa(US4, 80)).unwrap();
+    let mut out = drain(&mut b, Instant::ZERO);
+    assert_eq!(out.len(), 1, "the SYN");
+    let mut syn = out.remove(0);
+    syn[20 + 4] ^= 0x01; // the sequence number, checksum left
+    let mut a = core();
+    a.input(Instant::ZERO, &syn);
+    assert_eq!(a.counters().tcp_malformed, 1);
+    assert!(drain(&mut a, Instant::ZERO).is_empty(), "no RST for it");
+    a.input_verified(Instant::ZERO, &syn, true);
+    assert_eq!(a.counters().tcp_malformed, 1, "taken as it is");
+    assert_eq!(drain(&mut a, Instant::ZERO).len(), 1, "a RST: no listener");
+}

@@ -397,8 +397,12 @@ impl Core {
     }
 
     pub(super) fn udp_input(&mut self, now: Instant, arrival: &Arrival<'_>) {
-        let Ok((repr, data)) = UdpRepr::parse_datagram(arrival.payload, arrival.src, arrival.dst)
-        else {
+        let parsed = if arrival.verified {
+            UdpRepr::parse_datagram_verified(arrival.payload)
+        } else {
+            UdpRepr::parse_datagram(arrival.payload, arrival.src, arrival.dst)
+        };
+        let Ok((repr, data)) = parsed else {
             self.counters.udp_malformed += 1;
             return;
         };

@@ -474,6 +474,18 @@ impl TcpRepr {
         if !packet.verify_checksum(src, dst)? {
             return Err(Error::Checksum);
         }
+        TcpRepr::parse_fields(packet)
+    }
+
+    /// [`TcpRepr::parse`] for a segment whose checksum is already known
+    /// good (the link vouched for it: see `Core::input_verified`): the
+    /// same checks, without summing the segment.
+    pub fn parse_verified<T: AsRef<[u8]>>(packet: &TcpPacket<T>) -> Result<TcpRepr> {
+        packet.check()?;
+        TcpRepr::parse_fields(packet)
+    }
+
+    fn parse_fields<T: AsRef<[u8]>>(packet: &TcpPacket<T>) -> Result<TcpRepr> {
         Ok(TcpRepr {
             src_port: packet.src_port(),
             dst_port: packet.dst_port(),
@@ -491,6 +503,14 @@ impl TcpRepr {
     pub fn parse_segment(segment: &[u8], src: IpAddr, dst: IpAddr) -> Result<(TcpRepr, &[u8])> {
         let packet = TcpPacket::new_checked(segment)?;
         let repr = TcpRepr::parse(&packet, src, dst)?;
+        Ok((repr, segment.get(packet.header_len()..).unwrap_or(&[])))
+    }
+
+    /// [`TcpRepr::parse_segment`] without the checksum, for a segment the
+    /// link vouched for (see [`TcpRepr::parse_verified`]).
+    pub fn parse_segment_verified(segment: &[u8]) -> Result<(TcpRepr, &[u8])> {
+        let packet = TcpPacket::new_checked(segment)?;
+        let repr = TcpRepr::parse_verified(&packet)?;
         Ok((repr, segment.get(packet.header_len()..).unwrap_or(&[])))
     }
 

@@ -161,11 +161,30 @@ impl UdpRepr {
         })
     }
 
+    /// [`UdpRepr::parse`] for a datagram whose checksum is already known
+    /// good (the link vouched for it): the same checks, without summing.
+    pub fn parse_verified<T: AsRef<[u8]>>(packet: &UdpPacket<T>) -> Result<UdpRepr> {
+        packet.check()?;
+        Ok(UdpRepr {
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+        })
+    }
+
     /// Parses a whole datagram (an IP payload) and returns the header and
     /// the payload slice.
     pub fn parse_datagram(datagram: &[u8], src: IpAddr, dst: IpAddr) -> Result<(UdpRepr, &[u8])> {
         let packet = UdpPacket::new_checked(datagram)?;
         let repr = UdpRepr::parse(&packet, src, dst)?;
+        let end = usize::from(packet.len()).min(datagram.len());
+        Ok((repr, datagram.get(HEADER_LEN..end).unwrap_or(&[])))
+    }
+
+    /// [`UdpRepr::parse_datagram`] without the checksum, for a datagram
+    /// the link vouched for.
+    pub fn parse_datagram_verified(datagram: &[u8]) -> Result<(UdpRepr, &[u8])> {
+        let packet = UdpPacket::new_checked(datagram)?;
+        let repr = UdpRepr::parse_verified(&packet)?;
         let end = usize::from(packet.len()).min(datagram.len());
         Ok((repr, datagram.get(HEADER_LEN..end).unwrap_or(&[])))
     }

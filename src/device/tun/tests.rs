@@ -627,3 +627,181 @@ fn recv_batch_reads_into_recycled_buffers() {
         assert_eq!(batch[j][28..], [2u8; 10], "with the new contents");
     });
 }
+
+/// A `TunDevice` with offloads whose "kernel" is one end of a Unix
+/// datagram socket pair, the other end returned: it takes datagrams up to
+/// about 8 KiB and refuses larger ones with EMSGSIZE, as a kernel refusing
+/// TSO refuses a super-segment. No device, no network.
+fn device_refusing_super_packets() -> (TunDevice, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: socketpair writes two fds into the array it is given.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    assert_eq!(r, 0, "{}", io::Error::last_os_error());
+    // SAFETY: both fds are fresh and ours.
+    let (ours, theirs) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let size: libc::c_int = 4096;
+    // SAFETY: a valid int option of its size.
+    let r = unsafe {
+        libc::setsockopt(
+            ours.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0);
+    let offloads = Offloads {
+        vnet: true,
+        csum: true,
+        tso: true,
+    };
+    let tun = TunDevice {
+        fd: ours,
+        name: "fake0".into(),
+        mtu: 1500,
+        created: false,
+        stats: LinkStats::default(),
+        pool: Vec::new(),
+        spent: Vec::new(),
+        offloads,
+        rx_size: READ_BUFFER,
+        tx_tso: true,
+    };
+    (tun, theirs)
+}
+
+/// A TCP super-segment of `len` payload bytes (10.77.0.2 -> 10.77.0.1),
+/// FIN|PSH|ACK|CWR set, and its payload.
+fn super_segment(len: usize, seq: u32) -> (Packet, Vec<u8>) {
+    use crate::wire::{IpHeader, IpProtocol, TcpFlags, TcpRepr};
+    use std::net::IpAddr;
+    let payload: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+    let (src, dst) = (
+        IpAddr::V4(Ipv4Addr::new(10, 77, 0, 2)),
+        IpAddr::V4(Ipv4Addr::new(10, 77, 0, 1)),
+    );
+    let repr = TcpRepr {
+        src_port: 5001,
+        dst_port: 40000,
+        seq,
+        ack: 99,
+        flags: TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN | TcpFlags::CWR,
+        window: 1000,
+        ..TcpRepr::default()
+    };
+    let ip = IpHeader {
+        src,
+        dst,
+        protocol: IpProtocol::Tcp,
+        payload_len: repr.buffer_len(len),
+        hop_limit: 64,
+        ident: 0,
+        dont_frag: true,
+    };
+    let mut p = vec![0u8; ip.buffer_len()];
+    let n = ip.emit(&mut p).unwrap();
+    repr.emit_partial(&mut p[n..], src, dst, &payload).unwrap();
+    (p, payload)
+}
+
+#[test]
+fn a_refused_super_segment_is_cut_in_software_from_then_on() {
+    use crate::wire::{TcpFlags, TcpRepr, parse_ip};
+    let (mut tun, peer) = device_refusing_super_packets();
+    assert!(tun.sends_super_packets());
+    let mut want = Vec::new();
+    let mut batch = Vec::new();
+    for (i, len) in [20 * 1460, 3 * 1460 + 17].into_iter().enumerate() {
+        let (p, payload) = super_segment(len, 1000 + ((i as u32) << 20));
+        batch.push(p);
+        want.push(payload);
+    }
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut buf = vec![0u8; 70_000];
+    for _ in 0..1000 {
+        if batch.is_empty() {
+            break;
+        }
+        tun.send_batch(Instant::ZERO, &mut batch).unwrap();
+        loop {
+            // SAFETY: reading into our own buffer of its length.
+            let n = unsafe { libc::read(peer.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            got.push(buf[..n as usize].to_vec());
+        }
+    }
+    assert!(batch.is_empty(), "all sent");
+    assert!(!tun.sends_super_packets(), "TSO is off for good");
+    let stats = tun.stats();
+    assert_eq!(stats.tx_soft_segmented, 2, "{stats:?}");
+    assert_eq!(stats.tx_dropped, 0, "{stats:?}");
+    assert_eq!(stats.tx_super_packets, 0, "{stats:?}");
+    // Every piece: an all-zero vnet header, at most the MTU, a checksum
+    // that verifies; the pieces of each super-segment carry its payload in
+    // order, FIN and PSH on the last only, CWR on the first only.
+    let mut pieces = got.iter().peekable();
+    for payload in &want {
+        let mut data = Vec::new();
+        let mut first = true;
+        while data.len() < payload.len() {
+            let d = pieces.next().expect("more pieces");
+            assert_eq!(d[..vnet::HEADER_LEN], [0; vnet::HEADER_LEN]);
+            let ip = &d[vnet::HEADER_LEN..];
+            assert!(ip.len() <= 1500, "{}", ip.len());
+            let view = parse_ip(ip).expect("the IPv4 header checksum verifies");
+            let (repr, seg) = TcpRepr::parse_segment(view.payload, view.src, view.dst)
+                .expect("the TCP checksum verifies");
+            let last = data.len() + seg.len() == payload.len();
+            assert_eq!(repr.flags.contains(TcpFlags::FIN), last);
+            assert_eq!(repr.flags.contains(TcpFlags::PSH), last);
+            assert_eq!(repr.flags.contains(TcpFlags::CWR), first);
+            first = false;
+            data.extend_from_slice(seg);
+        }
+        assert_eq!(&data, payload);
+    }
+    assert!(pieces.next().is_none());
+}
+
+#[test]
+fn offloads_fall_back_to_what_the_kernel_accepts() {
+    let all = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+    let refuse = |refused: &[u32]| {
+        let mut asked = Vec::new();
+        let got = negotiate_offloads(|flags| {
+            asked.push(flags);
+            if refused.contains(&flags) {
+                Err(io::Error::from_raw_os_error(libc::EINVAL))
+            } else {
+                Ok(())
+            }
+        });
+        (got, asked)
+    };
+    let full = Offloads {
+        vnet: true,
+        csum: true,
+        tso: true,
+    };
+    assert_eq!(refuse(&[]), (full, vec![all]));
+    let csum_only = Offloads { tso: false, ..full };
+    assert_eq!(refuse(&[all]), (csum_only, vec![all, libc::TUN_F_CSUM]));
+    let none = Offloads {
+        vnet: true,
+        ..Offloads::default()
+    };
+    assert_eq!(
+        refuse(&[all, libc::TUN_F_CSUM]),
+        (none, vec![all, libc::TUN_F_CSUM])
+    );
+}

@@ -168,3 +168,71 @@ fn tail_loss_probe_repeats_the_last_segment_so_the_receiver_acks_at_once() {
     assert_eq!(ack.len(), 1);
     assert_eq!(ack[0].0.ack, a.snd_max.0);
 }
+
+/// A sender whose first segment is late: the other nine are SACKed, fast
+/// recovery resends the first and halves cwnd, and a cumulative ACK then
+/// ends recovery. Returns the sender, its data and its cwnd before.
+fn spurious_recovery() -> (Connection, Vec<Seg>, u32) {
+    let (mut a, data) = sender(true);
+    let before = a.cwnd();
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    let d = dupack(&a, &[(s(1), e(9))]);
+    feed(&mut a, t(101), &[d]);
+    let o = out(&mut a, t(101));
+    assert_eq!(o[0].0.seq, s(0));
+    assert_eq!(a.cwnd(), before / 2);
+    let mut ack = dupack(&a, &[]);
+    ack.0.ack = e(9);
+    feed(&mut a, t(102), &[ack]);
+    assert_eq!(a.snd_una.0, e(9));
+    assert_eq!(a.cwnd(), before / 2, "recovery ended at ssthresh");
+    (a, data, before)
+}
+
+#[test]
+fn dsack_of_every_retransmission_undoes_the_recovery() {
+    let (mut a, data, before) = spurious_recovery();
+    // The late original arrives after the retransmission: the receiver
+    // reports the duplicate (RFC 2883), so nothing was lost.
+    let dsack = dupack(&a, &[(data[0].0.seq, data[1].0.seq)]);
+    feed(&mut a, t(103), &[dsack]);
+    assert_eq!(a.cwnd(), before);
+    assert_eq!(a.cc.ssthresh(), u32::MAX, "back in slow start");
+    assert_eq!(a.counters().spurious_undos, 1);
+    // A second report of the same changes nothing.
+    let dsack = dupack(&a, &[(data[0].0.seq, data[1].0.seq)]);
+    feed(&mut a, t(104), &[dsack]);
+    assert_eq!(a.counters().spurious_undos, 1);
+}
+
+#[test]
+fn dsack_of_a_segment_never_retransmitted_undoes_nothing() {
+    let (mut a, data, before) = spurious_recovery();
+    // The network duplicated segment 5: its D-SACK says nothing about
+    // the retransmission.
+    let dsack = dupack(&a, &[(data[5].0.seq, data[6].0.seq)]);
+    feed(&mut a, t(103), &[dsack]);
+    assert_eq!(a.cwnd(), before / 2);
+    assert_eq!(a.counters().spurious_undos, 0);
+}
+
+#[test]
+fn dsack_after_a_timeout_undoes_nothing() {
+    let (mut a, data) = sender(true);
+    let before = a.cwnd();
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    let d = dupack(&a, &[(s(1), e(9))]);
+    feed(&mut a, t(101), &[d]);
+    assert_eq!(out(&mut a, t(101))[0].0.seq, s(0));
+    // The retransmission's ACK is lost too: the RTO fires and resends.
+    let rto = a.rto_at.unwrap();
+    assert_eq!(out(&mut a, rto)[0].0.seq, s(0));
+    assert_eq!(a.cwnd(), a.mss());
+    let mut dsack = dupack(&a, &[(s(0), e(0))]);
+    dsack.0.ack = e(9);
+    feed(&mut a, rto + ms(1), &[dsack]);
+    assert!(a.cwnd() < before / 2, "no undo without F-RTO");
+    assert_eq!(a.counters().spurious_undos, 0);
+}

@@ -281,8 +281,12 @@ impl Connection {
                 *b = (Seq(l), Seq(r));
             }
             let n = seg.options.sack().len().min(MAX_SACK_BLOCKS);
-            if let Some((l, r)) = dsack_block(&blocks[..n], ack) {
-                self.undo_on_dsack(l, r);
+            // Only a D-SACK of our own retransmission shows reordering; a
+            // copy the network made shows nothing about it.
+            if let Some((l, r)) = dsack_block(&blocks[..n], ack)
+                && self.undo_on_dsack(l, r)
+            {
+                self.rack.on_spurious_retransmission();
             }
             for &(l, r) in seg.options.sack() {
                 self.scoreboard
@@ -341,7 +345,9 @@ impl Connection {
     /// Runs RACK's loss detection; time-based loss starts recovery like
     /// three duplicate ACKs would (RFC 8985 section 6.2 step 5).
     pub(super) fn rack_detect(&mut self, now: Instant, after_rto: bool) {
-        self.rack_at = self.rack.detect_loss(now);
+        let in_recovery = self.recover.is_some() || self.rto_recover.is_some();
+        let reo_wnd = self.rack.reo_wnd(in_recovery, self.rtt.srtt);
+        self.rack_at = self.rack.detect_loss(now, reo_wnd);
         if self.recover.is_none()
             && after_rto
             && self.snd_una != self.snd_max

@@ -49,11 +49,12 @@ impl Undo {
         }
     }
 
-    /// Takes one D-SACK block; returns whether every retransmission of the
-    /// episode has now been reported as a duplicate.
-    pub fn on_dsack(&mut self, start: Seq, end: Seq) -> bool {
+    /// Takes one D-SACK block: `None` if it reports no retransmission of
+    /// this episode, else whether every one has now been reported as a
+    /// duplicate.
+    pub fn on_dsack(&mut self, start: Seq, end: Seq) -> Option<bool> {
         if start < self.marker || !self.any {
-            return false;
+            return None;
         }
         // One report accounts for one transmission: a range sent three
         // times whose first copy was lost draws one D-SACK, not two.
@@ -63,9 +64,9 @@ impl Undo {
             .position(|&(s, e)| s < end && start < e)
         {
             self.retransmitted.swap_remove(i);
-            return self.retransmitted.is_empty() && !self.overflow;
+            return Some(self.retransmitted.is_empty() && !self.overflow);
         }
-        false
+        None
     }
 }
 
@@ -99,12 +100,16 @@ impl Connection {
     /// retransmission of the episode to come back, nothing was lost, and
     /// cwnd and ssthresh return to what they were (Linux also does this
     /// after recovery ended, as the last D-SACK often arrives later).
-    pub(super) fn undo_on_dsack(&mut self, start: Seq, end: Seq) {
+    /// Returns whether the block reported one of our retransmissions (not
+    /// a copy the network made).
+    pub(super) fn undo_on_dsack(&mut self, start: Seq, end: Seq) -> bool {
         let Some(u) = self.undo.as_mut() else {
-            return;
+            return false;
         };
-        if !u.on_dsack(start, end) {
-            return;
+        match u.on_dsack(start, end) {
+            None => return false,
+            Some(false) => return true,
+            Some(true) => {}
         }
         self.undo = None;
         self.cc.undo();
@@ -112,6 +117,7 @@ impl Connection {
             self.dupacks = 0;
         }
         self.stats.spurious_undos += 1;
+        true
     }
 }
 
@@ -137,14 +143,19 @@ mod tests {
     #[test]
     fn undo_needs_every_retransmission_reported_once() {
         let mut u = Undo::new(Seq(1000));
-        assert!(!u.on_dsack(Seq(1000), Seq(1100)), "nothing resent yet");
+        assert_eq!(u.on_dsack(Seq(1000), Seq(1100)), None, "nothing resent yet");
         u.on_retransmit(Seq(1000), Seq(1100));
         u.on_retransmit(Seq(1000), Seq(1100));
         u.on_retransmit(Seq(1500), Seq(1600));
-        assert!(!u.on_dsack(Seq(900), Seq(1000)), "older than the episode");
-        assert!(!u.on_dsack(Seq(1000), Seq(1100)));
-        assert!(!u.on_dsack(Seq(1500), Seq(1600)));
-        assert!(u.on_dsack(Seq(1000), Seq(1100)));
+        assert_eq!(
+            u.on_dsack(Seq(900), Seq(1000)),
+            None,
+            "older than the episode"
+        );
+        assert_eq!(u.on_dsack(Seq(1200), Seq(1300)), None, "never resent");
+        assert_eq!(u.on_dsack(Seq(1000), Seq(1100)), Some(false));
+        assert_eq!(u.on_dsack(Seq(1500), Seq(1600)), Some(false));
+        assert_eq!(u.on_dsack(Seq(1000), Seq(1100)), Some(true));
     }
 
     #[test]
@@ -155,6 +166,6 @@ mod tests {
         }
         let all = (0..=MAX_UNDO_RETRANSMISSIONS as u32)
             .map(|i| u.on_dsack(Seq(i * 10), Seq(i * 10 + 10)));
-        assert!(all.into_iter().all(|undone| !undone));
+        assert!(all.into_iter().all(|undone| undone != Some(true)));
     }
 }

@@ -47,6 +47,66 @@ fn with_stack<R: Send + 'static>(
     .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
+/// What the stack's TCP sender did during one transfer, for the figures.
+fn counter_delta(a: &ustack::tcp::Counters, b: &ustack::tcp::Counters) -> String {
+    format!(
+        "segs_out {} retransmits {} fast_retransmits {} sack_recoveries {} rto_expiries {} tlp_probes {} spurious_undos {}",
+        b.segs_out - a.segs_out,
+        b.retransmits - a.retransmits,
+        b.fast_retransmits - a.fast_retransmits,
+        b.sack_recoveries - a.sack_recoveries,
+        b.rto_expiries - a.rto_expiries,
+        b.tlp_probes - a.tlp_probes,
+        b.spurious_undos - a.spurious_undos,
+    )
+}
+
+/// The kernel's TCP counters in this thread's network namespace
+/// (`/proc/net/snmp` and `/proc/net/netstat`), by name.
+fn kernel_tcp_counters() -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for file in ["snmp", "netstat"] {
+        let text =
+            std::fs::read_to_string(format!("/proc/thread-self/net/{file}")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for pair in lines.chunks(2) {
+            let [names, values] = pair else { continue };
+            for (n, v) in names
+                .split_whitespace()
+                .zip(values.split_whitespace())
+                .skip(1)
+            {
+                if let Ok(v) = v.parse() {
+                    out.push((n.to_string(), v));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The kernel sender's recovery events between two snapshots.
+fn kernel_counter_delta(a: &[(String, u64)], b: &[(String, u64)]) -> String {
+    const NAMES: [&str; 10] = [
+        "OutSegs",
+        "RetransSegs",
+        "TCPSackRecovery",
+        "TCPTimeouts",
+        "TCPLossProbes",
+        "TCPLossProbeRecovery",
+        "TCPDSACKUndo",
+        "TCPSpuriousRTOs",
+        "TCPDSACKRecv",
+        "TCPSACKReorder",
+    ];
+    let get = |v: &[(String, u64)], n: &str| v.iter().find(|(k, _)| k == n).map_or(0, |e| e.1);
+    NAMES
+        .iter()
+        .map(|n| format!("{n} {}", get(b, n).saturating_sub(get(a, n))))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn mib_from_env(var: &str, default: usize) -> usize {
     std::env::var(var)
         .ok()
@@ -104,6 +164,7 @@ fn kernel_client_bulk(fault: Option<&'static str>, label: &'static str, len: usi
         for (ip, port) in [(IpAddr::V4(STACK4), 5001), (IpAddr::V6(STACK6), 5002)] {
             let l = TcpListener::bind(&stack, (ip, port)).unwrap();
             // Kernel -> ustack.
+            let kernel_before = kernel_tcp_counters();
             let t = Instant::now();
             let sender = thread::spawn(move || {
                 let mut k = net::TcpStream::connect((ip, port)).unwrap();
@@ -122,7 +183,12 @@ fn kernel_client_bulk(fault: Option<&'static str>, label: &'static str, len: usi
                 t.elapsed(),
                 mbit_per_s(len, t.elapsed())
             );
+            eprintln!(
+                "{label}: kernel sender events over {ip}: {}",
+                kernel_counter_delta(&kernel_before, &kernel_tcp_counters())
+            );
             // ustack -> kernel.
+            let before = stack.tcp_counters();
             let t = Instant::now();
             let receiver = thread::spawn(move || {
                 let k = net::TcpStream::connect((ip, port)).unwrap();
@@ -137,6 +203,11 @@ fn kernel_client_bulk(fault: Option<&'static str>, label: &'static str, len: usi
                 len >> 20,
                 t.elapsed(),
                 mbit_per_s(len, t.elapsed())
+            );
+            let after = stack.tcp_counters();
+            eprintln!(
+                "{label}: sender events over {ip}: {}",
+                counter_delta(&before, &after)
             );
         }
     });

@@ -13,6 +13,7 @@ use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::send_buf::SendBuffer;
 use super::seq::Seq;
+use super::undo::Undo;
 use super::{Counters, State, TcpConfig, TcpError};
 use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
@@ -148,6 +149,8 @@ pub struct Connection {
     pub(super) tlp_pending: bool,
     /// snd_max when the unanswered probe went out: one probe per episode.
     pub(super) tlp_end: Option<Seq>,
+    /// The last fast recovery, until it is proven spurious or superseded.
+    pub(super) undo: Option<Undo>,
     pub(super) persist_backoff: u32,
     /// Set when the persist timer fires with a nonzero window: send even a
     /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
@@ -246,6 +249,7 @@ impl Connection {
             pto_at: None,
             tlp_pending: false,
             tlp_end: None,
+            undo: None,
             persist_backoff: 0,
             force_send: false,
             keepalive_at: None,

@@ -8,6 +8,7 @@
 
 use super::conn::Connection;
 use super::seq::Seq;
+use super::undo::dsack_block;
 use super::{State, TcpError};
 use crate::time::Instant;
 use crate::wire::tcp::{MAX_SACK_BLOCKS, TcpFlags, TcpRepr};
@@ -275,6 +276,18 @@ impl Connection {
     ) {
         let seq = Seq(seg.seq);
         if self.opts.sack {
+            let mut blocks = [(Seq(0), Seq(0)); MAX_SACK_BLOCKS];
+            for (b, &(l, r)) in blocks.iter_mut().zip(seg.options.sack()) {
+                *b = (Seq(l), Seq(r));
+            }
+            let n = seg.options.sack().len().min(MAX_SACK_BLOCKS);
+            // Only a D-SACK of our own retransmission shows reordering; a
+            // copy the network made shows nothing about it.
+            if let Some((l, r)) = dsack_block(&blocks[..n], ack)
+                && self.undo_on_dsack(l, r)
+            {
+                self.rack.on_spurious_retransmission();
+            }
             for &(l, r) in seg.options.sack() {
                 self.scoreboard
                     .add(Seq(l), Seq(r), self.snd_una, self.snd_max);
@@ -332,7 +345,9 @@ impl Connection {
     /// Runs RACK's loss detection; time-based loss starts recovery like
     /// three duplicate ACKs would (RFC 8985 section 6.2 step 5).
     pub(super) fn rack_detect(&mut self, now: Instant, after_rto: bool) {
-        self.rack_at = self.rack.detect_loss(now);
+        let in_recovery = self.recover.is_some() || self.rto_recover.is_some();
+        let reo_wnd = self.rack.reo_wnd(in_recovery, self.rtt.srtt);
+        self.rack_at = self.rack.detect_loss(now, reo_wnd);
         if self.recover.is_none()
             && after_rto
             && self.snd_una != self.snd_max
@@ -347,6 +362,7 @@ impl Connection {
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_congestion(now, flight);
         self.recover = Some(self.snd_max);
+        self.undo_begin();
         // The first retransmission goes out whatever the pipe says.
         self.rtx_una = true;
         // No tail loss probe during recovery (RFC 8985 section 7.2).

@@ -57,6 +57,7 @@ mod syncookie;
 #[cfg(test)]
 mod tests;
 mod tlp;
+mod undo;
 
 pub use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 pub use cc::CongestionAlgorithm;
@@ -281,6 +282,9 @@ pub struct Counters {
     pub sack_recoveries: u64,
     /// Tail loss probes sent (RFC 8985 section 7).
     pub tlp_probes: u64,
+    /// Fast recoveries undone because every retransmission came back as a
+    /// duplicate (D-SACK, RFC 2883 section 4; Linux's TCPDSACKUndo).
+    pub spurious_undos: u64,
     /// RST segments received.
     pub rsts_in: u64,
     /// RST segments sent.
@@ -302,6 +306,7 @@ impl core::ops::AddAssign<&Counters> for Counters {
         self.rto_expiries += o.rto_expiries;
         self.sack_recoveries += o.sack_recoveries;
         self.tlp_probes += o.tlp_probes;
+        self.spurious_undos += o.spurious_undos;
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
         self.challenge_acks += o.challenge_acks;

@@ -232,6 +232,7 @@ impl Connection {
         }
         if seq < self.snd_max {
             self.stats.retransmits += 1;
+            self.undo_on_retransmit(seq, seq + used);
             // Karn's rule: no RTT sample across a retransmission.
             self.rtt_probe = None;
             self.rtx_tsval = Some(self.tsval(now));
@@ -520,6 +521,8 @@ impl Connection {
         self.rtx_una = false;
         self.pto_at = None;
         self.tlp_end = None;
+        // Undoing an RTO needs F-RTO (RFC 5682), which this engine lacks.
+        self.undo = None;
         self.scoreboard.clear();
         self.rack.on_rto();
         self.rack_at = None;

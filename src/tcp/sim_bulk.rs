@@ -83,7 +83,17 @@ fn bulk(seed: u64, bytes: usize) -> (Duration, u64) {
         }
     }
     assert_eq!(got, bytes, "seed {seed}: transfer incomplete");
-    (now - start, a.counters().rto_expiries)
+    let c = a.counters();
+    eprintln!(
+        "bulk seed {seed}: segs_out {} retransmits {} recoveries {} undone {} RTOs {} TLPs {}",
+        c.segs_out,
+        c.retransmits,
+        c.fast_retransmits,
+        c.spurious_undos,
+        c.rto_expiries,
+        c.tlp_probes
+    );
+    (now - start, c.rto_expiries)
 }
 
 #[test]

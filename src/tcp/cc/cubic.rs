@@ -24,6 +24,20 @@ pub struct Cubic {
     /// W_est in segments, the Reno-friendly estimate (section 4.3).
     w_est: f64,
     cwnd_at_epoch: f64,
+    /// The state before the last fast-recovery reduction, for `undo`.
+    prior: Option<Prior>,
+}
+
+/// What a reduction changes.
+#[derive(Clone, Copy, Debug)]
+struct Prior {
+    cwnd: u32,
+    ssthresh: u32,
+    w_max: f64,
+    epoch: Option<Instant>,
+    k: f64,
+    w_est: f64,
+    cwnd_at_epoch: f64,
 }
 
 impl Cubic {
@@ -38,6 +52,7 @@ impl Cubic {
             k: 0.0,
             w_est: 0.0,
             cwnd_at_epoch: 0.0,
+            prior: None,
         }
     }
 
@@ -107,6 +122,15 @@ impl CongestionControl for Cubic {
     }
 
     fn on_congestion(&mut self, _now: Instant, flight: u32) {
+        self.prior = Some(Prior {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh,
+            w_max: self.w_max,
+            epoch: self.epoch,
+            k: self.k,
+            w_est: self.w_est,
+            cwnd_at_epoch: self.cwnd_at_epoch,
+        });
         self.reduce(self.cwnd.min(flight.max(2 * self.mss)));
         self.cwnd = self.ssthresh;
     }
@@ -115,7 +139,23 @@ impl CongestionControl for Cubic {
         self.cwnd = self.ssthresh.max(self.mss);
     }
 
+    fn undo(&mut self) {
+        let Some(p) = self.prior.take() else {
+            return;
+        };
+        // The epoch goes on as if the reduction never happened; cwnd keeps
+        // whatever it regained meanwhile if that is more.
+        self.cwnd = self.cwnd.max(p.cwnd);
+        self.ssthresh = self.ssthresh.max(p.ssthresh);
+        self.w_max = p.w_max;
+        self.epoch = p.epoch;
+        self.k = p.k;
+        self.w_est = p.w_est;
+        self.cwnd_at_epoch = p.cwnd_at_epoch;
+    }
+
     fn on_rto(&mut self, flight: u32) {
+        self.prior = None;
         self.reduce(self.cwnd.min(flight.max(2 * self.mss)));
         self.cwnd = self.mss;
     }
@@ -136,6 +176,21 @@ mod tests {
         cc.on_congestion(Instant::ZERO, 10_000);
         assert_eq!(cc.cwnd(), 7000);
         assert_eq!(cc.ssthresh(), 7000);
+    }
+
+    #[test]
+    fn undo_restores_window_and_w_max() {
+        let mut cc = Cubic::new(1000);
+        cc.on_congestion(Instant::ZERO, 10_000);
+        let w_max = cc.w_max;
+        cc.on_congestion(Instant::ZERO, 7_000);
+        assert_eq!(cc.cwnd(), 4900);
+        cc.undo();
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (7000, 7000));
+        assert_eq!(cc.w_max, w_max);
+        cc.on_rto(7000);
+        cc.undo();
+        assert_eq!(cc.cwnd(), 1000, "no undo past an RTO");
     }
 
     #[test]

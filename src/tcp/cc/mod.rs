@@ -80,6 +80,11 @@ pub trait CongestionControl: core::fmt::Debug + Send {
     fn on_congestion(&mut self, now: Instant, flight: u32);
     /// Fast recovery ended with a full acknowledgement.
     fn on_recovery_exit(&mut self);
+    /// The last `on_congestion` proved spurious (every retransmission came
+    /// back as a duplicate): restore cwnd, ssthresh and the algorithm's
+    /// state to what they were before it, as Linux's undo_cwnd does. A
+    /// second call, or one after `on_rto`, changes nothing.
+    fn undo(&mut self);
     /// The retransmission timer expired with `flight` bytes outstanding.
     fn on_rto(&mut self, flight: u32);
     /// The sender MSS changed (handshake, PMTU).

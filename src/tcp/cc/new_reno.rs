@@ -14,6 +14,9 @@ pub struct NewReno {
     /// Bytes acknowledged since cwnd last grew in congestion avoidance
     /// (RFC 5681 section 3.1, the byte-counting variant).
     acked_in_ca: u32,
+    /// cwnd and ssthresh before the last fast-recovery reduction, for
+    /// `undo`.
+    prior: Option<(u32, u32)>,
 }
 
 impl NewReno {
@@ -24,6 +27,7 @@ impl NewReno {
             cwnd: initial_window(mss),
             ssthresh: u32::MAX,
             acked_in_ca: 0,
+            prior: None,
         }
     }
 }
@@ -51,6 +55,7 @@ impl CongestionControl for NewReno {
     }
 
     fn on_congestion(&mut self, _now: Instant, flight: u32) {
+        self.prior = Some((self.cwnd, self.ssthresh));
         // RFC 5681 equation (4).
         self.ssthresh = (flight / 2).max(2 * self.mss);
         self.cwnd = self.ssthresh;
@@ -62,7 +67,15 @@ impl CongestionControl for NewReno {
         self.cwnd = self.ssthresh.max(self.mss);
     }
 
+    fn undo(&mut self) {
+        if let Some((cwnd, ssthresh)) = self.prior.take() {
+            self.cwnd = self.cwnd.max(cwnd);
+            self.ssthresh = self.ssthresh.max(ssthresh);
+        }
+    }
+
     fn on_rto(&mut self, flight: u32) {
+        self.prior = None;
         self.ssthresh = (flight / 2).max(2 * self.mss);
         self.cwnd = self.mss;
         self.acked_in_ca = 0;
@@ -92,6 +105,26 @@ mod tests {
         assert_eq!(cc.cwnd(), 10_000);
         cc.on_ack(Instant::ZERO, 1000, None);
         assert_eq!(cc.cwnd(), 11_000);
+    }
+
+    #[test]
+    fn undo_restores_the_window_before_the_last_reduction_once() {
+        let mut cc = NewReno::new(1000);
+        cc.on_congestion(Instant::ZERO, 10_000);
+        cc.on_congestion(Instant::ZERO, 5_000);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (2_500, 2_500));
+        cc.undo();
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (5_000, 5_000));
+        cc.undo();
+        assert_eq!(cc.cwnd(), 5_000);
+        cc.on_congestion(Instant::ZERO, 5_000);
+        cc.on_rto(2_500);
+        cc.undo();
+        assert_eq!(
+            (cc.cwnd(), cc.ssthresh()),
+            (1_000, 2_000),
+            "no undo past an RTO"
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ fn three_duplicate_acks_trigger_fast_retransmit_and_halve_cwnd() {
 }
 
 #[test]
-fn sack_recovery_resends_each_lost_segment_once_after_the_reordering_window() {
+fn sack_recovery_resends_each_lost_segment_once_without_waiting_when_nothing_was_reordered() {
     let (mut a, data) = sender(true);
     // Segments 0, 3 and 6 lost; the rest SACKed 100 ms after sending.
     let s = |i: usize| data[i].0.seq;
@@ -61,15 +61,12 @@ fn sack_recovery_resends_each_lost_segment_once_after_the_reordering_window() {
     let blocks = [(s(7), e(9)), (s(4), e(5)), (s(1), e(2))];
     let d = dupack(&a, &blocks);
     feed(&mut a, t(101), &[d]);
-    // Enough SACKed to start recovery: the first hole goes at once.
-    let o = out(&mut a, t(101));
-    assert_eq!(o.len(), 1, "only the first hole, and no tail loss probe");
-    assert_eq!(o[0].0.seq, s(0));
+    // Enough SACKed to start recovery, and with no reordering seen RACK's
+    // window is zero (RFC 8985 section 6.2 step 4): every hole goes now.
+    let seqs: Vec<u32> = out(&mut a, t(101)).iter().map(|x| x.0.seq).collect();
+    assert_eq!(seqs, vec![s(0), s(3), s(6)], "and no tail loss probe");
     assert_eq!(a.counters().sack_recoveries, 1);
-    // RACK: the others are lost a quarter of min_rtt later.
-    assert_eq!(a.poll_at(), Some(t(126)));
-    let seqs: Vec<u32> = out(&mut a, t(126)).iter().map(|x| x.0.seq).collect();
-    assert_eq!(seqs, vec![s(3), s(6)]);
+    assert_eq!(a.rack_at, None);
     let d = dupack(&a, &blocks);
     feed(&mut a, t(130), &[d]);
     let again: Vec<u32> = out(&mut a, t(130)).iter().map(|x| x.0.seq).collect();
@@ -167,4 +164,108 @@ fn tail_loss_probe_repeats_the_last_segment_so_the_receiver_acks_at_once() {
     let ack = out(&mut b, pto);
     assert_eq!(ack.len(), 1);
     assert_eq!(ack[0].0.ack, a.snd_max.0);
+}
+
+/// A sender whose first segment is late: the other nine are SACKed, fast
+/// recovery resends the first and halves cwnd, and a cumulative ACK then
+/// ends recovery. Returns the sender, its data and its cwnd before.
+fn spurious_recovery() -> (Connection, Vec<Seg>, u32) {
+    spurious_recovery_at(101)
+}
+
+fn spurious_recovery_at(now: u64) -> (Connection, Vec<Seg>, u32) {
+    let (mut a, data) = sender(true);
+    let before = a.cwnd();
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    let d = dupack(&a, &[(s(1), e(9))]);
+    feed(&mut a, t(now), &[d]);
+    let o = out(&mut a, t(now));
+    assert_eq!(o[0].0.seq, s(0));
+    assert_eq!(a.cwnd(), before / 2);
+    let mut ack = dupack(&a, &[]);
+    ack.0.ack = e(9);
+    feed(&mut a, t(now + 1), &[ack]);
+    assert_eq!(a.snd_una.0, e(9));
+    assert_eq!(a.cwnd(), before / 2, "recovery ended at ssthresh");
+    (a, data, before)
+}
+
+#[test]
+fn dsack_of_every_retransmission_undoes_the_recovery() {
+    let (mut a, data, before) = spurious_recovery();
+    // The late original arrives after the retransmission: the receiver
+    // reports the duplicate (RFC 2883), so nothing was lost.
+    let dsack = dupack(&a, &[(data[0].0.seq, data[1].0.seq)]);
+    feed(&mut a, t(103), &[dsack]);
+    assert_eq!(a.cwnd(), before);
+    assert_eq!(a.cc.ssthresh(), u32::MAX, "back in slow start");
+    assert_eq!(a.counters().spurious_undos, 1);
+    // A second report of the same changes nothing.
+    let dsack = dupack(&a, &[(data[0].0.seq, data[1].0.seq)]);
+    feed(&mut a, t(104), &[dsack]);
+    assert_eq!(a.counters().spurious_undos, 1);
+}
+
+#[test]
+fn dsack_of_a_segment_never_retransmitted_undoes_nothing() {
+    let (mut a, data, before) = spurious_recovery();
+    // The network duplicated segment 5: its D-SACK says nothing about
+    // the retransmission.
+    let dsack = dupack(&a, &[(data[5].0.seq, data[6].0.seq)]);
+    feed(&mut a, t(103), &[dsack]);
+    assert_eq!(a.cwnd(), before / 2);
+    assert_eq!(a.counters().spurious_undos, 0);
+}
+
+#[test]
+fn dsack_after_a_timeout_undoes_nothing() {
+    let (mut a, data) = sender(true);
+    let before = a.cwnd();
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    let d = dupack(&a, &[(s(1), e(9))]);
+    feed(&mut a, t(101), &[d]);
+    assert_eq!(out(&mut a, t(101))[0].0.seq, s(0));
+    // The retransmission's ACK is lost too: the RTO fires and resends.
+    let rto = a.rto_at.unwrap();
+    assert_eq!(out(&mut a, rto)[0].0.seq, s(0));
+    assert_eq!(a.cwnd(), a.mss());
+    let mut dsack = dupack(&a, &[(s(0), e(0))]);
+    dsack.0.ack = e(9);
+    feed(&mut a, rto + ms(1), &[dsack]);
+    assert!(a.cwnd() < before / 2, "no undo without F-RTO");
+    assert_eq!(a.counters().spurious_undos, 0);
+}
+
+#[test]
+fn rack_waits_a_reordering_window_once_a_retransmission_proved_spurious() {
+    let (mut a, data, _) = spurious_recovery();
+    let dsack = dupack(&a, &[(data[0].0.seq, data[1].0.seq)]);
+    feed(&mut a, t(103), &[dsack]);
+    // The handshake, at one instant, left SRTT at zero, which would cap
+    // the window to nothing; a 100 ms round trip.
+    a.rtt.sample(ms(100));
+    // Next flight: segments 0 and 2 of it missing, the others SACKed.
+    a.send(&[6; 6000]).unwrap();
+    let next = out(&mut a, t(200));
+    assert_eq!(next.len(), 6);
+    let s = |i: usize| next[i].0.seq;
+    let e = |i: usize| next[i].0.seq + next[i].1.len() as u32;
+    let d = dupack(&a, &[(s(3), e(5)), (s(1), e(1))]);
+    feed(&mut a, t(300), &[d]);
+    // Four SACKed segments start recovery (RFC 6675) and resend the
+    // first hole, but RACK now allows for reordering (a quarter of
+    // min_rtt, capped at SRTT) before it calls segment 2 lost.
+    let o = out(&mut a, t(300));
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].0.seq, s(0));
+    let srtt = a.rtt.srtt.unwrap();
+    assert!(srtt > Duration::ZERO);
+    assert_eq!(a.rack.reo_wnd(true, Some(srtt)), srtt.min(ms(25)));
+    let timer = a.rack_at.expect("the reordering timer runs");
+    assert!(timer > t(300));
+    let o = out(&mut a, timer);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].0.seq, s(2));
 }

@@ -814,3 +814,29 @@ unsafe extern "C" fn pd_gettimeofday(_: *mut c_void, tv: *mut timeval, _: *mut c
 pub fn wall_micros(t: Instant) -> c_longlong {
     c_longlong::try_from(EPOCH_MICROS + t.total_micros()).unwrap_or(c_longlong::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn so_flags_set_addresses_and_mtu_and_reject_the_unknown() {
+        assert_eq!(Flags::parse("").unwrap(), Flags::default());
+        let f = Flags::parse("addr=10.0.0.7, addr6=fd00::7 mtu=1520").unwrap();
+        assert_eq!(f.addr, Ipv4Addr::new(10, 0, 0, 7));
+        assert_eq!(f.addr6, "fd00::7".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(f.mtu, 1520);
+        assert!(Flags::parse("addr=300.1.1.1").unwrap_err().contains("addr"));
+        assert!(Flags::parse("mtu=100").is_err());
+        assert!(Flags::parse("colour=blue").unwrap_err().contains("colour"));
+        assert!(Flags::parse("addr").is_err());
+    }
+
+    #[test]
+    fn wall_time_is_virtual_time_past_a_fixed_epoch() {
+        assert_eq!(
+            wall_micros(Instant::from_micros(1_500_000)),
+            1_700_000_001_500_000
+        );
+    }
+}

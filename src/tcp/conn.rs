@@ -18,6 +18,10 @@ use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
 use std::net::SocketAddr;
 
+/// How many data segments a new connection ACKs at once (Linux's
+/// TCP_MAX_QUICKACKS).
+const QUICKACKS: u8 = 16;
+
 /// ICMP errors the stack relays to a connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum IcmpError {
@@ -154,6 +158,14 @@ pub struct Connection {
     // ACK policy.
     pub(super) ack_now: bool,
     pub(super) unacked_bytes: usize,
+    /// In-order data segments still to be ACKed at once: the quick-ACK
+    /// start of a connection (Linux's, up to 16 segments), so the peer's
+    /// slow start is not held back by delayed ACKs. Cleared when the
+    /// connection turns interactive (we send data right after receiving),
+    /// where delayed ACKs ride on the replies instead.
+    pub(super) quickacks: u8,
+    /// When in-order data last arrived.
+    pub(super) last_data_in: Option<Instant>,
 
     // Congestion control and loss recovery.
     pub(super) cc: Box<dyn CongestionControl>,
@@ -240,6 +252,8 @@ impl Connection {
             drs_epoch: now,
             ack_now: false,
             unacked_bytes: 0,
+            quickacks: QUICKACKS,
+            last_data_in: None,
             cc: cfg.congestion.build(mss),
             dupacks: 0,
             recover: None,
@@ -399,7 +413,16 @@ impl Connection {
         let advertised = self.rcv_adv.since(self.rcv_nxt) as usize;
         let threshold = (self.recv_buf.capacity() / 2).min(2 * self.snd_mss as usize);
         let open = self.state.is_synchronized() && self.state != State::TimeWait;
-        if open && now > before && now.saturating_sub(advertised) >= threshold && !self.fin_received
+        // Only a window that at least doubles is worth an ACK of its own
+        // (Linux's rule in tcp_cleanup_rbuf): a reader that keeps up with a
+        // large window would otherwise answer every read with an update
+        // the sender does not need.
+        let doubles = now >= 2 * advertised;
+        if open
+            && now > before
+            && now.saturating_sub(advertised) >= threshold
+            && doubles
+            && !self.fin_received
         {
             self.ack_now = true;
         }

@@ -502,7 +502,11 @@ impl Connection {
             self.ack_now = true;
         } else {
             self.unacked_bytes += advanced;
-            if self.unacked_bytes >= 2 * self.snd_mss as usize {
+            self.last_data_in = Some(now);
+            if self.quickacks > 0 {
+                self.quickacks -= 1;
+                self.ack_now = true;
+            } else if self.unacked_bytes >= 2 * self.snd_mss as usize {
                 self.ack_now = true;
             } else if self.delack_at.is_none() {
                 self.delack_at = Some(now + self.cfg.delayed_ack);

@@ -214,6 +214,15 @@ impl Connection {
         }
         let repr = self.header(now, seq, flags, len);
         let used = len as u32 + u32::from(fin);
+        if len > 0
+            && self
+                .last_data_in
+                .is_some_and(|t| now.saturating_duration_since(t) < self.cfg.delayed_ack)
+        {
+            // Replying within the delayed-ACK time: an interactive
+            // connection, whose ACKs ride on its replies.
+            self.quickacks = 0;
+        }
         if self.opts.sack {
             // One record per MSS-sized piece even for a super-segment: the
             // link cuts it into such pieces, and recovery resends one MSS

@@ -27,6 +27,11 @@ impl Connection {
                 rst.flags |= TcpFlags::ACK;
                 rst.ack = self.rcv_nxt.0;
             }
+            if self.opts.timestamps && self.state != State::SynSent {
+                // RFC 7323 section 3.2: once negotiated, TSopt SHOULD be
+                // sent in a RST too (Linux does; packetdrill reset_tsval).
+                rst.options.timestamps = Some((self.tsval(now), self.ts_recent));
+            }
             self.stats.rsts_out += 1;
             self.stats.segs_out += 1;
             emit(&rst, &[]);

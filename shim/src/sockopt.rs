@@ -349,7 +349,9 @@ fn set_int(s: &VSock, level: i32, name: i32, v: i32) -> Res<()> {
                 return Err(libc::EINVAL);
             }
             s.stored().maxseg = Some(v as u32);
-            Ok(())
+            // Connections made from now on advertise and send at most it;
+            // one already made keeps its MSS, as in Linux.
+            set_tcp(s, |o| o.maxseg = u16::try_from(v).ok())
         }
         (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.v6 => {
             if s.tcp {

@@ -48,6 +48,10 @@ pub struct TcpOptionsSet {
     pub linger_abort: bool,
     /// TCP_CONGESTION: `None` uses the stack's default (CUBIC).
     pub congestion: Option<crate::tcp::CongestionAlgorithm>,
+    /// TCP_MAXSEG set before connecting or listening: the MSS advertised
+    /// and sent with is at most this (RFC 9293 section 3.7.1 lets the
+    /// sender pick a smaller segment size); `None` uses the link's.
+    pub maxseg: Option<u16>,
 }
 
 pub(crate) struct TcpSocket {
@@ -942,7 +946,7 @@ impl Core {
         let mtu = u16::try_from(self.cfg.mtu).unwrap_or(u16::MAX);
         let for_link = TcpConfig::for_mtu(mtu, ipv6);
         let mut cfg = TcpConfig {
-            mss: for_link.mss,
+            mss: opts.maxseg.map_or(for_link.mss, |m| m.min(for_link.mss)),
             ipv6,
             nodelay: opts.nodelay,
             keepalive: opts.keepalive,

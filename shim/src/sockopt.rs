@@ -132,6 +132,11 @@ fn set_udp(s: &VSock, f: impl FnOnce(&mut ustack_core::stack::UdpOptions)) -> Re
     })
 }
 
+/// Linux's TCP_CC_INFO (linux/tcp.h).
+const TCP_CC_INFO: i32 = 26;
+/// Linux's SO_MEMINFO (asm-generic/socket.h).
+const SO_MEMINFO: i32 = 55;
+
 /// getsockopt(2).
 pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
     let int = |b: bool| Ok(Value::Int(b.into()));
@@ -181,6 +186,18 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
             };
             Ok(Value::Int(i32::try_from(v).unwrap_or(i32::MAX)))
         }
+        (libc::SOL_SOCKET, SO_MEMINFO) => {
+            // Linux's sk_meminfo: rmem_alloc, rcvbuf, wmem_alloc, sndbuf,
+            // fwd_alloc, wmem_queued, optmem, backlog, drops. Only the
+            // buffer sizes are known here; the rest reads zero.
+            let mut m = [0u32; 9];
+            for (slot, name) in [(1, libc::SO_RCVBUF), (3, libc::SO_SNDBUF)] {
+                if let Value::Int(v) = get(s, libc::SOL_SOCKET, name)? {
+                    m[slot] = v as u32;
+                }
+            }
+            Ok(Value::Bytes(m.iter().flat_map(|v| v.to_ne_bytes()).collect()))
+        }
         (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => Ok(Value::Bytes(timeval_bytes(s.timeout(false)))),
         (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => Ok(Value::Bytes(timeval_bytes(s.timeout(true)))),
         (libc::SOL_SOCKET, libc::SO_LINGER) => {
@@ -205,6 +222,9 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
             ))
         }
         (libc::IPPROTO_TCP, libc::TCP_INFO) => Ok(Value::Bytes(tcp_info(s)?)),
+        // The congestion control's own report: CUBIC and NewReno have
+        // none, which Linux answers with zero bytes.
+        (libc::IPPROTO_TCP, TCP_CC_INFO) => Ok(Value::Bytes(Vec::new())),
         (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.v6 => int(if s.tcp {
             tcp_opts(s)?.v6only
         } else {

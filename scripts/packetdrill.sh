@@ -11,6 +11,13 @@
 # $PACKETDRILL_TCP. With no SCRIPT arguments it runs every script listed in
 # tests/packetdrill/kernel-passing.txt (those Linux itself passes).
 #
+# packetdrill runs with the adapter preloaded as well as loaded through
+# --so_filename (one library, one stack): the calls packetdrill makes
+# itself rather than through the interface, getsockopt(TCP_INFO) for its
+# `%{ }%` code events and sendfile, then reach the stack as they would
+# under the shim. The adapter takes itself out of LD_PRELOAD at start, so
+# the commands a script runs do not inherit it.
+#
 # Each script runs in this private network namespace (the scripts run shell
 # commands such as `sysctl -q net.ipv4...`, which must only ever touch a
 # throwaway namespace), with a time limit of $PD_TIMEOUT seconds (default
@@ -68,7 +75,7 @@ for s in "${scripts[@]}"; do
         fresh_tun0
         (
             cd "$tcp/$(dirname "$s")" &&
-                timeout "$timeout_s" "$pd" \
+                timeout "$timeout_s" env LD_PRELOAD="$lib" "$pd" \
                     --so_filename="$lib" --so_flags="addr=192.168.0.1" \
                     --ip_version=ipv4 --local_ip=192.168.0.1 --remote_ip=192.0.2.1 \
                     --gateway_ip=192.168.0.1 --netmask_ip=255.255.0.0 \

@@ -196,7 +196,9 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
                     m[slot] = v as u32;
                 }
             }
-            Ok(Value::Bytes(m.iter().flat_map(|v| v.to_ne_bytes()).collect()))
+            Ok(Value::Bytes(
+                m.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+            ))
         }
         (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => Ok(Value::Bytes(timeval_bytes(s.timeout(false)))),
         (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => Ok(Value::Bytes(timeval_bytes(s.timeout(true)))),

@@ -238,6 +238,7 @@ impl Link for Capture {
 
 /// The process's hand-driven stack.
 pub struct Adapter {
+    flags: Flags,
     rt: &'static Runtime,
     clock: Clock,
     sent: Sent,
@@ -282,6 +283,7 @@ impl Adapter {
         stack::install(rt).map_err(|_| "the process has a stack already".to_string())?;
         let rt = stack::runtime().ok_or("the installed stack is not running")?;
         Ok(Adapter {
+            flags: flags.clone(),
             rt,
             clock,
             sent,
@@ -439,7 +441,16 @@ pub unsafe extern "C" fn packetdrill_interface_init(
                 .to_string_lossy()
                 .into_owned()
         };
-        let parsed = Flags::parse(&text).and_then(|f| adapter_with(&f).map(|_| ()));
+        let parsed = Flags::parse(&text).and_then(|f| {
+            let a = adapter_with(&f)?;
+            if a.flags != f {
+                return Err(format!(
+                    "--so_flags ask for {f:?}, but the stack was made with {:?} when the library was loaded",
+                    a.flags
+                ));
+            }
+            Ok(())
+        });
         if let Err(e) = parsed {
             eprintln!("ustack-packetdrill: {e}");
         }
@@ -450,6 +461,39 @@ pub unsafe extern "C" fn packetdrill_interface_init(
     // SAFETY: `ifc` is writable per the contract; every field is a plain
     // pointer.
     unsafe { ifc.write(interface()) };
+}
+
+/// Runs when the library is loaded (preloaded, or dlopened by
+/// packetdrill): makes the stack with the default flags (packetdrill's
+/// default addresses) at once. When the runner preloads the library into
+/// packetdrill, so that the calls packetdrill makes itself on the stack's
+/// fds (`getsockopt(TCP_INFO)` for its `%{ }%` code events, `sendfile`)
+/// reach the stack too, packetdrill opens an AF_INET socket of its own
+/// before it calls [`packetdrill_interface_init`]; without a stack already
+/// installed, that socket would start one from the `USTACK_*` variables on
+/// a TUN device.
+extern "C" fn at_load() {
+    let _ = std::panic::catch_unwind(|| {
+        forget_preload();
+        let _ = adapter_with(&Flags::default());
+    });
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static AT_LOAD: extern "C" fn() = at_load;
+
+/// The commands a script runs (`sysctl`, `tc`, python) must not inherit a
+/// preloaded adapter: drop it from the environment (at load, while the
+/// process has one thread).
+fn forget_preload() {
+    let ours = std::env::var_os("LD_PRELOAD")
+        .is_some_and(|v| v.to_string_lossy().contains("ustack_packetdrill"));
+    if ours {
+        // SAFETY: a NUL-terminated name; at load the process runs one
+        // thread, so nothing reads the environment meanwhile.
+        unsafe { libc::unsetenv(c"LD_PRELOAD".as_ptr()) };
+    }
 }
 
 /// The interface with every function filled in.

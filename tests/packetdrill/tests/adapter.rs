@@ -460,3 +460,42 @@ fn unsafe_zeroed<T: Copy>() -> T {
     // SAFETY: used only for plain C structs of integers.
     unsafe { std::mem::zeroed() }
 }
+
+#[test]
+fn edge_triggered_epoll_reports_each_arrival_even_on_a_readable_socket() {
+    // packetdrill epoll_in_edge: Linux wakes epoll on every arrival.
+    let pd = pd(40003);
+    let l = pd.listen_on(8083);
+    pd.inject(&seg(40003, 8083, 100, 0, TcpFlags::SYN, None), &[]);
+    let isn = pd.next().tcp.seq.wrapping_add(1);
+    pd.inject(&seg(40003, 8083, 101, isn, TcpFlags::ACK, None), &[]);
+    // SAFETY: null address arguments are allowed.
+    let fd =
+        unsafe { pd.ifc.accept.unwrap()(pd.ud(), l, std::ptr::null_mut(), std::ptr::null_mut()) };
+    assert!(fd >= 0);
+    // SAFETY: plain arguments.
+    let ep = unsafe { pd.ifc.epoll_create.unwrap()(pd.ud(), 1) };
+    assert!(ep >= 0);
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+        u64: 7,
+    };
+    // SAFETY: a valid event.
+    let r = unsafe { pd.ifc.epoll_ctl.unwrap()(pd.ud(), ep, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+    assert_eq!(r, 0);
+    let wait = || {
+        let mut out = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        // SAFETY: room for four events.
+        unsafe { pd.ifc.epoll_wait.unwrap()(pd.ud(), ep, out.as_mut_ptr(), 4, 0) }
+    };
+    assert_eq!(wait(), 0);
+    pd.inject(&seg(40003, 8083, 101, isn, TcpFlags::ACK, None), &[1; 100]);
+    assert_eq!(wait(), 1);
+    assert_eq!(wait(), 0, "no new data, no edge");
+    pd.inject(&seg(40003, 8083, 201, isn, TcpFlags::ACK, None), &[2; 100]);
+    assert_eq!(wait(), 1, "new data on a socket still readable is an edge");
+    assert_eq!(wait(), 0);
+    pd.close(ep);
+    pd.close(fd);
+    pd.close(l);
+}

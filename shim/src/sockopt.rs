@@ -224,6 +224,11 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
             ))
         }
         (libc::IPPROTO_TCP, libc::TCP_INFO) => Ok(Value::Bytes(tcp_info(s)?)),
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
+            Ok(Value::Int(tcp_opts(s)?.user_timeout.map_or(0, |d| {
+                i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+            })))
+        }
         // The congestion control's own report: CUBIC and NewReno have
         // none, which Linux answers with zero bytes.
         (libc::IPPROTO_TCP, TCP_CC_INFO) => Ok(Value::Bytes(Vec::new())),
@@ -364,6 +369,12 @@ fn set_int(s: &VSock, level: i32, name: i32, v: i32) -> Res<()> {
                 if o.keepalive.is_some() {
                     o.keepalive = Some(k);
                 }
+            })
+        }
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
+            let ms = u64::try_from(v).map_err(|_| libc::EINVAL)?;
+            set_tcp(s, |o| {
+                o.user_timeout = (ms > 0).then(|| Duration::from_millis(ms));
             })
         }
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {

@@ -52,6 +52,8 @@ pub struct TcpOptionsSet {
     /// and sent with is at most this (RFC 9293 section 3.7.1 lets the
     /// sender pick a smaller segment size); `None` uses the link's.
     pub maxseg: Option<u16>,
+    /// TCP_USER_TIMEOUT (`None`: off).
+    pub user_timeout: Option<std::time::Duration>,
 }
 
 pub(crate) struct TcpSocket {
@@ -247,6 +249,7 @@ impl Core {
         if let Role::Conn(c) = &mut s.state {
             c.set_nodelay(opts.nodelay);
             c.set_keepalive(opts.keepalive);
+            c.set_user_timeout(opts.user_timeout);
         }
         self.tcp_touch(h);
         Ok(())
@@ -958,6 +961,7 @@ impl Core {
             ipv6,
             nodelay: opts.nodelay,
             keepalive: opts.keepalive,
+            user_timeout: opts.user_timeout,
             ..self.cfg.tcp.clone()
         };
         if let Some(cc) = opts.congestion {

@@ -149,6 +149,8 @@ pub struct Connection {
     /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
     pub(super) close_at: Option<Instant>,
     pub(super) last_now: Instant,
+    /// When the peer last sent an ACK: the user timeout counts from it.
+    pub(super) heard_at: Instant,
 
     /// Receive-buffer tuning: bytes the application read since
     /// `drs_epoch`, measured once per RTT.
@@ -248,6 +250,7 @@ impl Connection {
             keepalive_probes: 0,
             close_at: None,
             last_now: now,
+            heard_at: now,
             drs_copied: 0,
             drs_epoch: now,
             ack_now: false,
@@ -646,6 +649,12 @@ impl Connection {
     /// TCP_NODELAY: takes effect at the next `poll_transmit`.
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.cfg.nodelay = nodelay;
+    }
+
+    /// TCP_USER_TIMEOUT on a live connection (see
+    /// [`TcpConfig::user_timeout`](super::TcpConfig::user_timeout)).
+    pub fn set_user_timeout(&mut self, t: Option<std::time::Duration>) {
+        self.cfg.user_timeout = t;
     }
 
     /// SO_KEEPALIVE and its TCP_KEEP* parameters; the idle time counts from

@@ -26,6 +26,9 @@ impl Connection {
     pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8]) {
         self.last_now = now;
         self.stats.segs_in += 1;
+        if seg.flags.contains(TcpFlags::ACK) {
+            self.heard_at = now;
+        }
         if seg.flags.contains(TcpFlags::RST) {
             self.stats.rsts_in += 1;
         }

@@ -112,6 +112,10 @@ pub struct TcpConfig {
     pub nodelay: bool,
     /// Keepalive probing (SO_KEEPALIVE); `None` sends no probes.
     pub keepalive: Option<Keepalive>,
+    /// TCP_USER_TIMEOUT: with data unacknowledged, give up with `TimedOut`
+    /// once the peer has been silent this long (RFC 9293 section 3.8.3's
+    /// USER TIMEOUT, RFC 5482); `None` leaves it to `retries`.
+    pub user_timeout: Option<Duration>,
     /// TIME-WAIT duration, 2*MSL; also the orphaned FIN-WAIT-2 timeout.
     pub time_wait: Duration,
     /// Retransmissions of data before giving up with `TimedOut`.
@@ -163,6 +167,7 @@ impl TcpConfig {
             send_buf_max: 4 << 20,
             nodelay: false,
             keepalive: None,
+            user_timeout: None,
             time_wait: Duration::from_secs(60),
             retries: 15,
             syn_retries: 6,

@@ -470,7 +470,8 @@ impl Connection {
         } else {
             self.cfg.syn_retries
         };
-        if self.retries >= limit {
+        let silent = now.saturating_duration_since(self.heard_at);
+        if self.retries >= limit || self.cfg.user_timeout.is_some_and(|ut| silent >= ut) {
             self.fail(TcpError::TimedOut);
             return;
         }
@@ -502,7 +503,13 @@ impl Connection {
         self.rack.on_rto();
         self.rack_at = None;
         self.rtt_probe = None;
-        self.rto_at = Some(now + self.rtt.current());
+        let mut at = now + self.rtt.current();
+        if let Some(ut) = self.cfg.user_timeout {
+            // The next expiry comes no later than the user timeout, which
+            // then ends the connection (Linux clamps the same way).
+            at = at.min(self.heard_at + ut);
+        }
+        self.rto_at = Some(at.max(now + std::time::Duration::from_millis(1)));
     }
 
     fn on_keepalive(&mut self, now: Instant) {

@@ -205,3 +205,27 @@ fn advancing_ack_updates_the_window_even_with_an_older_sequence_number() {
     a.on_segment(t(1), &older_seq, &[]);
     assert_eq!(a.snd_wnd, 1000 << a.opts.snd_wscale);
 }
+
+#[test]
+fn user_timeout_ends_a_stalled_connection_that_long_after_the_peer_was_last_heard() {
+    // RFC 5482 / TCP_USER_TIMEOUT: the peer acknowledged at 0 ms, data sent
+    // at 1000 ms is never acknowledged; with a 3 s user timeout the
+    // connection fails at 3000 ms (the RTO is clamped to it), long before
+    // the retries would run out.
+    let mut c = cfg();
+    c.user_timeout = Some(Duration::from_secs(3));
+    let (mut a, _b) = pair_with(c, cfg());
+    let heard = a.heard_at;
+    a.send(b"data").unwrap();
+    assert_eq!(out(&mut a, t(1000)).len(), 1);
+    let mut last = t(1000);
+    while let Some(at) = a.poll_at() {
+        let _ = out(&mut a, at);
+        last = at;
+        if a.is_closed() {
+            break;
+        }
+    }
+    assert_eq!(a.take_error(), Some(TcpError::TimedOut));
+    assert_eq!(last, heard + Duration::from_secs(3));
+}

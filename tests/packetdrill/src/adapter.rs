@@ -32,6 +32,7 @@ use std::ffi::{CStr, c_char, c_int, c_longlong, c_uint, c_ulong, c_void};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -200,6 +201,9 @@ const QUIESCE_LIMIT: Duration = Duration::from_millis(500);
 /// How long `netdev_receive` lets real time pass when the stack has
 /// nothing to send and no deadline (packetdrill calls it again at once).
 const IDLE_NAP: Duration = Duration::from_millis(1);
+/// How many such naps in a row before it gives up (see
+/// `pd_netdev_receive`).
+const IDLE_ROUNDS: u32 = 300;
 
 /// What the stack sent, in order, each with the virtual time it was sent.
 type Sent = Arc<Mutex<VecDeque<(Instant, Packet)>>>;
@@ -247,6 +251,8 @@ pub struct Adapter {
     advance: Mutex<()>,
     /// The wakers of the threads inside a socket call now.
     in_call: Mutex<Vec<Arc<ThreadWaker>>>,
+    /// `netdev_receive` calls in a row that found nothing to return.
+    idle_rounds: AtomicU32,
 }
 
 static ADAPTER: OnceLock<Result<Adapter, String>> = OnceLock::new();
@@ -289,6 +295,7 @@ impl Adapter {
             sent,
             advance: Mutex::new(()),
             in_call: Mutex::new(Vec::new()),
+            idle_rounds: AtomicU32::new(0),
         })
     }
 
@@ -805,9 +812,30 @@ unsafe extern "C" fn pd_netdev_receive(
             return -1;
         }
         let Some((t, p)) = a.next_sent() else {
-            std::thread::sleep(IDLE_NAP);
-            return -1;
+            // Nothing queued, no timer, every other thread parked: only
+            // packetdrill could change that, and it is waiting here. After
+            // a grace period (a syscall packetdrill has just handed to its
+            // other thread gets time to start), end the wait with an empty
+            // packet, which packetdrill reports as an error, rather than
+            // hang until the runner's time limit.
+            let idle = a.idle_rounds.fetch_add(1, Ordering::Relaxed) + 1;
+            if idle < IDLE_ROUNDS {
+                std::thread::sleep(IDLE_NAP);
+                return -1;
+            }
+            a.idle_rounds.store(0, Ordering::Relaxed);
+            eprintln!(
+                "ustack-packetdrill: the stack has nothing to send and no timer pending at {:.6} s (virtual); giving packetdrill an empty packet",
+                a.now().total_micros() as f64 / 1e6
+            );
+            // SAFETY: `count` is writable per packetdrill.
+            unsafe {
+                *count = 0;
+                *time_usecs = wall_micros(a.now());
+            }
+            return 0;
         };
+        a.idle_rounds.store(0, Ordering::Relaxed);
         // SAFETY: `count` is readable and writable per packetdrill.
         let room = unsafe { *count };
         let n = p.len().min(room);

@@ -247,10 +247,11 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
 /// The `struct tcp_info` subset: state, retransmits, rto, mss, rtt,
 /// rttvar, cwnd (in segments), total retransmits; the rest zero.
 fn tcp_info(s: &VSock) -> Res<Vec<u8>> {
-    let (listening, info) = s.with(|core, _| {
+    let (listening, info, now) = s.with(|core, now| {
         Ok((
             core.tcp_is_listening(s.handle)?,
             core.tcp_info(s.handle).ok(),
+            now,
         ))
     })?;
     // SAFETY: tcp_info is plain integers; all-zero is valid.
@@ -272,6 +273,13 @@ fn tcp_info(s: &VSock) -> Res<Vec<u8>> {
         t.tcpi_total_retrans = u32::try_from(i.counters.retransmits).unwrap_or(u32::MAX);
         t.tcpi_retransmits = u8::try_from(i.counters.rto_expiries).unwrap_or(u8::MAX);
         t.tcpi_unacked = 0;
+        let ms = |at: ustack_core::Instant| {
+            u32::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u32::MAX)
+        };
+        if let Some(at) = i.last_data_in {
+            t.tcpi_last_data_recv = ms(at);
+        }
+        t.tcpi_last_ack_recv = ms(i.last_ack_in);
     }
     // SAFETY: reading the bytes of a plain-data struct we own.
     let b = unsafe {

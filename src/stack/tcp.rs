@@ -196,6 +196,10 @@ pub struct TcpInfo {
     pub recv_queue: usize,
     /// Segment, byte, retransmission and RST counts.
     pub counters: crate::tcp::Counters,
+    /// When data last arrived (the handshake's completion if none has).
+    pub last_data_in: Option<Instant>,
+    /// When the peer last sent an ACK.
+    pub last_ack_in: Instant,
 }
 
 impl Core {
@@ -604,6 +608,8 @@ impl Core {
             send_queue: c.send_queue(),
             recv_queue: c.recv_queue(),
             counters: *c.counters(),
+            last_data_in: c.last_data_in(),
+            last_ack_in: c.last_ack_in(),
         })
     }
 

@@ -658,3 +658,20 @@ fn tcp_maxseg_caps_the_mss_a_connect_or_a_listener_advertises() {
     p.b.poll_transmit(p.now, &mut out);
     assert_eq!(mss_of(&out[0]), Some(1460));
 }
+
+#[test]
+fn tcp_info_reports_when_data_last_arrived_counting_from_the_handshake() {
+    // packetdrill tcp-info-last_data_recv: before any data the time counts
+    // from the connection's establishment, then from the latest data.
+    let mut p = Pair::new();
+    let (s, c) = connected(&mut p, false);
+    let established = p.b.tcp_info(c).unwrap().last_data_in.unwrap();
+    assert!(established <= p.now);
+    p.advance(Duration::from_millis(500));
+    assert_eq!(p.b.tcp_info(c).unwrap().last_data_in, Some(established));
+    let at = p.now;
+    p.a.tcp_send(s, b"data").unwrap();
+    p.run(5);
+    assert_eq!(p.b.tcp_info(c).unwrap().last_data_in, Some(at));
+    assert!(p.b.tcp_info(c).unwrap().last_ack_in >= at);
+}

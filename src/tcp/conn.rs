@@ -168,6 +168,8 @@ pub struct Connection {
     pub(super) quickacks: u8,
     /// When in-order data last arrived.
     pub(super) last_data_in: Option<Instant>,
+    /// When the handshake completed.
+    pub(super) established_at: Option<Instant>,
 
     // Congestion control and loss recovery.
     pub(super) cc: Box<dyn CongestionControl>,
@@ -257,6 +259,7 @@ impl Connection {
             unacked_bytes: 0,
             quickacks: QUICKACKS,
             last_data_in: None,
+            established_at: None,
             cc: cfg.congestion.build(mss),
             dupacks: 0,
             recover: None,
@@ -649,6 +652,17 @@ impl Connection {
     /// TCP_NODELAY: takes effect at the next `poll_transmit`.
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.cfg.nodelay = nodelay;
+    }
+
+    /// When data last arrived, or the handshake completed if none has
+    /// (Linux's `tcpi_last_data_recv` counts from it); `None` before.
+    pub fn last_data_in(&self) -> Option<Instant> {
+        self.last_data_in.or(self.established_at)
+    }
+
+    /// When the peer last sent an ACK.
+    pub fn last_ack_in(&self) -> Instant {
+        self.heard_at
     }
 
     /// TCP_USER_TIMEOUT on a live connection (see

@@ -72,6 +72,7 @@ impl Connection {
             } else {
                 State::Established
             };
+            self.established_at = Some(now);
             // Data or FIN on a SYN-ACK is dropped; the ACK asks for it again.
             self.ack_now = true;
         } else {
@@ -192,6 +193,7 @@ impl Connection {
                 } else {
                     State::Established
                 };
+                self.established_at = Some(now);
             } else {
                 self.rst_to_send = Some((ack, false));
                 return;

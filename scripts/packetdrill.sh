@@ -21,7 +21,8 @@
 # Each script runs in this private network namespace (the scripts run shell
 # commands such as `sysctl -q net.ipv4...`, which must only ever touch a
 # throwaway namespace), with a time limit of $PD_TIMEOUT seconds (default
-# 60). $PD_REPEAT (default 1) runs each script that many times; it passes
+# 60). $PD_IP=ipv6 runs the IPv6 variant (default ipv4, the list's).
+# $PD_REPEAT (default 1) runs each script that many times; it passes
 # only if every run does. $PD_LIB uses that adapter instead of building
 # target/release/libustack_packetdrill.so. Prints PASS/FAIL per script (and
 # the failing run's error lines) and `packetdrill: N/M passed`.
@@ -62,6 +63,27 @@ fresh_tun0() {
     ip tuntap add dev tun0 mode tun
 }
 
+# The addresses and options packetdrill's own run_all.py uses; the stack
+# takes the same addresses through --so_flags.
+case "${PD_IP:-ipv4}" in
+ipv4)
+    so_flags="addr=192.168.0.1"
+    ip_args=(--ip_version=ipv4
+        --local_ip=192.168.0.1 --remote_ip=192.0.2.1
+        --gateway_ip=192.168.0.1 --netmask_ip=255.255.0.0)
+    ;;
+ipv6)
+    so_flags="addr6=fd3d:a0b:17d6::1,mtu=1520"
+    ip_args=(--ip_version=ipv6 --mtu=1520
+        --local_ip=fd3d:0a0b:17d6::1 --remote_ip=fd3d:fa7b:d17d::1
+        --gateway_ip=fd3d:0a0b:17d6:8888::1)
+    ;;
+*)
+    echo "PD_IP must be ipv4 or ipv6" >&2
+    exit 2
+    ;;
+esac
+
 timeout_s="${PD_TIMEOUT:-60}"
 repeat="${PD_REPEAT:-1}"
 passed=0
@@ -75,10 +97,8 @@ for s in "${scripts[@]}"; do
         fresh_tun0
         (
             cd "$tcp/$(dirname "$s")" &&
-                timeout "$timeout_s" env LD_PRELOAD="$lib" "$pd" \
-                    --so_filename="$lib" --so_flags="addr=192.168.0.1" \
-                    --ip_version=ipv4 --local_ip=192.168.0.1 --remote_ip=192.0.2.1 \
-                    --gateway_ip=192.168.0.1 --netmask_ip=255.255.0.0 \
+                timeout "$timeout_s" env LD_PRELOAD="$lib" USTACK_PD_FLAGS="$so_flags" "$pd" \
+                    --so_filename="$lib" --so_flags="$so_flags" "${ip_args[@]}" \
                     --send_omit_free "$(basename "$s")"
         ) >"$out" 2>&1
         rc=$?

@@ -471,8 +471,9 @@ pub unsafe extern "C" fn packetdrill_interface_init(
 }
 
 /// Runs when the library is loaded (preloaded, or dlopened by
-/// packetdrill): makes the stack with the default flags (packetdrill's
-/// default addresses) at once. When the runner preloads the library into
+/// packetdrill): makes the stack at once, with the flags in
+/// `USTACK_PD_FLAGS` (the same syntax as `--so_flags`; unset: the
+/// defaults, packetdrill's default addresses). When the runner preloads the library into
 /// packetdrill, so that the calls packetdrill makes itself on the stack's
 /// fds (`getsockopt(TCP_INFO)` for its `%{ }%` code events, `sendfile`)
 /// reach the stack too, packetdrill opens an AF_INET socket of its own
@@ -482,7 +483,13 @@ pub unsafe extern "C" fn packetdrill_interface_init(
 extern "C" fn at_load() {
     let _ = std::panic::catch_unwind(|| {
         forget_preload();
-        let _ = adapter_with(&Flags::default());
+        // The runner passes the --so_flags here too, since packetdrill
+        // gives them only to the init call that comes later.
+        let flags = std::env::var("USTACK_PD_FLAGS").unwrap_or_default();
+        match Flags::parse(&flags) {
+            Ok(f) => drop(adapter_with(&f)),
+            Err(e) => eprintln!("ustack-packetdrill: USTACK_PD_FLAGS: {e}"),
+        }
     });
 }
 

@@ -205,6 +205,10 @@ const IDLE_NAP: Duration = Duration::from_millis(1);
 /// `pd_netdev_receive`).
 const IDLE_ROUNDS: u32 = 300;
 
+/// The most sent packets kept for `netdev_receive`; beyond it the oldest
+/// are dropped.
+const MAX_QUEUED: usize = 1 << 16;
+
 /// What the stack sent, in order, each with the virtual time it was sent.
 type Sent = Arc<Mutex<VecDeque<(Instant, Packet)>>>;
 
@@ -227,7 +231,12 @@ impl Link for Capture {
 
     fn send_batch(&mut self, now: Instant, batch: &mut Vec<Packet>) -> io::Result<usize> {
         let n = batch.len();
-        lock(&self.sent).extend(batch.drain(..).map(|p| (now, p)));
+        let mut sent = lock(&self.sent);
+        sent.extend(batch.drain(..).map(|p| (now, p)));
+        // packetdrill takes every packet it expects; a script that leaves
+        // a stream unread must not grow this without bound.
+        let excess = sent.len().saturating_sub(MAX_QUEUED);
+        sent.drain(..excess);
         Ok(n)
     }
 

@@ -113,6 +113,11 @@ fn set_udp(s: &VSock, f: impl FnOnce(&mut ustack_core::stack::UdpOptions)) -> Re
     })
 }
 
+/// Linux's TCP_CC_INFO (linux/tcp.h).
+const TCP_CC_INFO: i32 = 26;
+/// Linux's SO_MEMINFO (asm-generic/socket.h).
+const SO_MEMINFO: i32 = 55;
+
 /// getsockopt(2).
 pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
     let int = |b: bool| Ok(Value::Int(b.into()));
@@ -162,6 +167,20 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
             };
             Ok(Value::Int(i32::try_from(v).unwrap_or(i32::MAX)))
         }
+        (libc::SOL_SOCKET, SO_MEMINFO) => {
+            // Linux's sk_meminfo: rmem_alloc, rcvbuf, wmem_alloc, sndbuf,
+            // fwd_alloc, wmem_queued, optmem, backlog, drops. Only the
+            // buffer sizes are known here; the rest reads zero.
+            let mut m = [0u32; 9];
+            for (slot, name) in [(1, libc::SO_RCVBUF), (3, libc::SO_SNDBUF)] {
+                if let Value::Int(v) = get(s, libc::SOL_SOCKET, name)? {
+                    m[slot] = v as u32;
+                }
+            }
+            Ok(Value::Bytes(
+                m.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+            ))
+        }
         (libc::SOL_SOCKET, libc::SO_RCVTIMEO) => Ok(Value::Bytes(timeval_bytes(s.timeout(false)))),
         (libc::SOL_SOCKET, libc::SO_SNDTIMEO) => Ok(Value::Bytes(timeval_bytes(s.timeout(true)))),
         (libc::SOL_SOCKET, libc::SO_LINGER) => {
@@ -191,6 +210,9 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
             ))
         }
         (libc::IPPROTO_TCP, libc::TCP_INFO) => Ok(Value::Bytes(tcp_info(s)?)),
+        // The congestion control's own report: CUBIC and NewReno have
+        // none, which Linux answers with zero bytes.
+        (libc::IPPROTO_TCP, TCP_CC_INFO) => Ok(Value::Bytes(Vec::new())),
         (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.v6 => int(if s.tcp {
             tcp_opts(s)?.v6only
         } else {
@@ -206,10 +228,11 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
 /// The `struct tcp_info` subset: state, retransmits, rto, mss, rtt,
 /// rttvar, cwnd (in segments), total retransmits; the rest zero.
 fn tcp_info(s: &VSock) -> Res<Vec<u8>> {
-    let (listening, info) = s.with(|core, _| {
+    let (listening, info, now) = s.with(|core, now| {
         Ok((
             core.tcp_is_listening(s.handle)?,
             core.tcp_info(s.handle).ok(),
+            now,
         ))
     })?;
     // SAFETY: tcp_info is plain integers; all-zero is valid.
@@ -231,6 +254,13 @@ fn tcp_info(s: &VSock) -> Res<Vec<u8>> {
         t.tcpi_total_retrans = u32::try_from(i.counters.retransmits).unwrap_or(u32::MAX);
         t.tcpi_retransmits = u8::try_from(i.counters.rto_expiries).unwrap_or(u8::MAX);
         t.tcpi_unacked = 0;
+        let ms = |at: ustack_core::Instant| {
+            u32::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u32::MAX)
+        };
+        if let Some(at) = i.last_data_in {
+            t.tcpi_last_data_recv = ms(at);
+        }
+        t.tcpi_last_ack_recv = ms(i.last_ack_in);
     }
     // SAFETY: reading the bytes of a plain-data struct we own.
     let b = unsafe {
@@ -340,7 +370,9 @@ fn set_int(s: &VSock, level: i32, name: i32, v: i32) -> Res<()> {
                 return Err(libc::EINVAL);
             }
             s.stored().maxseg = Some(v as u32);
-            Ok(())
+            // Connections made from now on advertise and send at most it;
+            // one already made keeps its MSS, as in Linux.
+            set_tcp(s, |o| o.maxseg = u16::try_from(v).ok())
         }
         (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.v6 => {
             if s.tcp {

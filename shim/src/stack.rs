@@ -81,6 +81,26 @@ pub fn runtime() -> Option<&'static Runtime> {
     }
 }
 
+/// Makes `rt` the process's stack, in place of one started from the
+/// `USTACK_*` variables at the first socket: the packetdrill adapter's
+/// runtime, driven by a virtual clock over an in-memory link. No exit
+/// linger is registered (the driver owns time). Gives `rt` back if the
+/// process already has a stack.
+pub fn install(rt: Runtime) -> Result<(), Runtime> {
+    let mut slot = Some(rt);
+    let _ = STACK.get_or_init(|| match slot.take() {
+        Some(rt) => Stack::Up {
+            rt,
+            linger: Duration::ZERO,
+        },
+        None => Stack::Fail(ENOSTACK),
+    });
+    match slot {
+        None => Ok(()),
+        Some(rt) => Err(rt),
+    }
+}
+
 /// The stack, starting it on first use.
 pub fn get() -> &'static Stack {
     let s = STACK.get_or_init(|| as_shim(start));

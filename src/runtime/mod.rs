@@ -17,6 +17,13 @@
 //!
 //! Must not touch: protocol logic. Everything it knows of the core is
 //! `input`, `poll_transmit`, `poll_at` and `recycle`.
+//!
+//! A runtime can also be driven by hand ([`Runtime::manual`]): no thread,
+//! a virtual [`Clock`] that moves only when the driver says so
+//! ([`Runtime::step_to`]), packets handed in with [`Runtime::inject`]. The
+//! packetdrill adapter runs the stack that way, so a script's 200 ms
+//! retransmission timeout takes no real time and fires at exactly its
+//! instant, every run.
 
 mod waiters;
 
@@ -39,24 +46,56 @@ const RX_BATCH: usize = 64;
 /// Packets fed to the core per turn before transmitting.
 const RX_PER_TURN: usize = 1024;
 
-/// A monotonic clock whose epoch is its creation.
+/// A clock: monotonic real time whose epoch is the clock's creation, or
+/// virtual time that moves only when a manually driven runtime is stepped.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     epoch: std::time::Instant,
+    /// The virtual time in microseconds; `None` for real time. Leaked so
+    /// the clock stays `Copy` and its real-time path a single branch: a
+    /// process makes a handful of virtual clocks (a packetdrill run makes
+    /// one), eight bytes each.
+    virt: Option<&'static AtomicU64>,
 }
 
 impl Clock {
-    /// A clock starting now.
+    /// A real clock starting now.
     pub fn new() -> Clock {
         Clock {
             epoch: std::time::Instant::now(),
+            virt: None,
         }
+    }
+
+    /// A virtual clock reading `start` until a runtime driven by hand
+    /// moves it.
+    pub fn virtual_at(start: Instant) -> Clock {
+        Clock {
+            epoch: std::time::Instant::now(),
+            virt: Some(Box::leak(Box::new(AtomicU64::new(start.total_micros())))),
+        }
+    }
+
+    /// Whether this is a virtual clock.
+    pub fn is_virtual(&self) -> bool {
+        self.virt.is_some()
     }
 
     /// The current instant.
     pub fn now(&self) -> Instant {
+        if let Some(v) = self.virt {
+            return Instant::from_micros(v.load(Ordering::Acquire));
+        }
         let us = self.epoch.elapsed().as_micros();
         Instant::from_micros(u64::try_from(us).unwrap_or(u64::MAX))
+    }
+
+    /// Moves a virtual clock forward to `t` (never back); a real clock
+    /// ignores it.
+    fn advance_to(&self, t: Instant) {
+        if let Some(v) = self.virt {
+            v.fetch_max(t.total_micros(), Ordering::AcqRel);
+        }
     }
 }
 
@@ -132,6 +171,79 @@ impl Runtime {
             shared,
             thread: Some(thread),
         })
+    }
+
+    /// A runtime without a thread, driven by its caller: time is `clock`
+    /// (normally virtual, [`Clock::virtual_at`]) and moves only through
+    /// [`Runtime::step_to`]; arriving packets come from
+    /// [`Runtime::inject`], not from the link, which only takes what the
+    /// core sends (with the virtual instant it was sent at). Socket calls
+    /// work as with a thread: they transmit inline, and blocked callers are
+    /// woken by the injection or the timer that changes their socket.
+    pub fn manual(core: Core, link: Box<dyn Link>, clock: Clock) -> io::Result<Runtime> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                core,
+                waiters: Waiters::default(),
+                backlog: Vec::new(),
+            }),
+            link: Mutex::new(link),
+            wake: EventFd::new()?,
+            stop_at: AtomicU64::new(u64::MAX),
+            // No thread sleeps: callers never need to wake one for a
+            // deadline.
+            sleep_until: AtomicU64::new(u64::MAX),
+            clock,
+        });
+        Ok(Runtime {
+            shared,
+            thread: None,
+        })
+    }
+
+    /// Hands `packet` (one IP datagram) to the core at the clock's current
+    /// time, then transmits what the core answers and wakes the waiters of
+    /// the sockets it changed. For a runtime driven by hand.
+    pub fn inject(&self, packet: &[u8]) {
+        let now = self.shared.clock.now();
+        lock(&self.shared.state).core.input(now, packet);
+        self.flush();
+    }
+
+    /// The core's next deadline, if it has one.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        lock(&self.shared.state).core.poll_at()
+    }
+
+    /// Moves a virtual clock one step towards `t`: first transmits what is
+    /// due now, then moves to the core's next deadline if that comes
+    /// before `t` (and runs it, so a timer's packet carries its deadline
+    /// as its time), else to `t`. Returns whether the clock reached `t`; a
+    /// driver loops until it does, and between steps may let the threads
+    /// a timer woke run, so each sees the time it was woken at. For a
+    /// runtime driven by hand.
+    pub fn step_to(&self, t: Instant) -> bool {
+        self.flush();
+        let now = self.shared.clock.now();
+        if now >= t || !self.shared.clock.is_virtual() {
+            // A real clock moves by itself: nothing to step.
+            return true;
+        }
+        match self.next_deadline() {
+            Some(d) if d < t => {
+                // A deadline already due that the flush did not clear
+                // would stall here: move on by at least a microsecond.
+                let at = d.max(now + Duration::from_micros(1));
+                self.shared.clock.advance_to(at);
+                self.flush();
+                at >= t
+            }
+            _ => {
+                self.shared.clock.advance_to(t);
+                self.flush();
+                true
+            }
+        }
     }
 
     /// Runs `f` with the core locked and the current time.

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::stack::SocketHandle;
@@ -27,6 +28,12 @@ use crate::sys::{self, EventFd};
 #[derive(Debug)]
 pub struct ThreadWaker {
     fd: EventFd,
+    /// Registered with some socket and not woken since: the thread waits
+    /// (or is about to) and does nothing until a readiness change. A
+    /// driver of a virtual clock waits for every thread in a socket call
+    /// to be parked before moving time, so each call sees the time its
+    /// event happened at.
+    parked: AtomicBool,
 }
 
 thread_local! {
@@ -38,8 +45,15 @@ impl ThreadWaker {
     pub fn current() -> io::Result<Arc<ThreadWaker>> {
         WAKER
             .with(|w| {
-                w.get_or_init(|| EventFd::new().ok().map(|fd| Arc::new(ThreadWaker { fd })))
-                    .clone()
+                w.get_or_init(|| {
+                    EventFd::new().ok().map(|fd| {
+                        Arc::new(ThreadWaker {
+                            fd,
+                            parked: AtomicBool::new(false),
+                        })
+                    })
+                })
+                .clone()
             })
             .ok_or_else(io::Error::last_os_error)
     }
@@ -51,7 +65,20 @@ impl ThreadWaker {
 
     /// Wakes the thread.
     pub fn wake(&self) {
+        self.parked.store(false, Ordering::Release);
         self.fd.notify();
+    }
+
+    /// Whether the thread is registered with a socket and not woken since
+    /// (see the field).
+    pub fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::Acquire)
+    }
+
+    /// Forgets a registration that ended without a wake-up (a timeout, a
+    /// signal): called by the thread itself as it starts a new call.
+    pub fn unpark(&self) {
+        self.parked.store(false, Ordering::Release);
     }
 
     /// Sleeps until woken or `timeout` passes (`None`: no limit). Returns
@@ -90,6 +117,7 @@ impl Waiters {
         if !w.blocked.iter().any(|x| Arc::ptr_eq(x, waker)) {
             w.blocked.push(Arc::clone(waker));
         }
+        waker.parked.store(true, Ordering::Release);
     }
 
     /// The socket's readiness fd, made on first use.

@@ -52,6 +52,10 @@ pub struct TcpOptionsSet {
     /// sends them), a full segment accumulates, or one RTO passes with
     /// nothing in flight.
     pub cork: bool,
+    /// TCP_MAXSEG set before connecting or listening: the MSS advertised
+    /// and sent with is at most this (RFC 9293 section 3.7.1 lets the
+    /// sender pick a smaller segment size); `None` uses the link's.
+    pub maxseg: Option<u16>,
     /// TCP_USER_TIMEOUT (RFC 5482): how long sent data may stay
     /// unacknowledged (or zero-window probes unanswered) before the
     /// connection fails with `ETIMEDOUT`; `None` counts retransmissions.
@@ -198,6 +202,10 @@ pub struct TcpInfo {
     pub recv_queue: usize,
     /// Segment, byte, retransmission and RST counts.
     pub counters: crate::tcp::Counters,
+    /// When data last arrived (the handshake's completion if none has).
+    pub last_data_in: Option<Instant>,
+    /// When the peer last sent an ACK.
+    pub last_ack_in: Instant,
 }
 
 impl Core {
@@ -592,6 +600,14 @@ impl Core {
         })
     }
 
+    /// Bytes that have arrived on the connection so far (0 for a socket
+    /// that is not one): epoll's edge-triggered mode reports each arrival
+    /// as an edge even on a socket that was readable already, as Linux's
+    /// does.
+    pub fn tcp_bytes_in(&mut self, h: SocketHandle) -> u64 {
+        self.conn(h).map_or(0, |c| c.counters().bytes_in)
+    }
+
     /// A snapshot of the connection.
     pub fn tcp_info(&mut self, h: SocketHandle) -> io::Result<TcpInfo> {
         let c = self.conn(h)?;
@@ -605,6 +621,8 @@ impl Core {
             send_queue: c.send_queue(),
             recv_queue: c.recv_queue(),
             counters: *c.counters(),
+            last_data_in: c.last_data_in(),
+            last_ack_in: c.last_ack_in(),
         })
     }
 
@@ -962,7 +980,7 @@ impl Core {
         let mtu = u16::try_from(self.cfg.mtu).unwrap_or(u16::MAX);
         let for_link = TcpConfig::for_mtu(mtu, ipv6);
         let mut cfg = TcpConfig {
-            mss: for_link.mss,
+            mss: opts.maxseg.map_or(for_link.mss, |m| m.min(for_link.mss)),
             ipv6,
             nodelay: opts.nodelay,
             cork: opts.cork,

@@ -617,3 +617,61 @@ fn bind_to_a_port_with_a_connection_on_it_needs_reuseaddr() {
         "the listener still holds it"
     );
 }
+
+#[test]
+fn tcp_maxseg_caps_the_mss_a_connect_or_a_listener_advertises() {
+    // packetdrill mss-setsockopt-tcp_maxseg-client/-server: TCP_MAXSEG set
+    // before connect or listen is the MSS in the SYN or SYN-ACK.
+    let mut p = Pair::new();
+    let l = listener(&mut p.a, false, 80);
+    let capped = |m| TcpOptionsSet {
+        maxseg: Some(m),
+        ..TcpOptionsSet::default()
+    };
+    p.a.tcp_set_options(l, capped(1100)).unwrap();
+    let c = p.b.tcp_socket(false).unwrap();
+    p.b.tcp_set_options(c, capped(1000)).unwrap();
+    p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+    let mss_of = |packet: &[u8]| {
+        let ip = parse_ip(packet).unwrap();
+        let (seg, _) = TcpRepr::parse_segment(ip.payload, ip.src, ip.dst).unwrap();
+        seg.options.mss
+    };
+    let mut out = Vec::new();
+    p.b.poll_transmit(p.now, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(mss_of(&out[0]), Some(1000));
+    p.a.input(p.now, &out[0]);
+    out.clear();
+    p.a.poll_transmit(p.now, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(mss_of(&out[0]), Some(1100));
+    p.b.input(p.now, &out[0]);
+    p.run(50);
+    let (s, _) = p.a.tcp_accept(l).unwrap();
+    // The peer's 1000 less the timestamp option's 12 bytes.
+    assert_eq!(p.a.tcp_info(s).unwrap().mss, 1000 - 12);
+    // Without it the link's MSS is advertised.
+    let c2 = p.b.tcp_socket(false).unwrap();
+    p.b.tcp_connect(p.now, c2, sa(US4, 80)).unwrap();
+    out.clear();
+    p.b.poll_transmit(p.now, &mut out);
+    assert_eq!(mss_of(&out[0]), Some(1460));
+}
+
+#[test]
+fn tcp_info_reports_when_data_last_arrived_counting_from_the_handshake() {
+    // packetdrill tcp-info-last_data_recv: before any data the time counts
+    // from the connection's establishment, then from the latest data.
+    let mut p = Pair::new();
+    let (s, c) = connected(&mut p, false);
+    let established = p.b.tcp_info(c).unwrap().last_data_in.unwrap();
+    assert!(established <= p.now);
+    p.advance(Duration::from_millis(500));
+    assert_eq!(p.b.tcp_info(c).unwrap().last_data_in, Some(established));
+    let at = p.now;
+    p.a.tcp_send(s, b"data").unwrap();
+    p.run(5);
+    assert_eq!(p.b.tcp_info(c).unwrap().last_data_in, Some(at));
+    assert!(p.b.tcp_info(c).unwrap().last_ack_in >= at);
+}

@@ -19,6 +19,10 @@ use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
 use std::net::SocketAddr;
 
+/// How many data segments a new connection ACKs at once (Linux's
+/// TCP_MAX_QUICKACKS).
+const QUICKACKS: u8 = 16;
+
 /// ICMP errors the stack relays to a connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum IcmpError {
@@ -160,6 +164,8 @@ pub struct Connection {
     /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
     pub(super) close_at: Option<Instant>,
     pub(super) last_now: Instant,
+    /// When the peer last sent an ACK: the user timeout counts from it.
+    pub(super) heard_at: Instant,
 
     /// Receive-buffer tuning: bytes the application read since
     /// `drs_epoch`, measured once per RTT.
@@ -169,6 +175,16 @@ pub struct Connection {
     // ACK policy.
     pub(super) ack_now: bool,
     pub(super) unacked_bytes: usize,
+    /// In-order data segments still to be ACKed at once: the quick-ACK
+    /// start of a connection (Linux's, up to 16 segments), so the peer's
+    /// slow start is not held back by delayed ACKs. Cleared when the
+    /// connection turns interactive (we send data right after receiving),
+    /// where delayed ACKs ride on the replies instead.
+    pub(super) quickacks: u8,
+    /// When in-order data last arrived.
+    pub(super) last_data_in: Option<Instant>,
+    /// When the handshake completed.
+    pub(super) established_at: Option<Instant>,
 
     // Congestion control and loss recovery.
     pub(super) cc: Box<dyn CongestionControl>,
@@ -256,10 +272,14 @@ impl Connection {
             keepalive_probes: 0,
             close_at: None,
             last_now: now,
+            heard_at: now,
             drs_copied: 0,
             drs_epoch: now,
             ack_now: false,
             unacked_bytes: 0,
+            quickacks: QUICKACKS,
+            last_data_in: None,
+            established_at: None,
             cc: cfg.congestion.build(mss),
             dupacks: 0,
             recover: None,
@@ -432,7 +452,16 @@ impl Connection {
         let advertised = self.rcv_adv.since(self.rcv_nxt) as usize;
         let threshold = (self.recv_buf.capacity() / 2).min(2 * self.snd_mss as usize);
         let open = self.state.is_synchronized() && self.state != State::TimeWait;
-        if open && now > before && now.saturating_sub(advertised) >= threshold && !self.fin_received
+        // Only a window that at least doubles is worth an ACK of its own
+        // (Linux's rule in tcp_cleanup_rbuf): a reader that keeps up with a
+        // large window would otherwise answer every read with an update
+        // the sender does not need.
+        let doubles = now >= 2 * advertised;
+        if open
+            && now > before
+            && now.saturating_sub(advertised) >= threshold
+            && doubles
+            && !self.fin_received
         {
             self.ack_now = true;
         }
@@ -683,6 +712,17 @@ impl Connection {
         if self.snd_nxt.since(self.buf_seq) < self.send_buf.len() as u32 {
             self.force_send = true;
         }
+    }
+
+    /// When data last arrived, or the handshake completed if none has
+    /// (Linux's `tcpi_last_data_recv` counts from it); `None` before.
+    pub fn last_data_in(&self) -> Option<Instant> {
+        self.last_data_in.or(self.established_at)
+    }
+
+    /// When the peer last sent an ACK.
+    pub fn last_ack_in(&self) -> Instant {
+        self.heard_at
     }
 
     /// SO_KEEPALIVE and its TCP_KEEP* parameters; the idle time counts from

@@ -27,6 +27,9 @@ impl Connection {
     pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8]) {
         self.last_now = now;
         self.stats.segs_in += 1;
+        if seg.flags.contains(TcpFlags::ACK) {
+            self.heard_at = now;
+        }
         if seg.flags.contains(TcpFlags::RST) {
             self.stats.rsts_in += 1;
         }
@@ -70,6 +73,7 @@ impl Connection {
             } else {
                 State::Established
             };
+            self.established_at = Some(now);
             // Data or FIN on a SYN-ACK is dropped; the ACK asks for it again.
             self.ack_now = true;
         } else {
@@ -190,6 +194,7 @@ impl Connection {
                 } else {
                     State::Established
                 };
+                self.established_at = Some(now);
             } else {
                 self.rst_to_send = Some((ack, false));
                 return;
@@ -522,7 +527,11 @@ impl Connection {
             self.ack_now = true;
         } else {
             self.unacked_bytes += advanced;
-            if self.unacked_bytes >= 2 * self.snd_mss as usize {
+            self.last_data_in = Some(now);
+            if self.quickacks > 0 {
+                self.quickacks -= 1;
+                self.ack_now = true;
+            } else if self.unacked_bytes >= 2 * self.snd_mss as usize {
                 self.ack_now = true;
             } else if self.delack_at.is_none() {
                 self.delack_at = Some(now + self.cfg.delayed_ack);

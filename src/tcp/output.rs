@@ -27,6 +27,11 @@ impl Connection {
                 rst.flags |= TcpFlags::ACK;
                 rst.ack = self.rcv_nxt.0;
             }
+            if self.opts.timestamps && self.state != State::SynSent {
+                // RFC 7323 section 3.2: once negotiated, TSopt SHOULD be
+                // sent in a RST too (Linux does; packetdrill reset_tsval).
+                rst.options.timestamps = Some((self.tsval(now), self.ts_recent));
+            }
             self.stats.rsts_out += 1;
             self.stats.segs_out += 1;
             emit(&rst, &[]);
@@ -217,6 +222,15 @@ impl Connection {
         }
         let repr = self.header(now, seq, flags, len);
         let used = len as u32 + u32::from(fin);
+        if len > 0
+            && self
+                .last_data_in
+                .is_some_and(|t| now.saturating_duration_since(t) < self.cfg.delayed_ack)
+        {
+            // Replying within the delayed-ACK time: an interactive
+            // connection, whose ACKs ride on its replies.
+            self.quickacks = 0;
+        }
         if self.opts.sack {
             // One record per MSS-sized piece even for a super-segment: the
             // link cuts it into such pieces, and recovery resends one MSS

@@ -88,6 +88,8 @@ fn nagle_holds_a_small_segment_while_data_is_unacknowledged() {
 #[test]
 fn delayed_ack_waits_40ms_for_one_segment_and_acks_every_second_full_one() {
     let (mut a, mut b) = pair();
+    // Past the quick-ACK start (below).
+    b.quickacks = 0;
     a.send(&[7; 500]).unwrap();
     feed(&mut b, t(1), &out(&mut a, t(1)));
     assert!(out(&mut b, t(1)).is_empty());
@@ -103,6 +105,62 @@ fn delayed_ack_waits_40ms_for_one_segment_and_acks_every_second_full_one() {
     assert!(out(&mut b, t(50)).is_empty());
     feed(&mut b, t(50), &data[1..]);
     assert_eq!(out(&mut b, t(50)).len(), 1);
+}
+
+#[test]
+fn a_new_connection_acks_its_first_sixteen_data_segments_at_once() {
+    // Linux's quick-ACK start; packetdrill's shutdown-wr-close and
+    // reset_tsval expect the first data segment ACKed with no delay.
+    let (mut a, mut b) = pair();
+    for i in 0..16u32 {
+        let now = t(1 + u64::from(i));
+        a.send(&[7; 100]).unwrap();
+        let data = out(&mut a, now);
+        assert_eq!(data.len(), 1);
+        feed(&mut b, now, &data);
+        let o = out(&mut b, now);
+        assert_eq!(o.len(), 1, "segment {i} ACKed at once");
+        assert_eq!(o[0].0.ack, ISS_A + 1 + 100 * (i + 1));
+        feed(&mut a, now, &o);
+    }
+    // The seventeenth waits for the delayed-ACK timer.
+    a.send(&[7; 100]).unwrap();
+    feed(&mut b, t(20), &out(&mut a, t(20)));
+    assert!(out(&mut b, t(20)).is_empty());
+    assert_eq!(b.poll_at(), Some(t(60)));
+}
+
+#[test]
+fn replying_right_after_data_ends_the_quick_ack_start() {
+    let (mut a, mut b) = pair();
+    a.send(b"request").unwrap();
+    feed(&mut b, t(1), &out(&mut a, t(1)));
+    // B answers within the delayed-ACK time: its ACK rides on the reply,
+    // and the next request waits for the delayed-ACK timer (or a reply).
+    b.send(b"reply").unwrap();
+    let o = out(&mut b, t(2));
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].1, b"reply");
+    feed(&mut a, t(3), &o);
+    a.send(b"request 2").unwrap();
+    feed(&mut b, t(4), &out(&mut a, t(4)));
+    assert!(out(&mut b, t(4)).is_empty());
+    assert_eq!(b.poll_at(), Some(t(44)));
+}
+
+#[test]
+fn reading_sends_a_window_update_only_when_the_window_doubles() {
+    // packetdrill's blocking-read: a reader draining two segments' worth
+    // of a large window sends no update of its own (Linux's
+    // tcp_cleanup_rbuf); the window grew by more than 2 MSS, so the SWS
+    // threshold alone would have sent one.
+    let (mut a, mut b) = pair();
+    a.send(&[1; 4000]).unwrap();
+    let data = out(&mut a, t(1));
+    feed(&mut b, t(1), &data);
+    assert!(!out(&mut b, t(1)).is_empty(), "the data's ACKs");
+    assert_eq!(read_all(&mut b).len(), 4000);
+    assert!(out(&mut b, t(1)).is_empty(), "no window update");
 }
 
 #[test]

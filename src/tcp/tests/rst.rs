@@ -136,3 +136,26 @@ fn reading_after_a_reset_schedules_nothing() {
     assert_eq!(b.poll_at(), None);
     assert!(out(&mut b, t(3)).is_empty());
 }
+
+#[test]
+fn an_abort_rst_carries_timestamps_when_they_were_negotiated() {
+    // RFC 7323 section 3.2; packetdrill reset_tsval checks the TSval is the
+    // clock's at the abort and TSecr the peer's latest.
+    let mut c = cfg();
+    c.timestamps = true;
+    let (mut a, mut b) = pair_with(c.clone(), c);
+    a.send(b"unread").unwrap();
+    feed(&mut b, t(5), &out(&mut a, t(5)));
+    let _ = out(&mut b, t(5));
+    let recent = b.ts_recent;
+    b.abort();
+    let o = out(&mut b, t(1005));
+    assert_eq!(o.len(), 1);
+    assert!(o[0].0.flags.contains(TcpFlags::RST));
+    assert_eq!(o[0].0.options.timestamps, Some((b.tsval(t(1005)), recent)));
+    // Without timestamps the RST has no options.
+    let (_a, mut b) = pair();
+    b.abort();
+    let o = out(&mut b, t(1));
+    assert_eq!(o[0].0.options.timestamps, None);
+}

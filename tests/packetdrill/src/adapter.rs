@@ -459,9 +459,16 @@ fn adapter() -> Option<&'static Adapter> {
     ADAPTER.get()?.as_ref().ok()
 }
 
-/// Runs a socket call with this thread marked as inside one.
-fn call<T>(f: impl FnOnce() -> T) -> T {
-    let _in = adapter().map(Adapter::enter);
+/// Runs a socket call with this thread marked as inside one. Without a
+/// stack (initialisation failed) the call fails with `ENETDOWN` rather than
+/// reach the shim, which would start a stack of its own on a TUN device.
+fn call<T: From<i8>>(f: impl FnOnce() -> T) -> T {
+    let Some(a) = adapter() else {
+        // SAFETY: errno is this thread's own.
+        unsafe { *libc::__errno_location() = libc::ENETDOWN };
+        return T::from(-1);
+    };
+    let _in = a.enter();
     f()
 }
 

@@ -297,7 +297,6 @@ pub fn epoll_ctl(epfd: i32, op: i32, fd: i32, s: &Arc<VSock>, ev: Option<epoll_e
                     disarmed: false,
                     last: 0,
                     last_gen: s.io_gen.load(Ordering::Relaxed),
-                    last_rx: 0,
                 },
             );
             Ok(())
@@ -327,24 +326,19 @@ pub fn epoll_wait(
                 .filter_map(|(fd, r)| Some((*fd, r.sock.upgrade()?)))
                 .collect()
         };
-        let bits: Vec<(u32, u64)> = rt.with_state(|st, _| {
+        let bits: Vec<u32> = rt.with_state(|st, _| {
             live.iter()
                 .map(|(_, s)| {
                     st.waiters.register(s.handle, &waker);
                     st.core.note_waiting(s.handle);
-                    let rx = if s.tcp {
-                        st.core.tcp_bytes_in(s.handle)
-                    } else {
-                        0
-                    };
-                    (poll_bits(&mut st.core, s) as u16 as u32, rx)
+                    poll_bits(&mut st.core, s) as u16 as u32
                 })
                 .collect()
         });
         let mut n = 0;
         {
             let mut regs = set.regs.lock().unwrap_or_else(|p| p.into_inner());
-            for ((fd, s), (bits, rx)) in live.iter().zip(bits) {
+            for ((fd, s), bits) in live.iter().zip(bits) {
                 if n >= out.len() {
                     break;
                 }
@@ -355,10 +349,9 @@ pub fn epoll_wait(
                 let mask = bits & (r.events | EP_ALWAYS);
                 if r.events & libc::EPOLLET as u32 != 0 {
                     let io_gen = s.io_gen.load(Ordering::Relaxed);
-                    if io_gen != r.last_gen || rx != r.last_rx {
+                    if io_gen != r.last_gen {
                         r.last = 0;
                         r.last_gen = io_gen;
-                        r.last_rx = rx;
                     }
                     let fresh = mask & !r.last;
                     r.last = mask;

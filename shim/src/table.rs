@@ -85,10 +85,6 @@ pub struct EpollReg {
     /// generation when it was (any I/O since resets the edge).
     pub last: u32,
     pub last_gen: u32,
-    /// The TCP socket's bytes received when last reported: new data is an
-    /// edge even while the socket stays readable (Linux wakes epoll on
-    /// every arrival).
-    pub last_rx: u64,
 }
 
 /// The virtual members of a real epoll fd; its kernel members live in the

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::stack::SocketHandle;
@@ -34,6 +34,9 @@ pub struct ThreadWaker {
     /// to be parked before moving time, so each call sees the time its
     /// event happened at.
     parked: AtomicBool,
+    /// How many times the thread has registered to wait: a driver tells
+    /// from it whether a call blocked at some point.
+    parks: AtomicU32,
 }
 
 thread_local! {
@@ -50,6 +53,7 @@ impl ThreadWaker {
                         Arc::new(ThreadWaker {
                             fd,
                             parked: AtomicBool::new(false),
+                            parks: AtomicU32::new(0),
                         })
                     })
                 })
@@ -73,6 +77,11 @@ impl ThreadWaker {
     /// (see the field).
     pub fn is_parked(&self) -> bool {
         self.parked.load(Ordering::Acquire)
+    }
+
+    /// How many times the thread has registered to wait (wrapping).
+    pub fn parks(&self) -> u32 {
+        self.parks.load(Ordering::Acquire)
     }
 
     /// Forgets a registration that ended without a wake-up (a timeout, a
@@ -118,6 +127,7 @@ impl Waiters {
             w.blocked.push(Arc::clone(waker));
         }
         waker.parked.store(true, Ordering::Release);
+        waker.parks.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The socket's readiness fd, made on first use.

@@ -600,14 +600,6 @@ impl Core {
         })
     }
 
-    /// Bytes that have arrived on the connection so far (0 for a socket
-    /// that is not one): epoll's edge-triggered mode reports each arrival
-    /// as an edge even on a socket that was readable already, as Linux's
-    /// does.
-    pub fn tcp_bytes_in(&mut self, h: SocketHandle) -> u64 {
-        self.conn(h).map_or(0, |c| c.counters().bytes_in)
-    }
-
     /// A snapshot of the connection.
     pub fn tcp_info(&mut self, h: SocketHandle) -> io::Result<TcpInfo> {
         let c = self.conn(h)?;

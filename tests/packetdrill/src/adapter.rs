@@ -25,7 +25,10 @@
 //! ([`ThreadWaker::is_parked`]). Such a thread does nothing until the
 //! stack changes its socket, and its call's effects are in the core
 //! already (whatever it left untransmitted goes out in the flush that
-//! precedes each clock step, at the time it was made).
+//! precedes each clock step, at the time it was made). A thread whose call
+//! blocked and has returned is waited for too, until it reads the clock:
+//! packetdrill stamps the end of a blocking call right after it returns,
+//! and a clock moved in between would stamp it late.
 
 use std::collections::VecDeque;
 use std::ffi::{CStr, c_char, c_int, c_longlong, c_uint, c_ulong, c_void};
@@ -260,6 +263,10 @@ pub struct Adapter {
     advance: Mutex<()>,
     /// The wakers of the threads inside a socket call now.
     in_call: Mutex<Vec<Arc<ThreadWaker>>>,
+    /// Threads whose call blocked and has returned, until they read the
+    /// clock (packetdrill stamps a blocking call's end right after it
+    /// returns): the clock must not move before they do.
+    returning: Mutex<Vec<Arc<ThreadWaker>>>,
     /// `netdev_receive` calls in a row that found nothing to return.
     idle_rounds: AtomicU32,
 }
@@ -304,6 +311,7 @@ impl Adapter {
             sent,
             advance: Mutex::new(()),
             in_call: Mutex::new(Vec::new()),
+            returning: Mutex::new(Vec::new()),
             idle_rounds: AtomicU32::new(0),
         })
     }
@@ -317,15 +325,30 @@ impl Adapter {
     /// the module docs), for at most [`QUIESCE_LIMIT`].
     fn quiesce(&self) {
         let me = stack::thread_waker().ok();
+        let other = |w: &Arc<ThreadWaker>| !me.as_ref().is_some_and(|m| Arc::ptr_eq(m, w));
         let start = std::time::Instant::now();
         loop {
-            let busy = lock(&self.in_call)
+            let running = lock(&self.in_call)
                 .iter()
-                .any(|w| !me.as_ref().is_some_and(|m| Arc::ptr_eq(m, w)) && !w.is_parked());
-            if !busy || start.elapsed() > QUIESCE_LIMIT {
+                .any(|w| other(w) && !w.is_parked());
+            let returning = lock(&self.returning).iter().any(other);
+            if !running && !returning {
+                return;
+            }
+            if start.elapsed() > QUIESCE_LIMIT {
+                // A thread that returned and never read the clock is not
+                // waited for again.
+                lock(&self.returning).clear();
                 return;
             }
             std::thread::sleep(Duration::from_micros(20));
+        }
+    }
+
+    /// This thread has read the clock after its call returned.
+    fn clock_read(&self) {
+        if let Ok(me) = stack::thread_waker() {
+            lock(&self.returning).retain(|w| !Arc::ptr_eq(w, &me));
         }
     }
 
@@ -388,11 +411,14 @@ impl Adapter {
             // A registration that ended without a wake-up (a timeout) must
             // not make this call look parked.
             w.unpark();
+            lock(&self.returning).retain(|x| !Arc::ptr_eq(x, w));
             lock(&self.in_call).push(Arc::clone(w));
         }
+        let parks = waker.as_ref().map_or(0, |w| w.parks());
         InCall {
             adapter: self,
             waker,
+            parks,
         }
     }
 }
@@ -400,11 +426,18 @@ impl Adapter {
 struct InCall {
     adapter: &'static Adapter,
     waker: Option<Arc<ThreadWaker>>,
+    /// The waker's park count at entry.
+    parks: u32,
 }
 
 impl Drop for InCall {
     fn drop(&mut self) {
         if let Some(w) = &self.waker {
+            if w.parks() != self.parks {
+                // The call blocked: until this thread reads the clock, its
+                // return time is not taken yet.
+                lock(&self.adapter.returning).push(Arc::clone(w));
+            }
             let mut v = lock(&self.adapter.in_call);
             if let Some(i) = v.iter().position(|x| Arc::ptr_eq(x, w)) {
                 v.swap_remove(i);
@@ -426,9 +459,16 @@ fn adapter() -> Option<&'static Adapter> {
     ADAPTER.get()?.as_ref().ok()
 }
 
-/// Runs a socket call with this thread marked as inside one.
-fn call<T>(f: impl FnOnce() -> T) -> T {
-    let _in = adapter().map(Adapter::enter);
+/// Runs a socket call with this thread marked as inside one. Without a
+/// stack (initialisation failed) the call fails with `ENETDOWN` rather than
+/// reach the shim, which would start a stack of its own on a TUN device.
+fn call<T: From<i8>>(f: impl FnOnce() -> T) -> T {
+    let Some(a) = adapter() else {
+        // SAFETY: errno is this thread's own.
+        unsafe { *libc::__errno_location() = libc::ENETDOWN };
+        return T::from(-1);
+    };
+    let _in = a.enter();
     f()
 }
 
@@ -886,6 +926,7 @@ unsafe extern "C" fn pd_gettimeofday(_: *mut c_void, tv: *mut timeval, _: *mut c
             while !a.rt.step_to(t) {}
             a.now()
         };
+        a.clock_read();
         if !tv.is_null() {
             let us = wall_micros(t);
             // SAFETY: `tv` is writable per the contract of gettimeofday.

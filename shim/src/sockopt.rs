@@ -331,7 +331,15 @@ fn set_int(s: &VSock, level: i32, name: i32, v: i32) -> Res<()> {
             }
         }
         (libc::IPPROTO_TCP, _) if !s.tcp => Err(libc::EOPNOTSUPP),
-        (libc::IPPROTO_TCP, libc::TCP_NODELAY) => set_tcp(s, |o| o.nodelay = on),
+        (libc::IPPROTO_TCP, libc::TCP_NODELAY) => {
+            set_tcp(s, |o| o.nodelay = on)?;
+            if on {
+                // Linux pushes what waits every time TCP_NODELAY is set,
+                // even when it was set already (past a cork too).
+                s.with(|core, _| core.tcp_push(s.handle))?;
+            }
+            Ok(())
+        }
         (libc::IPPROTO_TCP, libc::TCP_CORK) => set_tcp(s, |o| o.cork = on),
         (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
             // Linux: milliseconds, negative is EINVAL, 0 restores the

@@ -266,6 +266,17 @@ impl Core {
         Ok(())
     }
 
+    /// Sends what the connection holds back (Nagle, a cork, MSG_MORE) at
+    /// once, as setting TCP_NODELAY does on Linux; nothing on a socket
+    /// that is not connected.
+    pub fn tcp_push(&mut self, h: SocketHandle) -> io::Result<()> {
+        if let Role::Conn(c) = &mut self.tcp(h)?.state {
+            c.push_pending();
+        }
+        self.tcp_touch(h);
+        Ok(())
+    }
+
     /// Binds to `addr` (the unspecified address or one of the stack's; port
     /// 0 picks an ephemeral port).
     pub fn tcp_bind(&mut self, h: SocketHandle, addr: SocketAddr) -> io::Result<()> {

@@ -109,6 +109,9 @@ pub struct Connection {
     /// new data or the persist timer (Linux corks only the push that
     /// ends that call).
     pub(super) hold_tail: bool,
+    /// The persist timer fired with the window open: the segment it lets
+    /// go carries PSH.
+    pub(super) probe_push: bool,
 
     // Receive sequence space.
     pub(super) irs: Seq,
@@ -242,6 +245,7 @@ impl Connection {
             fin_queued: false,
             tail_more: false,
             hold_tail: false,
+            probe_push: false,
             irs: Seq(0),
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
@@ -706,8 +710,10 @@ impl Connection {
         self.cfg.user_timeout = timeout.filter(|t| !t.is_zero());
     }
 
-    /// Sends queued data on the next poll even if it is a partial segment.
-    fn push_pending(&mut self) {
+    /// Sends queued data on the next poll even if it is a partial segment
+    /// or corked: what setting TCP_NODELAY does on Linux every time, even
+    /// when it was on already (TCP_NAGLE_PUSH).
+    pub fn push_pending(&mut self) {
         self.hold_tail = false;
         if self.snd_nxt.since(self.buf_seq) < self.send_buf.len() as u32 {
             self.force_send = true;

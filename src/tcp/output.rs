@@ -217,7 +217,10 @@ impl Connection {
         }
         // PSH marks the end of what the application wrote (RFC 9293
         // section 3.9.1.2); data written with MSG_MORE is not an end.
-        if len > 0 && off + len == self.send_buf.len() && !self.tail_more {
+        // What the persist timer sends carries PSH whatever was written
+        // (Linux's tcp_write_wakeup).
+        let probe_push = len > 0 && std::mem::take(&mut self.probe_push);
+        if len > 0 && off + len == self.send_buf.len() && !self.tail_more || probe_push {
             flags |= TcpFlags::PSH;
         }
         let repr = self.header(now, seq, flags, len);
@@ -482,6 +485,7 @@ impl Connection {
                 // Also the ceiling on a cork: with nothing in flight the
                 // held segment goes after one RTO (Linux: 200 ms at least).
                 self.force_send = true;
+                self.probe_push = true;
                 self.hold_tail = false;
             }
         }

@@ -88,12 +88,29 @@ fn msg_more_hold_ends_at_the_next_ack_of_new_data_without_psh() {
 }
 
 #[test]
-fn msg_more_tail_goes_after_one_rto_with_nothing_in_flight() {
+fn msg_more_tail_goes_after_one_rto_with_nothing_in_flight_with_psh() {
     let (mut a, _b) = nodelay_pair();
     a.send_more(&[1; 40], true).unwrap();
     assert!(out(&mut a, t(0)).is_empty());
     assert_eq!(a.poll_at(), Some(t(200)));
-    assert_eq!(lens(&out(&mut a, t(200))), [40]);
+    let o = out(&mut a, t(200));
+    assert_eq!(lens(&o), [40]);
+    // What the persist timer lets go carries PSH (Linux's tcp_write_wakeup).
+    assert!(o[0].0.flags.contains(TcpFlags::PSH));
+}
+
+#[test]
+fn push_sends_held_data_even_when_nodelay_was_on_already() {
+    let (mut a, _b) = nodelay_pair();
+    a.send_more(&[1; 40], true).unwrap();
+    a.send_more(&[1; 40], true).unwrap();
+    assert!(out(&mut a, t(0)).is_empty());
+    a.set_nodelay(true);
+    assert!(out(&mut a, t(1)).is_empty(), "no change, no push");
+    a.push_pending();
+    let o = out(&mut a, t(2));
+    assert_eq!(lens(&o), [80]);
+    assert!(!o[0].0.flags.contains(TcpFlags::PSH), "MSG_MORE data");
 }
 
 #[test]

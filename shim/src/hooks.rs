@@ -1061,6 +1061,7 @@ pub unsafe extern "C" fn epoll_ctl(
     fd: c_int,
     ev: *mut epoll_event,
 ) -> c_int {
+    pass_plain!(fd, real::epoll_ctl(epfd, op, fd, ev));
     guard(move || match vsock(fd) {
         Some(s) => {
             // SAFETY: a valid event or null, per the caller.
@@ -1117,6 +1118,7 @@ pub unsafe extern "C" fn epoll_wait(
     max: c_int,
     t: c_int,
 ) -> c_int {
+    pass_plain!(epfd, real::epoll_wait(epfd, evs, max, t));
     guard(move || {
         // SAFETY: the caller's event buffer.
         match unsafe { epoll_any(epfd, evs, max, ms_timeout(t), std::ptr::null()) } {
@@ -1135,6 +1137,7 @@ pub unsafe extern "C" fn epoll_pwait(
     t: c_int,
     mask: *const sigset_t,
 ) -> c_int {
+    pass_plain!(epfd, real::epoll_pwait(epfd, evs, max, t, mask));
     guard(move || {
         // SAFETY: the caller's event buffer.
         match unsafe { epoll_any(epfd, evs, max, ms_timeout(t), mask) } {
@@ -1153,6 +1156,7 @@ pub unsafe extern "C" fn epoll_pwait2(
     ts: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
+    pass_plain!(epfd, real::epoll_pwait2(epfd, evs, max, ts, mask));
     guard(move || {
         let t = ts_timeout(ts)?;
         // SAFETY: the caller's event buffer.

@@ -47,7 +47,7 @@ impl Core {
             return Err(errno(libc::ENOBUFS));
         }
         if !plan.is_fragmented() {
-            let mut packet = self.new_packet(header.buffer_len());
+            let mut packet = self.new_packet(header.buffer_len(), payload.len());
             let n = header.emit(&mut packet).map_err(|_| errno(libc::EINVAL))?;
             packet[n..].copy_from_slice(payload);
             self.tx.push_back(packet);

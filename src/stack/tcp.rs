@@ -1159,7 +1159,8 @@ impl Core {
             self.counters.tx_dropped += 1;
             return;
         }
-        let mut packet: Packet = self.new_packet(header.buffer_len());
+        // The payload is copied in last, over whatever the buffer held.
+        let mut packet: Packet = self.new_packet(header.buffer_len(), payload.len());
         let Ok(n) = header.emit(&mut packet) else {
             return;
         };

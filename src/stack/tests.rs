@@ -628,3 +628,26 @@ fn a_corrupted_tcp_segment_is_dropped_unless_the_link_vouched_for_it() {
     assert_eq!(a.counters().tcp_malformed, 1, "taken as it is");
     assert_eq!(drain(&mut a, Instant::ZERO).len(), 1, "a RST: no listener");
 }
+
+#[test]
+fn packets_built_in_dirty_recycled_buffers_equal_ones_built_fresh() {
+    let build = |dirty: bool| {
+        let mut b = peer_core();
+        if dirty {
+            let mut spare = vec![vec![0xee; 3000], vec![0xee; 3000], vec![0xee; 10]];
+            b.recycle(&mut spare);
+        }
+        let u = b.udp_socket(false).unwrap();
+        b.udp_send_to(Instant::ZERO, u, b"ping", Some(sa(US4, 9)))
+            .unwrap();
+        let t = b.tcp_socket(false).unwrap();
+        b.tcp_connect(Instant::ZERO, t, sa(US4, 80)).unwrap();
+        let u6 = b.udp_socket(true).unwrap();
+        b.udp_send_to(Instant::ZERO, u6, &[7; 1000], Some(sa(US6, 9)))
+            .unwrap();
+        drain(&mut b, Instant::ZERO)
+    };
+    let fresh = build(false);
+    assert_eq!(fresh.len(), 3);
+    assert_eq!(build(true), fresh);
+}

@@ -135,8 +135,12 @@ pub struct Connection {
     /// Tail loss probe timeout (RFC 8985 section 7.2).
     pub(super) pto_at: Option<Instant>,
     pub(super) tlp_pending: bool,
-    /// snd_max when the unanswered probe went out: one probe per episode.
+    /// snd_max when the unanswered probe went out: one probe per episode
+    /// (TLP.end_seq, RFC 8985 section 7.4).
     pub(super) tlp_end: Option<Seq>,
+    /// Where the probe's retransmission began: a D-SACK over it says the
+    /// probe repaired nothing.
+    pub(super) tlp_start: Seq,
     /// The last fast recovery, until it is proven spurious or superseded.
     pub(super) undo: Option<Undo>,
     pub(super) persist_backoff: u32,
@@ -233,6 +237,7 @@ impl Connection {
             pto_at: None,
             tlp_pending: false,
             tlp_end: None,
+            tlp_start: Seq(0),
             undo: None,
             persist_backoff: 0,
             force_send: false,

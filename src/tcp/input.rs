@@ -281,9 +281,11 @@ impl Connection {
                 *b = (Seq(l), Seq(r));
             }
             let n = seg.options.sack().len().min(MAX_SACK_BLOCKS);
+            let dsack = dsack_block(&blocks[..n], ack);
+            self.tlp_on_ack(now, ack, dsack);
             // Only a D-SACK of our own retransmission shows reordering; a
             // copy the network made shows nothing about it.
-            if let Some((l, r)) = dsack_block(&blocks[..n], ack)
+            if let Some((l, r)) = dsack
                 && self.undo_on_dsack(l, r)
             {
                 self.rack.on_spurious_retransmission();
@@ -363,6 +365,8 @@ impl Connection {
         self.cc.on_congestion(now, flight);
         self.recover = Some(self.snd_max);
         self.undo_begin();
+        // Recovery's reduction answers whatever the probe found.
+        self.tlp_end = None;
         // The first retransmission goes out whatever the pipe says.
         self.rtx_una = true;
         // No tail loss probe during recovery (RFC 8985 section 7.2).
@@ -417,9 +421,6 @@ impl Connection {
         self.scoreboard.ack(ack);
         // The PTO restarts from this ACK (armed again by the next poll).
         self.pto_at = None;
-        if self.tlp_end.is_some_and(|end| ack >= end) {
-            self.tlp_end = None;
-        }
         self.retries = 0;
         self.rtt.backoff = 0;
         self.rto_at = (self.snd_una != self.snd_max).then(|| now + self.rtt.current());

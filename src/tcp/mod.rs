@@ -272,6 +272,9 @@ pub struct Counters {
     pub sack_recoveries: u64,
     /// Tail loss probes sent (RFC 8985 section 7).
     pub tlp_probes: u64,
+    /// Tail loss probes that repaired a loss, answered by a cwnd reduction
+    /// (RFC 8985 section 7.4; Linux's TCPLossProbeRecovery).
+    pub tlp_recoveries: u64,
     /// Fast recoveries undone because every retransmission came back as a
     /// duplicate (D-SACK, RFC 2883 section 4; Linux's TCPDSACKUndo).
     pub spurious_undos: u64,
@@ -297,6 +300,7 @@ impl core::ops::AddAssign<&Counters> for Counters {
         self.sack_recoveries += o.sack_recoveries;
         self.tlp_probes += o.tlp_probes;
         self.spurious_undos += o.spurious_undos;
+        self.tlp_recoveries += o.tlp_recoveries;
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
         self.challenge_acks += o.challenge_acks;

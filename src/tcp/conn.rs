@@ -7,6 +7,7 @@
 
 use super::cc::CongestionControl;
 use super::options::{self, Negotiated, TIMESTAMP_LEN};
+use super::prr::Prr;
 use super::rack::Rack;
 use super::recv_buf::RecvBuffer;
 use super::rtt::RttEstimator;
@@ -143,6 +144,8 @@ pub struct Connection {
     pub(super) tlp_start: Seq,
     /// The last fast recovery, until it is proven spurious or superseded.
     pub(super) undo: Option<Undo>,
+    /// Proportional rate reduction of the SACK recovery under way.
+    pub(super) prr: Option<Prr>,
     pub(super) persist_backoff: u32,
     /// Set when the persist timer fires with a nonzero window: send even a
     /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
@@ -239,6 +242,7 @@ impl Connection {
             tlp_end: None,
             tlp_start: Seq(0),
             undo: None,
+            prr: None,
             persist_backoff: 0,
             force_send: false,
             keepalive_at: None,

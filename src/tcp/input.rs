@@ -275,6 +275,10 @@ impl Connection {
         fin: bool,
     ) {
         let seq = Seq(seg.seq);
+        // RFC 6937's DeliveredData: what snd_una and the SACKed bytes
+        // above it advance by.
+        let (una_before, sacked_before) =
+            (self.snd_una, self.scoreboard.sacked_above(self.snd_una));
         if self.opts.sack {
             let mut blocks = [(Seq(0), Seq(0)); MAX_SACK_BLOCKS];
             for (b, &(l, r)) in blocks.iter_mut().zip(seg.options.sack()) {
@@ -341,6 +345,20 @@ impl Connection {
             }
             self.rack.on_ack(self.snd_una, &blocks[..n], now);
             self.rack_detect(now, after_rto);
+            if self.recover.is_some()
+                && let Some(prr) = self.prr.as_mut()
+            {
+                let sacked = self.scoreboard.sacked_above(self.snd_una);
+                let delivered = (i64::from(self.snd_una.since(una_before)) + i64::from(sacked)
+                    - i64::from(sacked_before))
+                .clamp(0, i64::from(u32::MAX)) as u32;
+                prr.on_ack(
+                    delivered,
+                    self.rack.pipe(),
+                    self.cc.ssthresh(),
+                    self.snd_mss,
+                );
+            }
         }
     }
 
@@ -364,6 +382,7 @@ impl Connection {
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_congestion(now, flight);
         self.recover = Some(self.snd_max);
+        self.prr = self.opts.sack.then(|| super::prr::Prr::new(flight));
         self.undo_begin();
         // Recovery's reduction answers whatever the probe found.
         self.tlp_end = None;
@@ -427,6 +446,7 @@ impl Connection {
         match self.recover {
             Some(rec) if ack >= rec => {
                 self.recover = None;
+                self.prr = None;
                 self.dupacks = 0;
                 self.cc.on_recovery_exit();
             }

@@ -42,6 +42,7 @@ mod input;
 mod isn;
 mod options;
 mod output;
+mod prr;
 mod rack;
 mod recv_buf;
 mod rtt;

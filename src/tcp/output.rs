@@ -227,6 +227,11 @@ impl Connection {
                 start = piece;
             }
         }
+        if self.recover.is_some()
+            && let Some(prr) = self.prr.as_mut()
+        {
+            prr.on_send(used);
+        }
         if seq < self.snd_max {
             self.stats.retransmits += 1;
             self.undo_on_retransmit(seq, seq + used);
@@ -263,6 +268,15 @@ impl Connection {
             .saturating_sub(self.dupacks.saturating_mul(self.snd_mss))
     }
 
+    /// Bytes congestion control lets out now: PRR's allowance during a
+    /// SACK recovery (RFC 6937), else cwnd minus what is in flight.
+    fn send_room(&self) -> u32 {
+        match &self.prr {
+            Some(prr) if self.recover.is_some() => prr.allowance(),
+            _ => self.cc.cwnd().saturating_sub(self.flight()),
+        }
+    }
+
     /// Without SACK: the segment at snd_una (fast retransmit, partial ACK).
     /// With SACK: every segment RACK deems lost while pipe < cwnd, the
     /// first one regardless (RFC 6675 section 5, RFC 8985 section 6).
@@ -277,7 +291,7 @@ impl Connection {
         if self.recover.is_none() {
             return;
         }
-        while force || self.flight() < self.cc.cwnd() {
+        while force || self.send_room() > 0 {
             force = false;
             let Some((start, end)) = self.rack.next_lost() else {
                 break;
@@ -350,7 +364,7 @@ impl Connection {
         // room and nothing else to clock it out would wait for the RTO.
         let mss = self.snd_mss as usize;
         let seg_max = self.seg_max() as usize;
-        let cwnd_room = match self.cc.cwnd().saturating_sub(self.flight()) {
+        let cwnd_room = match self.send_room() {
             0 => 0,
             room => (room as usize).div_ceil(mss) * mss,
         };
@@ -481,6 +495,7 @@ impl Connection {
         }
         self.rto_recover = Some(self.snd_max);
         self.recover = None;
+        self.prr = None;
         self.dupacks = 0;
         self.rtx_una = false;
         self.pto_at = None;

@@ -333,3 +333,31 @@ fn tlp_answered_by_a_dsack_leaves_cwnd_alone() {
     assert_eq!(a.counters().tlp_recoveries, 0);
     assert!(a.cwnd() >= before);
 }
+
+#[test]
+fn prr_paces_sack_recovery_one_segment_per_two_delivered() {
+    let (mut a, data) = sender(true);
+    a.send(&[7; 10_000]).unwrap();
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    let new = e(9);
+    // Segment 0 lost; 1-3 SACKed: recovery with ssthresh 5000 of a
+    // 10,000-byte flight. PRR allows ceil(3000 * 5000 / 10000) = 1500:
+    // the retransmission and one new segment (whole segments, as Linux).
+    let d = dupack(&a, &[(s(1), e(3))]);
+    feed(&mut a, t(101), &[d]);
+    let o: Vec<u32> = out(&mut a, t(101)).iter().map(|x| x.0.seq).collect();
+    assert_eq!(o, vec![s(0), new]);
+    assert_eq!(a.cc.ssthresh(), 5000);
+    // One more delivered: 2000 allowed in all, 2000 sent, nothing now
+    // (without PRR neither: the pipe, 7000, is above cwnd).
+    let d = dupack(&a, &[(s(1), e(4))]);
+    feed(&mut a, t(102), &[d]);
+    assert!(out(&mut a, t(102)).is_empty());
+    // Another: 2500 allowed, one more segment, where halving cwnd at
+    // once would still wait for the pipe to drain below 5000.
+    let d = dupack(&a, &[(s(1), e(5))]);
+    feed(&mut a, t(103), &[d]);
+    let o: Vec<u32> = out(&mut a, t(103)).iter().map(|x| x.0.seq).collect();
+    assert_eq!(o, vec![new + 1000]);
+}

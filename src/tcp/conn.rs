@@ -146,6 +146,9 @@ pub struct Connection {
     pub(super) undo: Option<Undo>,
     /// Proportional rate reduction of the SACK recovery under way.
     pub(super) prr: Option<Prr>,
+    /// RescueRxt (RFC 6675 section 4, NextSeg rule 4): the recovery point
+    /// when the last rescue retransmission went out.
+    pub(super) rescue_rxt: Option<Seq>,
     pub(super) persist_backoff: u32,
     /// Set when the persist timer fires with a nonzero window: send even a
     /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
@@ -243,6 +246,7 @@ impl Connection {
             tlp_start: Seq(0),
             undo: None,
             prr: None,
+            rescue_rxt: None,
             persist_backoff: 0,
             force_send: false,
             keepalive_at: None,

@@ -278,6 +278,8 @@ pub struct Counters {
     /// Tail loss probes that repaired a loss, answered by a cwnd reduction
     /// (RFC 8985 section 7.4; Linux's TCPLossProbeRecovery).
     pub tlp_recoveries: u64,
+    /// Rescue retransmissions (RFC 6675 section 4, NextSeg rule 4).
+    pub rescue_retransmits: u64,
     /// Fast recoveries undone because every retransmission came back as a
     /// duplicate (D-SACK, RFC 2883 section 4; Linux's TCPDSACKUndo).
     pub spurious_undos: u64,
@@ -304,6 +306,7 @@ impl core::ops::AddAssign<&Counters> for Counters {
         self.tlp_probes += o.tlp_probes;
         self.spurious_undos += o.spurious_undos;
         self.tlp_recoveries += o.tlp_recoveries;
+        self.rescue_retransmits += o.rescue_retransmits;
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
         self.challenge_acks += o.challenge_acks;

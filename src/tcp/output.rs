@@ -44,6 +44,7 @@ impl Connection {
                 self.emit_tlp(now, &mut emit);
             }
             self.emit_new_data(now, &mut emit);
+            self.emit_rescue(now, &mut emit);
             self.arm_persist(now);
             self.arm_pto(now);
         } else {
@@ -299,6 +300,37 @@ impl Connection {
             if self.retransmit_range(now, start, end, emit) == 0 {
                 break;
             }
+        }
+    }
+
+    /// The rescue retransmission (RFC 6675 section 4, NextSeg rule 4): in
+    /// a SACK recovery with room to send but nothing RACK calls lost and
+    /// no new data to go, the highest unSACKed segment goes again, once per
+    /// recovery. A lost tail with nothing sent after it gives RACK nothing
+    /// to compare with, and no probe runs during recovery; this is its
+    /// only repair short of the RTO. Only such a tail is rescued: a hole
+    /// below SACKed data is RACK's to call lost (or reordered), and a
+    /// segment already resent is RACK's to watch.
+    fn emit_rescue(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        let Some(recovery_point) = self.recover else {
+            return;
+        };
+        if !self.opts.sack
+            || self.rescue_rxt.is_some_and(|r| self.snd_una <= r)
+            || self.snd_nxt != self.snd_max
+            || self.send_room() == 0
+            || self.rack.next_lost().is_some()
+        {
+            return;
+        }
+        let Some((start, end)) = self.rack.unsacked_tail() else {
+            return;
+        };
+        // Whole segment ending at the highest unSACKed byte (one MSS).
+        let start = start.max(end - self.snd_mss);
+        if self.retransmit_range(now, start, end, emit) > 0 {
+            self.rescue_rxt = Some(recovery_point);
+            self.stats.rescue_retransmits += 1;
         }
     }
 

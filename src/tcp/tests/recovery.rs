@@ -361,3 +361,23 @@ fn prr_paces_sack_recovery_one_segment_per_two_delivered() {
     let o: Vec<u32> = out(&mut a, t(103)).iter().map(|x| x.0.seq).collect();
     assert_eq!(o, vec![new + 1000]);
 }
+
+#[test]
+fn rescue_retransmission_resends_the_highest_unsacked_segment_once_per_recovery() {
+    let (mut a, data) = sender(true);
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    // Nothing more to send. Segments 0 and 9 lost, 1-8 SACKed: RACK finds
+    // 0 lost, but 9, sent with 8, has nothing after it to show its loss.
+    let d = dupack(&a, &[(s(1), e(8))]);
+    feed(&mut a, t(101), &[d]);
+    let o: Vec<u32> = out(&mut a, t(101)).iter().map(|x| x.0.seq).collect();
+    assert_eq!(o, vec![s(0), s(9)], "the first hole, then the rescue");
+    assert_eq!(a.counters().rescue_retransmits, 1);
+    // Only one per recovery: the next ACK (the hole filled) sends nothing.
+    let mut partial = dupack(&a, &[]);
+    partial.0.ack = e(8);
+    feed(&mut a, t(102), &[partial]);
+    assert!(out(&mut a, t(102)).is_empty());
+    assert_eq!(a.counters().rescue_retransmits, 1);
+}

@@ -50,13 +50,15 @@ fn with_stack<R: Send + 'static>(
 /// What the stack's TCP sender did during one transfer, for the figures.
 fn counter_delta(a: &ustack::tcp::Counters, b: &ustack::tcp::Counters) -> String {
     format!(
-        "segs_out {} retransmits {} fast_retransmits {} sack_recoveries {} rto_expiries {} tlp_probes {} spurious_undos {}",
+        "segs_out {} retransmits {} fast_retransmits {} sack_recoveries {} rto_expiries {} tlp_probes {} tlp_recoveries {} rescues {} spurious_undos {}",
         b.segs_out - a.segs_out,
         b.retransmits - a.retransmits,
         b.fast_retransmits - a.fast_retransmits,
         b.sack_recoveries - a.sack_recoveries,
         b.rto_expiries - a.rto_expiries,
         b.tlp_probes - a.tlp_probes,
+        b.tlp_recoveries - a.tlp_recoveries,
+        b.rescue_retransmits - a.rescue_retransmits,
         b.spurious_undos - a.spurious_undos,
     )
 }

@@ -7,6 +7,7 @@
 
 use super::cc::CongestionControl;
 use super::options::{self, Negotiated, TIMESTAMP_LEN};
+use super::prr::Prr;
 use super::rack::Rack;
 use super::recv_buf::RecvBuffer;
 use super::rtt::RttEstimator;
@@ -154,10 +155,19 @@ pub struct Connection {
     /// Tail loss probe timeout (RFC 8985 section 7.2).
     pub(super) pto_at: Option<Instant>,
     pub(super) tlp_pending: bool,
-    /// snd_max when the unanswered probe went out: one probe per episode.
+    /// snd_max when the unanswered probe went out: one probe per episode
+    /// (TLP.end_seq, RFC 8985 section 7.4).
     pub(super) tlp_end: Option<Seq>,
+    /// Where the probe's retransmission began: a D-SACK over it says the
+    /// probe repaired nothing.
+    pub(super) tlp_start: Seq,
     /// The last fast recovery, until it is proven spurious or superseded.
     pub(super) undo: Option<Undo>,
+    /// Proportional rate reduction of the SACK recovery under way.
+    pub(super) prr: Option<Prr>,
+    /// RescueRxt (RFC 6675 section 4, NextSeg rule 4): the recovery point
+    /// when the last rescue retransmission went out.
+    pub(super) rescue_rxt: Option<Seq>,
     pub(super) persist_backoff: u32,
     /// Set when the persist timer fires with a nonzero window: send even a
     /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
@@ -269,7 +279,10 @@ impl Connection {
             pto_at: None,
             tlp_pending: false,
             tlp_end: None,
+            tlp_start: Seq(0),
             undo: None,
+            prr: None,
+            rescue_rxt: None,
             persist_backoff: 0,
             force_send: false,
             keepalive_at: None,

@@ -280,15 +280,21 @@ impl Connection {
         fin: bool,
     ) {
         let seq = Seq(seg.seq);
+        // RFC 6937's DeliveredData: what snd_una and the SACKed bytes
+        // above it advance by.
+        let (una_before, sacked_before) =
+            (self.snd_una, self.scoreboard.sacked_above(self.snd_una));
         if self.opts.sack {
             let mut blocks = [(Seq(0), Seq(0)); MAX_SACK_BLOCKS];
             for (b, &(l, r)) in blocks.iter_mut().zip(seg.options.sack()) {
                 *b = (Seq(l), Seq(r));
             }
             let n = seg.options.sack().len().min(MAX_SACK_BLOCKS);
+            let dsack = dsack_block(&blocks[..n], ack);
+            self.tlp_on_ack(now, ack, dsack);
             // Only a D-SACK of our own retransmission shows reordering; a
             // copy the network made shows nothing about it.
-            if let Some((l, r)) = dsack_block(&blocks[..n], ack)
+            if let Some((l, r)) = dsack
                 && self.undo_on_dsack(l, r)
             {
                 self.rack.on_spurious_retransmission();
@@ -344,6 +350,20 @@ impl Connection {
             }
             self.rack.on_ack(self.snd_una, &blocks[..n], now);
             self.rack_detect(now, after_rto);
+            if self.recover.is_some()
+                && let Some(prr) = self.prr.as_mut()
+            {
+                let sacked = self.scoreboard.sacked_above(self.snd_una);
+                let delivered = (i64::from(self.snd_una.since(una_before)) + i64::from(sacked)
+                    - i64::from(sacked_before))
+                .clamp(0, i64::from(u32::MAX)) as u32;
+                prr.on_ack(
+                    delivered,
+                    self.rack.pipe(),
+                    self.cc.ssthresh(),
+                    self.snd_mss,
+                );
+            }
         }
     }
 
@@ -367,7 +387,10 @@ impl Connection {
         let flight = self.snd_max.since(self.snd_una);
         self.cc.on_congestion(now, flight);
         self.recover = Some(self.snd_max);
+        self.prr = self.opts.sack.then(|| super::prr::Prr::new(flight));
         self.undo_begin();
+        // Recovery's reduction answers whatever the probe found.
+        self.tlp_end = None;
         // The first retransmission goes out whatever the pipe says.
         self.rtx_una = true;
         // No tail loss probe during recovery (RFC 8985 section 7.2).
@@ -422,9 +445,6 @@ impl Connection {
         self.scoreboard.ack(ack);
         // The PTO restarts from this ACK (armed again by the next poll).
         self.pto_at = None;
-        if self.tlp_end.is_some_and(|end| ack >= end) {
-            self.tlp_end = None;
-        }
         self.retries = 0;
         self.rtt.backoff = 0;
         self.rto_at = (self.snd_una != self.snd_max).then(|| now + self.rtt.current());
@@ -435,6 +455,7 @@ impl Connection {
         match self.recover {
             Some(rec) if ack >= rec => {
                 self.recover = None;
+                self.prr = None;
                 self.dupacks = 0;
                 self.cc.on_recovery_exit();
             }

@@ -30,7 +30,9 @@
 //! [`seq`] sequence arithmetic, `send_buf` and `recv_buf` the data rings,
 //! `options` SYN option negotiation, `rtt` the RFC 6298 estimator, `sack`
 //! the sender scoreboard, `rack` RACK loss detection, `tlp` the tail loss
-//! probe, [`cc`] congestion control, `conn` the TCB and its application API,
+//! probe and its loss detection, `prr` proportional rate reduction during
+//! recovery, `undo` taking back a recovery that D-SACKs prove spurious,
+//! [`cc`] congestion control, `conn` the TCB and its application API,
 //! `input` the arrival path (RFC 9293 section 3.10.7), `output` the
 //! transmit path and timers, `isn` ISNs and the reply to segments that
 //! match no connection. Tests: `tests/` (one file per concern) and `sim`
@@ -42,6 +44,7 @@ mod input;
 mod isn;
 mod options;
 mod output;
+mod prr;
 mod rack;
 mod recv_buf;
 mod rtt;
@@ -282,6 +285,11 @@ pub struct Counters {
     pub sack_recoveries: u64,
     /// Tail loss probes sent (RFC 8985 section 7).
     pub tlp_probes: u64,
+    /// Tail loss probes that repaired a loss, answered by a cwnd reduction
+    /// (RFC 8985 section 7.4; Linux's TCPLossProbeRecovery).
+    pub tlp_recoveries: u64,
+    /// Rescue retransmissions (RFC 6675 section 4, NextSeg rule 4).
+    pub rescue_retransmits: u64,
     /// Fast recoveries undone because every retransmission came back as a
     /// duplicate (D-SACK, RFC 2883 section 4; Linux's TCPDSACKUndo).
     pub spurious_undos: u64,
@@ -307,6 +315,8 @@ impl core::ops::AddAssign<&Counters> for Counters {
         self.sack_recoveries += o.sack_recoveries;
         self.tlp_probes += o.tlp_probes;
         self.spurious_undos += o.spurious_undos;
+        self.tlp_recoveries += o.tlp_recoveries;
+        self.rescue_retransmits += o.rescue_retransmits;
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
         self.challenge_acks += o.challenge_acks;

@@ -49,6 +49,7 @@ impl Connection {
                 self.emit_tlp(now, &mut emit);
             }
             self.emit_new_data(now, &mut emit);
+            self.emit_rescue(now, &mut emit);
             self.arm_persist(now);
             self.arm_pto(now);
         } else {
@@ -247,6 +248,11 @@ impl Connection {
                 start = piece;
             }
         }
+        if self.recover.is_some()
+            && let Some(prr) = self.prr.as_mut()
+        {
+            prr.on_send(used);
+        }
         if seq < self.snd_max {
             self.stats.retransmits += 1;
             self.undo_on_retransmit(seq, seq + used);
@@ -287,6 +293,15 @@ impl Connection {
             .saturating_sub(self.dupacks.saturating_mul(self.snd_mss))
     }
 
+    /// Bytes congestion control lets out now: PRR's allowance during a
+    /// SACK recovery (RFC 6937), else cwnd minus what is in flight.
+    fn send_room(&self) -> u32 {
+        match &self.prr {
+            Some(prr) if self.recover.is_some() => prr.allowance(),
+            _ => self.cc.cwnd().saturating_sub(self.flight()),
+        }
+    }
+
     /// Without SACK: the segment at snd_una (fast retransmit, partial ACK).
     /// With SACK: every segment RACK deems lost while pipe < cwnd, the
     /// first one regardless (RFC 6675 section 5, RFC 8985 section 6).
@@ -301,7 +316,7 @@ impl Connection {
         if self.recover.is_none() {
             return;
         }
-        while force || self.flight() < self.cc.cwnd() {
+        while force || self.send_room() > 0 {
             force = false;
             let Some((start, end)) = self.rack.next_lost() else {
                 break;
@@ -309,6 +324,37 @@ impl Connection {
             if self.retransmit_range(now, start, end, emit) == 0 {
                 break;
             }
+        }
+    }
+
+    /// The rescue retransmission (RFC 6675 section 4, NextSeg rule 4): in
+    /// a SACK recovery with room to send but nothing RACK calls lost and
+    /// no new data to go, the highest unSACKed segment goes again, once per
+    /// recovery. A lost tail with nothing sent after it gives RACK nothing
+    /// to compare with, and no probe runs during recovery; this is its
+    /// only repair short of the RTO. Only such a tail is rescued: a hole
+    /// below SACKed data is RACK's to call lost (or reordered), and a
+    /// segment already resent is RACK's to watch.
+    fn emit_rescue(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        let Some(recovery_point) = self.recover else {
+            return;
+        };
+        if !self.opts.sack
+            || self.rescue_rxt.is_some_and(|r| self.snd_una <= r)
+            || self.snd_nxt != self.snd_max
+            || self.send_room() == 0
+            || self.rack.next_lost().is_some()
+        {
+            return;
+        }
+        let Some((start, end)) = self.rack.unsacked_tail() else {
+            return;
+        };
+        // Whole segment ending at the highest unSACKed byte (one MSS).
+        let start = start.max(end - self.snd_mss);
+        if self.retransmit_range(now, start, end, emit) > 0 {
+            self.rescue_rxt = Some(recovery_point);
+            self.stats.rescue_retransmits += 1;
         }
     }
 
@@ -374,7 +420,7 @@ impl Connection {
         // room and nothing else to clock it out would wait for the RTO.
         let mss = self.snd_mss as usize;
         let seg_max = self.seg_max() as usize;
-        let cwnd_room = match self.cc.cwnd().saturating_sub(self.flight()) {
+        let cwnd_room = match self.send_room() {
             0 => 0,
             room => (room as usize).div_ceil(mss) * mss,
         };
@@ -535,6 +581,7 @@ impl Connection {
         }
         self.rto_recover = Some(self.snd_max);
         self.recover = None;
+        self.prr = None;
         self.dupacks = 0;
         self.rtx_una = false;
         self.pto_at = None;

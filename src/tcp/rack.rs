@@ -206,6 +206,17 @@ impl Rack {
             .map(|s| (s.start, s.end))
     }
 
+    /// The last segment sent, if nothing was delivered after it and it was
+    /// sent only once: a tail whose loss RACK can never see, the target of
+    /// RFC 6675's rescue retransmission. (A hole below a SACKed segment is
+    /// RACK's to judge, after its reordering window.)
+    pub fn unsacked_tail(&self) -> Option<(Seq, Seq)> {
+        self.segs
+            .back()
+            .filter(|s| !s.sacked && !s.rtx && !s.lost)
+            .map(|s| (s.start, s.end))
+    }
+
     /// Marks the segment holding `seq` lost (entering recovery on the
     /// duplicate-ACK rule).
     pub fn mark_lost(&mut self, seq: Seq) {

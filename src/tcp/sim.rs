@@ -506,7 +506,7 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
     let (mut bytes, mut segments, mut retransmits) = (0usize, 0u64, 0u64);
     let (mut fast, mut rtos, mut tlps) = (0u64, 0u64, 0u64);
     let (mut aborts, mut resets) = (0u64, 0u64);
-    let mut slowest = Duration::ZERO;
+    let (mut slowest, mut slowest_seed) = (Duration::ZERO, 0);
     let mut failures = Vec::new();
     for &seed in &seeds {
         match run(seed) {
@@ -519,7 +519,9 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
                 tlps += o.tlp_probes;
                 aborts += u64::from(o.aborted);
                 resets += u64::from(o.peer_saw_reset);
-                slowest = slowest.max(o.elapsed);
+                if o.elapsed > slowest {
+                    (slowest, slowest_seed) = (o.elapsed, seed);
+                }
             }
             Err(e) => {
                 eprintln!("seed {seed} failed: {e} (replay: USTACK_SIM_SEED={seed})");
@@ -531,7 +533,7 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
         "sim: {} seeds, {bytes} bytes delivered, {segments} segments sent, \
          {retransmits} retransmitted ({fast} fast retransmits, {rtos} RTOs, {tlps} TLPs), \
          {aborts} runs aborted one side ({resets} peers saw the reset), \
-         slowest {slowest:?} simulated",
+         slowest {slowest:?} simulated (seed {slowest_seed})",
         seeds.len()
     );
     assert!(failures.is_empty(), "failing seeds: {failures:?}");

@@ -3,11 +3,13 @@
 //! recovers them. A probe sent after about two round trips draws a SACK
 //! that lets fast recovery repair the tail instead.
 //!
-//! Owns the probe timeout (PTO) and the one-probe-per-episode rule. Must
-//! not change cwnd: a repaired tail is left to the ordinary ACK path.
+//! Owns the probe timeout (PTO), the one-probe-per-episode rule and TLP
+//! loss detection (section 7.4): a probe that repaired a loss answers with
+//! a cwnd reduction, one that drew a D-SACK changes nothing.
 
 use super::State;
 use super::conn::Connection;
+use super::seq::Seq;
 use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
 use std::time::Duration;
@@ -37,7 +39,9 @@ impl Connection {
             || !sending
             || !self.opts.sack
             || self.recover.is_some()
-            || self.tlp_end.is_some()
+            // One probe per episode; a probe whose flight is acknowledged
+            // and only its verdict pending does not hold back the next.
+            || self.tlp_end.is_some_and(|end| self.snd_una < end)
             || self.rtt.backoff > 0
         {
             return;
@@ -66,9 +70,35 @@ impl Connection {
         let start = (self.snd_max - self.snd_mss).max(self.snd_una);
         let used = self.retransmit_range(now, start, self.snd_max, emit);
         if used > 0 {
+            self.tlp_start = start;
             self.tlp_end = Some(self.snd_max);
             self.stats.tlp_probes += 1;
             self.rto_at = Some(now + self.rtt.current());
+        }
+    }
+
+    /// TLP loss detection (RFC 8985 section 7.4, as Linux's
+    /// tcp_process_tlp_ack): called with each acceptable ACK before it is
+    /// applied. A D-SACK over the probe means the original and the probe
+    /// both arrived: nothing was lost. An ACK beyond the probe's end with
+    /// no such D-SACK first means the probe repaired a loss, which calls
+    /// for the congestion response fast recovery would have made. An ACK
+    /// exactly at the end waits: its D-SACK may come with a later ACK.
+    pub(super) fn tlp_on_ack(&mut self, now: Instant, ack: Seq, dsack: Option<(Seq, Seq)>) {
+        let Some(end) = self.tlp_end else {
+            return;
+        };
+        if dsack.is_some_and(|(l, r)| l < end && self.tlp_start < r) {
+            self.tlp_end = None;
+        } else if ack > end {
+            self.tlp_end = None;
+            if self.recover.is_none() {
+                // The window the probe found, not what is left in flight:
+                // the loss says the path held less than cwnd (Linux sizes
+                // this reduction from cwnd too).
+                self.cc.on_congestion(now, self.cc.cwnd());
+                self.stats.tlp_recoveries += 1;
+            }
         }
     }
 }

@@ -115,6 +115,7 @@ impl Connection {
         self.cc.undo();
         if self.recover.take().is_some() {
             self.dupacks = 0;
+            self.prr = None;
         }
         self.stats.spurious_undos += 1;
         true

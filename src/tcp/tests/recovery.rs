@@ -269,3 +269,115 @@ fn rack_waits_a_reordering_window_once_a_retransmission_proved_spurious() {
     assert_eq!(o.len(), 1);
     assert_eq!(o[0].0.seq, s(2));
 }
+
+/// A warmed-up pair (SRTT 100 ms) and a three-segment flight from A.
+fn tail_flight() -> (Connection, Connection, Vec<Seg>) {
+    let (mut a, mut b) = pair();
+    a.send(b"warm").unwrap();
+    feed(&mut b, t(0), &out(&mut a, t(0)));
+    feed(&mut a, t(100), &out(&mut b, t(100)));
+    a.send(&[4; 3000]).unwrap();
+    let data = out(&mut a, t(200));
+    assert_eq!(data.len(), 3);
+    (a, b, data)
+}
+
+#[test]
+fn tlp_that_repaired_a_lost_tail_reduces_cwnd_once_an_ack_passes_the_probe() {
+    let (mut a, mut b, data) = tail_flight();
+    // The last segment is lost, and B's ACKs of the others too.
+    feed(&mut b, t(200), &data[..2]);
+    out(&mut b, t(200));
+    let pto = a.poll_at().unwrap();
+    let probe = out(&mut a, pto);
+    assert_eq!(probe[0].0.seq, data[2].0.seq);
+    // The probe fills the tail: B acknowledges everything (after its
+    // delayed-ACK timer: the probe is in order), no D-SACK.
+    feed(&mut b, pto, &probe);
+    let delack = b.poll_at().unwrap();
+    let ack = out(&mut b, delack);
+    assert_eq!(ack[0].0.ack, probe[0].0.seq + 1000);
+    assert_eq!(ack[0].0.options.sack_len, 0);
+    let before = a.cwnd();
+    feed(&mut a, pto + ms(100), &ack);
+    assert_eq!(a.cwnd(), before, "a late D-SACK may still clear the probe");
+    // An ACK beyond the probe with no D-SACK: the probe repaired a loss.
+    a.send(&[5; 1000]).unwrap();
+    let more = out(&mut a, pto + ms(100));
+    feed(&mut b, pto + ms(100), &more);
+    let mut acks = out(&mut b, pto + ms(400));
+    acks.retain(|s| s.0.ack > probe[0].0.seq + 1000);
+    feed(&mut a, pto + ms(400), &acks);
+    assert_eq!(a.counters().tlp_recoveries, 1);
+    assert!(a.cwnd() < before, "{} !< {before}", a.cwnd());
+    assert_eq!(a.counters().fast_retransmits, 0);
+}
+
+#[test]
+fn tlp_answered_by_a_dsack_leaves_cwnd_alone() {
+    let (mut a, mut b, data) = tail_flight();
+    // Everything arrives; B's ACK is lost.
+    feed(&mut b, t(200), &data);
+    out(&mut b, t(200));
+    let pto = a.poll_at().unwrap();
+    let probe = out(&mut a, pto);
+    feed(&mut b, pto, &probe);
+    let ack = out(&mut b, pto);
+    assert_eq!(ack[0].0.options.sack_len, 1, "a D-SACK for the probe");
+    let before = a.cwnd();
+    feed(&mut a, pto + ms(100), &ack);
+    a.send(&[5; 1000]).unwrap();
+    let more = out(&mut a, pto + ms(100));
+    feed(&mut b, pto + ms(100), &more);
+    feed(&mut a, pto + ms(400), &out(&mut b, pto + ms(400)));
+    assert_eq!(a.counters().tlp_recoveries, 0);
+    assert!(a.cwnd() >= before);
+}
+
+#[test]
+fn prr_paces_sack_recovery_one_segment_per_two_delivered() {
+    let (mut a, data) = sender(true);
+    a.send(&[7; 10_000]).unwrap();
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    let new = e(9);
+    // Segment 0 lost; 1-3 SACKed: recovery with ssthresh 5000 of a
+    // 10,000-byte flight. PRR allows ceil(3000 * 5000 / 10000) = 1500:
+    // the retransmission and one new segment (whole segments, as Linux).
+    let d = dupack(&a, &[(s(1), e(3))]);
+    feed(&mut a, t(101), &[d]);
+    let o: Vec<u32> = out(&mut a, t(101)).iter().map(|x| x.0.seq).collect();
+    assert_eq!(o, vec![s(0), new]);
+    assert_eq!(a.cc.ssthresh(), 5000);
+    // One more delivered: 2000 allowed in all, 2000 sent, nothing now
+    // (without PRR neither: the pipe, 7000, is above cwnd).
+    let d = dupack(&a, &[(s(1), e(4))]);
+    feed(&mut a, t(102), &[d]);
+    assert!(out(&mut a, t(102)).is_empty());
+    // Another: 2500 allowed, one more segment, where halving cwnd at
+    // once would still wait for the pipe to drain below 5000.
+    let d = dupack(&a, &[(s(1), e(5))]);
+    feed(&mut a, t(103), &[d]);
+    let o: Vec<u32> = out(&mut a, t(103)).iter().map(|x| x.0.seq).collect();
+    assert_eq!(o, vec![new + 1000]);
+}
+
+#[test]
+fn rescue_retransmission_resends_the_highest_unsacked_segment_once_per_recovery() {
+    let (mut a, data) = sender(true);
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    // Nothing more to send. Segments 0 and 9 lost, 1-8 SACKed: RACK finds
+    // 0 lost, but 9, sent with 8, has nothing after it to show its loss.
+    let d = dupack(&a, &[(s(1), e(8))]);
+    feed(&mut a, t(101), &[d]);
+    let o: Vec<u32> = out(&mut a, t(101)).iter().map(|x| x.0.seq).collect();
+    assert_eq!(o, vec![s(0), s(9)], "the first hole, then the rescue");
+    assert_eq!(a.counters().rescue_retransmits, 1);
+    // Only one per recovery: the next ACK (the hole filled) sends nothing.
+    let mut partial = dupack(&a, &[]);
+    partial.0.ack = e(8);
+    feed(&mut a, t(102), &[partial]);
+    assert!(out(&mut a, t(102)).is_empty());
+    assert_eq!(a.counters().rescue_retransmits, 1);
+}

@@ -522,19 +522,22 @@ impl Runtime {
     /// the cause.
     pub fn from_config(cfg: &crate::config::Config) -> io::Result<Runtime> {
         use crate::device::{TunConfig, TunDevice, wrap_link};
+        // The fault injector models a wire of MTU-sized packets, one loss
+        // decision each: with faults there are no offloads in either
+        // direction, so neither the kernel's 64 KiB super-packets nor ours
+        // cross it whole (which would spare the kernel's data most of the
+        // loss it is meant to meet).
+        let faulty = cfg.fault.as_ref().is_some_and(|f| !f.is_noop());
         let tun = TunDevice::open(&TunConfig {
             name: cfg.ifname.clone(),
             mtu: cfg.mtu,
             ipv4: Some((cfg.peer, cfg.addr)),
             ipv6: Some((cfg.peer6, cfg.addr6)),
+            offload: !faulty,
             ..TunConfig::default()
         })?;
         // An attached persistent device keeps its own MTU.
         let mtu = tun.mtu();
-        // TCP hands the device super-segments when it segments them itself;
-        // not through the fault injector, which models a wire of MTU-sized
-        // packets.
-        let faulty = cfg.fault.as_ref().is_some_and(|f| !f.is_noop());
         let tso_max = if faulty { 0 } else { tun.tso_max() };
         let link = wrap_link(
             Box::new(tun),

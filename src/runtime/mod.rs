@@ -534,7 +534,6 @@ impl Runtime {
             ipv4: Some((cfg.peer, cfg.addr)),
             ipv6: Some((cfg.peer6, cfg.addr6)),
             offload: !faulty,
-            ..TunConfig::default()
         })?;
         // An attached persistent device keeps its own MTU.
         let mtu = tun.mtu();

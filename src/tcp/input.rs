@@ -231,8 +231,12 @@ impl Connection {
             match self.state {
                 State::Established | State::FinWait1 | State::FinWait2 => {
                     if self.orphaned {
-                        // Nobody will read this: reset, as Linux does.
-                        self.rst_to_send = Some((self.snd_nxt, true));
+                        // Nobody will read this: reset (RFC 1122 section
+                        // 4.2.2.13), as Linux does, with the sequence
+                        // number the segment acknowledges: exactly what
+                        // the peer expects, so an RFC 5961 peer takes it
+                        // even when our FIN has not reached it.
+                        self.rst_to_send = Some((Seq(seg.ack), false));
                         self.fail(TcpError::ConnectionReset);
                         return;
                     }

@@ -507,6 +507,18 @@ impl Connection {
             self.fail(TcpError::TimedOut);
             return;
         }
+        // A PTO due no later than the RTO stands in for it: the probe goes
+        // out and the RTO restarts, without backoff (Linux's loss-probe
+        // timer replaces the retransmission timer; RFC 8985 section 7.2
+        // clamps the PTO to the RTO).
+        if self
+            .pto_at
+            .is_some_and(|t| now >= t && self.rto_at.is_none_or(|rto| t <= rto))
+        {
+            self.pto_at = None;
+            self.tlp_pending = true;
+            self.rto_at = Some(now + self.rtt.current());
+        }
         if self.rto_at.is_some_and(|t| now >= t) {
             self.on_rto(now);
             if self.state == State::Closed {
@@ -516,10 +528,6 @@ impl Connection {
         if self.rack_at.is_some_and(|t| now >= t) {
             let after_rto = self.rto_recover.is_none();
             self.rack_detect(now, after_rto);
-        }
-        if self.pto_at.is_some_and(|t| now >= t) {
-            self.pto_at = None;
-            self.tlp_pending = true;
         }
         if self.persist_at.is_some_and(|t| now >= t) {
             self.persist_at = None;

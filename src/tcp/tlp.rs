@@ -21,7 +21,7 @@ const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
 impl Connection {
     /// Arms the PTO when a probe could help (RFC 8985 section 7.2): SACK in
     /// use, data outstanding, no recovery or backoff under way, no probe
-    /// unanswered, and the PTO earlier than the RTO.
+    /// unanswered; clamped to the RTO.
     pub(super) fn arm_pto(&mut self, now: Instant) {
         if self.snd_una == self.snd_max {
             self.pto_at = None;
@@ -54,10 +54,10 @@ impl Connection {
         } else {
             Duration::from_millis(2)
         };
+        // Never later than the RTO (RFC 8985 section 7.2, as Linux): a
+        // probe due with the RTO goes instead of it (see `on_timers`).
         let at = now + srtt * 2 + extra;
-        if self.rto_at.is_none_or(|rto| at < rto) {
-            self.pto_at = Some(at);
-        }
+        self.pto_at = Some(self.rto_at.map_or(at, |rto| at.min(rto)));
     }
 
     /// Sends the probe: the last segment again. RFC 8985 section 7.3

@@ -140,3 +140,26 @@ fn time_wait_yields_only_to_a_newer_syn() {
     assert!(a.accepts_new_syn(&new));
     assert!(!b.accepts_new_syn(&new), "only TIME-WAIT yields");
 }
+
+#[test]
+fn data_after_close_is_reset_at_the_sequence_the_peer_acknowledges() {
+    let (mut a, mut b) = pair();
+    a.close();
+    let fin = out(&mut a, t(1));
+    assert!(fin[0].0.flags.contains(TcpFlags::FIN));
+    // The FIN is lost; the peer still sends data, acknowledging only what
+    // came before the FIN.
+    b.send(b"late").unwrap();
+    let data = out(&mut b, t(2));
+    assert_eq!(data[0].0.ack, ISS_A + 1);
+    feed(&mut a, t(2), &data);
+    let rst = out(&mut a, t(2));
+    assert_eq!(rst.len(), 1);
+    assert_eq!(rst[0].0.flags, TcpFlags::RST);
+    // SEG.ACK, not our snd_nxt past the FIN: the peer's RCV.NXT exactly,
+    // which an RFC 5961 peer accepts.
+    assert_eq!(rst[0].0.seq, ISS_A + 1);
+    assert!(a.is_closed());
+    feed(&mut b, t(3), &rst);
+    assert!(b.is_closed());
+}

@@ -11,7 +11,9 @@ fn retransmits_after_rto_with_backoff() {
     let first = out(&mut a, t(0));
     assert_eq!(first.len(), 1);
     let mut now = t(0);
-    for expect in [200, 400, 800] {
+    // The tail loss probe, clamped to the RTO, goes first and restarts the
+    // RTO without backoff (as Linux); then the RTO backs off.
+    for expect in [200, 200, 400, 800] {
         let at = a.poll_at().unwrap();
         assert_eq!(at - now, ms(expect));
         now = at;
@@ -20,6 +22,7 @@ fn retransmits_after_rto_with_backoff() {
         assert_eq!(o[0].0.seq, first[0].0.seq);
         assert_eq!(o[0].1, b"lost");
     }
+    assert_eq!(a.counters().tlp_probes, 1);
     assert_eq!(a.counters().rto_expiries, 3);
     assert_eq!(a.cwnd(), a.mss());
 }

@@ -113,6 +113,11 @@ pub struct Connection {
     /// The persist timer fired with the window open: the segment it lets
     /// go carries PSH.
     pub(super) probe_push: bool,
+    /// The most bytes in flight in the current window (until snd_una
+    /// passes `cwnd_usage_seq`): slow start grows cwnd while it is below
+    /// twice this, as Linux's tcp_is_cwnd_limited does.
+    pub(super) max_flight: u32,
+    pub(super) cwnd_usage_seq: Seq,
 
     // Receive sequence space.
     pub(super) irs: Seq,
@@ -256,6 +261,8 @@ impl Connection {
             tail_more: false,
             hold_tail: false,
             probe_push: false,
+            max_flight: 0,
+            cwnd_usage_seq: iss,
             irs: Seq(0),
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),

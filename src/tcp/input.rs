@@ -415,7 +415,14 @@ impl Connection {
         // Grow cwnd only when it limited the sender (RFC 7661's idea): an
         // application-limited flow would otherwise earn a window it never
         // tested and later dump it on the network in one burst.
-        let cwnd_limited = self.snd_max.since(self.snd_una).saturating_mul(2) >= self.cc.cwnd();
+        // In slow start, as Linux: while cwnd is below twice the largest
+        // flight of this window, so ACKs that arrive as the flight drains
+        // still count.
+        let cwnd_limited = if self.cc.cwnd() < self.cc.ssthresh() {
+            self.cc.cwnd() < self.max_flight.saturating_mul(2)
+        } else {
+            self.snd_max.since(self.snd_una).saturating_mul(2) >= self.cc.cwnd()
+        };
         let ts_sample = match seg.options.timestamps {
             Some((_, tsecr))
                 if self.opts.timestamps

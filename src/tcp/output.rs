@@ -268,6 +268,11 @@ impl Connection {
         }
         emit(&repr, self.send_buf.slice(off, len));
         self.snd_max = self.snd_max.max(seq + used);
+        let flight = self.snd_max.since(self.snd_una);
+        if self.snd_una >= self.cwnd_usage_seq || flight > self.max_flight {
+            self.max_flight = flight;
+            self.cwnd_usage_seq = self.snd_max;
+        }
         self.rto_at.get_or_insert(now + self.rtt.current());
         self.una_since.get_or_insert(now);
         if len > 0 {

@@ -84,7 +84,9 @@ impl CongestionControl for Cubic {
 
     fn on_ack(&mut self, now: Instant, acked: u32, srtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            self.cwnd = self.cwnd.saturating_add(acked.min(self.mss));
+            self.cwnd = self
+                .cwnd
+                .saturating_add(super::slow_start_increase(acked, self.mss));
             return;
         }
         let epoch = match self.epoch {

@@ -51,6 +51,22 @@ pub fn initial_window(mss: u32) -> u32 {
     (10 * mss).min((2 * mss).max(14_600))
 }
 
+/// Slow start's increase for an ACK of `acked` bytes: Appropriate Byte
+/// Counting with L = 2*SMSS (RFC 3465 section 2.2), so an ACK covering
+/// two segments (a delayed ACK) earns both, and slow start doubles per
+/// round trip as Linux's does, not 1.5 times.
+///
+/// ```
+/// use ustack::tcp::cc::slow_start_increase;
+///
+/// assert_eq!(slow_start_increase(1000, 1000), 1000);
+/// assert_eq!(slow_start_increase(2000, 1000), 2000);
+/// assert_eq!(slow_start_increase(9000, 1000), 2000); // a stretch ACK
+/// ```
+pub fn slow_start_increase(acked: u32, mss: u32) -> u32 {
+    acked.min(mss.saturating_mul(2))
+}
+
 /// A congestion-control algorithm: owns cwnd and ssthresh (both in bytes)
 /// and reacts to the events the connection reports.
 ///

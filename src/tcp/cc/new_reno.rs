@@ -43,8 +43,10 @@ impl CongestionControl for NewReno {
 
     fn on_ack(&mut self, _now: Instant, acked: u32, _srtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            // Slow start, at most one MSS per ACK (RFC 5681 section 3.1).
-            self.cwnd = self.cwnd.saturating_add(acked.min(self.mss));
+            // Slow start (RFC 5681 section 3.1, with RFC 3465's L = 2).
+            self.cwnd = self
+                .cwnd
+                .saturating_add(super::slow_start_increase(acked, self.mss));
         } else {
             self.acked_in_ca = self.acked_in_ca.saturating_add(acked);
             if self.acked_in_ca >= self.cwnd {

@@ -446,3 +446,45 @@ fn full_sized_data_segments_leave_out_sack_blocks_that_would_exceed_the_mss() {
             .any(|(r, p)| p.is_empty() && !r.options.sack().is_empty())
     );
 }
+
+/// A connection whose first scaled window is open, with IW10 in flight.
+fn iw10_sender() -> Connection {
+    let (mut a, _b) = pair();
+    let mut update = seg(ISS_B + 1, ISS_A + 1, TcpFlags::ACK);
+    update.window = 65535;
+    a.on_segment(t(1), &update, &[]);
+    a.send(&[5; 10_000]).unwrap();
+    assert_eq!(out(&mut a, t(1)).len(), 10);
+    a
+}
+
+#[test]
+fn slow_start_counts_up_to_two_segments_per_ack_and_grows_while_below_twice_the_flight() {
+    // RFC 3465 (L = 2*SMSS) and Linux's tcp_is_cwnd_limited: packetdrill's
+    // slow-start-app-limited expects cwnd 12, 14, ... 20 segments as
+    // delayed ACKs of two segments drain a 10-segment flight.
+    let mut a = iw10_sender();
+    let mss = a.mss();
+    assert_eq!(a.cwnd(), 10 * mss);
+    for (i, acked) in [2001u32, 4001, 6001, 8001, 10001].into_iter().enumerate() {
+        let ack = seg(ISS_B + 1, ISS_A + acked, TcpFlags::ACK);
+        a.on_segment(t(100 + i as u64), &ack, &[]);
+        assert_eq!(a.cwnd(), (12 + 2 * i as u32) * mss, "after ack {acked}");
+    }
+}
+
+#[test]
+fn an_application_limited_flow_does_not_grow_cwnd_in_slow_start() {
+    let (mut a, _b) = pair();
+    let mss = a.mss();
+    let before = a.cwnd();
+    for i in 0..20u64 {
+        // Two segments at a time: never near the 10-segment window.
+        a.send(&[5; 2000]).unwrap();
+        let data = out(&mut a, t(10 * i + 1));
+        assert_eq!(data.len(), 2);
+        let ack = seg(ISS_B + 1, a.snd_max.0, TcpFlags::ACK);
+        a.on_segment(t(10 * i + 5), &ack, &[]);
+    }
+    assert_eq!(a.cwnd(), before, "cwnd {} MSS", a.cwnd() / mss);
+}

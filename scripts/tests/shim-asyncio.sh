@@ -28,10 +28,10 @@ class Echo(socketserver.StreamRequestHandler):
         while d := self.request.recv(65536):
             self.request.sendall(d)
 socketserver.ThreadingTCPServer.allow_reuse_address = True
-# A backlog for the 50 clients that connect at once: with socketserver's
+# A backlog for the 50 clients that connect at once: with the socketserver
 # default of 5, a server slow to accept (a loaded machine) overflows its
 # accept queue, the stack drops the handshake ACKs of SYN-cookie
-# connections as Linux does, and the clients' next segments meet a RST
+# connections as Linux does, and the next segments of those clients meet a RST
 # (as they would from Linux): a test of accept speed, not of the stack.
 socketserver.ThreadingTCPServer.request_queue_size = 64
 socketserver.ThreadingTCPServer(("0.0.0.0", 9300), Echo).serve_forever()

@@ -353,7 +353,9 @@ impl Connection {
                 n += 1;
             }
             self.rack.on_ack(self.snd_una, &blocks[..n], now);
+            let lost_before = self.rack.marked_lost();
             self.rack_detect(now, after_rto);
+            let safe = self.snd_una > una_before && self.rack.marked_lost() == lost_before;
             if self.recover.is_some()
                 && let Some(prr) = self.prr.as_mut()
             {
@@ -366,6 +368,7 @@ impl Connection {
                     self.rack.pipe(),
                     self.cc.ssthresh(),
                     self.snd_mss,
+                    safe,
                 );
             }
         }

@@ -36,9 +36,12 @@ impl Prr {
     }
 
     /// An ACK during recovery reported `delivered` bytes (cumulatively or
-    /// by SACK); `pipe` is RFC 6675's pipe after it. Sets the allowance
-    /// (sndcnt) until the next ACK.
-    pub fn on_ack(&mut self, delivered: u32, pipe: u32, ssthresh: u32, mss: u32) {
+    /// by SACK); `pipe` is RFC 6675's pipe after it; `safe` says it moved
+    /// snd_una and revealed no new loss, the only kind of ACK on which
+    /// PRR-SSRB may send one segment beyond what was delivered (RFC 9937's
+    /// SafeACK; Linux's tcp_cwnd_reduction). Sets the allowance (sndcnt)
+    /// until the next ACK.
+    pub fn on_ack(&mut self, delivered: u32, pipe: u32, ssthresh: u32, mss: u32, safe: bool) {
         self.delivered += u64::from(delivered);
         let sndcnt = if pipe > ssthresh {
             // Proportional rate reduction.
@@ -51,7 +54,7 @@ impl Prr {
                 .delivered
                 .saturating_sub(self.out)
                 .max(u64::from(delivered))
-                + u64::from(mss);
+                + if safe { u64::from(mss) } else { 0 };
             u64::from(ssthresh - pipe).min(limit)
         };
         self.allowance = sndcnt.min(u64::from(u32::MAX)) as u32;
@@ -78,28 +81,38 @@ mod tests {
         // Ten segments of 1000 out, ssthresh 5000: one segment per two
         // delivered.
         let mut p = Prr::new(10_000);
-        p.on_ack(3000, 6000, 5000, 1000);
+        p.on_ack(3000, 6000, 5000, 1000, true);
         assert_eq!(p.allowance(), 1500);
         p.on_send(1000);
         p.on_send(1000);
         assert_eq!(p.allowance(), 0);
-        p.on_ack(1000, 6000, 5000, 1000);
+        p.on_ack(1000, 6000, 5000, 1000, true);
         assert_eq!(p.allowance(), 0);
-        p.on_ack(1000, 6000, 5000, 1000);
+        p.on_ack(1000, 6000, 5000, 1000, true);
         assert_eq!(p.allowance(), 500);
     }
 
     #[test]
-    fn prr_ssrb_regrows_pipe_at_most_one_mss_beyond_delivery() {
+    fn prr_ssrb_regrows_pipe_at_most_one_mss_beyond_delivery_on_safe_acks() {
         let mut p = Prr::new(10_000);
         // Heavy loss: the pipe is far below ssthresh.
-        p.on_ack(1000, 1000, 5000, 1000);
+        p.on_ack(1000, 1000, 5000, 1000, true);
         assert_eq!(p.allowance(), 2000);
         p.on_send(2000);
-        p.on_ack(1000, 2000, 5000, 1000);
+        p.on_ack(1000, 2000, 5000, 1000, true);
         assert_eq!(p.allowance(), 2000, "delivered this ACK plus one MSS");
         // Never past ssthresh.
-        p.on_ack(3000, 4500, 5000, 1000);
+        p.on_ack(3000, 4500, 5000, 1000, true);
         assert_eq!(p.allowance(), 500);
+    }
+
+    #[test]
+    fn prr_ssrb_sends_only_what_was_delivered_on_an_ack_that_is_not_safe() {
+        // A SACK that leaves snd_una (or reveals new loss) earns no extra
+        // segment (RFC 9937 SafeACK; Linux sends one retransmission here,
+        // packetdrill prr-ss-ack-below-snd_una-cubic).
+        let mut p = Prr::new(10_000);
+        p.on_ack(1000, 1000, 7000, 1000, false);
+        assert_eq!(p.allowance(), 1000);
     }
 }

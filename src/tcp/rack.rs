@@ -46,9 +46,17 @@ pub struct Rack {
     /// RACK.reordering_seen: a segment was delivered after one sent later,
     /// with no retransmission to explain it (section 6.2 step 3).
     reordering_seen: bool,
+    /// Segments marked lost by `detect_loss` so far (wrapping): a caller
+    /// compares two readings to learn whether an ACK revealed new loss.
+    marked_lost: u64,
 }
 
 impl Rack {
+    /// How many segments `detect_loss` has marked lost so far.
+    pub fn marked_lost(&self) -> u64 {
+        self.marked_lost
+    }
+
     /// Records a transmission of `[start, end)`.
     pub fn on_send(&mut self, start: Seq, end: Seq, now: Instant, retransmission: bool) {
         if start >= end {
@@ -191,6 +199,7 @@ impl Rack {
             let deadline = s.xmit + self.rtt + reo_wnd;
             if deadline <= now {
                 s.lost = true;
+                self.marked_lost = self.marked_lost.wrapping_add(1);
             } else {
                 timeout = Some(timeout.map_or(deadline, |t| t.min(deadline)));
             }

@@ -131,6 +131,25 @@ struct Shared {
     clock: Clock,
 }
 
+impl Shared {
+    /// `sleep_until` as the field says: 0 for a runtime thread that has
+    /// not slept yet, `u64::MAX` when no thread ever sleeps.
+    fn new(core: Core, link: Box<dyn Link>, sleep_until: u64, clock: Clock) -> io::Result<Shared> {
+        Ok(Shared {
+            state: Mutex::new(State {
+                core,
+                waiters: Waiters::default(),
+                backlog: Vec::new(),
+            }),
+            link: Mutex::new(link),
+            wake: EventFd::new()?,
+            stop_at: AtomicU64::new(u64::MAX),
+            sleep_until: AtomicU64::new(sleep_until),
+            clock,
+        })
+    }
+}
+
 impl State {
     /// Wakes the waiters of every socket whose readiness changed.
     fn wake_changed(&mut self, scratch: &mut Vec<SocketHandle>) {
@@ -151,18 +170,7 @@ impl Runtime {
     /// Starts the thread `ustack-runtime` driving `core` over `link`.
     pub fn start(core: Core, link: Box<dyn Link>) -> io::Result<Runtime> {
         let wait_fd = link.wait_fd();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                core,
-                waiters: Waiters::default(),
-                backlog: Vec::new(),
-            }),
-            link: Mutex::new(link),
-            wake: EventFd::new()?,
-            stop_at: AtomicU64::new(u64::MAX),
-            sleep_until: AtomicU64::new(0),
-            clock: Clock::new(),
-        });
+        let shared = Arc::new(Shared::new(core, link, 0, Clock::new())?);
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("ustack-runtime".into())
@@ -181,20 +189,8 @@ impl Runtime {
     /// work as with a thread: they transmit inline, and blocked callers are
     /// woken by the injection or the timer that changes their socket.
     pub fn manual(core: Core, link: Box<dyn Link>, clock: Clock) -> io::Result<Runtime> {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                core,
-                waiters: Waiters::default(),
-                backlog: Vec::new(),
-            }),
-            link: Mutex::new(link),
-            wake: EventFd::new()?,
-            stop_at: AtomicU64::new(u64::MAX),
-            // No thread sleeps: callers never need to wake one for a
-            // deadline.
-            sleep_until: AtomicU64::new(u64::MAX),
-            clock,
-        });
+        // No thread sleeps: callers never need to wake one for a deadline.
+        let shared = Arc::new(Shared::new(core, link, u64::MAX, clock)?);
         Ok(Runtime {
             shared,
             thread: None,

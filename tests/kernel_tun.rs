@@ -527,6 +527,83 @@ fn offloads_move_bulk_data_as_super_packets_both_ways() {
     .unwrap_or_else(|p| std::panic::resume_unwind(p));
 }
 
+/// With USO (TUN_F_USO4/6), a kernel sender's UDP_SEGMENT buffer reaches
+/// the device as one UDP super-datagram, which the device cuts into the
+/// datagrams it stands for: each arrives whole, in order, with its own
+/// checksum verified, over both families.
+#[test]
+fn a_udp_segment_super_datagram_arrives_as_its_datagrams() {
+    use std::os::fd::AsRawFd;
+    use ustack::device::{Link, TunConfig, TunDevice};
+    thread::spawn(|| {
+        ustack::sys::enter_private_netns().expect("private network namespace (run as root)");
+        let tun = TunDevice::open(&TunConfig::default()).expect("TUN device");
+        assert!(
+            tun.offloads().uso,
+            "this kernel refused USO: {:?}",
+            tun.offloads()
+        );
+        let cfg = ustack::stack::CoreConfig {
+            mtu: tun.mtu(),
+            ..ustack::stack::CoreConfig::default()
+        };
+        let stats = std::sync::Arc::new(std::sync::Mutex::new(tun.stats()));
+        let link = CountedTun {
+            tun,
+            stats: stats.clone(),
+        };
+        let stack = Stack::with_link(Box::new(link), cfg).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while net::UdpSocket::bind((KERNEL6, 0)).is_err() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        for (ours, theirs) in [
+            (IpAddr::V4(STACK4), IpAddr::V4(KERNEL4)),
+            (IpAddr::V6(STACK6), IpAddr::V6(KERNEL6)),
+        ] {
+            let u = UdpSocket::bind(&stack, (ours, 9)).unwrap();
+            u.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let k = net::UdpSocket::bind((theirs, 0)).unwrap();
+            let gso: libc::c_int = 1000;
+            // SAFETY: an int option from an int of its size.
+            let r = unsafe {
+                libc::setsockopt(
+                    k.as_raw_fd(),
+                    libc::SOL_UDP,
+                    libc::UDP_SEGMENT,
+                    (&gso as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(r, 0, "UDP_SEGMENT: {}", std::io::Error::last_os_error());
+            let data: Vec<u8> = (0..3500u32).map(|i| (i % 241) as u8).collect();
+            let before = *stats.lock().unwrap();
+            k.send_to(&data, (ours, 9)).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2048];
+            for i in 0..4 {
+                let (n, from) = u.recv_from(&mut buf).unwrap();
+                assert_eq!(
+                    n,
+                    if i < 3 { 1000 } else { 500 },
+                    "datagram {i} over {ours}"
+                );
+                assert_eq!(from, k.local_addr().unwrap());
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, data);
+            let after = *stats.lock().unwrap();
+            assert!(
+                after.rx_super_packets > before.rx_super_packets,
+                "the datagrams did not come as one super-datagram over {ours}: {after:?}"
+            );
+            assert_eq!(after.rx_dropped, before.rx_dropped);
+        }
+    })
+    .join()
+    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+}
+
 /// The kernel's TCP_MAXSEG for a connected socket: the MSS it sends with.
 fn kernel_mss(s: &net::TcpStream) -> i32 {
     use std::os::fd::AsRawFd;

@@ -636,7 +636,14 @@ pub struct Offloads {
     pub csum: bool,
     /// The kernel may hand us TCP super-packets (`TUN_F_TSO4 | TUN_F_TSO6`).
     pub tso: bool,
+    /// The kernel may hand us UDP super-datagrams (`TUN_F_USO4 |
+    /// TUN_F_USO6`, Linux 6.2 and later), which the device cuts into the
+    /// datagrams they stand for.
+    pub uso: bool,
 }
+
+/// `TUN_F_USO4` and `TUN_F_USO6` (linux/if_tun.h; not in the libc crate).
+const TUN_F_USO: u32 = 0x20 | 0x40;
 
 /// Whether the TUN driver knows `IFF_VNET_HDR` (`TUNGETFEATURES` on an
 /// unbound clone fd).
@@ -681,29 +688,30 @@ fn set_offloads(fd: &OwnedFd, name: &str) -> Offloads {
     })
 }
 
-/// Asks `set_offload` for the offloads, most first (checksum and TSO, then
-/// checksum alone, then none: the kernel refuses a set with any flag it
-/// does not know), and returns what the first accepted set gives. With
+/// Asks `set_offload` for the offloads, most first (checksum, TSO and USO;
+/// checksum and TSO; checksum alone; none: the kernel refuses a set with
+/// any flag it does not know), and returns what the first accepted set
+/// gives. With
 /// `vnet` alone, super-segments can still be sent (the kernel cuts what a
 /// vnet header asks it to whatever we accept), and a kernel that refuses
 /// even that is caught at run time (see `TunDevice::send_batch`).
 fn negotiate_offloads(mut set_offload: impl FnMut(u32) -> io::Result<()>) -> Offloads {
     let tso = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+    let all = Offloads {
+        vnet: true,
+        csum: true,
+        tso: true,
+        uso: true,
+    };
     for (flags, offloads) in [
-        (
-            tso,
-            Offloads {
-                vnet: true,
-                csum: true,
-                tso: true,
-            },
-        ),
+        (tso | TUN_F_USO, all),
+        (tso, Offloads { uso: false, ..all }),
         (
             libc::TUN_F_CSUM,
             Offloads {
-                vnet: true,
-                csum: true,
                 tso: false,
+                uso: false,
+                ..all
             },
         ),
     ] {
@@ -779,6 +787,28 @@ impl TunDevice {
             // header, and `len` is at most the capacity it was given.
             unsafe { packet.set_len(len) };
             let mut vouched = false;
+            if self.offloads.vnet
+                && let Ok(h) = VnetHeader::parse(&header)
+                && h.gso_type & !vnet::GSO_ECN == vnet::GSO_UDP_L4
+            {
+                // A UDP super-datagram: the datagrams it stands for go to
+                // the core one by one, their checksums computed here.
+                let before = batch.len();
+                if vnet::segment_udp(&packet, usize::from(h.gso_size), &mut self.pool, batch) {
+                    let pieces = batch.len() - before;
+                    self.stats.count_rx(len);
+                    self.stats.rx_super_packets += 1;
+                    if let Some(v) = verified.as_deref_mut() {
+                        v.extend(std::iter::repeat_n(true, pieces));
+                    }
+                    n += pieces;
+                } else {
+                    log::debug!("tun: {} dropped a {len}-byte UDP super-datagram", self.name);
+                    self.stats.rx_dropped += 1;
+                }
+                self.pool.push(packet);
+                continue;
+            }
             if self.offloads.vnet {
                 match VnetHeader::parse(&header).and_then(|h| h.complete_and_vouch(&mut packet)) {
                     Ok(v) => vouched = v,

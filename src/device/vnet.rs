@@ -45,6 +45,9 @@ pub const GSO_TCPV4: u8 = 1;
 pub const GSO_TCPV6: u8 = 4;
 /// `gso_type` bit: the super-packet's segments carry ECN's CWR.
 pub const GSO_ECN: u8 = 0x80;
+/// `gso_type`: a UDP super-datagram (USO, `TUN_F_USO4 | TUN_F_USO6`): one
+/// UDP header over `gso_size`-byte pieces, each a datagram of its own.
+pub const GSO_UDP_L4: u8 = 5;
 
 /// One decoded `virtio_net_hdr`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -372,6 +375,66 @@ pub fn segment_tcp(
     true
 }
 
+/// Cuts `packet`, a UDP super-datagram the kernel handed over with
+/// `gso_type` [`GSO_UDP_L4`] (a sender's UDP_SEGMENT), into the datagrams
+/// it stands for, as the kernel's own segmentation would: `gso_size`
+/// payload bytes each (the last may be shorter), the IP header copied with
+/// its length (and for IPv4 an identification one higher per piece and
+/// its header checksum) recomputed, each UDP length and checksum computed
+/// whole. Appends them to `out`, taking buffers from `spare` first. False
+/// (nothing appended) for anything else: not unfragmented plain-header
+/// UDP, lengths that disagree, or a `gso_size` of 0.
+pub fn segment_udp(
+    packet: &[u8],
+    gso_size: usize,
+    spare: &mut Vec<Vec<u8>>,
+    out: &mut Vec<Vec<u8>>,
+) -> bool {
+    let Some(t) = transport(packet).filter(|t| !t.tcp) else {
+        return false;
+    };
+    let headers = t.offset + 8;
+    if gso_size == 0 || packet.len() < headers {
+        return false;
+    }
+    let ident = u16::from_be_bytes([packet[4], packet[5]]);
+    let first = out.len();
+    for (i, chunk) in packet[headers..].chunks(gso_size).enumerate() {
+        let mut p = spare.pop().unwrap_or_default();
+        p.clear();
+        p.extend_from_slice(&packet[..headers]);
+        p.extend_from_slice(chunk);
+        let len = p.len();
+        let udp_len = len - t.offset;
+        if t.offset == 40 {
+            p[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        } else {
+            p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            p[4..6].copy_from_slice(&ident.wrapping_add(i as u16).to_be_bytes());
+            p[10..12].copy_from_slice(&[0, 0]);
+            let sum = !checksum::data(&p[..t.offset]);
+            p[10..12].copy_from_slice(&sum.to_be_bytes());
+        }
+        let udp = t.offset;
+        p[udp + 4..udp + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        p[udp + 6..udp + 8].copy_from_slice(&[0, 0]);
+        let Ok(pseudo) =
+            checksum::pseudo_header(t.src, t.dst, crate::wire::IpProtocol::Udp, udp_len)
+        else {
+            out.truncate(first);
+            return false;
+        };
+        let mut sum = !checksum::combine(&[pseudo, checksum::data(&p[udp..])]);
+        if sum == 0 {
+            // RFC 768: a computed zero goes out as all ones.
+            sum = 0xffff;
+        }
+        p[udp + 6..udp + 8].copy_from_slice(&sum.to_be_bytes());
+        out.push(p);
+    }
+    out.len() > first
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,6 +636,65 @@ mod tests {
             needs_csum(n, 4).complete_and_vouch(&mut whole.clone()),
             Ok(false)
         );
+    }
+
+    /// A UDP super-datagram of `len` payload bytes, as a UDP_SEGMENT
+    /// sender hands it to TUN (the UDP length field left over the whole).
+    fn udp_super(src: &str, dst: &str, len: usize) -> (Vec<u8>, Vec<u8>) {
+        use crate::wire::UdpRepr;
+        let (src, dst): (std::net::IpAddr, std::net::IpAddr) =
+            (src.parse().unwrap(), dst.parse().unwrap());
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let ip = IpHeader {
+            src,
+            dst,
+            protocol: IpProtocol::Udp,
+            payload_len: 8 + data.len(),
+            hop_limit: 64,
+            ident: 7,
+            dont_frag: true,
+        };
+        let mut p = vec![0u8; ip.buffer_len()];
+        let n = ip.emit(&mut p).unwrap();
+        let udp = UdpRepr {
+            src_port: 4000,
+            dst_port: 7,
+        };
+        udp.emit(&mut p[n..], src, dst, &data).unwrap();
+        (p, data)
+    }
+
+    #[test]
+    fn segment_udp_cuts_a_super_datagram_into_checksummed_datagrams_both_families() {
+        use crate::wire::UdpRepr;
+        for (src, dst) in [("10.77.0.1", "10.77.0.2"), ("fd77::1", "fd77::2")] {
+            let (p, data) = udp_super(src, dst, 3500);
+            let mut out = Vec::new();
+            assert!(segment_udp(&p, 1000, &mut Vec::new(), &mut out));
+            assert_eq!(out.len(), 4);
+            let mut got = Vec::new();
+            for (i, d) in out.iter().enumerate() {
+                let ip = parse_ip(d).expect("a valid IP datagram");
+                assert!(ip.fragment.is_none());
+                let (udp, payload) = UdpRepr::parse_datagram(ip.payload, ip.src, ip.dst)
+                    .expect("each piece's UDP checksum verifies");
+                assert_eq!((udp.src_port, udp.dst_port), (4000, 7));
+                assert_eq!(payload.len(), if i < 3 { 1000 } else { 500 });
+                got.extend_from_slice(payload);
+            }
+            assert_eq!(got, data);
+        }
+    }
+
+    #[test]
+    fn segment_udp_refuses_what_is_not_a_whole_udp_datagram() {
+        let (mut p, _) = udp_super("10.77.0.1", "10.77.0.2", 3000);
+        let mut out = Vec::new();
+        assert!(!segment_udp(&p, 0, &mut Vec::new(), &mut out));
+        assert!(!segment_udp(&p[..100], 1000, &mut Vec::new(), &mut out));
+        p[9] = 6; // TCP
+        assert!(!segment_udp(&p, 1000, &mut Vec::new(), &mut out));
+        assert!(out.is_empty());
     }
 
     #[test]

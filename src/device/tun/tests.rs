@@ -662,6 +662,7 @@ fn device_refusing_super_packets() -> (TunDevice, OwnedFd) {
         vnet: true,
         csum: true,
         tso: true,
+        uso: false,
     };
     let tun = TunDevice {
         fd: ours,
@@ -775,7 +776,8 @@ fn a_refused_super_segment_is_cut_in_software_from_then_on() {
 
 #[test]
 fn offloads_fall_back_to_what_the_kernel_accepts() {
-    let all = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+    let tso = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+    let all = tso | 0x20 | 0x40;
     let refuse = |refused: &[u32]| {
         let mut asked = Vec::new();
         let got = negotiate_offloads(|flags| {
@@ -792,16 +794,26 @@ fn offloads_fall_back_to_what_the_kernel_accepts() {
         vnet: true,
         csum: true,
         tso: true,
+        uso: true,
     };
     assert_eq!(refuse(&[]), (full, vec![all]));
-    let csum_only = Offloads { tso: false, ..full };
-    assert_eq!(refuse(&[all]), (csum_only, vec![all, libc::TUN_F_CSUM]));
+    // A kernel before 6.2 knows no USO flags.
+    let no_uso = Offloads { uso: false, ..full };
+    assert_eq!(refuse(&[all]), (no_uso, vec![all, tso]));
+    let csum_only = Offloads {
+        tso: false,
+        ..no_uso
+    };
+    assert_eq!(
+        refuse(&[all, tso]),
+        (csum_only, vec![all, tso, libc::TUN_F_CSUM])
+    );
     let none = Offloads {
         vnet: true,
         ..Offloads::default()
     };
     assert_eq!(
-        refuse(&[all, libc::TUN_F_CSUM]),
-        (none, vec![all, libc::TUN_F_CSUM])
+        refuse(&[all, tso, libc::TUN_F_CSUM]),
+        (none, vec![all, tso, libc::TUN_F_CSUM])
     );
 }

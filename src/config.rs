@@ -46,6 +46,9 @@ pub struct Config {
     pub pcap: Option<PathBuf>,
     /// `USTACK_FAULT`: impairment of the link.
     pub fault: Option<FaultConfig>,
+    /// `USTACK_OFFLOAD`: ask for TUN offloads (checksum, TSO, USO) where
+    /// the kernel has them; `off` runs the device in plain mode.
+    pub offload: bool,
     /// `USTACK_FALLBACK` (shim only).
     pub fallback: Fallback,
     /// `USTACK_LINGER` (shim only): how long the stack keeps delivering
@@ -71,6 +74,7 @@ impl Default for Config {
             log: LogLevel::Warn,
             pcap: None,
             fault: None,
+            offload: true,
             fallback: Fallback::Fail,
             linger: Duration::from_secs(5),
         }
@@ -294,6 +298,13 @@ impl Config {
             })?;
             c.fault = Some(fault);
         }
+        if let Some(v) = get("USTACK_OFFLOAD") {
+            c.offload = match v.to_ascii_lowercase().as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(bad("USTACK_OFFLOAD", &v, "'on' or 'off'")),
+            };
+        }
         if let Some(v) = get("USTACK_FALLBACK") {
             c.fallback = match v.to_ascii_lowercase().as_str() {
                 "fail" => Fallback::Fail,
@@ -353,6 +364,7 @@ mod tests {
             ("USTACK_PCAP", "/tmp/x.pcap"),
             ("USTACK_FAULT", "loss=0.1"),
             ("USTACK_FALLBACK", "kernel"),
+            ("USTACK_OFFLOAD", "off"),
             ("USTACK_LINGER", "250ms"),
         ])
         .unwrap();
@@ -364,6 +376,7 @@ mod tests {
         assert_eq!(c.pcap, Some(PathBuf::from("/tmp/x.pcap")));
         assert_eq!(c.fault, Some(FaultConfig::parse("loss=0.1").unwrap()));
         assert_eq!(c.fallback, Fallback::Kernel);
+        assert!(!c.offload);
         assert_eq!(c.linger, Duration::from_millis(250));
     }
 
@@ -382,6 +395,7 @@ mod tests {
             ("USTACK_IFNAME", "sixteen-chars-xx"),
             ("USTACK_LOG", "loud"),
             ("USTACK_FALLBACK", "maybe"),
+            ("USTACK_OFFLOAD", "yes"),
             ("USTACK_LINGER", "5"),
             ("USTACK_FAULT", "loss=2"),
             ("USTACK_FAULT", "jitter=5ms"),

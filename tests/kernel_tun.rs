@@ -604,6 +604,47 @@ fn a_udp_segment_super_datagram_arrives_as_its_datagrams() {
     .unwrap_or_else(|p| std::panic::resume_unwind(p));
 }
 
+/// `USTACK_OFFLOAD=off` (Config::offload): the device runs in plain mode
+/// and data still flows both ways over both families.
+#[test]
+fn plain_mode_without_offloads_moves_data_both_ways() {
+    thread::spawn(|| {
+        ustack::sys::enter_private_netns().expect("private network namespace (run as root)");
+        let cfg = Config {
+            offload: false,
+            ..Config::default()
+        };
+        let stack = Stack::from_config(&cfg).expect("stack on TUN");
+        // The device as the kernel reports it: no virtio-net header.
+        let out = std::process::Command::new("ip")
+            .args(["-d", "link", "show", "dev", &cfg.ifname])
+            .output()
+            .expect("ip");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("vnet_hdr off"), "offloads still on: {text}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while net::UdpSocket::bind((KERNEL6, 0)).is_err() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        for (ip, port) in [(IpAddr::V4(STACK4), 5201), (IpAddr::V6(STACK6), 5202)] {
+            let l = TcpListener::bind(&stack, (ip, port)).unwrap();
+            let peer = thread::spawn(move || {
+                let mut k = net::TcpStream::connect((ip, port)).unwrap();
+                send_pattern(&mut k, 4 << 20, 11);
+                k.shutdown(Shutdown::Write).unwrap();
+                check_pattern(k, 12)
+            });
+            let (s, _) = l.accept().unwrap();
+            assert_eq!(check_pattern(&s, 11), 4 << 20);
+            send_pattern(&s, 4 << 20, 12);
+            s.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(peer.join().unwrap(), 4 << 20);
+        }
+    })
+    .join()
+    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+}
+
 /// The kernel's TCP_MAXSEG for a connected socket: the MSS it sends with.
 fn kernel_mss(s: &net::TcpStream) -> i32 {
     use std::os::fd::AsRawFd;

@@ -529,7 +529,7 @@ impl Runtime {
             mtu: cfg.mtu,
             ipv4: Some((cfg.peer, cfg.addr)),
             ipv6: Some((cfg.peer6, cfg.addr6)),
-            offload: !faulty,
+            offload: cfg.offload && !faulty,
         })?;
         // An attached persistent device keeps its own MTU.
         let mtu = tun.mtu();

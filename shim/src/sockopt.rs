@@ -248,12 +248,19 @@ fn tcp_info(s: &VSock) -> Res<Vec<u8>> {
         t.tcpi_rto = us(i.rto);
         if let Some(srtt) = i.srtt {
             t.tcpi_rtt = us(srtt);
-            // RFC 6298: RTO = SRTT + 4 * RTTVAR, before the 200 ms floor.
-            t.tcpi_rttvar = us(i.rto.saturating_sub(srtt) / 4);
+        }
+        if let Some(rttvar) = i.rttvar {
+            t.tcpi_rttvar = us(rttvar);
         }
         t.tcpi_total_retrans = u32::try_from(i.counters.retransmits).unwrap_or(u32::MAX);
         t.tcpi_retransmits = u8::try_from(i.counters.rto_expiries).unwrap_or(u8::MAX);
-        t.tcpi_unacked = 0;
+        t.tcpi_ca_state = i.ca_state.linux();
+        t.tcpi_unacked = i.outstanding.unacked;
+        t.tcpi_sacked = i.outstanding.sacked;
+        t.tcpi_lost = i.outstanding.lost;
+        t.tcpi_retrans = i.outstanding.retrans;
+        // The duplicate-ACK threshold, which does not adapt here.
+        t.tcpi_reordering = 3;
         let ms = |at: ustack_core::Instant| {
             u32::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u32::MAX)
         };

@@ -206,6 +206,13 @@ pub struct TcpInfo {
     pub last_data_in: Option<Instant>,
     /// When the peer last sent an ACK.
     pub last_ack_in: Instant,
+    /// RTTVAR, once measured.
+    pub rttvar: Option<std::time::Duration>,
+    /// The sender's state in Linux's terms (`tcpi_ca_state`).
+    pub ca_state: crate::tcp::CaState,
+    /// What is outstanding, in segments (`tcpi_unacked`, `tcpi_sacked`,
+    /// `tcpi_lost`, `tcpi_retrans`).
+    pub outstanding: crate::tcp::Outstanding,
 }
 
 impl Core {
@@ -626,6 +633,9 @@ impl Core {
             counters: *c.counters(),
             last_data_in: c.last_data_in(),
             last_ack_in: c.last_ack_in(),
+            rttvar: c.rttvar(),
+            ca_state: c.ca_state(),
+            outstanding: c.outstanding(),
         })
     }
 

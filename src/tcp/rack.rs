@@ -247,6 +247,22 @@ impl Rack {
         }
     }
 
+    /// Outstanding segments: SACKed; deemed lost (awaiting retransmission
+    /// or retransmitted since, as Linux's lost_out keeps them) and not
+    /// SACKed; retransmitted and not SACKed. TCP_INFO counts these.
+    pub fn outstanding(&self) -> (u32, u32, u32) {
+        let (mut sacked, mut lost, mut rtx) = (0, 0, 0);
+        for s in &self.segs {
+            if s.sacked {
+                sacked += 1;
+            } else {
+                lost += u32::from(s.lost || s.rtx);
+                rtx += u32::from(s.rtx);
+            }
+        }
+        (sacked, lost, rtx)
+    }
+
     /// Bytes in flight: sent, neither SACKed nor lost (RFC 6675's pipe with
     /// RACK's loss marks).
     pub fn pipe(&self) -> u32 {

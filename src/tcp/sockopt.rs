@@ -1,8 +1,50 @@
-//! Queries the stack layer's poll support needs beyond the engine's core
-//! API: whether an error is pending (without taking it) and whether the
-//! sending side is finished.
+//! Queries the stack layer's poll support and TCP_INFO need beyond the
+//! engine's core API: whether an error is pending (without taking it),
+//! whether the sending side is finished, and the sender's view of what
+//! is outstanding.
 
 use super::{Connection, State};
+
+/// Where the sender stands, in Linux's terms (`tcpi_ca_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CaState {
+    /// Nothing out of the ordinary.
+    #[default]
+    Open,
+    /// Duplicate ACKs or SACKs seen, no recovery yet.
+    Disorder,
+    /// Fast recovery (SACK/RACK or NewReno).
+    Recovery,
+    /// Recovering from a retransmission timeout.
+    Loss,
+}
+
+impl CaState {
+    /// Linux's number for the state (TCP_CA_Open 0, Disorder 1, Recovery
+    /// 3, Loss 4; CWR, 2, is never reported: no ECN).
+    pub fn linux(self) -> u8 {
+        match self {
+            CaState::Open => 0,
+            CaState::Disorder => 1,
+            CaState::Recovery => 3,
+            CaState::Loss => 4,
+        }
+    }
+}
+
+/// What is outstanding, in segments, as TCP_INFO reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Outstanding {
+    /// Sent and not cumulatively acknowledged (`tcpi_unacked`).
+    pub unacked: u32,
+    /// Of those, SACKed (`tcpi_sacked`).
+    pub sacked: u32,
+    /// Deemed lost (awaiting retransmission or retransmitted) and not
+    /// SACKed since (`tcpi_lost`).
+    pub lost: u32,
+    /// Retransmitted and not yet acknowledged (`tcpi_retrans`).
+    pub retrans: u32,
+}
 
 impl Connection {
     /// Whether an error is pending (without taking it, as poll must not).
@@ -18,5 +60,35 @@ impl Connection {
     /// The application shut down writing (FIN queued or sent).
     pub fn send_closed(&self) -> bool {
         self.fin_queued || self.state == State::Closed
+    }
+
+    /// The sender's state (see [`CaState`]).
+    pub fn ca_state(&self) -> CaState {
+        if self.rto_recover.is_some() {
+            CaState::Loss
+        } else if self.recover.is_some() {
+            CaState::Recovery
+        } else if self.dupacks > 0 || self.rack.outstanding().0 > 0 {
+            CaState::Disorder
+        } else {
+            CaState::Open
+        }
+    }
+
+    /// What is outstanding, in segments of the sender MSS.
+    pub fn outstanding(&self) -> Outstanding {
+        let mss = self.snd_mss.max(1);
+        let (sacked, lost, retrans) = self.rack.outstanding();
+        Outstanding {
+            unacked: self.snd_max.since(self.snd_una).div_ceil(mss),
+            sacked,
+            lost,
+            retrans,
+        }
+    }
+
+    /// RTTVAR (RFC 6298), once measured.
+    pub fn rttvar(&self) -> Option<std::time::Duration> {
+        self.rtt.srtt.map(|_| self.rtt.rttvar)
     }
 }

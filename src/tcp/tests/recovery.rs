@@ -381,3 +381,36 @@ fn rescue_retransmission_resends_the_highest_unsacked_segment_once_per_recovery(
     assert!(out(&mut a, t(102)).is_empty());
     assert_eq!(a.counters().rescue_retransmits, 1);
 }
+
+#[test]
+fn tcp_info_counts_what_is_outstanding_and_names_the_recovery_state() {
+    use crate::tcp::{CaState, Outstanding};
+    let (mut a, data) = sender(true);
+    assert_eq!(a.ca_state(), CaState::Open);
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    // One duplicate ACK: out of order, not yet recovery.
+    let d = dupack(&a, &[]);
+    feed(&mut a, t(101), &[d]);
+    assert_eq!(a.ca_state(), CaState::Disorder);
+    // Segments 0, 3 and 6 lost, the rest SACKed: recovery resends them.
+    let blocks = [(s(7), e(9)), (s(4), e(5)), (s(1), e(2))];
+    let d = dupack(&a, &blocks);
+    feed(&mut a, t(102), &[d]);
+    assert_eq!(out(&mut a, t(102)).len(), 3);
+    assert_eq!(a.ca_state(), CaState::Recovery);
+    assert_eq!(
+        a.outstanding(),
+        Outstanding {
+            unacked: 10,
+            sacked: 7,
+            lost: 3,
+            retrans: 3,
+        }
+    );
+    // The RTO gives up on recovery: everything outstanding is lost.
+    let rto = a.rto_at.unwrap();
+    out(&mut a, rto);
+    assert_eq!(a.ca_state(), CaState::Loss);
+    assert_eq!(a.outstanding().lost, 10);
+}

@@ -259,8 +259,7 @@ fn tcp_info(s: &VSock) -> Res<Vec<u8>> {
         t.tcpi_sacked = i.outstanding.sacked;
         t.tcpi_lost = i.outstanding.lost;
         t.tcpi_retrans = i.outstanding.retrans;
-        // The duplicate-ACK threshold, which does not adapt here.
-        t.tcpi_reordering = 3;
+        t.tcpi_reordering = i.outstanding.reordering;
         let ms = |at: ustack_core::Instant| {
             u32::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(u32::MAX)
         };

@@ -15,6 +15,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 pub const MAX_TRACKED: usize = 4096;
+/// The largest reordering degree recorded (Linux's tcp_max_reordering).
+const MAX_REORDERING: u32 = 300;
 
 /// DupThresh (RFC 6675): with this many segments SACKed and no reordering
 /// seen, loss is not worth waiting for (RFC 8985 section 6.2 step 4).
@@ -46,6 +48,8 @@ pub struct Rack {
     /// RACK.reordering_seen: a segment was delivered after one sent later,
     /// with no retransmission to explain it (section 6.2 step 3).
     reordering_seen: bool,
+    /// The largest reordering degree seen, in segments (`None`: none).
+    reordering: Option<u32>,
     /// Segments marked lost by `detect_loss` so far (wrapping): a caller
     /// compares two readings to learn whether an ACK revealed new loss.
     marked_lost: u64,
@@ -55,6 +59,12 @@ impl Rack {
     /// How many segments `detect_loss` has marked lost so far.
     pub fn marked_lost(&self) -> u64 {
         self.marked_lost
+    }
+
+    /// The reordering degree in segments: DupThresh until a segment
+    /// arrives after more segments sent later than that.
+    pub fn degree(&self) -> u32 {
+        self.reordering.unwrap_or(DUP_THRESH as u32)
     }
 
     /// Records a transmission of `[start, end)`.
@@ -128,7 +138,19 @@ impl Rack {
     fn delivered(&mut self, s: Sent, now: Instant) {
         // RACK_detect_reordering (step 3).
         match self.fack {
-            Some(f) if s.end < f => self.reordering_seen |= !s.rtx,
+            Some(f) if s.end < f => {
+                self.reordering_seen |= !s.rtx;
+                if !s.rtx {
+                    // The degree, as Linux's tcp_check_sack_reordering
+                    // measures it: how many segments beyond this one were
+                    // delivered first (reported as tcpi_reordering).
+                    let piece = s.end.since(s.start).max(1);
+                    let metric = f.since(s.start);
+                    if metric > self.degree().saturating_mul(piece) {
+                        self.reordering = Some(metric.div_ceil(piece).min(MAX_REORDERING));
+                    }
+                }
+            }
             _ => self.fack = Some(s.end),
         }
         let rtt = now.saturating_duration_since(s.xmit);
@@ -295,6 +317,25 @@ mod tests {
                 false,
             );
         }
+    }
+
+    #[test]
+    fn reordering_degree_counts_the_segments_delivered_ahead_of_a_late_one() {
+        // packetdrill's sack-shift-sacked-2-6-8-3-9: segments 2, 6 and 8
+        // SACKed, then 3: six segments' worth beyond it came first.
+        let mut r = Rack::default();
+        flight(&mut r, 10, 0);
+        assert_eq!(r.degree(), 3, "DupThresh until reordering is seen");
+        let sack = |a: u32, b: u32| (Seq(a * 100), Seq(b * 100));
+        r.on_ack(Seq(0), &[sack(2, 3)], at(100));
+        r.on_ack(Seq(0), &[sack(2, 3), sack(6, 7)], at(101));
+        r.on_ack(Seq(0), &[sack(2, 3), sack(6, 7), sack(8, 9)], at(102));
+        assert_eq!(r.degree(), 3);
+        r.on_ack(Seq(0), &[sack(2, 4), sack(6, 7), sack(8, 9)], at(103));
+        assert_eq!(r.degree(), 6);
+        // A smaller displacement later does not lower it.
+        r.on_ack(Seq(0), &[sack(2, 4), sack(5, 7), sack(8, 9)], at(104));
+        assert_eq!(r.degree(), 6);
     }
 
     /// The window the connection would use, outside recovery.

@@ -44,6 +44,9 @@ pub struct Outstanding {
     pub lost: u32,
     /// Retransmitted and not yet acknowledged (`tcpi_retrans`).
     pub retrans: u32,
+    /// The reordering degree seen, in segments; 3 (DupThresh) until some
+    /// is (`tcpi_reordering`).
+    pub reordering: u32,
 }
 
 impl Connection {
@@ -84,6 +87,7 @@ impl Connection {
             sacked,
             lost,
             retrans,
+            reordering: self.rack.degree(),
         }
     }
 

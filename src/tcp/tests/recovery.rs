@@ -406,6 +406,7 @@ fn tcp_info_counts_what_is_outstanding_and_names_the_recovery_state() {
             sacked: 7,
             lost: 3,
             retrans: 3,
+            reordering: 3,
         }
     );
     // The RTO gives up on recovery: everything outstanding is lost.

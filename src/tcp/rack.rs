@@ -122,16 +122,18 @@ impl Rack {
                 self.delivered(front, now);
             }
         }
-        // The blocks are taken in the order the ACK lists them (RFC 2018:
-        // the latest first), so a lower block after a higher one counts as
-        // reordering for RACK_detect_reordering below. Taking them in
-        // sequence order, as RFC 8985 reads, was measured to halve the
-        // sending rate through the kernel fault test (reo_wnd then stays
-        // zero on a reordering link): kept as is pending a better answer.
-        // The reordering *degree* only counts segments delivered after
-        // higher ones reported by an earlier ACK.
+        // In sequence order, not the blocks' recency order (RFC 2018 lists
+        // the latest first): segments one ACK reports arrived together, so
+        // a lower block listed after a higher one is not reordering. The
+        // reordering degree counts only segments delivered after higher
+        // ones that an earlier ACK reported.
         self.fack_before = self.fack;
-        for &(l, r) in sack {
+        let mut blocks = [(Seq(0), Seq(0)); 4];
+        let n = sack.len().min(blocks.len());
+        blocks[..n].copy_from_slice(&sack[..n]);
+        let blocks = &mut blocks[..n];
+        blocks.sort_unstable_by(|a, b| a.0.diff(b.0).cmp(&0));
+        for &(l, r) in blocks.iter() {
             let first = self.segs.partition_point(|s| s.end <= l);
             for i in first..self.segs.len() {
                 let s = self.segs[i];
@@ -348,13 +350,14 @@ mod tests {
     }
 
     #[test]
-    fn sack_blocks_of_one_ack_in_recency_order_add_no_reordering_degree() {
+    fn sack_blocks_of_one_ack_in_recency_order_are_not_reordering() {
         // RFC 2018 lists the most recent block first; segments reported by
         // one ACK arrived together, whatever the blocks' order.
         let mut r = Rack::default();
         flight(&mut r, 10, 0);
         let sack = |a: u32, b: u32| (Seq(a * 100), Seq(b * 100));
         r.on_ack(Seq(0), &[sack(7, 10), sack(4, 6), sack(1, 3)], at(100));
+        assert!(!r.reordering_seen);
         assert_eq!(r.degree(), 3);
     }
 

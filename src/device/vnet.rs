@@ -607,26 +607,9 @@ mod tests {
 
     #[test]
     fn a_udp_partial_checksum_is_vouched_for() {
-        use crate::wire::UdpRepr;
-        let (src, dst): (std::net::IpAddr, std::net::IpAddr) =
-            ("10.77.0.1".parse().unwrap(), "10.77.0.2".parse().unwrap());
-        let udp = UdpRepr {
-            src_port: 1,
-            dst_port: 2,
-        };
-        let data = b"datagram";
-        let ip = IpHeader {
-            src,
-            dst,
-            protocol: IpProtocol::Udp,
-            payload_len: 8 + data.len(),
-            hop_limit: 64,
-            ident: 1,
-            dont_frag: true,
-        };
-        let mut whole = vec![0u8; ip.buffer_len()];
-        let n = ip.emit(&mut whole).unwrap();
-        udp.emit(&mut whole[n..], src, dst, data).unwrap();
+        let (whole, data) = udp_super("10.77.0.1", "10.77.0.2", 8);
+        let (src, dst) = ("10.77.0.1".parse().unwrap(), "10.77.0.2".parse().unwrap());
+        let n = whole.len() - 8 - data.len();
         let mut partial = whole.clone();
         let pseudo = checksum::pseudo_header(src, dst, IpProtocol::Udp, 8 + data.len()).unwrap();
         partial[n + 6..n + 8].copy_from_slice(&pseudo.to_be_bytes());
@@ -638,8 +621,9 @@ mod tests {
         );
     }
 
-    /// A UDP super-datagram of `len` payload bytes, as a UDP_SEGMENT
-    /// sender hands it to TUN (the UDP length field left over the whole).
+    /// A UDP datagram of `len` payload bytes with its full checksum; with
+    /// `len` above a segment size, a super-datagram as a UDP_SEGMENT
+    /// sender hands it to TUN (the UDP length field over the whole).
     fn udp_super(src: &str, dst: &str, len: usize) -> (Vec<u8>, Vec<u8>) {
         use crate::wire::UdpRepr;
         let (src, dst): (std::net::IpAddr, std::net::IpAddr) =

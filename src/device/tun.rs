@@ -787,30 +787,30 @@ impl TunDevice {
             // header, and `len` is at most the capacity it was given.
             unsafe { packet.set_len(len) };
             let mut vouched = false;
-            if self.offloads.vnet
-                && let Ok(h) = VnetHeader::parse(&header)
-                && h.gso_type & !vnet::GSO_ECN == vnet::GSO_UDP_L4
-            {
-                // A UDP super-datagram: the datagrams it stands for go to
-                // the core one by one, their checksums computed here.
-                let before = batch.len();
-                if vnet::segment_udp(&packet, usize::from(h.gso_size), &mut self.pool, batch) {
-                    let pieces = batch.len() - before;
-                    self.stats.count_rx(len);
-                    self.stats.rx_super_packets += 1;
-                    if let Some(v) = verified.as_deref_mut() {
-                        v.extend(std::iter::repeat_n(true, pieces));
-                    }
-                    n += pieces;
-                } else {
-                    log::debug!("tun: {} dropped a {len}-byte UDP super-datagram", self.name);
-                    self.stats.rx_dropped += 1;
-                }
-                self.pool.push(packet);
-                continue;
-            }
             if self.offloads.vnet {
-                match VnetHeader::parse(&header).and_then(|h| h.complete_and_vouch(&mut packet)) {
+                let header = VnetHeader::parse(&header);
+                if let Ok(h) = header
+                    && h.gso_type & !vnet::GSO_ECN == vnet::GSO_UDP_L4
+                {
+                    // A UDP super-datagram: the datagrams it stands for go
+                    // to the core one by one, their checksums computed here.
+                    let before = batch.len();
+                    if vnet::segment_udp(&packet, usize::from(h.gso_size), &mut self.pool, batch) {
+                        let pieces = batch.len() - before;
+                        self.stats.count_rx(len);
+                        self.stats.rx_super_packets += 1;
+                        if let Some(v) = verified.as_deref_mut() {
+                            v.extend(std::iter::repeat_n(true, pieces));
+                        }
+                        n += pieces;
+                    } else {
+                        log::debug!("tun: {} dropped a {len}-byte UDP super-datagram", self.name);
+                        self.stats.rx_dropped += 1;
+                    }
+                    self.pool.push(packet);
+                    continue;
+                }
+                match header.and_then(|h| h.complete_and_vouch(&mut packet)) {
                     Ok(v) => vouched = v,
                     Err(e) => {
                         log::debug!("tun: {} dropped a {len}-byte packet: {e:?}", self.name);

@@ -50,8 +50,6 @@ pub struct Rack {
     reordering_seen: bool,
     /// The largest reordering degree seen, in segments (`None`: none).
     reordering: Option<u32>,
-    /// `fack` as the current ACK found it.
-    fack_before: Option<Seq>,
     /// Segments marked lost by `detect_loss` so far (wrapping): a caller
     /// compares two readings to learn whether an ACK revealed new loss.
     marked_lost: u64,
@@ -110,6 +108,9 @@ impl Rack {
     /// Takes the cumulative ACK and the SACK blocks of one ACK
     /// (RFC 8985 section 6.2 steps 1-2).
     pub fn on_ack(&mut self, snd_una: Seq, sack: &[(Seq, Seq)], now: Instant) {
+        // `fack` as this ACK found it: the reordering degree counts only
+        // segments delivered after higher ones an earlier ACK reported.
+        let fack_before = self.fack;
         while let Some(&front) = self.segs.front() {
             if front.end > snd_una {
                 if front.start < snd_una {
@@ -119,15 +120,12 @@ impl Rack {
             }
             self.segs.pop_front();
             if !front.sacked {
-                self.delivered(front, now);
+                self.delivered(front, now, fack_before);
             }
         }
         // In sequence order, not the blocks' recency order (RFC 2018 lists
         // the latest first): segments one ACK reports arrived together, so
-        // a lower block listed after a higher one is not reordering. The
-        // reordering degree counts only segments delivered after higher
-        // ones that an earlier ACK reported.
-        self.fack_before = self.fack;
+        // a lower block listed after a higher one is not reordering.
         let mut blocks = [(Seq(0), Seq(0)); 4];
         let n = sack.len().min(blocks.len());
         blocks[..n].copy_from_slice(&sack[..n]);
@@ -142,19 +140,19 @@ impl Rack {
                 }
                 if s.start >= l && s.end <= r && !s.sacked {
                     self.segs[i].sacked = true;
-                    self.delivered(s, now);
+                    self.delivered(s, now, fack_before);
                 }
             }
         }
     }
 
-    fn delivered(&mut self, s: Sent, now: Instant) {
+    fn delivered(&mut self, s: Sent, now: Instant, fack_before: Option<Seq>) {
         // RACK_detect_reordering (step 3).
         match self.fack {
             Some(f) if s.end < f => self.reordering_seen |= !s.rtx,
             _ => self.fack = Some(s.end),
         }
-        if let Some(f) = self.fack_before.filter(|&f| s.end < f && !s.rtx) {
+        if let Some(f) = fack_before.filter(|&f| s.end < f && !s.rtx) {
             // The degree, as Linux's tcp_check_sack_reordering measures it:
             // how many segments beyond this one were delivered first
             // (reported as tcpi_reordering).

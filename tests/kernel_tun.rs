@@ -26,25 +26,44 @@ fn with_stack<R: Send + 'static>(
     fault: Option<&str>,
     f: impl FnOnce(Stack) -> R + Send + 'static,
 ) -> R {
-    let fault = fault.map(|s| FaultConfig::parse(s).unwrap());
+    let cfg = Config {
+        fault: fault.map(|s| FaultConfig::parse(s).unwrap()),
+        ..Config::default()
+    };
+    with_config(cfg, f)
+}
+
+/// Runs `f` with a stack started from `cfg` on a TUN device, in a private
+/// network namespace.
+fn with_config<R: Send + 'static>(cfg: Config, f: impl FnOnce(Stack) -> R + Send + 'static) -> R {
     thread::spawn(move || {
         ustack::sys::enter_private_netns().expect("private network namespace (run as root)");
-        let cfg = Config {
-            fault,
-            ..Config::default()
-        };
         let stack = Stack::from_config(&cfg).expect("stack on TUN");
-        // The kernel's IPv6 address stays tentative until its addrconf
-        // worker has seen the device come up; on a loaded machine that is
-        // after from_config returns, and binding to it fails meanwhile.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while net::UdpSocket::bind((KERNEL6, 0)).is_err() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_kernel_ipv6();
         f(stack)
     })
     .join()
     .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// The kernel's IPv6 address stays tentative until its addrconf worker has
+/// seen the device come up; on a loaded machine that is after the stack
+/// has started, and binding to it fails meanwhile.
+fn wait_for_kernel_ipv6() {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while net::UdpSocket::bind((KERNEL6, 0)).is_err() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The kernel's own description of the device (`ip -d link show`; not
+/// /sys, which shows the namespace it was mounted in).
+fn kernel_link_details(ifname: &str) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["-d", "-o", "link", "show", "dev", ifname])
+        .output()
+        .expect("ip link");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// What the stack's TCP sender did during one transfer, for the figures.
@@ -553,10 +572,7 @@ fn a_udp_segment_super_datagram_arrives_as_its_datagrams() {
             stats: stats.clone(),
         };
         let stack = Stack::with_link(Box::new(link), cfg).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while net::UdpSocket::bind((KERNEL6, 0)).is_err() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_kernel_ipv6();
         for (ours, theirs) in [
             (IpAddr::V4(STACK4), IpAddr::V4(KERNEL4)),
             (IpAddr::V6(STACK6), IpAddr::V6(KERNEL6)),
@@ -608,24 +624,15 @@ fn a_udp_segment_super_datagram_arrives_as_its_datagrams() {
 /// and data still flows both ways over both families.
 #[test]
 fn plain_mode_without_offloads_moves_data_both_ways() {
-    thread::spawn(|| {
-        ustack::sys::enter_private_netns().expect("private network namespace (run as root)");
-        let cfg = Config {
-            offload: false,
-            ..Config::default()
-        };
-        let stack = Stack::from_config(&cfg).expect("stack on TUN");
+    let cfg = Config {
+        offload: false,
+        ..Config::default()
+    };
+    let ifname = cfg.ifname.clone();
+    with_config(cfg, move |stack| {
         // The device as the kernel reports it: no virtio-net header.
-        let out = std::process::Command::new("ip")
-            .args(["-d", "link", "show", "dev", &cfg.ifname])
-            .output()
-            .expect("ip");
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = kernel_link_details(&ifname);
         assert!(text.contains("vnet_hdr off"), "offloads still on: {text}");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while net::UdpSocket::bind((KERNEL6, 0)).is_err() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(10));
-        }
         for (ip, port) in [(IpAddr::V4(STACK4), 5201), (IpAddr::V6(STACK6), 5202)] {
             let l = TcpListener::bind(&stack, (ip, port)).unwrap();
             let peer = thread::spawn(move || {
@@ -640,9 +647,7 @@ fn plain_mode_without_offloads_moves_data_both_ways() {
             s.shutdown(Shutdown::Write).unwrap();
             assert_eq!(peer.join().unwrap(), 4 << 20);
         }
-    })
-    .join()
-    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+    });
 }
 
 /// The kernel's TCP_MAXSEG for a connected socket: the MSS it sends with.
@@ -666,27 +671,17 @@ fn kernel_mss(s: &net::TcpStream) -> i32 {
 
 #[test]
 fn a_65535_byte_mtu_carries_64_kib_segments_both_ways_both_families() {
-    thread::spawn(|| {
-        ustack::sys::enter_private_netns().expect("private network namespace (run as root)");
-        let cfg = Config {
-            mtu: 65535,
-            ..Config::default()
-        };
-        let stack = Stack::from_config(&cfg).expect("stack on TUN");
-        // (Not from /sys, which shows the namespace it was mounted in.)
-        let out = std::process::Command::new("ip")
-            .args(["-o", "link", "show", "dev", &cfg.ifname])
-            .output()
-            .expect("ip link");
-        let line = String::from_utf8_lossy(&out.stdout);
+    let cfg = Config {
+        mtu: 65535,
+        ..Config::default()
+    };
+    let ifname = cfg.ifname.clone();
+    with_config(cfg, move |stack| {
+        let line = kernel_link_details(&ifname);
         assert!(
             line.contains(" mtu 65535 "),
             "the kernel side's MTU: {line}"
         );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while net::UdpSocket::bind((KERNEL6, 0)).is_err() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(10));
-        }
         let len = 8 << 20;
         for (ip, port) in [(IpAddr::V4(STACK4), 5111), (IpAddr::V6(STACK6), 5112)] {
             let l = TcpListener::bind(&stack, (ip, port)).unwrap();
@@ -713,7 +708,5 @@ fn a_65535_byte_mtu_carries_64_kib_segments_both_ways_both_families() {
                 "over {ip}: kernel MSS {mss}"
             );
         }
-    })
-    .join()
-    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+    });
 }

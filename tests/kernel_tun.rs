@@ -69,7 +69,8 @@ fn kernel_link_details(ifname: &str) -> String {
 /// What the stack's TCP sender did during one transfer, for the figures.
 fn counter_delta(a: &ustack::tcp::Counters, b: &ustack::tcp::Counters) -> String {
     format!(
-        "segs_out {} retransmits {} fast_retransmits {} sack_recoveries {} rto_expiries {} tlp_probes {} tlp_recoveries {} rescues {} spurious_undos {}",
+        "segs_in {} segs_out {} retransmits {} fast_retransmits {} sack_recoveries {} rto_expiries {} tlp_probes {} tlp_recoveries {} rescues {} recovery_probes {} spurious_undos {}",
+        b.segs_in - a.segs_in,
         b.segs_out - a.segs_out,
         b.retransmits - a.retransmits,
         b.fast_retransmits - a.fast_retransmits,
@@ -78,6 +79,7 @@ fn counter_delta(a: &ustack::tcp::Counters, b: &ustack::tcp::Counters) -> String
         b.tlp_probes - a.tlp_probes,
         b.tlp_recoveries - a.tlp_recoveries,
         b.rescue_retransmits - a.rescue_retransmits,
+        b.recovery_probes - a.recovery_probes,
         b.spurious_undos - a.spurious_undos,
     )
 }

@@ -761,10 +761,15 @@ impl Core {
         if let Some(&h) = self.tcp_tables.conns.get(&(local, remote)) {
             let reuse = self.tcp_time_wait_reuse(h, &repr);
             if !reuse {
+                let mut ack = None;
                 if let Some(Socket::Tcp(s)) = self.sockets.get_mut(h)
                     && let Role::Conn(c) = &mut s.state
                 {
                     c.on_segment(now, &repr, payload);
+                    c.poll_urgent_ack(now, |r, _| ack = Some(*r));
+                }
+                if let Some(ack) = ack {
+                    self.send_tcp_segment(local.ip(), remote.ip(), &ack, &[]);
                 }
                 self.tcp_touch(h);
                 return;

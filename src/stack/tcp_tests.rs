@@ -675,3 +675,71 @@ fn tcp_info_reports_when_data_last_arrived_counting_from_the_handshake() {
     assert_eq!(p.b.tcp_info(c).unwrap().last_data_in, Some(at));
     assert!(p.b.tcp_info(c).unwrap().last_ack_in >= at);
 }
+
+/// The segments of `packets` (TCP over IP), parsed.
+fn segments(packets: &[Packet]) -> Vec<(TcpRepr, usize)> {
+    packets
+        .iter()
+        .map(|packet| {
+            let ip = parse_ip(packet).unwrap();
+            let (seg, payload) = TcpRepr::parse_segment(ip.payload, ip.src, ip.dst).unwrap();
+            (seg, payload.len())
+        })
+        .collect()
+}
+
+#[test]
+fn each_out_of_order_segment_of_a_batch_draws_its_own_ack() {
+    let mut p = Pair::new();
+    let (s, c) = connected(&mut p, false);
+    // Past the quick-ACK start, so in-order data is ACKed every second
+    // segment.
+    for _ in 0..20 {
+        p.b.tcp_send(c, &[7; 1448]).unwrap();
+        p.run(50);
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    while p.a.tcp_recv(s, &mut buf, false).is_ok() {}
+    p.b.tcp_send(c, &[9; 8 * 1448]).unwrap();
+    let mut flight = Vec::new();
+    p.b.poll_transmit(p.now, &mut flight);
+    assert_eq!(flight.len(), 8);
+    // The first is lost; the other seven arrive in one batch, read from
+    // the link before the core transmits anything.
+    for packet in &flight[1..] {
+        p.a.input(p.now, packet);
+    }
+    let mut acks = Vec::new();
+    p.a.poll_transmit(p.now, &mut acks);
+    let acks = segments(&acks);
+    // One duplicate ACK per segment (RFC 5681 section 4.2), each SACKing
+    // everything received so far: the sender's loss detection sees every
+    // arrival, and the loss of one ACK costs no information.
+    assert_eq!(acks.len(), 7, "{acks:?}");
+    let first = segments(&flight[..1])[0].0.seq;
+    for (i, (ack, len)) in acks.iter().enumerate() {
+        assert_eq!(*len, 0);
+        assert_eq!(ack.ack, first);
+        let sack = ack.options.sack();
+        assert_eq!(sack[0].1, first + 1448 * (i as u32 + 2), "ACK {i}");
+    }
+    // In-order data in a batch: an ACK for every second full segment.
+    p.a.input(p.now, &flight[0]);
+    p.b.tcp_send(c, &[9; 8 * 1448]).unwrap();
+    let mut acks = Vec::new();
+    p.a.poll_transmit(p.now, &mut acks);
+    let mut more = Vec::new();
+    p.b.input(p.now, &acks[0]);
+    p.b.poll_transmit(p.now, &mut more);
+    let data: Vec<_> = more
+        .iter()
+        .filter(|m| segments(std::slice::from_ref(*m))[0].1 > 0)
+        .collect();
+    assert_eq!(data.len(), 8);
+    for packet in &data {
+        p.a.input(p.now, packet);
+    }
+    let mut acks = Vec::new();
+    p.a.poll_transmit(p.now, &mut acks);
+    assert_eq!(segments(&acks).len(), 4);
+}

@@ -160,9 +160,13 @@ pub struct Connection {
     /// Tail loss probe timeout (RFC 8985 section 7.2).
     pub(super) pto_at: Option<Instant>,
     pub(super) tlp_pending: bool,
+    /// The RTO deadline a due probe deferred (see `on_timers`).
+    pub(super) rto_before_probe: Option<Instant>,
     /// snd_max when the unanswered probe went out: one probe per episode
     /// (TLP.end_seq, RFC 8985 section 7.4).
     pub(super) tlp_end: Option<Seq>,
+    /// Probes sent in the episode `tlp_end` marks.
+    pub(super) tlp_sent: u8,
     /// Where the probe's retransmission began: a D-SACK over it says the
     /// probe repaired nothing.
     pub(super) tlp_start: Seq,
@@ -173,6 +177,9 @@ pub struct Connection {
     /// RescueRxt (RFC 6675 section 4, NextSeg rule 4): the recovery point
     /// when the last rescue retransmission went out.
     pub(super) rescue_rxt: Option<Seq>,
+    /// The recovery point of the fast recovery whose probe went out: one
+    /// recovery probe per episode (see `tlp`).
+    pub(super) recovery_probed: Option<Seq>,
     pub(super) persist_backoff: u32,
     /// Set when the persist timer fires with a nonzero window: send even a
     /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
@@ -192,6 +199,12 @@ pub struct Connection {
 
     // ACK policy.
     pub(super) ack_now: bool,
+    /// The due ACK is one the peer's loss detection or ACK clock waits
+    /// for (out-of-order, duplicate or hole-filling data, or two full
+    /// segments unacknowledged: RFC 5681 section 4.2), so it goes out
+    /// before the next arrival is taken ([`Connection::poll_urgent_ack`]):
+    /// a batch of arrivals must not collapse into one ACK.
+    pub(super) ack_urgent: bool,
     pub(super) unacked_bytes: usize,
     /// In-order data segments still to be ACKed at once: the quick-ACK
     /// start of a connection (Linux's, up to 16 segments), so the peer's
@@ -285,11 +298,14 @@ impl Connection {
             persist_at: None,
             pto_at: None,
             tlp_pending: false,
+            rto_before_probe: None,
             tlp_end: None,
+            tlp_sent: 0,
             tlp_start: Seq(0),
             undo: None,
             prr: None,
             rescue_rxt: None,
+            recovery_probed: None,
             persist_backoff: 0,
             force_send: false,
             keepalive_at: None,
@@ -300,6 +316,7 @@ impl Connection {
             drs_copied: 0,
             drs_epoch: now,
             ack_now: false,
+            ack_urgent: false,
             unacked_bytes: 0,
             quickacks: QUICKACKS,
             last_data_in: None,
@@ -554,6 +571,7 @@ impl Connection {
         self.keepalive_at = None;
         self.close_at = None;
         self.ack_now = false;
+        self.ack_urgent = false;
         self.rtx_una = false;
         self.probe_pending = false;
     }

@@ -146,8 +146,10 @@ impl Connection {
                 let data_start = seq + u32::from(syn);
                 let data_end = data_start + payload.len();
                 if self.opts.sack && !payload.is_empty() && data_end <= self.rcv_nxt {
-                    // RFC 2883: report the duplicate.
+                    // RFC 2883: report the duplicate, before another
+                    // duplicate replaces the report.
                     self.dsack = Some((data_start, data_end));
+                    self.ack_urgent = true;
                 }
                 if fin && self.state == State::TimeWait {
                     // A retransmitted FIN restarts the 2*MSL wait (3.10.7.4).
@@ -400,7 +402,8 @@ impl Connection {
         self.tlp_end = None;
         // The first retransmission goes out whatever the pipe says.
         self.rtx_una = true;
-        // No tail loss probe during recovery (RFC 8985 section 7.2).
+        // No tail loss probe during recovery (RFC 8985 section 7.2); the
+        // timer restarts from here for the recovery probe (see `tlp`).
         self.pto_at = None;
         if self.opts.sack {
             self.rack.mark_lost(self.snd_una);
@@ -539,6 +542,7 @@ impl Connection {
             let skip = self.rcv_nxt.since(seq) as usize;
             if skip >= data.len() {
                 self.ack_now = true;
+                self.ack_urgent = true;
                 return;
             }
             data = &data[skip..];
@@ -560,6 +564,7 @@ impl Connection {
             // Out of order, or filling a hole: ACK at once so the sender's
             // loss detection and recovery run (RFC 5681 section 4.2).
             self.ack_now = true;
+            self.ack_urgent = true;
         } else {
             self.unacked_bytes += advanced;
             self.last_data_in = Some(now);
@@ -568,6 +573,7 @@ impl Connection {
                 self.ack_now = true;
             } else if self.unacked_bytes >= 2 * self.snd_mss as usize {
                 self.ack_now = true;
+                self.ack_urgent = true;
             } else if self.delack_at.is_none() {
                 self.delack_at = Some(now + self.cfg.delayed_ack);
             }

@@ -291,6 +291,9 @@ pub struct Counters {
     pub tlp_recoveries: u64,
     /// Rescue retransmissions (RFC 6675 section 4, NextSeg rule 4).
     pub rescue_retransmits: u64,
+    /// Probes sent during fast recovery after a probe timeout without an
+    /// ACK advancing snd_una (a lost retransmission RACK cannot see).
+    pub recovery_probes: u64,
     /// Fast recoveries undone because every retransmission came back as a
     /// duplicate (D-SACK, RFC 2883 section 4; Linux's TCPDSACKUndo).
     pub spurious_undos: u64,
@@ -318,6 +321,7 @@ impl core::ops::AddAssign<&Counters> for Counters {
         self.spurious_undos += o.spurious_undos;
         self.tlp_recoveries += o.tlp_recoveries;
         self.rescue_retransmits += o.rescue_retransmits;
+        self.recovery_probes += o.recovery_probes;
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
         self.challenge_acks += o.challenge_acks;

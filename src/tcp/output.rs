@@ -63,13 +63,30 @@ impl Connection {
             emit(&probe, &[]);
         }
         if self.ack_now && self.state != State::SynSent {
-            // snd_max, not snd_nxt: after an RTO moved snd_nxt back, the
-            // peer may already hold everything below snd_max, and an ACK it
-            // finds too old is dropped with its acknowledgement unread.
-            let ack = self.header(now, self.snd_max, TcpFlags::ACK, 0);
-            self.stats.segs_out += 1;
-            emit(&ack, &[]);
+            self.emit_pure_ack(now, &mut emit);
         }
+    }
+
+    /// Sends the due ACK now if it is urgent (out-of-order, duplicate or
+    /// hole-filling data, or two full segments unacknowledged), and
+    /// nothing else: the stack calls this after each arriving segment, so
+    /// every such segment draws its own ACK, with its own SACK and D-SACK
+    /// blocks, however many arrive before the next `poll_transmit`
+    /// (RFC 5681 section 4.2; Linux likewise ACKs per received packet,
+    /// or per GRO super-packet).
+    pub fn poll_urgent_ack(&mut self, now: Instant, mut emit: impl FnMut(&TcpRepr, &[u8])) {
+        if self.ack_urgent && self.ack_now && self.state.is_synchronized() {
+            self.emit_pure_ack(now, &mut emit);
+        }
+    }
+
+    fn emit_pure_ack(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        // snd_max, not snd_nxt: after an RTO moved snd_nxt back, the peer
+        // may already hold everything below snd_max, and an ACK it finds
+        // too old is dropped with its acknowledgement unread.
+        let ack = self.header(now, self.snd_max, TcpFlags::ACK, 0);
+        self.stats.segs_out += 1;
+        emit(&ack, &[]);
     }
 
     fn base_header(&self, seq: Seq, flags: TcpFlags) -> TcpRepr {
@@ -122,6 +139,7 @@ impl Connection {
         }
         self.last_ack_sent = self.rcv_nxt;
         self.ack_now = false;
+        self.ack_urgent = false;
         self.delack_at = None;
         self.unacked_bytes = 0;
         repr
@@ -522,6 +540,9 @@ impl Connection {
         {
             self.pto_at = None;
             self.tlp_pending = true;
+            // Put back if no probe can go out: a probe that never goes
+            // must not keep deferring the RTO.
+            self.rto_before_probe = self.rto_at;
             self.rto_at = Some(now + self.rtt.current());
         }
         if self.rto_at.is_some_and(|t| now >= t) {

@@ -82,6 +82,17 @@ impl Rack {
                 s.rtx = true;
                 s.lost = false;
             }
+            // A resent piece may run past what was sent before (cut at a
+            // smaller MSS after a PMTU drop, or ending in new data): that
+            // part is a first transmission, and a range missing from the
+            // log could never be found lost.
+            match self.segs.back() {
+                Some(last) if last.end < end => {
+                    let from = last.end.max(start);
+                    self.on_send(from, end, now, false);
+                }
+                _ => {}
+            }
             return;
         }
         let full = self.segs.len() >= MAX_TRACKED;
@@ -246,6 +257,20 @@ impl Rack {
             .map(|s| (s.start, s.end))
     }
 
+    /// RACK.rtt: the round trip of the most recently sent segment
+    /// delivered (zero before any).
+    pub fn latest_rtt(&self) -> Duration {
+        self.rtt
+    }
+
+    /// The first outstanding segment not SACKed.
+    pub fn first_unsacked(&self) -> Option<(Seq, Seq)> {
+        self.segs
+            .iter()
+            .find(|s| !s.sacked)
+            .map(|s| (s.start, s.end))
+    }
+
     /// The last segment sent, if nothing was delivered after it and it was
     /// sent only once: a tail whose loss RACK can never see, the target of
     /// RFC 6675's rescue retransmission. (A hole below a SACKed segment is
@@ -357,6 +382,21 @@ mod tests {
         r.on_ack(Seq(0), &[sack(7, 10), sack(4, 6), sack(1, 3)], at(100));
         assert!(!r.reordering_seen);
         assert_eq!(r.degree(), 3);
+    }
+
+    #[test]
+    fn a_resent_piece_running_past_the_log_records_the_new_part_so_its_loss_can_be_found() {
+        // After a PMTU drop, a piece resent at the smaller MSS straddles
+        // the last logged end: [150, 250) holds 50 bytes of new data.
+        let mut r = Rack::default();
+        flight(&mut r, 2, 0);
+        r.on_send(Seq(150), Seq(250), at(10), true);
+        r.on_send(Seq(250), Seq(300), at(10), false);
+        // The new part [200, 250) is lost, [250, 300) SACKed later.
+        r.on_ack(Seq(200), &[(Seq(250), Seq(300))], at(110));
+        assert_eq!(r.first_unsacked(), Some((Seq(200), Seq(250))));
+        detect(&mut r, at(200));
+        assert_eq!(r.next_lost(), Some((Seq(200), Seq(250))));
     }
 
     /// The window the connection would use, outside recovery.

@@ -6,6 +6,16 @@
 //! Owns the probe timeout (PTO), the one-probe-per-episode rule and TLP
 //! loss detection (section 7.4): a probe that repaired a loss answers with
 //! a cwnd reduction, one that drew a D-SACK changes nothing.
+//!
+//! Beyond RFC 8985, which arms no probe during fast recovery (nor does
+//! Linux): one *recovery probe* per fast recovery. When a retransmission
+//! is lost and nothing sent after it is delivered (a flight of two or
+//! three segments, common at high loss), RACK has nothing to compare it
+//! with, and only the RTO, 200 ms at least, would repair it. The same
+//! timer instead resends the first segment RACK calls lost, or else the
+//! first one not SACKed, which either repairs the hole or draws the ACK
+//! that was lost: at most one segment per episode beyond PRR's allowance,
+//! as QUIC's PTO (RFC 9002 section 6.2) probes in any state.
 
 use super::State;
 use super::conn::Connection;
@@ -17,6 +27,9 @@ use std::time::Duration;
 /// WCDelAckT: the worst-case delayed-ACK time assumed when one segment is
 /// in flight (RFC 8985 section 7.2).
 const WORST_CASE_DELAYED_ACK: Duration = Duration::from_millis(200);
+
+/// Probes per TLP episode where the PTO is at most half the RTO (else 1).
+const MAX_PROBES: u8 = 2;
 
 impl Connection {
     /// Arms the PTO when a probe could help (RFC 8985 section 7.2): SACK in
@@ -38,10 +51,8 @@ impl Connection {
         if self.pto_at.is_some()
             || !sending
             || !self.opts.sack
-            || self.recover.is_some()
-            // One probe per episode; a probe whose flight is acknowledged
-            // and only its verdict pending does not hold back the next.
-            || self.tlp_end.is_some_and(|end| self.snd_una < end)
+            // One probe per recovery, once it is under way.
+            || self.recover.is_some_and(|r| self.recovery_probed == Some(r))
             || self.rtt.backoff > 0
         {
             return;
@@ -49,14 +60,40 @@ impl Connection {
         let Some(srtt) = self.rtt.srtt else {
             return;
         };
+        if self.recover.is_some() {
+            // The probe fills a hole or repeats delivered data, which any
+            // receiver ACKs at once: no delayed-ACK allowance. The round
+            // trip is the longer of SRTT and RACK's latest (SACKs give
+            // RACK samples where no timestamp does). Only where the probe
+            // comes well before the RTO: it exists to spare low-RTT paths
+            // the RTO's 200 ms floor, and elsewhere the RTO is as good.
+            let pto = srtt.max(self.rack.latest_rtt()) * 2 + Duration::from_millis(2);
+            if pto * 2 <= self.rtt.current() {
+                self.pto_at = Some(now + pto);
+            }
+            return;
+        }
         let extra = if self.snd_max.since(self.snd_una) <= self.snd_mss {
             WORST_CASE_DELAYED_ACK
         } else {
             Duration::from_millis(2)
         };
+        let pto = srtt * 2 + extra;
+        // One probe per episode (RFC 8985 section 7.4's TLP.end_seq); a
+        // probe whose flight is acknowledged and only its verdict pending
+        // does not hold back the next. Beyond the RFC, where the PTO is
+        // at most half the RTO, a second probe while the first goes
+        // unanswered: a lost probe (or its lost ACK) after a flight whose
+        // ACKs were all lost otherwise costs the RTO's 200 ms floor on a
+        // path whose round trip is a thousandth of it.
+        if self.tlp_end.is_some_and(|end| self.snd_una < end)
+            && (self.tlp_sent >= MAX_PROBES || pto * 2 > self.rtt.current())
+        {
+            return;
+        }
         // Never later than the RTO (RFC 8985 section 7.2, as Linux): a
         // probe due with the RTO goes instead of it (see `on_timers`).
-        let at = now + srtt * 2 + extra;
+        let at = now + pto;
         self.pto_at = Some(self.rto_at.map_or(at, |rto| at.min(rto)));
     }
 
@@ -67,13 +104,49 @@ impl Connection {
     /// once (RFC 5681 section 4.2, with a D-SACK). On a low-RTT path that is
     /// the difference between a 2 ms and a 40 ms stall.
     pub(super) fn emit_tlp(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        if let Some(recovery_point) = self.recover {
+            self.emit_recovery_probe(now, recovery_point, emit);
+            return;
+        }
         let start = (self.snd_max - self.snd_mss).max(self.snd_una);
         let used = self.retransmit_range(now, start, self.snd_max, emit);
         if used > 0 {
-            self.tlp_start = start;
-            self.tlp_end = Some(self.snd_max);
+            if self.tlp_end.is_some_and(|end| self.snd_una < end) {
+                // The second probe of the episode (see `arm_pto`).
+                self.tlp_sent += 1;
+            } else {
+                self.tlp_sent = 1;
+                self.tlp_start = start;
+                self.tlp_end = Some(self.snd_max);
+            }
             self.stats.tlp_probes += 1;
             self.rto_at = Some(now + self.rtt.current());
+        } else {
+            self.rto_at = self.rto_before_probe;
+        }
+    }
+
+    /// The recovery probe (module docs): the first segment RACK deems lost,
+    /// else the first one not SACKed. No TLP episode begins: the recovery
+    /// under way already answered the loss.
+    fn emit_recovery_probe(
+        &mut self,
+        now: Instant,
+        recovery_point: Seq,
+        emit: &mut impl FnMut(&TcpRepr, &[u8]),
+    ) {
+        let Some((start, end)) = self.rack.next_lost().or_else(|| self.rack.first_unsacked())
+        else {
+            self.rto_at = self.rto_before_probe;
+            self.recovery_probed = Some(recovery_point);
+            return;
+        };
+        self.recovery_probed = Some(recovery_point);
+        if self.retransmit_range(now, start, end, emit) > 0 {
+            self.stats.recovery_probes += 1;
+            self.rto_at = Some(now + self.rtt.current());
+        } else {
+            self.rto_at = self.rto_before_probe;
         }
     }
 

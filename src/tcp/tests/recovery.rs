@@ -87,27 +87,58 @@ fn packet_too_big_lowers_mss_and_resends_what_no_longer_fits() {
     assert_eq!(o[0].1.len(), 536);
 }
 
-#[test]
-fn tail_loss_probe_resends_the_last_segment_after_two_srtt() {
+/// A connection with `srtt` (and a small RTTVAR, so the RTO is SRTT plus
+/// its 200 ms floor) whose flight of three segments is entirely lost.
+fn lost_flight(srtt: Duration) -> (Connection, Vec<Seg>) {
     let (mut a, mut b) = pair();
-    // One round trip of 100 ms to seed SRTT.
     a.send(b"warm").unwrap();
     feed(&mut b, t(0), &out(&mut a, t(0)));
     feed(&mut a, t(100), &out(&mut b, t(100)));
-    let srtt = a.rtt.srtt.unwrap();
+    a.rtt.srtt = Some(srtt);
+    a.rtt.rttvar = srtt / 8;
     a.send(&[4; 3000]).unwrap();
     let data = out(&mut a, t(200));
     assert_eq!(data.len(), 3);
-    // The whole flight is lost: the PTO comes before the RTO.
+    (a, data)
+}
+
+#[test]
+fn tail_loss_probe_resends_the_last_segment_after_two_srtt() {
+    let srtt = ms(100);
+    let (mut a, data) = lost_flight(srtt);
+    // The PTO comes before the RTO.
     let pto = a.poll_at().unwrap();
     assert_eq!(pto, t(200) + srtt * 2 + ms(2));
     let probe = out(&mut a, pto);
     assert_eq!(probe.len(), 1);
     assert_eq!(probe[0].0.seq, data[2].0.seq);
     assert_eq!(a.counters().tlp_probes, 1);
-    // One probe per episode: next comes the RTO.
+    // One probe per episode where the PTO is more than half the RTO
+    // (202 ms against 300 ms): next comes the RTO.
     let next = a.poll_at().unwrap();
     assert_eq!(next, pto + a.rtt.current());
+}
+
+#[test]
+fn tail_loss_probe_goes_twice_before_the_rto_on_a_path_far_shorter_than_its_floor() {
+    let srtt = ms(10);
+    let (mut a, data) = lost_flight(srtt);
+    let pto = a.poll_at().unwrap();
+    assert_eq!(pto, t(200) + srtt * 2 + ms(2));
+    assert_eq!(out(&mut a, pto)[0].0.seq, data[2].0.seq);
+    // Unanswered: a second probe one PTO later (22 ms, against a 210 ms
+    // RTO), and no third.
+    let second = a.poll_at().unwrap();
+    assert_eq!(second, pto + srtt * 2 + ms(2));
+    let probe = out(&mut a, second);
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].0.seq, data[2].0.seq);
+    assert_eq!(a.counters().tlp_probes, 2);
+    let rto_at = second + a.rtt.current();
+    assert_eq!(a.poll_at().unwrap(), rto_at);
+    let rto = out(&mut a, rto_at);
+    assert_eq!(rto[0].0.seq, data[0].0.seq);
+    assert_eq!(a.counters().rto_expiries, 1);
 }
 
 #[test]
@@ -414,4 +445,55 @@ fn tcp_info_counts_what_is_outstanding_and_names_the_recovery_state() {
     out(&mut a, rto);
     assert_eq!(a.ca_state(), CaState::Loss);
     assert_eq!(a.outstanding().lost, 10);
+}
+
+/// IW10 in flight with SRTT `srtt`; segment 0 lost, 1-9 SACKed 10 ms after
+/// sending, and the retransmission of 0 lost as well: nothing sent after
+/// it can be delivered, so RACK can never call it lost.
+fn lost_retransmission(srtt: Duration) -> (Connection, Vec<Seg>) {
+    let (mut a, data) = sender(true);
+    a.rtt.srtt = Some(srtt);
+    a.rtt.rttvar = srtt / 8;
+    let s = |i: usize| data[i].0.seq;
+    let e = |i: usize| data[i].0.seq + data[i].1.len() as u32;
+    let d = dupack(&a, &[(s(1), e(9))]);
+    feed(&mut a, t(11), &[d]);
+    let o: Vec<u32> = out(&mut a, t(11)).iter().map(|x| x.0.seq).collect();
+    assert_eq!(o, vec![s(0)]);
+    (a, data)
+}
+
+#[test]
+fn recovery_probe_resends_a_lost_retransmission_long_before_the_rto_on_a_short_path() {
+    let (mut a, data) = lost_retransmission(ms(5));
+    // Two round trips (RACK's 10 ms, longer than SRTT) and 2 ms: 22 ms,
+    // against an RTO of 205 ms.
+    let pto = a.poll_at().unwrap();
+    assert_eq!(pto, t(11) + ms(22));
+    let probe = out(&mut a, pto);
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].0.seq, data[0].0.seq);
+    assert_eq!(a.counters().recovery_probes, 1);
+    assert_eq!(a.counters().rto_expiries, 0);
+    // One per recovery: then the RTO, restarted by the probe.
+    assert_eq!(a.poll_at().unwrap(), pto + a.rtt.current());
+    // The probe repaired the hole: recovery ends, and the next one may
+    // probe again.
+    let mut ack = dupack(&a, &[]);
+    ack.0.ack = data[9].0.seq + data[9].1.len() as u32;
+    feed(&mut a, pto + ms(10), &[ack]);
+    assert_eq!(a.ca_state(), crate::tcp::CaState::Open);
+}
+
+#[test]
+fn no_recovery_probe_where_it_would_come_late_against_the_rto() {
+    // SRTT 100 ms: a probe at 202 ms would save little against a 300 ms
+    // RTO, so recovery waits for the RTO as RFC 8985 and Linux do.
+    let (mut a, data) = lost_retransmission(ms(100));
+    let rto = a.poll_at().unwrap();
+    assert_eq!(Some(rto), a.rto_at);
+    let o = out(&mut a, rto);
+    assert_eq!(o[0].0.seq, data[0].0.seq);
+    assert_eq!(a.counters().rto_expiries, 1);
+    assert_eq!(a.counters().recovery_probes, 0);
 }

@@ -167,6 +167,8 @@ pub struct Connection {
     pub(super) tlp_end: Option<Seq>,
     /// Probes sent in the episode `tlp_end` marks.
     pub(super) tlp_sent: u8,
+    /// Of those, the ones no D-SACK has yet reported as duplicates.
+    pub(super) tlp_dsacks_due: u8,
     /// Where the probe's retransmission began: a D-SACK over it says the
     /// probe repaired nothing.
     pub(super) tlp_start: Seq,
@@ -301,6 +303,7 @@ impl Connection {
             rto_before_probe: None,
             tlp_end: None,
             tlp_sent: 0,
+            tlp_dsacks_due: 0,
             tlp_start: Seq(0),
             undo: None,
             prr: None,

@@ -114,8 +114,10 @@ impl Connection {
             if self.tlp_end.is_some_and(|end| self.snd_una < end) {
                 // The second probe of the episode (see `arm_pto`).
                 self.tlp_sent += 1;
+                self.tlp_dsacks_due += 1;
             } else {
                 self.tlp_sent = 1;
+                self.tlp_dsacks_due = 1;
                 self.tlp_start = start;
                 self.tlp_end = Some(self.snd_max);
             }
@@ -162,7 +164,13 @@ impl Connection {
             return;
         };
         if dsack.is_some_and(|(l, r)| l < end && self.tlp_start < r) {
-            self.tlp_end = None;
+            // With two probes out, one D-SACK may be the second probe's
+            // while the first repaired a loss: only a D-SACK for each
+            // clears the episode.
+            self.tlp_dsacks_due = self.tlp_dsacks_due.saturating_sub(1);
+            if self.tlp_dsacks_due == 0 {
+                self.tlp_end = None;
+            }
         } else if ack > end {
             self.tlp_end = None;
             if self.recover.is_none() {

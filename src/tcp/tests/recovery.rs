@@ -345,6 +345,43 @@ fn tlp_that_repaired_a_lost_tail_reduces_cwnd_once_an_ack_passes_the_probe() {
 }
 
 #[test]
+fn one_dsack_after_two_probes_does_not_hide_the_loss_the_first_repaired() {
+    // SRTT 12.5 ms: the PTO (27 ms) is less than half the RTO, so a
+    // second probe follows an unanswered first.
+    let (mut a, mut b, data) = tail_flight();
+    // The last segment is lost, and B's ACKs of the others too.
+    feed(&mut b, t(200), &data[..2]);
+    out(&mut b, t(200));
+    let pto = a.poll_at().unwrap();
+    let first = out(&mut a, pto);
+    // The first probe fills the tail; B's (delayed) ACK of it is lost.
+    feed(&mut b, pto, &first);
+    let second_at = a.poll_at().unwrap();
+    let second = out(&mut a, second_at);
+    assert_eq!(second[0].0.seq, first[0].0.seq);
+    assert_eq!(a.counters().tlp_probes, 2);
+    // The second is a duplicate: B reports it at once with a D-SACK.
+    feed(&mut b, second_at, &second);
+    let ack = out(&mut b, second_at);
+    assert_eq!(
+        ack[0].0.options.sack_len, 1,
+        "a D-SACK for the second probe"
+    );
+    let before = a.cwnd();
+    feed(&mut a, second_at + ms(10), &ack);
+    assert_eq!(a.counters().tlp_recoveries, 0, "one D-SACK of two");
+    // An ACK beyond the probes with no second D-SACK: a loss was repaired.
+    a.send(&[5; 1000]).unwrap();
+    let more = out(&mut a, second_at + ms(10));
+    feed(&mut b, second_at + ms(10), &more);
+    let mut acks = out(&mut b, second_at + ms(400));
+    acks.retain(|s| s.0.ack > first[0].0.seq + 1000);
+    feed(&mut a, second_at + ms(400), &acks);
+    assert_eq!(a.counters().tlp_recoveries, 1);
+    assert!(a.cwnd() < before, "{} !< {before}", a.cwnd());
+}
+
+#[test]
 fn tlp_answered_by_a_dsack_leaves_cwnd_alone() {
     let (mut a, mut b, data) = tail_flight();
     // Everything arrives; B's ACK is lost.

@@ -534,3 +534,20 @@ fn no_recovery_probe_where_it_would_come_late_against_the_rto() {
     assert_eq!(a.counters().rto_expiries, 1);
     assert_eq!(a.counters().recovery_probes, 0);
 }
+
+#[test]
+fn a_probe_that_finds_nothing_to_send_does_not_defer_the_rto() {
+    let (mut a, _) = lost_retransmission(ms(5));
+    let rto = a.rto_at.unwrap();
+    // Nothing left for a probe to resend (a transmit log that lost track
+    // of the hole, as a PMTU drop once made it): the probe timer fires,
+    // sends nothing, and must leave the RTO where it was, or each PTO
+    // would push it back forever (sim seed 640 ran 300 s that way).
+    a.rack = Default::default();
+    let pto = a.poll_at().unwrap();
+    assert!(pto < rto);
+    assert!(out(&mut a, pto).is_empty());
+    assert_eq!(a.poll_at(), Some(rto));
+    assert_eq!(out(&mut a, rto)[0].0.seq, a.snd_una.0);
+    assert_eq!(a.counters().rto_expiries, 1);
+}

@@ -90,15 +90,7 @@ fn packet_too_big_lowers_mss_and_resends_what_no_longer_fits() {
 /// A connection with `srtt` (and a small RTTVAR, so the RTO is SRTT plus
 /// its 200 ms floor) whose flight of three segments is entirely lost.
 fn lost_flight(srtt: Duration) -> (Connection, Vec<Seg>) {
-    let (mut a, mut b) = pair();
-    a.send(b"warm").unwrap();
-    feed(&mut b, t(0), &out(&mut a, t(0)));
-    feed(&mut a, t(100), &out(&mut b, t(100)));
-    a.rtt.srtt = Some(srtt);
-    a.rtt.rttvar = srtt / 8;
-    a.send(&[4; 3000]).unwrap();
-    let data = out(&mut a, t(200));
-    assert_eq!(data.len(), 3);
+    let (a, _, data) = tail_flight_with(Some(srtt));
     (a, data)
 }
 
@@ -301,24 +293,48 @@ fn rack_waits_a_reordering_window_once_a_retransmission_proved_spurious() {
     assert_eq!(o[0].0.seq, s(2));
 }
 
-/// A warmed-up pair (SRTT 100 ms) and a three-segment flight from A.
+/// A warmed-up pair (one round trip of 100 ms: SRTT 12.5 ms) and a
+/// three-segment flight from A.
 fn tail_flight() -> (Connection, Connection, Vec<Seg>) {
+    tail_flight_with(None)
+}
+
+/// The same, with A's SRTT set to `srtt` (RTTVAR an eighth of it) first.
+fn tail_flight_with(srtt: Option<Duration>) -> (Connection, Connection, Vec<Seg>) {
     let (mut a, mut b) = pair();
     a.send(b"warm").unwrap();
     feed(&mut b, t(0), &out(&mut a, t(0)));
     feed(&mut a, t(100), &out(&mut b, t(100)));
+    if let Some(srtt) = srtt {
+        a.rtt.srtt = Some(srtt);
+        a.rtt.rttvar = srtt / 8;
+    }
     a.send(&[4; 3000]).unwrap();
     let data = out(&mut a, t(200));
     assert_eq!(data.len(), 3);
     (a, b, data)
 }
 
+/// The flight's last segment is lost, and B's ACKs of the others too.
+fn lose_the_tail(b: &mut Connection, data: &[Seg]) {
+    feed(b, t(200), &data[..2]);
+    out(b, t(200));
+}
+
+/// A sends more at `at`; B's ACKs of it that pass `probe_end` reach A.
+fn ack_beyond_the_probe(a: &mut Connection, b: &mut Connection, at: Instant, probe_end: u32) {
+    a.send(&[5; 1000]).unwrap();
+    let more = out(a, at);
+    feed(b, at, &more);
+    let mut acks = out(b, at + ms(300));
+    acks.retain(|s| s.0.ack > probe_end);
+    feed(a, at + ms(300), &acks);
+}
+
 #[test]
 fn tlp_that_repaired_a_lost_tail_reduces_cwnd_once_an_ack_passes_the_probe() {
     let (mut a, mut b, data) = tail_flight();
-    // The last segment is lost, and B's ACKs of the others too.
-    feed(&mut b, t(200), &data[..2]);
-    out(&mut b, t(200));
+    lose_the_tail(&mut b, &data);
     let pto = a.poll_at().unwrap();
     let probe = out(&mut a, pto);
     assert_eq!(probe[0].0.seq, data[2].0.seq);
@@ -333,12 +349,7 @@ fn tlp_that_repaired_a_lost_tail_reduces_cwnd_once_an_ack_passes_the_probe() {
     feed(&mut a, pto + ms(100), &ack);
     assert_eq!(a.cwnd(), before, "a late D-SACK may still clear the probe");
     // An ACK beyond the probe with no D-SACK: the probe repaired a loss.
-    a.send(&[5; 1000]).unwrap();
-    let more = out(&mut a, pto + ms(100));
-    feed(&mut b, pto + ms(100), &more);
-    let mut acks = out(&mut b, pto + ms(400));
-    acks.retain(|s| s.0.ack > probe[0].0.seq + 1000);
-    feed(&mut a, pto + ms(400), &acks);
+    ack_beyond_the_probe(&mut a, &mut b, pto + ms(100), probe[0].0.seq + 1000);
     assert_eq!(a.counters().tlp_recoveries, 1);
     assert!(a.cwnd() < before, "{} !< {before}", a.cwnd());
     assert_eq!(a.counters().fast_retransmits, 0);
@@ -349,9 +360,7 @@ fn one_dsack_after_two_probes_does_not_hide_the_loss_the_first_repaired() {
     // SRTT 12.5 ms: the PTO (27 ms) is less than half the RTO, so a
     // second probe follows an unanswered first.
     let (mut a, mut b, data) = tail_flight();
-    // The last segment is lost, and B's ACKs of the others too.
-    feed(&mut b, t(200), &data[..2]);
-    out(&mut b, t(200));
+    lose_the_tail(&mut b, &data);
     let pto = a.poll_at().unwrap();
     let first = out(&mut a, pto);
     // The first probe fills the tail; B's (delayed) ACK of it is lost.
@@ -371,12 +380,7 @@ fn one_dsack_after_two_probes_does_not_hide_the_loss_the_first_repaired() {
     feed(&mut a, second_at + ms(10), &ack);
     assert_eq!(a.counters().tlp_recoveries, 0, "one D-SACK of two");
     // An ACK beyond the probes with no second D-SACK: a loss was repaired.
-    a.send(&[5; 1000]).unwrap();
-    let more = out(&mut a, second_at + ms(10));
-    feed(&mut b, second_at + ms(10), &more);
-    let mut acks = out(&mut b, second_at + ms(400));
-    acks.retain(|s| s.0.ack > first[0].0.seq + 1000);
-    feed(&mut a, second_at + ms(400), &acks);
+    ack_beyond_the_probe(&mut a, &mut b, second_at + ms(10), first[0].0.seq + 1000);
     assert_eq!(a.counters().tlp_recoveries, 1);
     assert!(a.cwnd() < before, "{} !< {before}", a.cwnd());
 }

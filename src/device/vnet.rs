@@ -503,6 +503,7 @@ mod tests {
             hop_limit: 64,
             ident: 1,
             dont_frag: true,
+            ecn: 0,
         };
         let mut whole = vec![0u8; ip.buffer_len()];
         let n = ip.emit(&mut whole).unwrap();
@@ -637,6 +638,7 @@ mod tests {
             hop_limit: 64,
             ident: 7,
             dont_frag: true,
+            ecn: 0,
         };
         let mut p = vec![0u8; ip.buffer_len()];
         let n = ip.emit(&mut p).unwrap();

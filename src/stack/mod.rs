@@ -164,6 +164,7 @@ pub(crate) enum Socket {
 ///     hop_limit: 64,
 ///     ident: 1,
 ///     dont_frag: false,
+///     ecn: 0,
 /// };
 /// let mut packet = vec![0; ip.buffer_len()];
 /// let n = ip.emit(&mut packet)?;
@@ -217,6 +218,8 @@ pub(crate) struct Arrival<'a> {
     /// The link vouched for the TCP or UDP checksum (see
     /// [`Core::input_verified`]): the transport parsers skip summing it.
     pub verified: bool,
+    /// The IP header's ECN field (3: congestion experienced).
+    pub ecn: u8,
 }
 
 impl Core {
@@ -302,6 +305,7 @@ impl Core {
                     original: packet,
                     first_fragment: true,
                     verified,
+                    ecn: view.ecn,
                 },
             ),
             Some(_) => self.reassemble(now, &view, packet),
@@ -371,6 +375,7 @@ impl Core {
                 original: &original,
                 first_fragment: true,
                 verified: false,
+                ecn: view.ecn,
             },
         );
     }

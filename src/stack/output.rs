@@ -34,6 +34,7 @@ impl Core {
             hop_limit: self.cfg.hop_limit,
             ident: 0,
             dont_frag: false,
+            ecn: 0,
         };
         let plan = plan(version, header.header_len(), payload.len(), self.cfg.mtu).map_err(
             |e| match e {

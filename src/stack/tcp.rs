@@ -148,6 +148,10 @@ impl TcpTables {
     }
 }
 
+/// ECN codepoints of the IP header (RFC 3168 section 5).
+const ECN_ECT0: u8 = 2;
+const ECN_CE: u8 = 3;
+
 fn canonical(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V6(a) => match a.to_ipv4_mapped() {
@@ -765,7 +769,7 @@ impl Core {
                 if let Some(Socket::Tcp(s)) = self.sockets.get_mut(h)
                     && let Role::Conn(c) = &mut s.state
                 {
-                    c.on_segment(now, &repr, payload);
+                    c.on_segment_ce(now, &repr, payload, arrival.ecn == ECN_CE);
                     c.poll_urgent_ack(now, |r, _| ack = Some(*r));
                 }
                 if let Some(ack) = ack {
@@ -1070,7 +1074,7 @@ impl Core {
         let mut touched = std::mem::take(&mut self.tcp_tables.touched);
         touched.sort_unstable();
         touched.dedup();
-        let mut segments: Vec<(IpAddr, IpAddr, TcpRepr, Vec<u8>)> = Vec::new();
+        let mut segments: Vec<(IpAddr, IpAddr, TcpRepr, Vec<u8>, bool)> = Vec::new();
         for &h in &touched {
             let Some(Socket::Tcp(s)) = self.sockets.get_mut(h) else {
                 continue;
@@ -1079,12 +1083,13 @@ impl Core {
                 continue;
             };
             let (lip, rip) = (c.local().ip(), c.remote().ip());
-            c.poll_transmit(now, |repr, payload| {
-                segments.push((lip, rip, *repr, payload.to_vec()));
+            c.poll_transmit_ect(now, |repr, payload, ect| {
+                segments.push((lip, rip, *repr, payload.to_vec(), ect));
             });
         }
-        for (src, dst, repr, payload) in segments {
-            self.send_tcp_segment(src, dst, &repr, &payload);
+        for (src, dst, repr, payload, ect) in segments {
+            let ecn = if ect { ECN_ECT0 } else { 0 };
+            self.send_tcp_segment_ecn(src, dst, &repr, &payload, ecn);
         }
         for &h in &touched {
             self.tcp_after_poll(h);
@@ -1160,6 +1165,18 @@ impl Core {
         repr: &TcpRepr,
         payload: &[u8],
     ) {
+        self.send_tcp_segment_ecn(src, dst, repr, payload, 0);
+    }
+
+    /// [`Core::send_tcp_segment`] with the IP header's ECN field.
+    fn send_tcp_segment_ecn(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        repr: &TcpRepr,
+        payload: &[u8],
+        ecn: u8,
+    ) {
         let tcp_len = repr.buffer_len(payload.len());
         let header = IpHeader {
             src,
@@ -1169,6 +1186,7 @@ impl Core {
             hop_limit: self.cfg.hop_limit,
             ident: 0,
             dont_frag: true,
+            ecn,
         };
         if self.tx.len() >= self.cfg.max_tx_queue {
             self.counters.tx_dropped += 1;

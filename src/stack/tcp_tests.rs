@@ -82,6 +82,7 @@ fn tcp_from_peer(seg: &TcpRepr) -> Vec<u8> {
         hop_limit: 64,
         ident: 0,
         dont_frag: true,
+        ecn: 0,
     };
     let mut packet = vec![0u8; h.buffer_len()];
     let n = h.emit(&mut packet).unwrap();
@@ -742,4 +743,37 @@ fn each_out_of_order_segment_of_a_batch_draws_its_own_ack() {
     let mut acks = Vec::new();
     p.a.poll_transmit(p.now, &mut acks);
     assert_eq!(segments(&acks).len(), 4);
+}
+
+#[test]
+fn ecn_marks_new_data_ect0_and_a_ce_mark_comes_back_as_ece() {
+    let mut p = Pair::new();
+    p.b = Core::new(CoreConfig {
+        addr: PEER4,
+        addr6: PEER6,
+        seed: 5,
+        tcp: crate::tcp::TcpConfig {
+            ecn: crate::tcp::Ecn::On,
+            ..crate::tcp::TcpConfig::default()
+        },
+        ..CoreConfig::default()
+    });
+    let (s, c) = connected(&mut p, true);
+    p.b.tcp_send(c, &[3; 1000]).unwrap();
+    let mut out = Vec::new();
+    p.b.poll_transmit(p.now, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(parse_ip(&out[0]).unwrap().ecn, 2, "ECT(0)");
+    // A router on the way marks it CE (IPv6: no header checksum to fix).
+    out[0][1] |= 0x30;
+    assert_eq!(parse_ip(&out[0]).unwrap().ecn, 3);
+    p.a.input(p.now, &out[0]);
+    let mut acks = Vec::new();
+    p.a.poll_transmit(p.now, &mut acks);
+    let acks = segments(&acks);
+    assert!(!acks.is_empty());
+    assert!(acks.iter().all(|(a, _)| a.flags.contains(TcpFlags::ECE)));
+    assert!(acks.iter().all(|(_, len)| *len == 0));
+    let mut buf = [0u8; 1000];
+    assert_eq!(p.a.tcp_recv(s, &mut buf, false).unwrap(), 1000);
 }

@@ -34,6 +34,7 @@ fn ip_packet(src: IpAddr, dst: IpAddr, protocol: IpProtocol, payload: &[u8]) -> 
         hop_limit: 64,
         ident: 1,
         dont_frag: false,
+        ecn: 0,
     };
     let mut p = vec![0u8; h.buffer_len()];
     let n = h.emit(&mut p).unwrap();

@@ -17,7 +17,7 @@ use super::seq::Seq;
 use super::undo::Undo;
 use super::{Counters, State, TcpConfig, TcpError};
 use crate::time::Instant;
-use crate::wire::tcp::TcpRepr;
+use crate::wire::tcp::{TcpFlags, TcpRepr};
 use std::net::SocketAddr;
 
 /// How many data segments a new connection ACKs at once (Linux's
@@ -207,6 +207,19 @@ pub struct Connection {
     /// before the next arrival is taken ([`Connection::poll_urgent_ack`]):
     /// a batch of arrivals must not collapse into one ACK.
     pub(super) ack_urgent: bool,
+
+    // ECN (RFC 3168 section 6.1).
+    /// Both ends agreed on ECN in the handshake.
+    pub(super) ecn_ok: bool,
+    /// Receiver: a CE mark arrived; every segment carries ECE until the
+    /// peer's CWR.
+    pub(super) ece_echo: bool,
+    /// The segment being taken arrived CE-marked.
+    pub(super) arrival_ce: bool,
+    /// Sender: cwnd was reduced for an ECE; the next new data carries CWR.
+    pub(super) cwr_pending: bool,
+    /// snd_max at the last ECE reduction: at most one per window.
+    pub(super) ecn_high: Option<Seq>,
     pub(super) unacked_bytes: usize,
     /// In-order data segments still to be ACKed at once: the quick-ACK
     /// start of a connection (Linux's, up to 16 segments), so the peer's
@@ -320,6 +333,11 @@ impl Connection {
             drs_epoch: now,
             ack_now: false,
             ack_urgent: false,
+            ecn_ok: false,
+            ece_echo: false,
+            arrival_ce: false,
+            cwr_pending: false,
+            ecn_high: None,
             unacked_bytes: 0,
             quickacks: QUICKACKS,
             last_data_in: None,
@@ -373,6 +391,9 @@ impl Connection {
         c.state = State::SynReceived;
         c.stats.segs_in += 1;
         c.take_syn(syn);
+        // An ECN-setup SYN carries both ECE and CWR (RFC 3168 6.1.1).
+        c.ecn_ok =
+            c.cfg.ecn != super::Ecn::Off && syn.flags.contains(TcpFlags::ECE | TcpFlags::CWR);
         c
     }
 

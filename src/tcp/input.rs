@@ -21,6 +21,15 @@ pub const CHALLENGE_ACK_LIMIT: u32 = 10;
 const OOW_ACK_INTERVAL: Duration = Duration::from_millis(500);
 
 impl Connection {
+    /// [`Connection::on_segment`] for a segment whose IP header carried
+    /// the CE mark, congestion experienced (RFC 3168): if ECN was agreed,
+    /// the ACKs echo it until the peer reduces.
+    pub fn on_segment_ce(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8], ce: bool) {
+        self.arrival_ce = ce;
+        self.on_segment(now, seg, payload);
+        self.arrival_ce = false;
+    }
+
     /// Processes one arriving segment that the stack demultiplexed to this
     /// connection. Never panics, whatever the segment holds; call
     /// `poll_transmit` afterwards for the replies.
@@ -65,6 +74,9 @@ impl Connection {
         }
         self.take_syn(seg);
         self.arm_keepalive(now);
+        // ECN only if our ECN-setup SYN drew an ECN-setup SYN-ACK: ECE
+        // without CWR (RFC 3168 6.1.1).
+        self.ecn_ok &= flags.contains(TcpFlags::ECE) && !flags.contains(TcpFlags::CWR);
         if has_ack {
             self.snd_wl2 = ack;
             self.ack_advanced(now, seg, ack);
@@ -228,6 +240,11 @@ impl Connection {
             return;
         }
 
+        // The peer reduced for our ECE: stop echoing (RFC 3168 6.1.3).
+        if self.ecn_ok && flags.contains(TcpFlags::CWR) {
+            self.ece_echo = false;
+        }
+
         // Seventh: segment text.
         if !payload.is_empty() {
             match self.state {
@@ -337,6 +354,9 @@ impl Connection {
             }
         }
         let after_rto = self.rto_recover.is_none_or(|r| ack >= r);
+        if self.ecn_ok && seg.flags.contains(TcpFlags::ECE) {
+            self.on_ecn_echo(now);
+        }
         if ack > self.snd_una {
             self.ack_advanced(now, seg, ack);
         } else if is_dup {
@@ -391,9 +411,26 @@ impl Connection {
         }
     }
 
+    /// An ECN-Echo: congestion without loss. cwnd and ssthresh go down as
+    /// for a loss, at most once per window of data and not again during a
+    /// recovery that already reduced them; the next new data carries CWR
+    /// so the receiver stops echoing (RFC 3168 section 6.1.2).
+    fn on_ecn_echo(&mut self, now: Instant) {
+        self.cwr_pending = true;
+        let reduced_this_window = self.ecn_high.is_some_and(|h| self.snd_una < h);
+        if reduced_this_window || self.recover.is_some() || self.rto_recover.is_some() {
+            return;
+        }
+        self.cc.on_congestion(now, self.snd_max.since(self.snd_una));
+        self.ecn_high = Some(self.snd_max);
+        self.stats.ecn_reductions += 1;
+    }
+
     /// Fast retransmit (RFC 5681 section 3.2, RFC 6582, RFC 6675).
     fn enter_recovery(&mut self, now: Instant) {
         let flight = self.snd_max.since(self.snd_una);
+        // One reduction per window, whether for loss or ECN.
+        self.ecn_high = Some(self.snd_max);
         self.cc.on_congestion(now, flight);
         self.recover = Some(self.snd_max);
         self.prr = self.opts.sack.then(|| super::prr::Prr::new(flight));
@@ -553,6 +590,13 @@ impl Connection {
         if data.is_empty() {
             self.ack_now = true;
             return;
+        }
+        if self.arrival_ce && self.ecn_ok {
+            // Congestion experienced: echo it on every segment until the
+            // peer's CWR, starting with an ACK now (RFC 3168 6.1.3).
+            self.ece_echo = true;
+            self.ack_now = true;
+            self.ack_urgent = true;
         }
         let in_order = seq == self.rcv_nxt;
         let had_gaps = self.recv_buf.has_gaps();

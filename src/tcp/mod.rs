@@ -155,6 +155,22 @@ pub struct TcpConfig {
     /// nothing larger than the MSS. Used only while the peer's MSS is at
     /// least ours, so the link's pieces never exceed what the peer takes.
     pub tso_max: u32,
+    /// Explicit Congestion Notification (RFC 3168).
+    pub ecn: Ecn,
+}
+
+/// When a connection uses ECN (RFC 3168), as Linux's `net.ipv4.tcp_ecn`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Ecn {
+    /// Never: no ECN-setup SYN, and one received is answered without ECN.
+    Off,
+    /// Only when the peer asks, with an ECN-setup SYN (Linux's default, 2).
+    #[default]
+    Accept,
+    /// Ask on active opens too (the first SYN only: a retransmitted SYN
+    /// goes without, in case the path drops ECN-setup SYNs, as Linux's
+    /// tcp_ecn_fallback), and accept.
+    On,
 }
 
 impl Default for TcpConfig {
@@ -190,6 +206,7 @@ impl TcpConfig {
             timestamps: true,
             sack: true,
             tso_max: 0,
+            ecn: Ecn::Accept,
         }
     }
 }
@@ -289,6 +306,9 @@ pub struct Counters {
     /// Tail loss probes that repaired a loss, answered by a cwnd reduction
     /// (RFC 8985 section 7.4; Linux's TCPLossProbeRecovery).
     pub tlp_recoveries: u64,
+    /// Congestion-window reductions answering an ECN-Echo (RFC 3168
+    /// section 6.1.2).
+    pub ecn_reductions: u64,
     /// Rescue retransmissions (RFC 6675 section 4, NextSeg rule 4).
     pub rescue_retransmits: u64,
     /// Probes sent during fast recovery after a probe timeout without an
@@ -322,6 +342,7 @@ impl core::ops::AddAssign<&Counters> for Counters {
         self.tlp_recoveries += o.tlp_recoveries;
         self.rescue_retransmits += o.rescue_retransmits;
         self.recovery_probes += o.recovery_probes;
+        self.ecn_reductions += o.ecn_reductions;
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
         self.challenge_acks += o.challenge_acks;

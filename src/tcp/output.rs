@@ -67,6 +67,21 @@ impl Connection {
         }
     }
 
+    /// [`Connection::poll_transmit`], telling with each segment whether it
+    /// goes ECN-capable, ECT(0): new data of a connection that negotiated
+    /// ECN, never a SYN, a pure ACK or a retransmission (RFC 3168 sections
+    /// 6.1.1 and 6.1.5).
+    pub fn poll_transmit_ect(&mut self, now: Instant, mut emit: impl FnMut(&TcpRepr, &[u8], bool)) {
+        let (ecn, new_from) = (self.ecn_ok, self.snd_max);
+        self.poll_transmit(now, |repr, payload| {
+            let ect = ecn
+                && !payload.is_empty()
+                && !repr.flags.contains(TcpFlags::SYN)
+                && Seq(repr.seq) >= new_from;
+            emit(repr, payload, ect);
+        });
+    }
+
     /// Sends the due ACK now if it is urgent (out-of-order, duplicate or
     /// hole-filling data, or two full segments unacknowledged), and
     /// nothing else: the stack calls this after each arriving segment, so
@@ -113,6 +128,10 @@ impl Connection {
     /// options).
     fn header(&mut self, now: Instant, seq: Seq, flags: TcpFlags, payload_len: usize) -> TcpRepr {
         let mut repr = self.base_header(seq, flags | TcpFlags::ACK);
+        if self.ece_echo {
+            // RFC 3168 6.1.3: every segment until the peer's CWR.
+            repr.flags |= TcpFlags::ECE;
+        }
         repr.ack = self.rcv_nxt.0;
         repr.window = self.advertise_window();
         let mut room = MAX_SACK_BLOCKS;
@@ -204,7 +223,22 @@ impl Connection {
         } else {
             repr.options = options::syn_options(&self.cfg, None, tsval);
         }
-        if self.snd_max != self.iss {
+        let first = self.snd_max == self.iss;
+        if syn_ack {
+            // Accepting the peer's ECN-setup SYN (RFC 3168 6.1.1).
+            if self.ecn_ok {
+                repr.flags |= TcpFlags::ECE;
+            }
+        } else {
+            // An ECN-setup SYN, the first only: a SYN retransmitted goes
+            // without, in case ECN-setup SYNs are what the path drops
+            // (RFC 3168 6.1.1.1; Linux's tcp_ecn_fallback).
+            self.ecn_ok = first && self.cfg.ecn == super::Ecn::On;
+            if self.ecn_ok {
+                repr.flags |= TcpFlags::ECE | TcpFlags::CWR;
+            }
+        }
+        if !first {
             self.stats.retransmits += 1;
             self.rtt_probe = None;
         } else {
@@ -241,6 +275,10 @@ impl Connection {
         let probe_push = len > 0 && std::mem::take(&mut self.probe_push);
         if len > 0 && off + len == self.send_buf.len() && !self.tail_more || probe_push {
             flags |= TcpFlags::PSH;
+        }
+        if len > 0 && seq >= self.snd_max && std::mem::take(&mut self.cwr_pending) {
+            // The first new data after an ECE reduction (RFC 3168 6.1.2).
+            flags |= TcpFlags::CWR;
         }
         let repr = self.header(now, seq, flags, len);
         let used = len as u32 + u32::from(fin);

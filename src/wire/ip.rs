@@ -20,6 +20,7 @@
 //!     hop_limit: 64,
 //!     ident: 1,
 //!     dont_frag: true,
+//!     ecn: 0,
 //! };
 //! let mut packet = vec![0; ip.buffer_len()];
 //! let header_len = ip.emit(&mut packet)?;
@@ -66,6 +67,8 @@ pub struct IpView<'a> {
     pub fragment: Option<IpFragment>,
     /// IPv4's DF flag; always false for IPv6, which never fragments en route.
     pub dont_frag: bool,
+    /// The ECN field (RFC 3168 section 5; 3 is CE, congestion experienced).
+    pub ecn: u8,
     /// Bytes before `payload`: the IPv4 header with options, or the IPv6
     /// fixed header plus the extension headers walked.
     pub header_len: usize,
@@ -126,6 +129,7 @@ fn parse_v4(bytes: &[u8], quoted: bool) -> Result<IpView<'_>> {
         hop_limit: packet.ttl(),
         fragment,
         dont_frag: packet.dont_frag(),
+        ecn: packet.ecn(),
         header_len: packet.header_len(),
         payload: packet_payload_v4(bytes, &packet),
     })
@@ -158,6 +162,7 @@ fn parse_v6(bytes: &[u8], quoted: bool) -> Result<IpView<'_>> {
             more_frags: f.more_frags,
         }),
         dont_frag: false,
+        ecn: packet.traffic_class() & 3,
         header_len: ipv6::HEADER_LEN + ext.offset,
         payload: after_fixed.get(ext.offset..).unwrap_or(&[]),
     })
@@ -182,6 +187,9 @@ pub struct IpHeader {
     pub ident: u16,
     /// IPv4 "don't fragment" flag; ignored for IPv6.
     pub dont_frag: bool,
+    /// The ECN field (RFC 3168 section 5): 0 not ECN-capable, 2 ECT(0),
+    /// 1 ECT(1), 3 CE. The DSCP is always 0.
+    pub ecn: u8,
 }
 
 impl IpHeader {
@@ -215,7 +223,7 @@ impl IpHeader {
                 more_frags: false,
                 frag_offset: 0,
                 dscp: 0,
-                ecn: 0,
+                ecn: self.ecn & 3,
             }
             .emit(buf),
             (IpAddr::V6(src_addr), IpAddr::V6(dst_addr)) => Ipv6Repr {
@@ -224,7 +232,7 @@ impl IpHeader {
                 next_header: self.protocol,
                 payload_len: self.payload_len,
                 hop_limit: self.hop_limit,
-                traffic_class: 0,
+                traffic_class: self.ecn & 3,
                 flow_label: 0,
             }
             .emit(buf),
@@ -260,6 +268,7 @@ mod tests {
             hop_limit: 64,
             ident: 42,
             dont_frag: true,
+            ecn: 0,
         };
         let mut buf = vec![0; ip.buffer_len()];
         let hl = ip.emit(&mut buf).unwrap();
@@ -285,6 +294,34 @@ mod tests {
     }
 
     #[test]
+    fn the_ecn_field_is_emitted_and_parsed_for_both_versions() {
+        for (src, dst) in [(A4, B4), (A6, B6)] {
+            for ecn in 0..4 {
+                let ip = IpHeader {
+                    src,
+                    dst,
+                    protocol: IpProtocol::Tcp,
+                    payload_len: 0,
+                    hop_limit: 64,
+                    ident: 0,
+                    dont_frag: true,
+                    ecn,
+                };
+                let mut buf = vec![0u8; ip.buffer_len()];
+                ip.emit(&mut buf).unwrap();
+                assert_eq!(parse_ip(&buf).unwrap().ecn, ecn);
+                // The low two bits of the TOS / traffic class byte.
+                let tos = if src.is_ipv4() {
+                    buf[1]
+                } else {
+                    (buf[0] << 4) | (buf[1] >> 4)
+                };
+                assert_eq!(tos, ecn);
+            }
+        }
+    }
+
+    #[test]
     fn ipv6_fragment_reports_header_len_protocol_and_fragment_data() {
         let frag = Ipv6FragmentRepr {
             next_header: IpProtocol::Udp,
@@ -301,6 +338,7 @@ mod tests {
             hop_limit: 1,
             ident: 0,
             dont_frag: false,
+            ecn: 0,
         };
         let mut buf = vec![0; ip.buffer_len()];
         ip.emit(&mut buf).unwrap();
@@ -368,6 +406,7 @@ mod tests {
             hop_limit: 64,
             ident: 0,
             dont_frag: false,
+            ecn: 0,
         };
         assert_eq!(ip.emit(&mut [0; 40]), Err(Error::Malformed));
         ip.dst = B4;

@@ -706,6 +706,7 @@ fn super_segment(len: usize, seq: u32) -> (Packet, Vec<u8>) {
         hop_limit: 64,
         ident: 0,
         dont_frag: true,
+        ecn: 0,
     };
     let mut p = vec![0u8; ip.buffer_len()];
     let n = ip.emit(&mut p).unwrap();

@@ -4,6 +4,7 @@
 
 mod close;
 mod data;
+mod ecn;
 mod handshake;
 mod hostile;
 mod push;

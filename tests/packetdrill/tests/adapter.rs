@@ -216,6 +216,7 @@ fn datagram(tcp: &TcpRepr, payload: &[u8]) -> Vec<u8> {
         hop_limit: 64,
         ident: 0,
         dont_frag: true,
+        ecn: 0,
     };
     let mut p = vec![0u8; h.buffer_len()];
     let n = h.emit(&mut p).unwrap();

@@ -49,6 +49,9 @@ pub struct Config {
     /// `USTACK_OFFLOAD`: ask for TUN offloads (checksum, TSO, USO) where
     /// the kernel has them; `off` runs the device in plain mode.
     pub offload: bool,
+    /// `USTACK_ECN`: Explicit Congestion Notification (RFC 3168): `off`,
+    /// `accept` (when a peer asks; Linux's default) or `on` (ask too).
+    pub ecn: crate::tcp::Ecn,
     /// `USTACK_FALLBACK` (shim only).
     pub fallback: Fallback,
     /// `USTACK_LINGER` (shim only): how long the stack keeps delivering
@@ -75,6 +78,7 @@ impl Default for Config {
             pcap: None,
             fault: None,
             offload: true,
+            ecn: crate::tcp::Ecn::Accept,
             fallback: Fallback::Fail,
             linger: Duration::from_secs(5),
         }
@@ -305,6 +309,14 @@ impl Config {
                 _ => return Err(bad("USTACK_OFFLOAD", &v, "'on' or 'off'")),
             };
         }
+        if let Some(v) = get("USTACK_ECN") {
+            c.ecn = match v.to_ascii_lowercase().as_str() {
+                "off" => crate::tcp::Ecn::Off,
+                "accept" => crate::tcp::Ecn::Accept,
+                "on" => crate::tcp::Ecn::On,
+                _ => return Err(bad("USTACK_ECN", &v, "'off', 'accept' or 'on'")),
+            };
+        }
         if let Some(v) = get("USTACK_FALLBACK") {
             c.fallback = match v.to_ascii_lowercase().as_str() {
                 "fail" => Fallback::Fail,
@@ -365,6 +377,7 @@ mod tests {
             ("USTACK_FAULT", "loss=0.1"),
             ("USTACK_FALLBACK", "kernel"),
             ("USTACK_OFFLOAD", "off"),
+            ("USTACK_ECN", "On"),
             ("USTACK_LINGER", "250ms"),
         ])
         .unwrap();
@@ -377,6 +390,7 @@ mod tests {
         assert_eq!(c.fault, Some(FaultConfig::parse("loss=0.1").unwrap()));
         assert_eq!(c.fallback, Fallback::Kernel);
         assert!(!c.offload);
+        assert_eq!(c.ecn, crate::tcp::Ecn::On);
         assert_eq!(c.linger, Duration::from_millis(250));
     }
 
@@ -396,6 +410,7 @@ mod tests {
             ("USTACK_LOG", "loud"),
             ("USTACK_FALLBACK", "maybe"),
             ("USTACK_OFFLOAD", "yes"),
+            ("USTACK_ECN", "yes"),
             ("USTACK_LINGER", "5"),
             ("USTACK_FAULT", "loss=2"),
             ("USTACK_FAULT", "jitter=5ms"),

@@ -712,3 +712,157 @@ fn a_65535_byte_mtu_carries_64_kib_segments_both_ways_both_families() {
         }
     });
 }
+
+/// Whether the kernel's TCP_INFO says ECN is in use on `s` (TCPI_OPT_ECN).
+fn kernel_ecn(s: &net::TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcp_info is plain data; getsockopt writes at most `len`
+    // bytes into it and the fd is a live socket.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    info.tcpi_options & 8 != 0
+}
+
+/// Datagrams marked ECT(0) the kernel received in this namespace, per
+/// family (`IpExt InECT0Pkts`, `Ip6InECT0Pkts`).
+fn kernel_ect0_received(v6: bool) -> u64 {
+    if v6 {
+        let text = std::fs::read_to_string("/proc/thread-self/net/snmp6").unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix("Ip6InECT0Pkts"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    } else {
+        let all = kernel_tcp_counters();
+        all.iter()
+            .find(|(n, _)| n == "InECT0Pkts")
+            .map_or(0, |e| e.1)
+    }
+}
+
+/// ECN (RFC 3168) with the kernel both ways: ustack asking (its
+/// `TcpConfig::ecn` on) and the kernel accepting, as it does by default
+/// (net.ipv4.tcp_ecn=2); then the kernel asking (tcp_ecn=1, set in this
+/// test's own namespace) and ustack accepting, as it does by default. The
+/// kernel's TCP_INFO shows ECN in use, and ustack's data reach it ECT(0).
+#[test]
+fn ecn_is_agreed_with_the_kernel_both_ways_and_data_arrives_ect0() {
+    use ustack::device::{Link, TunConfig, TunDevice};
+    thread::spawn(|| {
+        ustack::sys::enter_private_netns().expect("private network namespace (run as root)");
+        let tun = TunDevice::open(&TunConfig::default()).expect("TUN device");
+        let cfg = ustack::stack::CoreConfig {
+            mtu: tun.mtu(),
+            tcp: ustack::tcp::TcpConfig {
+                tso_max: tun.tso_max(),
+                ecn: ustack::tcp::Ecn::On,
+                ..ustack::tcp::TcpConfig::default()
+            },
+            ..ustack::stack::CoreConfig::default()
+        };
+        let stack = Stack::with_link(Box::new(tun), cfg).unwrap();
+        wait_for_kernel_ipv6();
+        let len = 1 << 20;
+        // ustack connects; the kernel accepts ECN by default.
+        for ip in [IpAddr::V4(KERNEL4), IpAddr::V6(KERNEL6)] {
+            let l = net::TcpListener::bind((ip, 0)).unwrap();
+            let port = l.local_addr().unwrap().port();
+            let before = kernel_ect0_received(ip.is_ipv6());
+            let s = TcpStream::connect(&stack, (ip, port)).unwrap();
+            let (k, _) = l.accept().unwrap();
+            assert!(kernel_ecn(&k), "the kernel server agreed to ECN over {ip}");
+            let reader = thread::spawn(move || check_pattern(k, 7));
+            send_pattern(&s, len, 7);
+            s.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(reader.join().unwrap(), len);
+            let marked = kernel_ect0_received(ip.is_ipv6()) - before;
+            eprintln!("ustack client over {ip}: {marked} ECT(0) datagrams reached the kernel");
+            assert!(marked > 0, "no ECT(0) datagram over {ip}");
+        }
+        // The kernel connects asking for ECN; ustack accepts by default.
+        std::fs::write("/proc/sys/net/ipv4/tcp_ecn", "1").expect("namespace's tcp_ecn");
+        for (ip, port) in [(IpAddr::V4(STACK4), 5201), (IpAddr::V6(STACK6), 5202)] {
+            let l = TcpListener::bind(&stack, (ip, port)).unwrap();
+            let before = kernel_ect0_received(ip.is_ipv6());
+            let k = net::TcpStream::connect((ip, port)).unwrap();
+            let (s, _) = l.accept().unwrap();
+            assert!(kernel_ecn(&k), "the kernel client agreed to ECN over {ip}");
+            let reader = thread::spawn(move || check_pattern(k, 8));
+            send_pattern(&s, len, 8);
+            s.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(reader.join().unwrap(), len);
+            let marked = kernel_ect0_received(ip.is_ipv6()) - before;
+            eprintln!("ustack server over {ip}: {marked} ECT(0) datagrams reached the kernel");
+            assert!(marked > 0, "no ECT(0) datagram over {ip}");
+        }
+    })
+    .join()
+    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+}
+
+/// Congestion signalled by CE marks instead of loss, both ways: the fault
+/// injector marks 5% of the ECN-capable packets CE, as an AQM router
+/// would. The kernel echoes the marks on ustack's data and ustack reduces
+/// (its `ecn_reductions`); ustack echoes the marks on the kernel's data and
+/// the kernel counts the ECE-acknowledged deliveries (`TCPDeliveredCE`).
+/// Nothing is lost, and every byte arrives.
+#[test]
+fn ce_marks_are_echoed_and_answered_both_ways_with_the_kernel() {
+    let cfg = Config {
+        fault: Some(FaultConfig::parse("ce=0.05,seed=3").unwrap()),
+        ..Config::default()
+    };
+    with_config(cfg, |stack| {
+        std::fs::write("/proc/sys/net/ipv4/tcp_ecn", "1").expect("namespace's tcp_ecn");
+        let len = 4 << 20;
+        for (ip, port) in [(IpAddr::V4(STACK4), 5301), (IpAddr::V6(STACK6), 5302)] {
+            let l = TcpListener::bind(&stack, (ip, port)).unwrap();
+            let kernel_before = kernel_tcp_counters();
+            let before = stack.tcp_counters();
+            let k = net::TcpStream::connect((ip, port)).unwrap();
+            let (s, _) = l.accept().unwrap();
+            assert!(kernel_ecn(&k), "ECN agreed over {ip}");
+            let mut k2 = k.try_clone().unwrap();
+            let kernel_side = thread::spawn(move || {
+                send_pattern(&mut k2, len, 11);
+                k2.shutdown(Shutdown::Write).unwrap();
+                check_pattern(k, 12)
+            });
+            let ustack_sender = {
+                let s = s.try_clone().unwrap();
+                thread::spawn(move || {
+                    send_pattern(&s, len, 12);
+                    s.shutdown(Shutdown::Write).unwrap();
+                })
+            };
+            assert_eq!(check_pattern(&s, 11), len);
+            ustack_sender.join().unwrap();
+            assert_eq!(kernel_side.join().unwrap(), len);
+            let after = stack.tcp_counters();
+            let kernel_after = kernel_tcp_counters();
+            let get =
+                |v: &[(String, u64)], n: &str| v.iter().find(|(k, _)| k == n).map_or(0, |e| e.1);
+            let echoed =
+                get(&kernel_after, "TCPDeliveredCE") - get(&kernel_before, "TCPDeliveredCE");
+            let reductions = after.ecn_reductions - before.ecn_reductions;
+            eprintln!(
+                "over {ip}: ustack reduced {reductions} times for the kernel's ECE; \
+                 the kernel counted {echoed} deliveries acknowledged with ECE; \
+                 retransmissions: ustack {}",
+                after.retransmits - before.retransmits
+            );
+            assert!(reductions > 0, "ustack never answered an ECE over {ip}");
+            assert!(echoed > 0, "ustack never echoed a CE mark over {ip}");
+        }
+    });
+}

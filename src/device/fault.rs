@@ -41,6 +41,10 @@ pub struct FaultConfig {
     pub reorder: f64,
     /// Probability that one random bit of a packet is flipped.
     pub corrupt: f64,
+    /// Probability that an ECN-capable packet (ECT(0) or ECT(1)) is marked
+    /// CE, congestion experienced, as an AQM router would instead of
+    /// dropping it (RFC 3168 section 5); other packets are left alone.
+    pub ce: f64,
     /// Added to every packet's delivery time.
     pub delay: Duration,
     /// How much longer than the others a reordered packet is held.
@@ -62,6 +66,7 @@ impl Default for FaultConfig {
             dup: 0.0,
             reorder: 0.0,
             corrupt: 0.0,
+            ce: 0.0,
             delay: Duration::ZERO,
             reorder_gap: Duration::from_millis(1),
             rate: None,
@@ -71,7 +76,7 @@ impl Default for FaultConfig {
     }
 }
 
-const KNOWN_ITEMS: &str = "loss, dup, reorder, corrupt, delay, reorder_gap, rate, limit, seed";
+const KNOWN_ITEMS: &str = "loss, dup, reorder, corrupt, ce, delay, reorder_gap, rate, limit, seed";
 const LONGEST_DELAY: Duration = Duration::from_secs(3600);
 
 fn bad_spec(message: String) -> io::Error {
@@ -179,7 +184,7 @@ impl FaultConfig {
     /// Parses a spec like `loss=0.05,dup=0.01,reorder=0.02,corrupt=0.01,delay=5ms,seed=7`.
     ///
     /// Items (any order, each at most once; an empty spec impairs nothing):
-    /// `loss`, `dup`, `reorder`, `corrupt` take a probability (`0.05` or
+    /// `loss`, `dup`, `reorder`, `corrupt`, `ce` take a probability (`0.05` or
     /// `5%`); `delay` and `reorder_gap` a duration with unit `us`, `ms` or
     /// `s`; `rate` a bandwidth in `bit`, `kbit`, `mbit`, `gbit` per second or
     /// a plain number of bytes per second; `limit` a packet count; `seed` a
@@ -221,6 +226,7 @@ impl FaultConfig {
                 "dup" => config.dup = parse_probability(key, value)?,
                 "reorder" => config.reorder = parse_probability(key, value)?,
                 "corrupt" => config.corrupt = parse_probability(key, value)?,
+                "ce" => config.ce = parse_probability(key, value)?,
                 "delay" => config.delay = parse_duration(key, value)?,
                 "reorder_gap" => config.reorder_gap = parse_duration(key, value)?,
                 "rate" => config.rate = Some(parse_rate(key, value)?),
@@ -243,6 +249,7 @@ impl FaultConfig {
             && self.dup == 0.0
             && self.reorder == 0.0
             && self.corrupt == 0.0
+            && self.ce == 0.0
             && self.delay.is_zero()
             && self.rate.is_none()
     }
@@ -254,11 +261,12 @@ impl fmt::Display for FaultConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "loss={},dup={},reorder={},corrupt={},delay={}us,reorder_gap={}us",
+            "loss={},dup={},reorder={},corrupt={},ce={},delay={}us,reorder_gap={}us",
             self.loss,
             self.dup,
             self.reorder,
             self.corrupt,
+            self.ce,
             self.delay.as_micros(),
             self.reorder_gap.as_micros()
         )?;
@@ -284,6 +292,8 @@ pub struct FaultCounters {
     pub corrupted: u64,
     /// Packets dropped because `limit` packets were already held.
     pub overflowed: u64,
+    /// ECN-capable packets marked CE.
+    pub marked: u64,
 }
 
 struct Held {
@@ -352,6 +362,25 @@ pub struct Impairment {
     counters: FaultCounters,
 }
 
+/// Sets CE in an ECN-capable IP datagram's ECN field (fixing the IPv4
+/// header checksum, as a router does); returns whether it did.
+fn mark_ce(packet: &mut [u8]) -> bool {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 20 && packet[1] & 3 != 0 => {
+            packet[1] |= 3;
+            crate::wire::ipv4::Ipv4Packet::new_unchecked(&mut *packet).fill_checksum();
+            true
+        }
+        // The traffic class straddles bytes 0 and 1: ECN is bits 4-5 of
+        // byte 1.
+        Some(6) if packet.len() >= 40 && (packet[1] >> 4) & 3 != 0 => {
+            packet[1] |= 0x30;
+            true
+        }
+        _ => false,
+    }
+}
+
 impl Impairment {
     /// An engine for `config`. Different `stream` values give independent
     /// random streams from the same seed (one per direction, say).
@@ -375,9 +404,15 @@ impl Impairment {
         let corrupt = self.rng.chance(self.config.corrupt);
         let dup = self.rng.chance(self.config.dup);
         let reorder = self.rng.chance(self.config.reorder);
+        // Drawn only when asked for, so the seeds of specs without `ce`
+        // replay as they always did.
+        let mark = self.config.ce > 0.0 && self.rng.chance(self.config.ce);
         if lose {
             self.counters.lost += 1;
             return;
+        }
+        if mark && mark_ce(&mut packet) {
+            self.counters.marked += 1;
         }
         if corrupt && !packet.is_empty() {
             let bit = self.rng.below(packet.len() as u64 * 8);
@@ -781,13 +816,44 @@ mod tests {
             limit in 1usize..1_000_000, seed: u64,
         ) {
             let c = FaultConfig {
-                loss, dup, reorder, corrupt,
+                loss, dup, reorder, corrupt, ce: corrupt / 2.0,
                 delay: Duration::from_micros(delay),
                 reorder_gap: Duration::from_micros(gap),
                 rate, limit, seed,
             };
             prop_assert_eq!(FaultConfig::parse(&c.to_string()).unwrap(), c);
         }
+    }
+
+    #[test]
+    fn ce_marks_only_ecn_capable_packets_and_keeps_the_ipv4_header_valid() {
+        use crate::wire::{IpHeader, IpProtocol, parse_ip};
+        let datagram = |src: &str, dst: &str, ecn: u8| {
+            let ip = IpHeader {
+                src: src.parse().unwrap(),
+                dst: dst.parse().unwrap(),
+                protocol: IpProtocol::Udp,
+                payload_len: 8,
+                hop_limit: 64,
+                ident: 7,
+                dont_frag: true,
+                ecn,
+            };
+            let mut p = vec![0u8; ip.buffer_len()];
+            ip.emit(&mut p).unwrap();
+            p
+        };
+        let mut imp = Impairment::new(&FaultConfig::parse("ce=1").unwrap(), 0);
+        let t0 = Instant::ZERO;
+        for (src, dst) in [("10.0.0.1", "10.0.0.2"), ("fd00::1", "fd00::2")] {
+            for (ecn, after) in [(0, 0), (1, 3), (2, 3), (3, 3)] {
+                imp.push(t0, datagram(src, dst, ecn));
+                let p = imp.pop_ready(t0).unwrap();
+                // parse_ip verifies the IPv4 header checksum.
+                assert_eq!(parse_ip(&p).unwrap().ecn, after, "{src} ECN {ecn}");
+            }
+        }
+        assert_eq!(imp.counters().marked, 6);
     }
 
     #[test]
@@ -1106,6 +1172,7 @@ mod tests {
                     dup,
                     reorder,
                     corrupt,
+                    ce: dup,
                     delay: Duration::from_micros(delay),
                     reorder_gap: Duration::from_micros(gap),
                     rate,

@@ -546,6 +546,7 @@ impl Runtime {
             mtu,
             tcp: crate::tcp::TcpConfig {
                 tso_max,
+                ecn: cfg.ecn,
                 ..crate::tcp::TcpConfig::default()
             },
             ..crate::stack::CoreConfig::default()

@@ -125,6 +125,9 @@ static void subject(void)
     SYS(getsockopt(t, IPPROTO_TCP, TCP_INFO, &ti, &tl));
     CHECK(tl > 0 && ti.tcpi_state == 1 /* TCP_ESTABLISHED */, "TCP_INFO state %u", ti.tcpi_state);
     CHECK(ti.tcpi_snd_mss > 0, "TCP_INFO snd_mss 0");
+    /* Timestamps, SACK and window scaling, as any Linux peer agrees. */
+    CHECK((ti.tcpi_options & 7) == 7, "TCP_INFO options 0x%x", ti.tcpi_options);
+    CHECK(ti.tcpi_rcv_wscale > 0, "TCP_INFO rcv_wscale 0");
     char c;
     int64_t t0 = now_ms();
     ERR(recv(t, &c, 1, 0), EAGAIN);

@@ -255,6 +255,16 @@ fn tcp_info(s: &VSock) -> Res<Vec<u8>> {
         t.tcpi_total_retrans = u32::try_from(i.counters.retransmits).unwrap_or(u32::MAX);
         t.tcpi_retransmits = u8::try_from(i.counters.rto_expiries).unwrap_or(u8::MAX);
         t.tcpi_ca_state = i.ca_state.linux();
+        let o = i.options;
+        // TCPI_OPT_TIMESTAMPS 1, _SACK 2, _WSCALE 4, _ECN 8.
+        t.tcpi_options = u8::from(o.timestamps)
+            | u8::from(o.sack) << 1
+            | u8::from(o.window_scale.is_some()) << 2
+            | u8::from(o.ecn) << 3;
+        if let Some((snd, rcv)) = o.window_scale {
+            // Two 4-bit fields, tcpi_snd_wscale in the low one.
+            t.tcpi_snd_rcv_wscale = (snd & 0xf) | (rcv & 0xf) << 4;
+        }
         t.tcpi_unacked = i.outstanding.unacked;
         t.tcpi_sacked = i.outstanding.sacked;
         t.tcpi_lost = i.outstanding.lost;

@@ -217,6 +217,9 @@ pub struct TcpInfo {
     /// What is outstanding, in segments (`tcpi_unacked`, `tcpi_sacked`,
     /// `tcpi_lost`, `tcpi_retrans`).
     pub outstanding: crate::tcp::Outstanding,
+    /// The options agreed in the handshake (timestamps, SACK, window
+    /// scaling, ECN).
+    pub options: crate::tcp::OptionsInUse,
 }
 
 impl Core {
@@ -640,6 +643,7 @@ impl Core {
             rttvar: c.rttvar(),
             ca_state: c.ca_state(),
             outstanding: c.outstanding(),
+            options: c.options_in_use(),
         })
     }
 

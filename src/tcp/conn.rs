@@ -220,6 +220,9 @@ pub struct Connection {
     pub(super) cwr_pending: bool,
     /// snd_max at the last ECE reduction: at most one per window.
     pub(super) ecn_high: Option<Seq>,
+    /// snd_max at the last ECE reduction alone: Linux's CWR state lasts
+    /// until it is acknowledged.
+    pub(super) cwr_high: Option<Seq>,
     pub(super) unacked_bytes: usize,
     /// In-order data segments still to be ACKed at once: the quick-ACK
     /// start of a connection (Linux's, up to 16 segments), so the peer's
@@ -338,6 +341,7 @@ impl Connection {
             arrival_ce: false,
             cwr_pending: false,
             ecn_high: None,
+            cwr_high: None,
             unacked_bytes: 0,
             quickacks: QUICKACKS,
             last_data_in: None,

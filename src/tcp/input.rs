@@ -423,6 +423,7 @@ impl Connection {
         }
         self.cc.on_congestion(now, self.snd_max.since(self.snd_una));
         self.ecn_high = Some(self.snd_max);
+        self.cwr_high = Some(self.snd_max);
         self.stats.ecn_reductions += 1;
     }
 

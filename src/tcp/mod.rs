@@ -67,7 +67,7 @@ pub use cc::CongestionAlgorithm;
 pub use conn::{Connection, IcmpError};
 pub use isn::{IsnGenerator, rst_for_unmatched};
 pub use seq::Seq;
-pub use sockopt::{CaState, Outstanding};
+pub use sockopt::{CaState, OptionsInUse, Outstanding};
 pub use syncookie::{SynCookies, cookie_syn_ack_options};
 
 use core::fmt;

@@ -15,19 +15,52 @@ pub enum CaState {
     Disorder,
     /// Fast recovery (SACK/RACK or NewReno).
     Recovery,
+    /// cwnd reduced for an ECN-Echo, until the window sent then is
+    /// acknowledged.
+    Cwr,
     /// Recovering from a retransmission timeout.
     Loss,
 }
 
 impl CaState {
-    /// Linux's number for the state (TCP_CA_Open 0, Disorder 1, Recovery
-    /// 3, Loss 4; CWR, 2, is never reported: no ECN).
+    /// Linux's number for the state (TCP_CA_Open 0, Disorder 1, CWR 2,
+    /// Recovery 3, Loss 4).
     pub fn linux(self) -> u8 {
         match self {
             CaState::Open => 0,
             CaState::Disorder => 1,
+            CaState::Cwr => 2,
             CaState::Recovery => 3,
             CaState::Loss => 4,
+        }
+    }
+}
+
+/// The options a connection agreed on, as TCP_INFO reports them
+/// (`tcpi_options`, `tcpi_snd_wscale`, `tcpi_rcv_wscale`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct OptionsInUse {
+    /// Timestamps (RFC 7323).
+    pub timestamps: bool,
+    /// SACK (RFC 2018).
+    pub sack: bool,
+    /// The shifts applied to windows sent and received, if scaling is on.
+    pub window_scale: Option<(u8, u8)>,
+    /// ECN (RFC 3168).
+    pub ecn: bool,
+}
+
+impl Connection {
+    /// What the handshake agreed on.
+    pub fn options_in_use(&self) -> OptionsInUse {
+        OptionsInUse {
+            timestamps: self.opts.timestamps,
+            sack: self.opts.sack,
+            window_scale: self
+                .opts
+                .window_scaling
+                .then_some((self.opts.snd_wscale, self.opts.rcv_wscale)),
+            ecn: self.ecn_ok && self.state.is_synchronized(),
         }
     }
 }
@@ -71,6 +104,8 @@ impl Connection {
             CaState::Loss
         } else if self.recover.is_some() {
             CaState::Recovery
+        } else if self.cwr_high.is_some_and(|h| self.snd_una < h) {
+            CaState::Cwr
         } else if self.dupacks > 0 || self.rack.outstanding().0 > 0 {
             CaState::Disorder
         } else {

@@ -114,10 +114,13 @@ fn ce_is_echoed_on_every_ack_until_cwr_and_the_sender_reduces_once_per_window() 
     // A reduces once for the window, however many ECEs come back.
     let before = a.cwnd();
     feed(&mut a, t(3), &ack1);
+    // Linux's CWR state, until the window sent by then is acknowledged.
+    assert_eq!(a.ca_state(), crate::tcp::CaState::Cwr);
     feed(&mut a, t(3), &acks);
     assert!(a.cwnd() < before, "{} !< {before}", a.cwnd());
     assert_eq!(a.counters().ecn_reductions, 1);
     assert_eq!(a.counters().fast_retransmits, 0);
+    assert!(a.options_in_use().ecn && b.options_in_use().ecn);
     // Its next new data carries CWR; B stops echoing.
     a.send(&[2; 1000]).unwrap();
     let next = out(&mut a, t(3));
@@ -126,6 +129,8 @@ fn ce_is_echoed_on_every_ack_until_cwr_and_the_sender_reduces_once_per_window() 
     b.send(b"reply").unwrap();
     let after = out(&mut b, t(4));
     assert!(!after.is_empty() && after.iter().all(|s| !s.0.flags.contains(ECE)));
+    feed(&mut a, t(5), &after);
+    assert_eq!(a.ca_state(), crate::tcp::CaState::Open);
 }
 
 #[test]

@@ -619,8 +619,28 @@ unsafe extern "C" fn pd_free(_: *mut c_void) {
 }
 
 unsafe extern "C" fn pd_socket(_: *mut c_void, domain: c_int, ty: c_int, proto: c_int) -> c_int {
+    follow_tcp_ecn_sysctl();
     // SAFETY: see above.
     call(|| unsafe { hooks::socket(domain, ty, proto) })
+}
+
+/// The scripts turn ECN on as they would for the kernel, with `sysctl
+/// net.ipv4.tcp_ecn` (in the runner's private namespace): new sockets
+/// follow it (0 off, 1 on, 2 accept only), as a kernel socket would.
+fn follow_tcp_ecn_sysctl() {
+    use ustack_core::tcp::Ecn;
+    let Ok(v) = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_ecn") else {
+        return;
+    };
+    let ecn = match v.trim() {
+        "0" => Ecn::Off,
+        "1" => Ecn::On,
+        "2" => Ecn::Accept,
+        _ => return,
+    };
+    if let Some(a) = adapter() {
+        a.rt.with_core(|core, _| core.set_tcp_ecn(ecn));
+    }
 }
 
 unsafe extern "C" fn pd_bind(_: *mut c_void, fd: c_int, a: *const sockaddr, l: socklen_t) -> c_int {

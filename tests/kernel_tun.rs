@@ -652,23 +652,31 @@ fn plain_mode_without_offloads_moves_data_both_ways() {
     });
 }
 
-/// The kernel's TCP_MAXSEG for a connected socket: the MSS it sends with.
-fn kernel_mss(s: &net::TcpStream) -> i32 {
+/// A TCP-level option of a kernel socket, read into a `T` (an int, or a
+/// `tcp_info`).
+fn kernel_tcp_opt<T>(s: &net::TcpStream, opt: libc::c_int) -> T {
     use std::os::fd::AsRawFd;
-    let mut mss: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: an int option into an int of its size.
+    // SAFETY: T is plain data for which all-zero bytes are valid (an int
+    // or a tcp_info); getsockopt writes at most `len` bytes into it, from
+    // a live socket.
+    let mut v: T = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
     let r = unsafe {
         libc::getsockopt(
             s.as_raw_fd(),
             libc::IPPROTO_TCP,
-            libc::TCP_MAXSEG,
-            (&mut mss as *mut libc::c_int).cast(),
+            opt,
+            (&mut v as *mut T).cast(),
             &mut len,
         )
     };
-    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
-    mss
+    assert_eq!(r, 0, "option {opt}: {}", std::io::Error::last_os_error());
+    v
+}
+
+/// The kernel's TCP_MAXSEG for a connected socket: the MSS it sends with.
+fn kernel_mss(s: &net::TcpStream) -> i32 {
+    kernel_tcp_opt::<libc::c_int>(s, libc::TCP_MAXSEG)
 }
 
 #[test]
@@ -715,22 +723,7 @@ fn a_65535_byte_mtu_carries_64_kib_segments_both_ways_both_families() {
 
 /// Whether the kernel's TCP_INFO says ECN is in use on `s` (TCPI_OPT_ECN).
 fn kernel_ecn(s: &net::TcpStream) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: tcp_info is plain data; getsockopt writes at most `len`
-    // bytes into it and the fd is a live socket.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    let rc = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
-    info.tcpi_options & 8 != 0
+    kernel_tcp_opt::<libc::tcp_info>(s, libc::TCP_INFO).tcpi_options & 8 != 0
 }
 
 /// Datagrams marked ECT(0) the kernel received in this namespace, per

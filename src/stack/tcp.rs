@@ -1000,14 +1000,14 @@ impl Core {
         true
     }
 
-    /// The configuration of a new connection: the core's template, the
-    /// MSS for the link and family, and the socket's options.
     /// The ECN mode of connections made from now on (what Linux's
     /// `net.ipv4.tcp_ecn` sets for a host).
     pub fn set_tcp_ecn(&mut self, ecn: crate::tcp::Ecn) {
         self.cfg.tcp.ecn = ecn;
     }
 
+    /// The configuration of a new connection: the core's template, the
+    /// MSS for the link and family, and the socket's options.
     fn tcp_config_from(&self, opts: TcpOptionsSet, ipv6: bool) -> TcpConfig {
         let mtu = u16::try_from(self.cfg.mtu).unwrap_or(u16::MAX);
         let for_link = TcpConfig::for_mtu(mtu, ipv6);

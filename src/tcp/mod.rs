@@ -30,14 +30,15 @@
 //! [`seq`] sequence arithmetic, `send_buf` and `recv_buf` the data rings,
 //! `options` SYN option negotiation, `rtt` the RFC 6298 estimator, `sack`
 //! the sender scoreboard, `rack` RACK loss detection, `tlp` the tail loss
-//! probe and its loss detection (and the recovery probe of short paths), `prr` proportional rate reduction during
-//! recovery, `undo` taking back a recovery that D-SACKs prove spurious,
-//! [`cc`] congestion control, `conn` the TCB and its application API,
-//! `input` the arrival path (RFC 9293 section 3.10.7; also ECN's echo and
-//! the response to it, RFC 3168 section 6.1), `output` the transmit path
-//! and timers (also ECN's handshake flags and ECT marking), `isn` ISNs and
-//! the reply to segments that match no connection. Tests: `tests/` (one file per concern) and `sim`
-//! (seeded end-to-end simulation).
+//! probe and its loss detection (and the recovery probe of short paths),
+//! `prr` proportional rate reduction during recovery, `undo` taking back a
+//! recovery that D-SACKs prove spurious, [`cc`] congestion control, `conn`
+//! the TCB and its application API, `input` the arrival path (RFC 9293
+//! section 3.10.7; also ECN's echo and the response to it, RFC 3168
+//! section 6.1), `output` the transmit path and timers (also ECN's
+//! handshake flags and ECT marking), `isn` ISNs and the reply to segments
+//! that match no connection. Tests: `tests/` (one file per concern) and
+//! `sim` (seeded end-to-end simulation).
 
 pub mod cc;
 mod conn;

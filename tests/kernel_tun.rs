@@ -69,13 +69,14 @@ fn kernel_link_details(ifname: &str) -> String {
 /// What the stack's TCP sender did during one transfer, for the figures.
 fn counter_delta(a: &ustack::tcp::Counters, b: &ustack::tcp::Counters) -> String {
     format!(
-        "segs_in {} segs_out {} retransmits {} fast_retransmits {} sack_recoveries {} rto_expiries {} tlp_probes {} tlp_recoveries {} rescues {} recovery_probes {} spurious_undos {}",
+        "segs_in {} segs_out {} retransmits {} fast_retransmits {} sack_recoveries {} rto_expiries {} spurious_rtos {} tlp_probes {} tlp_recoveries {} rescues {} recovery_probes {} spurious_undos {}",
         b.segs_in - a.segs_in,
         b.segs_out - a.segs_out,
         b.retransmits - a.retransmits,
         b.fast_retransmits - a.fast_retransmits,
         b.sack_recoveries - a.sack_recoveries,
         b.rto_expiries - a.rto_expiries,
+        b.spurious_rtos - a.spurious_rtos,
         b.tlp_probes - a.tlp_probes,
         b.tlp_recoveries - a.tlp_recoveries,
         b.rescue_retransmits - a.rescue_retransmits,

@@ -147,6 +147,10 @@ pub struct Connection {
     /// come from an ACK of a duplicate (its TS.Recent predates the loss),
     /// so it gives no RTT sample: Karn's rule for timestamps.
     pub(super) rtx_tsval: Option<u32>,
+    /// TSval of the retransmission a first RTO sent: an ACK echoing an
+    /// older one was sent for the original, so the RTO was spurious
+    /// (Eifel detection, RFC 3522).
+    pub(super) rto_tsval: Option<u32>,
     pub(super) rto_at: Option<Instant>,
     pub(super) retries: u32,
     /// Since when sent data has waited without an ACK of new data: the
@@ -308,6 +312,7 @@ impl Connection {
             rtt,
             rtt_probe: None,
             rtx_tsval: None,
+            rto_tsval: None,
             rto_at: None,
             retries: 0,
             una_since: None,

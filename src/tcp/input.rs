@@ -358,6 +358,7 @@ impl Connection {
             self.on_ecn_echo(now);
         }
         if ack > self.snd_una {
+            self.detect_spurious_rto(seg);
             self.ack_advanced(now, seg, ack);
         } else if is_dup {
             self.dupacks += 1;
@@ -409,6 +410,29 @@ impl Connection {
         {
             self.enter_recovery(now);
         }
+    }
+
+    /// Eifel detection (RFC 3522): the first ACK of new data after an RTO
+    /// echoes a timestamp older than the retransmission's, so it answers
+    /// the original, which was only delayed. The response (RFC 4015, as
+    /// Linux undoes a spurious RTO): cwnd and ssthresh as before the RTO,
+    /// and sending resumes after the last original instead of resending
+    /// everything from snd_una.
+    fn detect_spurious_rto(&mut self, seg: &TcpRepr) {
+        let Some(rtx) = self.rto_tsval.take() else {
+            return;
+        };
+        let Some((_, tsecr)) = seg.options.timestamps else {
+            return;
+        };
+        if tsecr == 0 || (tsecr.wrapping_sub(rtx) as i32) >= 0 {
+            return;
+        }
+        self.cc.undo_rto();
+        self.rto_recover = None;
+        self.snd_nxt = self.snd_max;
+        self.rack.undo_rto();
+        self.stats.spurious_rtos += 1;
     }
 
     /// An ECN-Echo: congestion without loss. cwnd and ssthresh go down as

@@ -301,6 +301,9 @@ pub struct Counters {
     pub fast_retransmits: u64,
     /// Retransmission timeouts that fired.
     pub rto_expiries: u64,
+    /// Of those, shown spurious by the timestamps of the ACK that followed
+    /// (RFC 3522) and undone (RFC 4015; Linux's TCPSpuriousRTOs).
+    pub spurious_rtos: u64,
     /// Fast recoveries driven by SACK information.
     pub sack_recoveries: u64,
     /// Tail loss probes sent (RFC 8985 section 7).
@@ -338,6 +341,7 @@ impl core::ops::AddAssign<&Counters> for Counters {
         self.retransmits += o.retransmits;
         self.fast_retransmits += o.fast_retransmits;
         self.rto_expiries += o.rto_expiries;
+        self.spurious_rtos += o.spurious_rtos;
         self.sack_recoveries += o.sack_recoveries;
         self.tlp_probes += o.tlp_probes;
         self.spurious_undos += o.spurious_undos;

@@ -644,6 +644,10 @@ impl Connection {
             self.snd_una,
             self.snd_max
         );
+        // Only the first RTO of a silence is judged by Eifel detection.
+        self.rto_tsval =
+            (self.opts.timestamps && self.state.is_synchronized() && self.rto_recover.is_none())
+                .then(|| self.tsval(now));
         let flight = self.flight();
         self.cc.on_rto(flight);
         self.rtt.back_off();

@@ -303,6 +303,13 @@ impl Rack {
         }
     }
 
+    /// The RTO proved spurious: nothing it marked is lost after all.
+    pub fn undo_rto(&mut self) {
+        for s in self.segs.iter_mut() {
+            s.lost = false;
+        }
+    }
+
     /// Outstanding segments: SACKed; deemed lost (awaiting retransmission
     /// or retransmitted since, as Linux's lost_out keeps them) and not
     /// SACKed; retransmitted and not SACKed. TCP_INFO counts these.

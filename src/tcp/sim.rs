@@ -262,6 +262,7 @@ struct Outcome {
     retransmits: u64,
     fast_retransmits: u64,
     rto_expiries: u64,
+    spurious_rtos: u64,
     tlp_probes: u64,
     /// This run aborted one side; the other saw the RST as an error.
     aborted: bool,
@@ -482,6 +483,7 @@ fn run(seed: u64) -> Result<Outcome, String> {
         retransmits: stats(&sides[0]).retransmits + stats(&sides[1]).retransmits,
         fast_retransmits: stats(&sides[0]).fast_retransmits + stats(&sides[1]).fast_retransmits,
         rto_expiries: stats(&sides[0]).rto_expiries + stats(&sides[1]).rto_expiries,
+        spurious_rtos: stats(&sides[0]).spurious_rtos + stats(&sides[1]).spurious_rtos,
         tlp_probes: stats(&sides[0]).tlp_probes + stats(&sides[1]).tlp_probes,
         aborted: aborter.is_some(),
         peer_saw_reset: sides.iter().any(|s| s.error.is_some()),
@@ -504,7 +506,7 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
         }
     };
     let (mut bytes, mut segments, mut retransmits) = (0usize, 0u64, 0u64);
-    let (mut fast, mut rtos, mut tlps) = (0u64, 0u64, 0u64);
+    let (mut fast, mut rtos, mut tlps, mut spurious) = (0u64, 0u64, 0u64, 0u64);
     let (mut aborts, mut resets) = (0u64, 0u64);
     let (mut slowest, mut slowest_seed) = (Duration::ZERO, 0);
     let mut failures = Vec::new();
@@ -516,6 +518,7 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
                 retransmits += o.retransmits;
                 fast += o.fast_retransmits;
                 rtos += o.rto_expiries;
+                spurious += o.spurious_rtos;
                 tlps += o.tlp_probes;
                 aborts += u64::from(o.aborted);
                 resets += u64::from(o.peer_saw_reset);
@@ -531,7 +534,8 @@ fn simulated_transfers_deliver_every_byte_and_close_under_impairment() {
     }
     eprintln!(
         "sim: {} seeds, {bytes} bytes delivered, {segments} segments sent, \
-         {retransmits} retransmitted ({fast} fast retransmits, {rtos} RTOs, {tlps} TLPs), \
+         {retransmits} retransmitted ({fast} fast retransmits, {rtos} RTOs of which \
+         {spurious} undone as spurious, {tlps} TLPs), \
          {aborts} runs aborted one side ({resets} peers saw the reset), \
          slowest {slowest:?} simulated (seed {slowest_seed})",
         seeds.len()

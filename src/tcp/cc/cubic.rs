@@ -26,6 +26,8 @@ pub struct Cubic {
     cwnd_at_epoch: f64,
     /// The state before the last fast-recovery reduction, for `undo`.
     prior: Option<Prior>,
+    /// The state before the last RTO, for `undo_rto`.
+    prior_rto: Option<Prior>,
 }
 
 /// What a reduction changes.
@@ -53,6 +55,7 @@ impl Cubic {
             w_est: 0.0,
             cwnd_at_epoch: 0.0,
             prior: None,
+            prior_rto: None,
         }
     }
 
@@ -124,15 +127,7 @@ impl CongestionControl for Cubic {
     }
 
     fn on_congestion(&mut self, _now: Instant, flight: u32) {
-        self.prior = Some(Prior {
-            cwnd: self.cwnd,
-            ssthresh: self.ssthresh,
-            w_max: self.w_max,
-            epoch: self.epoch,
-            k: self.k,
-            w_est: self.w_est,
-            cwnd_at_epoch: self.cwnd_at_epoch,
-        });
+        self.prior = Some(self.snapshot());
         self.reduce(self.cwnd.min(flight.max(2 * self.mss)));
         self.cwnd = self.ssthresh;
     }
@@ -142,9 +137,44 @@ impl CongestionControl for Cubic {
     }
 
     fn undo(&mut self) {
-        let Some(p) = self.prior.take() else {
-            return;
-        };
+        if let Some(p) = self.prior.take() {
+            self.restore(p);
+        }
+    }
+
+    fn undo_rto(&mut self) {
+        if let Some(p) = self.prior_rto.take() {
+            self.restore(p);
+        }
+    }
+
+    fn on_rto(&mut self, flight: u32) {
+        self.prior = None;
+        self.prior_rto = Some(self.snapshot());
+        self.reduce(self.cwnd.min(flight.max(2 * self.mss)));
+        self.cwnd = self.mss;
+    }
+
+    fn set_mss(&mut self, mss: u32) {
+        self.mss = mss.max(1);
+        self.cwnd = self.cwnd.max(self.mss);
+    }
+}
+
+impl Cubic {
+    fn snapshot(&self) -> Prior {
+        Prior {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh,
+            w_max: self.w_max,
+            epoch: self.epoch,
+            k: self.k,
+            w_est: self.w_est,
+            cwnd_at_epoch: self.cwnd_at_epoch,
+        }
+    }
+
+    fn restore(&mut self, p: Prior) {
         // The epoch goes on as if the reduction never happened; cwnd keeps
         // whatever it regained meanwhile if that is more.
         self.cwnd = self.cwnd.max(p.cwnd);
@@ -154,17 +184,6 @@ impl CongestionControl for Cubic {
         self.k = p.k;
         self.w_est = p.w_est;
         self.cwnd_at_epoch = p.cwnd_at_epoch;
-    }
-
-    fn on_rto(&mut self, flight: u32) {
-        self.prior = None;
-        self.reduce(self.cwnd.min(flight.max(2 * self.mss)));
-        self.cwnd = self.mss;
-    }
-
-    fn set_mss(&mut self, mss: u32) {
-        self.mss = mss.max(1);
-        self.cwnd = self.cwnd.max(self.mss);
     }
 }
 
@@ -193,6 +212,12 @@ mod tests {
         cc.on_rto(7000);
         cc.undo();
         assert_eq!(cc.cwnd(), 1000, "no undo past an RTO");
+        // A spurious RTO is undone by its own call, once.
+        cc.undo_rto();
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (7000, 7000));
+        assert_eq!(cc.w_max, w_max);
+        cc.undo_rto();
+        assert_eq!(cc.cwnd(), 7000);
     }
 
     #[test]

@@ -103,6 +103,11 @@ pub trait CongestionControl: core::fmt::Debug + Send {
     fn undo(&mut self);
     /// The retransmission timer expired with `flight` bytes outstanding.
     fn on_rto(&mut self, flight: u32);
+    /// The last `on_rto` proved spurious (RFC 3522, the original
+    /// transmission was acknowledged): restore cwnd, ssthresh and the
+    /// algorithm's state to what they were before it (RFC 4015; Linux's
+    /// undo after a spurious RTO). A second call changes nothing.
+    fn undo_rto(&mut self);
     /// The sender MSS changed (handshake, PMTU).
     fn set_mss(&mut self, mss: u32);
 }

@@ -17,6 +17,8 @@ pub struct NewReno {
     /// cwnd and ssthresh before the last fast-recovery reduction, for
     /// `undo`.
     prior: Option<(u32, u32)>,
+    /// cwnd and ssthresh before the last RTO, for `undo_rto`.
+    prior_rto: Option<(u32, u32)>,
 }
 
 impl NewReno {
@@ -28,6 +30,7 @@ impl NewReno {
             ssthresh: u32::MAX,
             acked_in_ca: 0,
             prior: None,
+            prior_rto: None,
         }
     }
 }
@@ -76,8 +79,16 @@ impl CongestionControl for NewReno {
         }
     }
 
+    fn undo_rto(&mut self) {
+        if let Some((cwnd, ssthresh)) = self.prior_rto.take() {
+            self.cwnd = self.cwnd.max(cwnd);
+            self.ssthresh = self.ssthresh.max(ssthresh);
+        }
+    }
+
     fn on_rto(&mut self, flight: u32) {
         self.prior = None;
+        self.prior_rto = Some((self.cwnd, self.ssthresh));
         self.ssthresh = (flight / 2).max(2 * self.mss);
         self.cwnd = self.mss;
         self.acked_in_ca = 0;
@@ -127,6 +138,13 @@ mod tests {
             (1_000, 2_000),
             "no undo past an RTO"
         );
+        // A spurious RTO is undone by its own call, once.
+        cc.undo_rto();
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (2_500, 2_500));
+        cc.on_rto(2_500);
+        cc.undo_rto();
+        cc.undo_rto();
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (2_500, 2_500));
     }
 
     #[test]

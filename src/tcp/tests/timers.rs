@@ -209,3 +209,71 @@ fn advancing_ack_updates_the_window_even_with_an_older_sequence_number() {
     a.on_segment(t(1), &older_seq, &[]);
     assert_eq!(a.snd_wnd, 1000 << a.opts.snd_wscale);
 }
+
+/// Timestamps on, SACK off (so no tail loss probe comes before the RTO):
+/// A sends a flight of three segments, which reaches B if `delivered`
+/// (B's ACKs are returned, for the test to deliver late or drop), and A's
+/// RTO fires and resends the first. Returns A, B, the flight, B's ACKs,
+/// what the RTO resent and A's cwnd before it.
+fn rto_after_a_flight(
+    delivered: bool,
+) -> (Connection, Connection, Vec<Seg>, Vec<Seg>, Vec<Seg>, u32) {
+    let c = TcpConfig {
+        timestamps: true,
+        sack: false,
+        ..cfg()
+    };
+    let (mut a, mut b) = pair_with(c.clone(), c);
+    a.send(&[1; 3000]).unwrap();
+    let data = out(&mut a, t(10));
+    assert_eq!(data.len(), 3);
+    let mut acks = Vec::new();
+    if delivered {
+        feed(&mut b, t(20), &data);
+        acks = out(&mut b, t(20));
+        assert!(!acks.is_empty());
+    }
+    let cwnd = a.cwnd();
+    let rto = a.poll_at().unwrap();
+    let resent = out(&mut a, rto);
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].0.seq, data[0].0.seq);
+    assert_eq!(a.counters().rto_expiries, 1);
+    assert_eq!(a.cwnd(), a.mss());
+    (a, b, data, acks, resent, cwnd)
+}
+
+#[test]
+fn an_ack_for_the_original_shows_a_spurious_rto_which_is_undone() {
+    let (mut a, _b, data, acks, _, cwnd) = rto_after_a_flight(true);
+    // B's first ACK, delayed past the RTO, echoes the original's TSval
+    // (RFC 3522).
+    let late = t(400);
+    feed(&mut a, late, &acks[..1]);
+    assert_eq!(a.counters().spurious_rtos, 1);
+    assert!(a.cwnd() >= cwnd, "{} < {cwnd}", a.cwnd());
+    // Sending resumes after the originals (RFC 4015): the rest of the
+    // flight is not sent again.
+    a.send(&[2; 1000]).unwrap();
+    let next = out(&mut a, late);
+    let end = data[2].0.seq + data[2].1.len() as u32;
+    assert!(next.iter().any(|s| !s.1.is_empty()));
+    assert!(
+        next.iter().all(|s| s.1.is_empty() || s.0.seq >= end),
+        "{next:?}"
+    );
+}
+
+#[test]
+fn an_ack_for_the_retransmission_leaves_the_rto_standing() {
+    // The flight was lost: B's ACK answers the retransmission and echoes
+    // its newer TSval, so go-back-N goes on from the second segment.
+    let (mut a, mut b, data, _, resent, _) = rto_after_a_flight(false);
+    let at = t(400);
+    feed(&mut b, at, &resent);
+    let ack = out(&mut b, at);
+    feed(&mut a, at, &ack);
+    assert_eq!(a.counters().spurious_rtos, 0);
+    let next = out(&mut a, at);
+    assert_eq!(next[0].0.seq, data[1].0.seq);
+}

@@ -97,59 +97,65 @@ impl Connection {
         self.pto_at = Some(self.rto_at.map_or(at, |rto| at.min(rto)));
     }
 
-    /// Sends the probe: the last segment again. RFC 8985 section 7.3
+    /// Sends the due probe: the recovery probe during a fast recovery,
+    /// else the tail loss probe. A probe restarts the RTO; one that could
+    /// not go out leaves it where it was, or each PTO would push it back.
+    pub(super) fn emit_tlp(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        let sent = match self.recover {
+            Some(recovery_point) => self.emit_recovery_probe(now, recovery_point, emit),
+            None => self.emit_tail_probe(now, emit),
+        };
+        self.rto_at = if sent {
+            Some(now + self.rtt.current())
+        } else {
+            self.rto_before_probe
+        };
+    }
+
+    /// The tail loss probe: the last segment again. RFC 8985 section 7.3
     /// prefers a new segment when one is ready, but when the loss was the
     /// final ACK, a single new segment sits in the receiver's delayed-ACK
     /// timer (40 ms here and in Linux) while a duplicate is acknowledged at
     /// once (RFC 5681 section 4.2, with a D-SACK). On a low-RTT path that is
     /// the difference between a 2 ms and a 40 ms stall.
-    pub(super) fn emit_tlp(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
-        if let Some(recovery_point) = self.recover {
-            self.emit_recovery_probe(now, recovery_point, emit);
-            return;
-        }
+    fn emit_tail_probe(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) -> bool {
         let start = (self.snd_max - self.snd_mss).max(self.snd_una);
-        let used = self.retransmit_range(now, start, self.snd_max, emit);
-        if used > 0 {
-            if self.tlp_end.is_some_and(|end| self.snd_una < end) {
-                // The second probe of the episode (see `arm_pto`).
-                self.tlp_sent += 1;
-                self.tlp_dsacks_due += 1;
-            } else {
-                self.tlp_sent = 1;
-                self.tlp_dsacks_due = 1;
-                self.tlp_start = start;
-                self.tlp_end = Some(self.snd_max);
-            }
-            self.stats.tlp_probes += 1;
-            self.rto_at = Some(now + self.rtt.current());
-        } else {
-            self.rto_at = self.rto_before_probe;
+        if self.retransmit_range(now, start, self.snd_max, emit) == 0 {
+            return false;
         }
+        if self.tlp_end.is_some_and(|end| self.snd_una < end) {
+            // The second probe of the episode (see `arm_pto`).
+            self.tlp_sent += 1;
+            self.tlp_dsacks_due += 1;
+        } else {
+            self.tlp_sent = 1;
+            self.tlp_dsacks_due = 1;
+            self.tlp_start = start;
+            self.tlp_end = Some(self.snd_max);
+        }
+        self.stats.tlp_probes += 1;
+        true
     }
 
     /// The recovery probe (module docs): the first segment RACK deems lost,
-    /// else the first one not SACKed. No TLP episode begins: the recovery
-    /// under way already answered the loss.
+    /// else the first one not SACKed, once per recovery. No TLP episode
+    /// begins: the recovery under way already answered the loss.
     fn emit_recovery_probe(
         &mut self,
         now: Instant,
         recovery_point: Seq,
         emit: &mut impl FnMut(&TcpRepr, &[u8]),
-    ) {
+    ) -> bool {
+        self.recovery_probed = Some(recovery_point);
         let Some((start, end)) = self.rack.next_lost().or_else(|| self.rack.first_unsacked())
         else {
-            self.rto_at = self.rto_before_probe;
-            self.recovery_probed = Some(recovery_point);
-            return;
+            return false;
         };
-        self.recovery_probed = Some(recovery_point);
-        if self.retransmit_range(now, start, end, emit) > 0 {
+        let sent = self.retransmit_range(now, start, end, emit) > 0;
+        if sent {
             self.stats.recovery_probes += 1;
-            self.rto_at = Some(now + self.rtt.current());
-        } else {
-            self.rto_at = self.rto_before_probe;
         }
+        sent
     }
 
     /// TLP loss detection (RFC 8985 section 7.4, as Linux's

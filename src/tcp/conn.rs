@@ -218,8 +218,6 @@ pub struct Connection {
     /// Receiver: a CE mark arrived; every segment carries ECE until the
     /// peer's CWR.
     pub(super) ece_echo: bool,
-    /// The segment being taken arrived CE-marked.
-    pub(super) arrival_ce: bool,
     /// Sender: cwnd was reduced for an ECE; the next new data carries CWR.
     pub(super) cwr_pending: bool,
     /// snd_max at the last ECE reduction: at most one per window.
@@ -343,7 +341,6 @@ impl Connection {
             ack_urgent: false,
             ecn_ok: false,
             ece_echo: false,
-            arrival_ce: false,
             cwr_pending: false,
             ecn_high: None,
             cwr_high: None,

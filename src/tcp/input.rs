@@ -25,15 +25,6 @@ impl Connection {
     /// the CE mark, congestion experienced (RFC 3168): if ECN was agreed,
     /// the ACKs echo it until the peer reduces.
     pub fn on_segment_ce(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8], ce: bool) {
-        self.arrival_ce = ce;
-        self.on_segment(now, seg, payload);
-        self.arrival_ce = false;
-    }
-
-    /// Processes one arriving segment that the stack demultiplexed to this
-    /// connection. Never panics, whatever the segment holds; call
-    /// `poll_transmit` afterwards for the replies.
-    pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8]) {
         self.last_now = now;
         self.stats.segs_in += 1;
         if seg.flags.contains(TcpFlags::ACK) {
@@ -47,8 +38,15 @@ impl Connection {
         match self.state {
             State::Closed | State::Listen => {}
             State::SynSent => self.on_segment_syn_sent(now, seg),
-            _ => self.on_segment_synchronized(now, seg, payload),
+            _ => self.on_segment_synchronized(now, seg, payload, ce),
         }
+    }
+
+    /// Processes one arriving segment that the stack demultiplexed to this
+    /// connection. Never panics, whatever the segment holds; call
+    /// `poll_transmit` afterwards for the replies.
+    pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8]) {
+        self.on_segment_ce(now, seg, payload, false);
     }
 
     /// RFC 9293 section 3.10.7.3.
@@ -96,7 +94,7 @@ impl Connection {
     }
 
     /// RFC 9293 section 3.10.7.4, for every state past SYN-SENT.
-    fn on_segment_synchronized(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8]) {
+    fn on_segment_synchronized(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8], ce: bool) {
         let seq = Seq(seg.seq);
         let flags = seg.flags;
         let rst = flags.contains(TcpFlags::RST);
@@ -259,7 +257,7 @@ impl Connection {
                         self.fail(TcpError::ConnectionReset);
                         return;
                     }
-                    self.take_data(now, seq, payload);
+                    self.take_data(now, seq, payload, ce);
                 }
                 _ => {}
             }
@@ -597,7 +595,8 @@ impl Connection {
 
     /// Stores in-window data (3.10.7.4, seventh) and decides when to ACK
     /// (RFC 9293 section 3.8.6.3, RFC 5681 section 4.2).
-    fn take_data(&mut self, now: Instant, seq: Seq, payload: &[u8]) {
+    /// `ce`: the segment arrived CE-marked.
+    fn take_data(&mut self, now: Instant, seq: Seq, payload: &[u8], ce: bool) {
         let mut seq = seq;
         let mut data = payload;
         if seq < self.rcv_nxt {
@@ -616,7 +615,7 @@ impl Connection {
             self.ack_now = true;
             return;
         }
-        if self.arrival_ce && self.ecn_ok {
+        if ce && self.ecn_ok {
             // Congestion experienced: echo it on every segment until the
             // peer's CWR, starting with an ACK now (RFC 3168 6.1.3).
             self.ece_echo = true;

@@ -33,6 +33,15 @@ impl NewReno {
             prior_rto: None,
         }
     }
+
+    /// Takes back a reduction: cwnd and ssthresh as they were, or as
+    /// they have grown back since if that is more.
+    fn restore(&mut self, prior: Option<(u32, u32)>) {
+        if let Some((cwnd, ssthresh)) = prior {
+            self.cwnd = self.cwnd.max(cwnd);
+            self.ssthresh = self.ssthresh.max(ssthresh);
+        }
+    }
 }
 
 impl CongestionControl for NewReno {
@@ -73,17 +82,13 @@ impl CongestionControl for NewReno {
     }
 
     fn undo(&mut self) {
-        if let Some((cwnd, ssthresh)) = self.prior.take() {
-            self.cwnd = self.cwnd.max(cwnd);
-            self.ssthresh = self.ssthresh.max(ssthresh);
-        }
+        let prior = self.prior.take();
+        self.restore(prior);
     }
 
     fn undo_rto(&mut self) {
-        if let Some((cwnd, ssthresh)) = self.prior_rto.take() {
-            self.cwnd = self.cwnd.max(cwnd);
-            self.ssthresh = self.ssthresh.max(ssthresh);
-        }
+        let prior = self.prior_rto.take();
+        self.restore(prior);
     }
 
     fn on_rto(&mut self, flight: u32) {

@@ -109,6 +109,11 @@ fn kernel_tcp_counters() -> Vec<(String, u64)> {
     out
 }
 
+/// One counter of a `kernel_tcp_counters` snapshot (0 if absent).
+fn counter(v: &[(String, u64)], name: &str) -> u64 {
+    v.iter().find(|(n, _)| n == name).map_or(0, |e| e.1)
+}
+
 /// The kernel sender's recovery events between two snapshots.
 fn kernel_counter_delta(a: &[(String, u64)], b: &[(String, u64)]) -> String {
     const NAMES: [&str; 10] = [
@@ -123,10 +128,9 @@ fn kernel_counter_delta(a: &[(String, u64)], b: &[(String, u64)]) -> String {
         "TCPDSACKRecv",
         "TCPSACKReorder",
     ];
-    let get = |v: &[(String, u64)], n: &str| v.iter().find(|(k, _)| k == n).map_or(0, |e| e.1);
     NAMES
         .iter()
-        .map(|n| format!("{n} {}", get(b, n).saturating_sub(get(a, n))))
+        .map(|n| format!("{n} {}", counter(b, n).saturating_sub(counter(a, n))))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -737,11 +741,22 @@ fn kernel_ect0_received(v6: bool) -> u64 {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     } else {
-        let all = kernel_tcp_counters();
-        all.iter()
-            .find(|(n, _)| n == "InECT0Pkts")
-            .map_or(0, |e| e.1)
+        counter(&kernel_tcp_counters(), "InECT0Pkts")
     }
+}
+
+/// ustack sends `len` bytes on `s` to the kernel's `k` (ECN agreed): every
+/// byte arrives, and some datagrams reach the kernel ECT(0) (its count
+/// was `before`).
+fn ustack_sends_ect0(s: TcpStream, k: net::TcpStream, len: usize, before: u64, what: &str) {
+    let v6 = k.peer_addr().unwrap().is_ipv6();
+    let reader = thread::spawn(move || check_pattern(k, 9));
+    send_pattern(&s, len, 9);
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(reader.join().unwrap(), len);
+    let marked = kernel_ect0_received(v6) - before;
+    eprintln!("{what}: {marked} ECT(0) datagrams reached the kernel");
+    assert!(marked > 0, "{what}: no ECT(0) datagram");
 }
 
 /// ECN (RFC 3168) with the kernel both ways: ustack asking (its
@@ -775,13 +790,7 @@ fn ecn_is_agreed_with_the_kernel_both_ways_and_data_arrives_ect0() {
             let s = TcpStream::connect(&stack, (ip, port)).unwrap();
             let (k, _) = l.accept().unwrap();
             assert!(kernel_ecn(&k), "the kernel server agreed to ECN over {ip}");
-            let reader = thread::spawn(move || check_pattern(k, 7));
-            send_pattern(&s, len, 7);
-            s.shutdown(Shutdown::Write).unwrap();
-            assert_eq!(reader.join().unwrap(), len);
-            let marked = kernel_ect0_received(ip.is_ipv6()) - before;
-            eprintln!("ustack client over {ip}: {marked} ECT(0) datagrams reached the kernel");
-            assert!(marked > 0, "no ECT(0) datagram over {ip}");
+            ustack_sends_ect0(s, k, len, before, &format!("ustack client over {ip}"));
         }
         // The kernel connects asking for ECN; ustack accepts by default.
         std::fs::write("/proc/sys/net/ipv4/tcp_ecn", "1").expect("namespace's tcp_ecn");
@@ -791,13 +800,7 @@ fn ecn_is_agreed_with_the_kernel_both_ways_and_data_arrives_ect0() {
             let k = net::TcpStream::connect((ip, port)).unwrap();
             let (s, _) = l.accept().unwrap();
             assert!(kernel_ecn(&k), "the kernel client agreed to ECN over {ip}");
-            let reader = thread::spawn(move || check_pattern(k, 8));
-            send_pattern(&s, len, 8);
-            s.shutdown(Shutdown::Write).unwrap();
-            assert_eq!(reader.join().unwrap(), len);
-            let marked = kernel_ect0_received(ip.is_ipv6()) - before;
-            eprintln!("ustack server over {ip}: {marked} ECT(0) datagrams reached the kernel");
-            assert!(marked > 0, "no ECT(0) datagram over {ip}");
+            ustack_sends_ect0(s, k, len, before, &format!("ustack server over {ip}"));
         }
     })
     .join()
@@ -844,10 +847,8 @@ fn ce_marks_are_echoed_and_answered_both_ways_with_the_kernel() {
             assert_eq!(kernel_side.join().unwrap(), len);
             let after = stack.tcp_counters();
             let kernel_after = kernel_tcp_counters();
-            let get =
-                |v: &[(String, u64)], n: &str| v.iter().find(|(k, _)| k == n).map_or(0, |e| e.1);
-            let echoed =
-                get(&kernel_after, "TCPDeliveredCE") - get(&kernel_before, "TCPDeliveredCE");
+            let echoed = counter(&kernel_after, "TCPDeliveredCE")
+                - counter(&kernel_before, "TCPDeliveredCE");
             let reductions = after.ecn_reductions - before.ecn_reductions;
             eprintln!(
                 "over {ip}: ustack reduced {reductions} times for the kernel's ECE; \

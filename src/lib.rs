@@ -35,6 +35,8 @@
 //! - [`runtime`]: the thread that drives a stack over a link.
 //! - [`api`]: `std::net`-shaped sockets over a [`api::Stack`].
 //! - [`config`]: the `USTACK_*` environment variables.
+//! - [`ipc`]: the shared stack: the daemon that serves many programs' sockets
+//!   over Unix socketpairs, and its control protocol.
 
 #![warn(missing_docs)]
 
@@ -42,6 +44,7 @@ pub mod api;
 pub mod config;
 pub mod device;
 pub mod ip;
+pub mod ipc;
 pub mod logging;
 pub mod rand;
 pub mod runtime;

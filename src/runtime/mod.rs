@@ -18,6 +18,11 @@
 //! Must not touch: protocol logic. Everything it knows of the core is
 //! `input`, `poll_transmit`, `poll_at` and `recycle`.
 //!
+//! A [`Driver`] runs inside the runtime thread, once per turn with the
+//! state locked: the stack daemon (`crate::ipc::server`) relays its
+//! programs' sockets there, so a byte crosses no second thread. The thread
+//! also sleeps on the driver's fd.
+//!
 //! A runtime can also be driven by hand ([`Runtime::manual`]): no thread,
 //! a virtual [`Clock`] that moves only when the driver says so
 //! ([`Runtime::step_to`]), packets handed in with [`Runtime::inject`]. The
@@ -158,6 +163,51 @@ impl State {
             self.waiters.wake(h);
         }
     }
+
+    /// Like `wake_changed`, but leaves the list in `scratch` (for a
+    /// driver).
+    fn wake_changed_keep(&mut self, scratch: &mut Vec<SocketHandle>) {
+        scratch.clear();
+        self.core.take_changed(scratch);
+        for h in scratch.iter() {
+            self.waiters.wake(*h);
+        }
+    }
+}
+
+/// Work done inside the runtime thread each turn, after the link's packets
+/// were fed to the core and the core's timers ran (see the module docs).
+pub trait Driver: Send {
+    /// An fd the runtime thread also sleeps on (readable means "call
+    /// [`Driver::turn`]"), such as an epoll fd.
+    fn wait_fd(&self) -> std::os::fd::RawFd;
+    /// One turn: `changed` lists the sockets whose readiness may have
+    /// changed since the last turn. Returns whether the driver has more
+    /// to do at once (the thread then does not sleep).
+    fn turn(&mut self, st: &mut State, now: Instant, changed: &[SocketHandle]) -> bool;
+    /// Whether the runtime may stop: asked when the driver says it is idle
+    /// and nothing lingers. `None` keeps running.
+    fn done(&self) -> bool {
+        false
+    }
+}
+
+/// Stops a runtime from another thread (a signal handler thread).
+pub struct Stopper(Arc<Shared>);
+
+impl Stopper {
+    /// Stops the thread once every closed connection has delivered its
+    /// data and FIN, or `linger` has passed.
+    pub fn stop_after(&self, linger: Duration) {
+        let at = self.0.clock.now() + linger;
+        let _ = self.0.stop_at.compare_exchange(
+            u64::MAX,
+            at.total_micros(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.0.wake.notify();
+    }
 }
 
 /// A running stack: the core, its thread and its link.
@@ -174,11 +224,45 @@ impl Runtime {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("ustack-runtime".into())
-            .spawn(move || run(&thread_shared, wait_fd))?;
+            .spawn(move || run(&thread_shared, wait_fd, None))?;
         Ok(Runtime {
             shared,
             thread: Some(thread),
         })
+    }
+
+    /// Like [`Runtime::start`], with `driver` run inside the thread each
+    /// turn (see [`Driver`]).
+    pub fn start_with_driver(
+        core: Core,
+        link: Box<dyn Link>,
+        driver: Box<dyn Driver>,
+    ) -> io::Result<Runtime> {
+        let wait_fd = link.wait_fd();
+        let shared = Arc::new(Shared::new(core, link, 0, Clock::new())?);
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("ustack-runtime".into())
+            .spawn(move || run(&thread_shared, wait_fd, Some(driver)))?;
+        Ok(Runtime {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle that stops the runtime from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(Arc::clone(&self.shared))
+    }
+
+    /// Waits for the thread to end by itself: a driver that is done, or a
+    /// [`Stopper`].
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            log::error!("runtime thread panicked");
+        }
     }
 
     /// A runtime without a thread, driven by its caller: time is `clock`
@@ -391,7 +475,7 @@ impl ErrorOnce {
     }
 }
 
-fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
+fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<Box<dyn Driver>>) {
     let mut rx: Vec<Packet> = Vec::with_capacity(RX_BATCH);
     // Per packet of `rx`: the link vouches for its transport checksum.
     let mut verified: Vec<bool> = Vec::with_capacity(RX_BATCH);
@@ -435,12 +519,24 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
         }
         // Sent packets' buffers go back to the core to build new ones in.
         link.take_spent(&mut spent);
+        let mut busy = false;
+        let mut finished = false;
         let deadline = {
             let mut st = lock(&shared.state);
             st.core.recycle(&mut spent);
             tx.append(&mut st.backlog);
             st.core.poll_transmit(now, &mut tx);
-            st.wake_changed(&mut changed);
+            if let Some(d) = driver.as_mut() {
+                st.wake_changed_keep(&mut changed);
+                busy = d.turn(&mut st, now, &changed);
+                // What the driver queued goes out in this batch.
+                st.core.poll_transmit(now, &mut tx);
+                if !busy && d.done() && st.core.tcp_lingering() == 0 {
+                    finished = true;
+                }
+            } else {
+                st.wake_changed(&mut changed);
+            }
             st.core.poll_at()
         };
         if !tx.is_empty()
@@ -451,7 +547,10 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
             // forever and grow it each turn.
             tx.clear();
         }
-        if fed >= RX_PER_TURN {
+        if finished {
+            break;
+        }
+        if fed >= RX_PER_TURN || busy {
             continue; // more may be waiting: read again before sleeping
         }
         let mut deadline = match (deadline, link.poll_at()) {
@@ -478,6 +577,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>) {
         let mut fds = [
             sys::pollfd(shared.wake.as_raw_fd(), libc::POLLIN),
             sys::pollfd(-1, 0),
+            sys::pollfd(driver.as_ref().map_or(-1, |d| d.wait_fd()), libc::POLLIN),
         ];
         if let Some(fd) = wait_fd {
             let mut events = libc::POLLIN;
@@ -517,6 +617,15 @@ impl Runtime {
     /// tap when asked, and starts the thread. Errors name the device and
     /// the cause.
     pub fn from_config(cfg: &crate::config::Config) -> io::Result<Runtime> {
+        Runtime::from_config_with(cfg, None)
+    }
+
+    /// [`Runtime::from_config`] with a [`Driver`] in the thread (the stack
+    /// daemon's).
+    pub fn from_config_with(
+        cfg: &crate::config::Config,
+        driver: Option<Box<dyn Driver>>,
+    ) -> io::Result<Runtime> {
         use crate::device::{TunConfig, TunDevice, wrap_link};
         // The fault injector models a wire of MTU-sized packets, one loss
         // decision each: with faults there are no offloads in either
@@ -551,6 +660,9 @@ impl Runtime {
             },
             ..crate::stack::CoreConfig::default()
         });
-        Runtime::start(core, link)
+        match driver {
+            Some(d) => Runtime::start_with_driver(core, link, d),
+            None => Runtime::start(core, link),
+        }
     }
 }

@@ -1,0 +1,61 @@
+//! The program's side of the protocol: connecting to a daemon and making
+//! one request. Used by the shim (inside its bypass, so these calls reach
+//! libc) and by `ustackd --status`.
+//!
+//! Owns nothing beyond the call: the shim keeps its own pool of
+//! connections and decides what a failure means to the program.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::{Reply, Request, recv_with_fds, send_with_fds};
+
+/// Connects to the daemon serving `ifname` in this network namespace
+/// (`ConnectionRefused` or `NotFound` when none does).
+pub fn connect(ifname: &str) -> io::Result<OwnedFd> {
+    let (addr, len) = super::abstract_addr(&super::control_name(ifname))?;
+    // SAFETY: socket takes no pointers.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd was just made and is ours alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: connect reads `len` bytes of our live address.
+    let r = unsafe { libc::connect(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Sends `req` (with the socket's fd when it names one) and waits for the
+/// reply and the fds it carries. A signal does not cut the exchange short:
+/// the reply would otherwise be read by the next call.
+pub fn call(conn: RawFd, req: &Request, fd: Option<RawFd>) -> io::Result<(Reply, Vec<OwnedFd>)> {
+    let fds: Vec<RawFd> = fd.into_iter().collect();
+    loop {
+        match send_with_fds(conn, &req.encode(), &fds, 0) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let mut buf = vec![0u8; super::MAX_PAYLOAD + 64];
+    let mut got = Vec::new();
+    loop {
+        match recv_with_fds(conn, &mut buf, &mut got, 0) {
+            Ok((0, _)) => return Err(io::Error::from(io::ErrorKind::ConnectionReset)),
+            Ok((n, _)) => return Ok((Reply::decode(&buf[..n])?, got)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The status text of the daemon serving `ifname`.
+pub fn client_status(ifname: &str) -> io::Result<String> {
+    let conn = connect(ifname)?;
+    let (r, _) = call(conn.as_raw_fd(), &Request::Status, None)?;
+    Ok(String::from_utf8_lossy(&r.data).into_owned())
+}

@@ -20,6 +20,7 @@
 pub mod client;
 pub mod server;
 
+mod diag;
 mod ops;
 mod relay;
 mod sockopt;

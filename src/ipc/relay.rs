@@ -177,9 +177,11 @@ impl Sock {
         if self.phase == Phase::Stream && !(self.read_eof && self.inbuf.is_empty()) {
             return false; // still draining into the core
         }
+        // Unread means bytes, not the end of the stream.
+        let mut one = [0u8; 1];
         let unread = self.phase == Phase::Stream
             && (self.out_at < self.out.len()
-                || core.tcp_readiness(self.handle).is_ok_and(|r| r.readable));
+                || core.tcp_recv(self.handle, &mut one, true).is_ok_and(|n| n > 0));
         if unread {
             let _ = core.tcp_abort(self.handle);
         }

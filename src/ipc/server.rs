@@ -58,6 +58,8 @@ pub struct Server {
     dirty: Vec<usize>,
     scratch: Vec<u8>,
     idle_expired: bool,
+    /// Socket diagnostics, when the kernel has them.
+    diag: Option<super::diag::Diag>,
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -73,6 +75,19 @@ fn epoll_add(epfd: RawFd, fd: RawFd, events: u32, token: u64) -> io::Result<()> 
     // SAFETY: epoll_ctl reads our live event.
     cvt(unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
     Ok(())
+}
+
+/// Whether the other end of a SEQPACKET connection is gone (a zero-length
+/// read is also an empty message).
+fn hung_up(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd, no waiting.
+    unsafe { libc::poll(&mut p, 1, 0) };
+    p.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
 }
 
 /// Binds the daemon's control address for `ifname`: `AddrInUse` if a
@@ -126,6 +141,11 @@ impl Server {
             dirty: Vec::new(),
             scratch: vec![0; CHUNK],
             idle_expired: false,
+            diag: super::diag::Diag::open()
+                .inspect_err(|e| {
+                    log::warn!("no socket diagnostics ({e}): a hang-up is taken as a close")
+                })
+                .ok(),
         };
         s.arm_idle_timer();
         Ok(s)
@@ -143,7 +163,9 @@ impl Server {
             return;
         }
         self.timer_armed = want;
-        self.idle_expired = false;
+        if !want {
+            self.idle_expired = false;
+        }
         let g = if want { self.policy.grace } else { Duration::ZERO };
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
@@ -212,10 +234,11 @@ impl Server {
             let raw = conn.as_raw_fd();
             let mut fds = Vec::new();
             let n = match recv_with_fds(raw, &mut buf, &mut fds, libc::MSG_DONTWAIT) {
-                Ok((0, _)) => {
+                Ok((0, _)) if hung_up(raw) => {
                     self.conns.remove(&token);
                     return;
                 }
+                Ok((0, _)) => 0, // an empty message: malformed
                 Ok((n, false)) => n,
                 Ok((_, true)) => {
                     let _ = send_with_fds(raw, &Reply::err(libc::EMSGSIZE).encode(), &[], 0);
@@ -399,15 +422,20 @@ impl Driver for Server {
                     let mut v = 0u64;
                     // SAFETY: reads the expiry count into our live u64.
                     unsafe { libc::read(self.timer.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
-                    self.timer_armed = false;
-                    self.idle_expired = self.idle();
+                    self.idle_expired = self.timer_armed && self.idle();
                 }
                 TOKEN_CONN => self.serve_conn(token, core, now),
                 _ => {
                     let id = token as usize;
                     if let Some(Some(s)) = self.socks.get_mut(id) {
-                        if ev.events & libc::EPOLLHUP as u32 != 0 {
-                            s.hup = true;
+                        if ev.events & libc::EPOLLHUP as u32 != 0 && !s.hup {
+                            // Hang-up: the program closed its end, or the
+                            // two sides shut one direction each; only the
+                            // kernel's table tells which.
+                            s.hup = match self.diag.as_mut().map(|d| d.alive(s.ino)) {
+                                Some(Ok(alive)) => !alive,
+                                _ => true,
+                            };
                         }
                         self.dirty.push(id);
                     }

@@ -22,6 +22,19 @@ pub enum Fallback {
     Kernel,
 }
 
+/// Whether programs under the shim share one stack (`USTACK_SHARED`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shared {
+    /// Each program runs its own stack in-process (the device is
+    /// exclusive).
+    Off,
+    /// Use the stack daemon serving the device if one runs, else run an
+    /// in-process stack.
+    Auto,
+    /// Use the stack daemon, starting `ustackd` if none serves the device.
+    On,
+}
+
 /// Log verbosity, as `USTACK_LOG` names it.
 pub type LogLevel = log::LevelFilter;
 
@@ -57,6 +70,9 @@ pub struct Config {
     /// `USTACK_LINGER` (shim only): how long the stack keeps delivering
     /// closed connections' data at process exit.
     pub linger: Duration,
+    /// `USTACK_SHARED` (shim only): one stack daemon for every program on
+    /// the device.
+    pub shared: Shared,
 }
 
 /// The smallest MTU accepted: IPv6's minimum link MTU (RFC 8200 section 5),
@@ -81,6 +97,7 @@ impl Default for Config {
             ecn: crate::tcp::Ecn::Accept,
             fallback: Fallback::Fail,
             linger: Duration::from_secs(5),
+            shared: Shared::Auto,
         }
     }
 }
@@ -322,6 +339,14 @@ impl Config {
                 "fail" => Fallback::Fail,
                 "kernel" => Fallback::Kernel,
                 _ => return Err(bad("USTACK_FALLBACK", &v, "'fail' or 'kernel'")),
+            };
+        }
+        if let Some(v) = get("USTACK_SHARED") {
+            c.shared = match v.to_ascii_lowercase().as_str() {
+                "on" | "1" | "yes" => Shared::On,
+                "off" | "0" | "no" => Shared::Off,
+                "auto" => Shared::Auto,
+                _ => return Err(bad("USTACK_SHARED", &v, "'on', 'off' or 'auto'")),
             };
         }
         if let Some(v) = get("USTACK_LINGER") {

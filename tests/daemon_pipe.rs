@@ -115,7 +115,9 @@ fn poll1(fd: RawFd, events: i16, ms: i32) -> i16 {
 }
 
 fn pattern(len: usize) -> Vec<u8> {
-    (0..len as u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect()
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+        .collect()
 }
 
 fn file(fd: OwnedFd) -> std::fs::File {
@@ -134,13 +136,20 @@ fn tcp_connect_waits_for_pollout_then_carries_a_megabyte_each_way() {
         all.len()
     });
     let fd = w.socket(true);
-    assert_eq!(poll1(fd.as_raw_fd(), libc::POLLOUT, 0) & libc::POLLOUT, 0, "writable before connect");
+    assert_eq!(
+        poll1(fd.as_raw_fd(), libc::POLLOUT, 0) & libc::POLLOUT,
+        0,
+        "writable before connect"
+    );
     w.ok(&fd, Request::Connect(Some(SocketAddr::from((B4, 7000)))));
     let rev = poll1(fd.as_raw_fd(), libc::POLLOUT, 5000);
     assert_ne!(rev & libc::POLLOUT, 0, "never became writable");
     assert_eq!(w.ok(&fd, Request::TakeError).value, 0);
     let peer = w.ok(&fd, Request::Name { peer: true });
-    assert_eq!(ipc::decode_addr(&peer.data).unwrap(), SocketAddr::from((B4, 7000)));
+    assert_eq!(
+        ipc::decode_addr(&peer.data).unwrap(),
+        SocketAddr::from((B4, 7000))
+    );
     let data = pattern(1 << 20);
     let mut f = file(fd);
     let writer = {
@@ -180,7 +189,10 @@ fn a_listener_hands_each_connection_over_as_an_fd_with_its_peer() {
     let l = w.socket(true);
     w.ok(&l, Request::Bind(SocketAddr::from((A4, 8000))));
     w.ok(&l, Request::Listen(16));
-    assert_eq!(w.ok(&l, Request::Identify).value, ipc::IDENT_TCP | ipc::IDENT_LISTENING);
+    assert_eq!(
+        w.ok(&l, Request::Identify).value,
+        ipc::IDENT_TCP | ipc::IDENT_LISTENING
+    );
     let peer = w.peer.clone();
     let clients = thread::spawn(move || {
         (0..3)
@@ -212,7 +224,10 @@ fn a_listener_hands_each_connection_over_as_an_fd_with_its_peer() {
     let done = clients.join().unwrap();
     for (i, (local, back)) in done.iter().enumerate() {
         assert_eq!(back, &format!("HELLO {i}"));
-        assert!(seen.iter().any(|(f, g)| f == local && g == &format!("hello {i}")));
+        assert!(
+            seen.iter()
+                .any(|(f, g)| f == local && g == &format!("hello {i}"))
+        );
     }
     drop(l);
     w.wait_empty();
@@ -233,7 +248,10 @@ fn udp_datagrams_travel_behind_a_header_both_ways() {
     ipc::send_with_fds(fd.as_raw_fd(), &msg, &[], 0).unwrap();
     let mut buf = [0u8; 64];
     let (n, from) = peer.recv_from(&mut buf).unwrap();
-    assert_eq!((&buf[..n], from), (&b"query"[..], SocketAddr::from((A4, 4000))));
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"query"[..], SocketAddr::from((A4, 4000)))
+    );
     peer.send_to(b"answer!", from).unwrap();
     let mut back = [0u8; 128];
     let (n, _) = ipc::recv_with_fds(fd.as_raw_fd(), &mut back, &mut Vec::new(), 0).unwrap();
@@ -248,7 +266,12 @@ fn udp_datagrams_travel_behind_a_header_both_ways() {
 fn hostile_requests_get_errors_and_the_daemon_serves_on() {
     let w = world(Duration::from_secs(30));
     let conn = client::connect(&w.ifname).unwrap();
-    for junk in [&b""[..], b"x", &[0xff; 16], &[7, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]] {
+    for junk in [
+        &b""[..],
+        b"x",
+        &[0xff; 16],
+        &[7, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0],
+    ] {
         ipc::send_with_fds(conn.as_raw_fd(), junk, &[], 0).unwrap();
         let mut buf = [0u8; 64];
         let (n, _) = ipc::recv_with_fds(conn.as_raw_fd(), &mut buf, &mut Vec::new(), 0).unwrap();
@@ -270,7 +293,10 @@ fn an_idle_daemon_ends_after_its_grace_period() {
     let w = world(Duration::from_millis(200));
     let fd = w.socket(true);
     thread::sleep(Duration::from_millis(400));
-    assert!(client::connect(&w.ifname).is_ok(), "ended while a socket was open");
+    assert!(
+        client::connect(&w.ifname).is_ok(),
+        "ended while a socket was open"
+    );
     drop(fd);
     let t = Instant::now();
     // Each probe is a client: probe less often than the grace period.

@@ -41,7 +41,7 @@ use crate::ops::{self, Route};
 use crate::real::{self, Fail, set_errno};
 use crate::sock::{Res, VSock, is_loopback};
 use crate::table::{self, Entry};
-use crate::{poll, sockopt, stack};
+use crate::{poll, shared, shared_io, sockopt, stack};
 
 /// Returns the real call's result at once when `fd` is certainly not
 /// virtual (see the module docs).
@@ -81,6 +81,14 @@ fn vsock(fd: c_int) -> Option<Arc<VSock>> {
     table::sock(fd)
 }
 
+/// The shared-stack socket at `fd`, if it is one.
+fn remote(fd: c_int) -> Option<Arc<crate::shared::Remote>> {
+    if !table::maybe_virtual(fd) || stack::bypass() {
+        return None;
+    }
+    table::remote(fd)
+}
+
 /// After a real call that returned a new fd: it is not virtual; if the
 /// shim itself opened it, it is the shim's own.
 fn fresh(fd: c_int) -> Res<c_int> {
@@ -104,13 +112,13 @@ fn guard_internal(fd: c_int, e: i32) -> Res<()> {
     Ok(())
 }
 
-fn len_ok(n: usize) -> ssize_t {
+pub(crate) fn len_ok(n: usize) -> ssize_t {
     ssize_t::try_from(n).unwrap_or(ssize_t::MAX)
 }
 
 /// # Safety
 /// `p` must be valid for `n` bytes (or `n` zero).
-unsafe fn slice<'a>(p: *const c_void, n: size_t) -> Res<&'a [u8]> {
+pub(crate) unsafe fn slice<'a>(p: *const c_void, n: size_t) -> Res<&'a [u8]> {
     if n == 0 {
         return Ok(&[]);
     }
@@ -123,7 +131,7 @@ unsafe fn slice<'a>(p: *const c_void, n: size_t) -> Res<&'a [u8]> {
 
 /// # Safety
 /// `p` must be valid for `n` writable bytes (or `n` zero).
-unsafe fn slice_mut<'a>(p: *mut c_void, n: size_t) -> Res<&'a mut [u8]> {
+pub(crate) unsafe fn slice_mut<'a>(p: *mut c_void, n: size_t) -> Res<&'a mut [u8]> {
     if n == 0 {
         return Ok(&mut []);
     }
@@ -136,7 +144,7 @@ unsafe fn slice_mut<'a>(p: *mut c_void, n: size_t) -> Res<&'a mut [u8]> {
 
 /// # Safety
 /// `iov` must point to `n` valid iovecs (or `n` zero).
-unsafe fn iovecs<'a>(iov: *const iovec, n: usize) -> Res<&'a [iovec]> {
+pub(crate) unsafe fn iovecs<'a>(iov: *const iovec, n: usize) -> Res<&'a [iovec]> {
     if n == 0 {
         return Ok(&[]);
     }
@@ -155,7 +163,7 @@ unsafe fn iovecs<'a>(iov: *const iovec, n: usize) -> Res<&'a [iovec]> {
 ///
 /// # Safety
 /// Each iovec must describe readable memory.
-unsafe fn gather(iov: &[iovec]) -> Res<Vec<u8>> {
+pub(crate) unsafe fn gather(iov: &[iovec]) -> Res<Vec<u8>> {
     let mut out = Vec::new();
     for v in iov {
         // SAFETY: per the caller.
@@ -168,7 +176,7 @@ unsafe fn gather(iov: &[iovec]) -> Res<Vec<u8>> {
 ///
 /// # Safety
 /// Each iovec must describe writable memory.
-unsafe fn scatter(iov: &[iovec], mut data: &[u8]) -> Res<()> {
+pub(crate) unsafe fn scatter(iov: &[iovec], mut data: &[u8]) -> Res<()> {
     for v in iov {
         if data.is_empty() {
             break;
@@ -181,7 +189,7 @@ unsafe fn scatter(iov: &[iovec], mut data: &[u8]) -> Res<()> {
     Ok(())
 }
 
-fn iov_total(iov: &[iovec]) -> Res<usize> {
+pub(crate) fn iov_total(iov: &[iovec]) -> Res<usize> {
     iov.iter()
         .try_fold(0usize, |a, v| a.checked_add(v.iov_len))
         .filter(|t| *t <= isize::MAX as usize)
@@ -227,6 +235,14 @@ pub unsafe extern "C" fn socketpair(d: c_int, ty: c_int, p: c_int, sv: *mut c_in
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bind(fd: c_int, a: *const sockaddr, len: socklen_t) -> c_int {
     guard(move || {
+        if let Some(r) = remote(fd) {
+            // SAFETY: the caller's address buffer of `len` bytes.
+            match unsafe { addr::read(a, len)? } {
+                Parsed::Addr(x) if is_loopback(&x) => shared::to_kernel(fd, &r)?,
+                Parsed::Addr(x) => return shared::bind(fd, &r, x).map(|()| 0),
+                Parsed::Unspec => return Err(libc::EAFNOSUPPORT),
+            }
+        }
         if let Some(s) = vsock(fd) {
             // SAFETY: the caller's address buffer of `len` bytes.
             match unsafe { addr::read(a, len)? } {
@@ -244,6 +260,7 @@ pub unsafe extern "C" fn bind(fd: c_int, a: *const sockaddr, len: socklen_t) -> 
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     pass_plain!(fd, real::listen(fd, backlog));
     guard(move || match vsock(fd) {
+        None if remote(fd).is_some() => shared::listen(fd, backlog).map(|()| 0),
         Some(s) => ops::listen(&s, backlog).map(|()| 0),
         // SAFETY: integer arguments.
         None => Ok(unsafe { real::listen(fd, backlog) }),
@@ -251,6 +268,12 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
 }
 
 fn do_accept(fd: c_int, a: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> Res<c_int> {
+    if let Some(r) = remote(fd) {
+        let (nfd, peer) = shared::accept(fd, &r, flags)?;
+        // SAFETY: the caller's address buffer and length.
+        unsafe { addr::write(addr::present(r.v6, peer), a, len)? };
+        return Ok(nfd);
+    }
     match vsock(fd) {
         Some(s) => {
             let (nfd, peer) = ops::accept(&s, flags)?;
@@ -281,6 +304,14 @@ pub unsafe extern "C" fn accept4(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn connect(fd: c_int, a: *const sockaddr, len: socklen_t) -> c_int {
     guard(move || {
+        if let Some(r) = remote(fd) {
+            // SAFETY: the caller's address buffer of `len` bytes.
+            match unsafe { addr::read(a, len)? } {
+                Parsed::Addr(x) if is_loopback(&x) => shared::to_kernel(fd, &r)?,
+                Parsed::Addr(x) => return shared::connect(fd, &r, Some(x)).map(|()| 0),
+                Parsed::Unspec => return shared::connect(fd, &r, None).map(|()| 0),
+            }
+        }
         if let Some(s) = vsock(fd) {
             // SAFETY: the caller's address buffer of `len` bytes.
             match unsafe { addr::read(a, len)? } {
@@ -297,6 +328,14 @@ pub unsafe extern "C" fn connect(fd: c_int, a: *const sockaddr, len: socklen_t) 
 pub unsafe extern "C" fn getsockname(fd: c_int, a: *mut sockaddr, len: *mut socklen_t) -> c_int {
     pass_plain!(fd, real::getsockname(fd, a, len));
     guard(move || match vsock(fd) {
+        None if let Some(r) = remote(fd) => {
+            let x = addr::present(r.v6, shared::name(fd, false)?);
+            if a.is_null() || len.is_null() {
+                return Err(libc::EFAULT);
+            }
+            // SAFETY: the caller's buffer and length.
+            unsafe { addr::write(x, a, len) }.map(|()| 0)
+        }
         Some(s) => {
             if a.is_null() || len.is_null() {
                 return Err(libc::EFAULT);
@@ -313,6 +352,14 @@ pub unsafe extern "C" fn getsockname(fd: c_int, a: *mut sockaddr, len: *mut sock
 pub unsafe extern "C" fn getpeername(fd: c_int, a: *mut sockaddr, len: *mut socklen_t) -> c_int {
     pass_plain!(fd, real::getpeername(fd, a, len));
     guard(move || match vsock(fd) {
+        None if let Some(r) = remote(fd) => {
+            let x = addr::present(r.v6, shared::name(fd, true)?);
+            if a.is_null() || len.is_null() {
+                return Err(libc::EFAULT);
+            }
+            // SAFETY: the caller's buffer and length.
+            unsafe { addr::write(x, a, len) }.map(|()| 0)
+        }
         Some(s) => {
             if a.is_null() || len.is_null() {
                 return Err(libc::EFAULT);
@@ -335,6 +382,26 @@ pub unsafe extern "C" fn getsockopt(
 ) -> c_int {
     pass_plain!(fd, real::getsockopt(fd, level, name, val, len));
     guard(move || match vsock(fd) {
+        None if remote(fd).is_some() && !val.is_null() && !len.is_null() => {
+            // SAFETY: `len` is a valid pointer per the caller.
+            let room = unsafe { *len } as i32;
+            if room < 0 {
+                return Err(libc::EINVAL);
+            }
+            match shared::getsockopt(fd, level, name, room as u32)? {
+                Some(bytes) => {
+                    let n = bytes.len().min(room as usize);
+                    // SAFETY: `val` has `room` >= `n` writable bytes.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(bytes.as_ptr(), val.cast::<u8>(), n);
+                        *len = n as socklen_t;
+                    }
+                    Ok(0)
+                }
+                // SAFETY: the pair's own option, passed through.
+                None => Ok(unsafe { real::getsockopt(fd, level, name, val, len) }),
+            }
+        }
         Some(s) => {
             if val.is_null() || len.is_null() {
                 return Err(libc::EFAULT);
@@ -368,6 +435,15 @@ pub unsafe extern "C" fn setsockopt(
 ) -> c_int {
     pass_plain!(fd, real::setsockopt(fd, level, name, val, len));
     guard(move || match vsock(fd) {
+        None if let Some(r) = remote(fd) => {
+            // SAFETY: `val` has `len` readable bytes per the caller.
+            let bytes = unsafe { slice(val, len as usize)? };
+            if shared::setsockopt(fd, &r, level, name, bytes)? {
+                return Ok(0);
+            }
+            // SAFETY: the pair's own option, passed through.
+            Ok(unsafe { real::setsockopt(fd, level, name, val, len) })
+        }
         Some(s) => {
             // SAFETY: `val` has `len` readable bytes per the caller.
             let bytes = unsafe { slice(val, len as usize)? };
@@ -382,6 +458,7 @@ pub unsafe extern "C" fn setsockopt(
 pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
     pass_plain!(fd, real::shutdown(fd, how));
     guard(move || match vsock(fd) {
+        None if let Some(r) = remote(fd) => shared::shutdown(fd, &r, how).map(|()| 0),
         Some(s) => ops::shutdown(&s, how).map(|()| 0),
         // SAFETY: integer arguments.
         None => Ok(unsafe { real::shutdown(fd, how) }),
@@ -453,6 +530,8 @@ fn recv_into(s: &VSock, buf: &mut [u8], flags: c_int) -> Res<ssize_t> {
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
     pass_plain!(fd, real::read(fd, buf, n));
     guard(move || match vsock(fd) {
+        // SAFETY: the caller's buffer.
+        None if let Some(r) = remote(fd) => unsafe { shared_io::read(fd, &r, buf, n, 0) },
         // SAFETY: `buf` has `n` writable bytes per the caller.
         Some(s) => recv_into(&s, unsafe { slice_mut(buf, n)? }, 0),
         // SAFETY: passed through as given.
@@ -464,6 +543,13 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     pass_plain!(fd, real::write(fd, buf, n));
     guard(move || match vsock(fd) {
+        None if let Some(r) = remote(fd)
+            && !r.tcp =>
+        {
+            // SAFETY: the caller's buffer.
+            let sent = unsafe { shared_io::sendto(fd, &r, buf, n, 0, std::ptr::null(), 0)? };
+            Ok(sent.unwrap_or(0))
+        }
         // SAFETY: `buf` has `n` readable bytes per the caller.
         Some(s) => ops::send(&s, unsafe { slice(buf, n)? }, 0, None).map(len_ok),
         // SAFETY: passed through as given.
@@ -475,6 +561,8 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
     pass_plain!(fd, real::readv(fd, iov, n));
     guard(move || match vsock(fd) {
+        // SAFETY: the caller's iovecs.
+        None if let Some(r) = remote(fd) => unsafe { shared_io::readv(fd, &r, iov, n) },
         Some(s) => {
             // SAFETY: `iov` holds `n` iovecs per the caller.
             let iov = unsafe { iovecs(iov, usize::try_from(n).map_err(|_| libc::EINVAL)?)? };
@@ -493,6 +581,12 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
     pass_plain!(fd, real::writev(fd, iov, n));
     guard(move || match vsock(fd) {
+        None if let Some(r) = remote(fd)
+            && !r.tcp =>
+        {
+            // SAFETY: the caller's iovecs.
+            Ok(unsafe { shared_io::writev(fd, &r, iov, n)? }.unwrap_or(0))
+        }
         Some(s) => {
             // SAFETY: `iov` holds `n` iovecs of readable memory.
             let data =
@@ -508,6 +602,8 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
     pass_plain!(fd, real::recv(fd, buf, n, flags));
     guard(move || match vsock(fd) {
+        // SAFETY: the caller's buffer.
+        None if let Some(r) = remote(fd) => unsafe { shared_io::read(fd, &r, buf, n, flags) },
         // SAFETY: `buf` has `n` writable bytes per the caller.
         Some(s) => recv_into(&s, unsafe { slice_mut(buf, n)? }, flags),
         // SAFETY: passed through as given.
@@ -526,6 +622,10 @@ pub unsafe extern "C" fn recvfrom(
 ) -> ssize_t {
     pass_plain!(fd, real::recvfrom(fd, buf, n, flags, a, len));
     guard(move || match vsock(fd) {
+        None if let Some(r) = remote(fd) => {
+            // SAFETY: the caller's buffers.
+            unsafe { shared_io::recvfrom(fd, &r, buf, n, flags, a, len) }
+        }
         Some(s) => {
             // SAFETY: `buf` has `n` writable bytes per the caller.
             let r = ops::recv(&s, unsafe { slice_mut(buf, n)? }, flags)?;
@@ -582,8 +682,18 @@ unsafe fn recvmsg_v(s: &VSock, msg: *mut msghdr, flags: c_int) -> Res<ssize_t> {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    pass_plain!(fd, real::recvmsg(fd, msg, flags));
+    if table::plain(fd) {
+        // SAFETY: passed through as given.
+        let n = unsafe { real::recvmsg(fd, msg, flags) };
+        if n >= 0 && crate::shared::attached() {
+            // SAFETY: the msghdr the kernel just filled.
+            let _ = catch_unwind(|| unsafe { shared_io::adopt_received(msg) });
+        }
+        return n;
+    }
     guard(move || match vsock(fd) {
+        // SAFETY: the caller's msghdr.
+        None if let Some(r) = remote(fd) => unsafe { shared_io::recvmsg(fd, &r, msg, flags) },
         // SAFETY: the caller's msghdr.
         Some(s) => unsafe { recvmsg_v(&s, msg, flags) },
         // SAFETY: passed through as given.
@@ -634,6 +744,13 @@ pub unsafe extern "C" fn recvmmsg(
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
     pass_plain!(fd, real::send(fd, buf, n, flags));
     guard(move || match vsock(fd) {
+        None if let Some(r) = remote(fd)
+            && !r.tcp =>
+        {
+            // SAFETY: the caller's buffer.
+            let sent = unsafe { shared_io::sendto(fd, &r, buf, n, flags, std::ptr::null(), 0)? };
+            Ok(sent.unwrap_or(0))
+        }
         // SAFETY: `buf` has `n` readable bytes per the caller.
         Some(s) => ops::send(&s, unsafe { slice(buf, n)? }, flags, None).map(len_ok),
         // SAFETY: passed through as given.
@@ -681,6 +798,12 @@ pub unsafe extern "C" fn sendto(
 ) -> ssize_t {
     pass_plain!(fd, real::sendto(fd, buf, n, flags, a, len));
     guard(move || {
+        if let Some(r) = remote(fd) {
+            // SAFETY: the caller's buffer and address.
+            if let Some(sent) = unsafe { shared_io::sendto(fd, &r, buf, n, flags, a, len)? } {
+                return Ok(sent);
+            }
+        }
         if let Some(s) = vsock(fd) {
             // SAFETY: the caller's address.
             if let Some(dst) = unsafe { destination(fd, &s, a, len)? } {
@@ -716,6 +839,12 @@ unsafe fn sendmsg_v(fd: c_int, s: &VSock, msg: *const msghdr, flags: c_int) -> R
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     pass_plain!(fd, real::sendmsg(fd, msg, flags));
     guard(move || {
+        if let Some(r) = remote(fd) {
+            // SAFETY: the caller's msghdr.
+            if let Some(sent) = unsafe { shared_io::sendmsg(fd, &r, msg, flags)? } {
+                return Ok(sent);
+            }
+        }
         if let Some(s) = vsock(fd) {
             // SAFETY: the caller's msghdr.
             if let Some(n) = unsafe { sendmsg_v(fd, &s, msg, flags)? } {

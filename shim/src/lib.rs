@@ -9,6 +9,8 @@
 //!   on them, in errno terms.
 //! - [`poll`]: poll/select/epoll over mixed kernel and virtual fds.
 //! - [`stack`]: the lazily started stack, fallback, fork and exit linger.
+//! - [`shared`]: sockets of the shared stack (a daemon serving many
+//!   programs), real AF_UNIX fds that fork, exec and SCM_RIGHTS carry.
 //!
 //! Documented choices (see the README): sockets are created virtual and
 //! become kernel sockets when bound or connected to loopback (or when an
@@ -23,7 +25,23 @@ pub mod hooks;
 pub mod ops;
 pub mod poll;
 pub mod real;
+pub mod shared;
+pub mod shared_io;
 pub mod sock;
 pub mod sockopt;
 pub mod stack;
 pub mod table;
+
+/// At load: a program exec'd by another under the shim finds the sockets
+/// it inherited from the shared stack.
+extern "C" fn at_load() {
+    let _ = std::panic::catch_unwind(|| {
+        if let Ok(cfg) = ustack_core::config::Config::from_env() {
+            stack::as_shim(|| shared::adopt_inherited(&cfg));
+        }
+    });
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static AT_LOAD: extern "C" fn() = at_load;

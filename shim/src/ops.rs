@@ -47,6 +47,7 @@ pub enum Route {
 pub fn socket(v6: bool, tcp: bool, flags: i32) -> Res<Route> {
     match stack::get() {
         Stack::Kernel => Ok(Route::Kernel),
+        Stack::Shared => crate::shared::socket(v6, tcp, flags).map(Route::Virtual),
         Stack::Fail(e) => Err(*e),
         Stack::Up { rt, .. } => {
             let h = rt

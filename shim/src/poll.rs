@@ -126,7 +126,7 @@ pub fn poll(
             for (i, e) in entries.iter().enumerate() {
                 let want = fds[i].events | ALWAYS;
                 let bits = match e {
-                    None => continue,
+                    None | Some(Entry::Remote(_)) => continue,
                     Some(Entry::Sock(s)) => {
                         let b = poll_bits(&mut st.core, s) & want;
                         if b == 0 {
@@ -182,7 +182,11 @@ pub fn poll(
 
 /// The entries of `fds`, or `None` when all are kernel fds.
 pub fn classify(fds: &[pollfd]) -> Option<Vec<Option<Entry>>> {
-    let entries: Vec<Option<Entry>> = fds.iter().map(|p| table::get(p.fd)).collect();
+    // Shared-stack sockets are real fds: the kernel polls them.
+    let entries: Vec<Option<Entry>> = fds
+        .iter()
+        .map(|p| table::get(p.fd).filter(|e| !matches!(e, Entry::Remote(_))))
+        .collect();
     entries.iter().any(Option::is_some).then_some(entries)
 }
 
@@ -262,7 +266,7 @@ pub fn epoll_ctl(epfd: i32, op: i32, fd: i32, s: &Arc<VSock>, ev: Option<epoll_e
     }
     let set = match table::get(epfd) {
         Some(Entry::Epoll(set)) => set,
-        Some(Entry::Sock(_)) => return Err(libc::EINVAL),
+        Some(Entry::Sock(_) | Entry::Remote(_)) => return Err(libc::EINVAL),
         None => {
             // SAFETY: F_GETFD takes no argument.
             if unsafe { real::fcntl(epfd, libc::F_GETFD, 0) } < 0 {

@@ -34,6 +34,8 @@ pub enum Stack {
         rt: Runtime,
         linger: Duration,
     },
+    /// The shared stack: a daemon serves this device (`shared.rs`).
+    Shared,
     /// No stack: sockets become kernel sockets.
     Kernel,
     /// No stack: socket() fails with this errno.
@@ -109,6 +111,7 @@ pub fn get() -> &'static Stack {
         // fallback as if the stack could not start.
         return match s {
             Stack::Up { .. } => &Stack::Fail(ENOSTACK),
+            // The shared stack serves the child as it does the parent.
             other => other,
         };
     }
@@ -134,6 +137,26 @@ fn start() -> Stack {
         }
     };
     ustack_core::logging::init(cfg.log);
+    use ustack_core::config::Shared;
+    match cfg.shared {
+        Shared::Off => {}
+        Shared::Auto => {
+            if crate::shared::attach(&cfg, false).is_ok() {
+                log::info!("attached to the stack daemon of {}", cfg.ifname);
+                return Stack::Shared;
+            }
+        }
+        Shared::On => {
+            return match crate::shared::attach(&cfg, true) {
+                Ok(()) => Stack::Shared,
+                Err(e) => fail(
+                    &cfg,
+                    &e,
+                    "check the device and the USTACK_* variables, or set USTACK_SHARED=off",
+                ),
+            };
+        }
+    }
     match Runtime::from_config(&cfg) {
         Ok(rt) => {
             // SAFETY: registering plain extern "C" functions with no state.
@@ -148,23 +171,38 @@ fn start() -> Stack {
             }
         }
         Err(e) => {
-            let fix = "run as root (CAP_NET_ADMIN) or create the device first with `scripts/ustack --setup`";
-            match cfg.fallback {
-                Fallback::Kernel => {
-                    say(&format!(
-                        "ustack: cannot start the userspace stack on {}: {e}; using kernel sockets (USTACK_FALLBACK=kernel); to fix, {fix}",
-                        cfg.ifname
-                    ));
-                    Stack::Kernel
-                }
-                Fallback::Fail => {
-                    say(&format!(
-                        "ustack: cannot start the userspace stack on {}: {e}; AF_INET/AF_INET6 sockets fail with EACCES; to fix, {fix}, or set USTACK_FALLBACK=kernel",
-                        cfg.ifname
-                    ));
-                    Stack::Fail(ENOSTACK)
-                }
-            }
+            let busy = e.raw_os_error() == Some(libc::EBUSY) || e.to_string().contains("busy");
+            // SAFETY: geteuid has no preconditions.
+            let root = unsafe { libc::geteuid() } == 0;
+            let fix = if busy {
+                "another program holds the device: share one stack between programs with USTACK_SHARED=on (or `scripts/ustack --shared`), or give this one its own device with USTACK_IFNAME"
+            } else if root {
+                "check that /dev/net/tun exists and the USTACK_* addresses are free"
+            } else {
+                "run as root (CAP_NET_ADMIN) or create the device first with `scripts/ustack --setup --user $USER`"
+            };
+            fail(&cfg, &e.to_string(), fix)
+        }
+    }
+}
+
+/// The stack cannot start: one line naming the cause and the fix, then the
+/// fallback the configuration asks for.
+fn fail(cfg: &Config, e: &str, fix: &str) -> Stack {
+    match cfg.fallback {
+        Fallback::Kernel => {
+            say(&format!(
+                "ustack: cannot start the userspace stack on {}: {e}; using kernel sockets (USTACK_FALLBACK=kernel); to fix, {fix}",
+                cfg.ifname
+            ));
+            Stack::Kernel
+        }
+        Fallback::Fail => {
+            say(&format!(
+                "ustack: cannot start the userspace stack on {}: {e}; AF_INET/AF_INET6 sockets fail with EACCES; to fix, {fix}, or set USTACK_FALLBACK=kernel",
+                cfg.ifname
+            ));
+            Stack::Fail(ENOSTACK)
         }
     }
 }

@@ -72,6 +72,9 @@ pub fn internal_in(first: u32, last: u32) -> Vec<u32> {
 pub enum Entry {
     Sock(Arc<VSock>),
     Epoll(Arc<EpollSet>),
+    /// A socket of the shared stack: the fd is a real AF_UNIX socket the
+    /// kernel handles for most calls (see `shared.rs`).
+    Remote(Arc<crate::shared::Remote>),
 }
 
 /// One virtual socket registered in an epoll set.
@@ -144,7 +147,15 @@ pub fn get(fd: i32) -> Option<Entry> {
 pub fn sock(fd: i32) -> Option<Arc<VSock>> {
     match get(fd)? {
         Entry::Sock(s) => Some(s),
-        Entry::Epoll(_) => None,
+        _ => None,
+    }
+}
+
+/// The shared-stack socket at `fd`.
+pub fn remote(fd: i32) -> Option<Arc<crate::shared::Remote>> {
+    match get(fd)? {
+        Entry::Remote(r) => Some(r),
+        _ => None,
     }
 }
 

@@ -9,7 +9,8 @@
 //! stop it once closed connections have delivered their data (at most
 //! `USTACK_LINGER`).
 //!
-//! Options: `--persistent`, `--grace-ms N` (default 2000), `--group GID`
+//! Options: `--detach` (leave the spawning program: fork once more),
+//! `--persistent`, `--grace-ms N` (default 2000), `--group GID`
 //! (admit that group besides the daemon's user and root), `--ready-fd N`
 //! (write `ok` or the error there once serving), `--status` (print a
 //! running daemon's counts and exit).
@@ -31,6 +32,7 @@ struct Args {
     gid: Option<u32>,
     ready: Option<OwnedFd>,
     status: bool,
+    detach: bool,
 }
 
 fn usage(msg: &str) -> ! {
@@ -47,6 +49,7 @@ fn parse_args() -> Args {
         gid: None,
         ready: None,
         status: false,
+        detach: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -58,6 +61,7 @@ fn parse_args() -> Args {
         match arg.as_str() {
             "--persistent" => a.persistent = true,
             "--status" => a.status = true,
+            "--detach" => a.detach = true,
             "--grace-ms" => a.grace = Duration::from_millis(num("--grace-ms")),
             "--group" => a.gid = Some(u32::try_from(num("--group")).unwrap_or(u32::MAX)),
             "--ready-fd" => {
@@ -95,8 +99,23 @@ fn status(cfg: &Config) -> i32 {
     }
 }
 
+/// Leaves the spawner: the first process exits at once (its parent reaps
+/// it), the second, no child of the program, runs on. Before any thread.
+fn detach() {
+    // SAFETY: fork in a single-threaded process; the parent only exits.
+    match unsafe { libc::fork() } {
+        0 => {}
+        -1 => {}
+        // SAFETY: _exit skips atexit handlers meant for the daemon.
+        _ => unsafe { libc::_exit(0) },
+    }
+}
+
 fn main() {
     let mut args = parse_args();
+    if args.detach {
+        detach();
+    }
     let cfg = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -137,13 +156,15 @@ fn main() {
         persistent: args.persistent,
         grace: args.grace,
     };
-    let rt = Server::new(listener, policy).and_then(|server| {
-        Runtime::from_config_with(&cfg, Some(Box::new(server)))
-    });
+    let rt = Server::new(listener, policy)
+        .and_then(|server| Runtime::from_config_with(&cfg, Some(Box::new(server))));
     let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
-            let line = format!("error: cannot start the userspace stack on {}: {e}", cfg.ifname);
+            let line = format!(
+                "error: cannot start the userspace stack on {}: {e}",
+                cfg.ifname
+            );
             eprintln!("ustackd: {line}");
             tell(&mut args.ready, &line);
             std::process::exit(1);

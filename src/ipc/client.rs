@@ -22,12 +22,37 @@ pub fn connect(ifname: &str) -> io::Result<OwnedFd> {
     // SAFETY: the fd was just made and is ours alone.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: connect reads `len` bytes of our live address.
-    let r = unsafe { libc::connect(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) };
+    let r = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
+    // Every request is answered at once: a daemon silent for this long is
+    // stuck, and the caller gets an error rather than a hang.
+    let tv = libc::timeval {
+        tv_sec: REPLY_TIMEOUT_S,
+        tv_usec: 0,
+    };
+    // SAFETY: setsockopt reads our live timeval.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
     Ok(fd)
 }
+
+/// Seconds a request waits for its reply.
+const REPLY_TIMEOUT_S: libc::time_t = 10;
 
 /// Sends `req` (with the socket's fd when it names one) and waits for the
 /// reply and the fds it carries. A signal does not cut the exchange short:

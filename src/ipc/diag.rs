@@ -61,7 +61,8 @@ impl Diag {
         let mut buf = [0u8; 512];
         loop {
             // SAFETY: receives into our live buffer.
-            let n = unsafe { libc::recv(self.nl.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n =
+                unsafe { libc::recv(self.nl.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n < 0 {
                 return Err(io::Error::last_os_error());
             }

@@ -185,9 +185,12 @@ impl Request {
             Request::Connect(None) => (0, 0, 0, Vec::new()),
             Request::Listen(n) | Request::Shutdown(n) => (*n, 0, 0, Vec::new()),
             Request::Name { peer } => (i32::from(*peer), 0, 0, Vec::new()),
-            Request::GetOpt { level, name, max } => {
-                (*level, *name, i32::try_from(*max).unwrap_or(i32::MAX), Vec::new())
-            }
+            Request::GetOpt { level, name, max } => (
+                *level,
+                *name,
+                i32::try_from(*max).unwrap_or(i32::MAX),
+                Vec::new(),
+            ),
             Request::SetOpt { level, name, value } => (*level, *name, 0, value.clone()),
             Request::TakeError | Request::Identify | Request::Status => (0, 0, 0, Vec::new()),
         };

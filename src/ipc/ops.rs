@@ -47,7 +47,11 @@ pub(super) fn on_socket(core: &mut Core, now: Instant, s: &mut Sock, req: Reques
     match req {
         Request::Bind(a) => {
             if s.v6 != a.is_ipv6() {
-                return Reply::err(if s.v6 { libc::EINVAL } else { libc::EAFNOSUPPORT });
+                return Reply::err(if s.v6 {
+                    libc::EINVAL
+                } else {
+                    libc::EAFNOSUPPORT
+                });
             }
             done(if s.tcp {
                 core.tcp_bind(h, a)
@@ -130,10 +134,12 @@ pub(super) fn on_socket(core: &mut Core, now: Instant, s: &mut Sock, req: Reques
             }
             Err(e) => Reply::err(e),
         },
-        Request::SetOpt { level, name, value } => match sockopt::set(core, s, level, name, &value) {
-            Ok(()) => Reply::default(),
-            Err(e) => Reply::err(e),
-        },
+        Request::SetOpt { level, name, value } => {
+            match sockopt::set(core, s, level, name, &value) {
+                Ok(()) => Reply::default(),
+                Err(e) => Reply::err(e),
+            }
+        }
         Request::TakeError => Reply {
             value: sockopt::take_error(core, s),
             ..Reply::default()

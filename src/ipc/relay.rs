@@ -181,7 +181,9 @@ impl Sock {
         let mut one = [0u8; 1];
         let unread = self.phase == Phase::Stream
             && (self.out_at < self.out.len()
-                || core.tcp_recv(self.handle, &mut one, true).is_ok_and(|n| n > 0));
+                || core
+                    .tcp_recv(self.handle, &mut one, true)
+                    .is_ok_and(|n| n > 0));
         if unread {
             let _ = core.tcp_abort(self.handle);
         }

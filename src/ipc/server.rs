@@ -106,7 +106,13 @@ pub fn bind_control(ifname: &str) -> io::Result<OwnedFd> {
     // SAFETY: the fd was just made and is ours alone.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: bind reads `len` bytes of our live address.
-    cvt(unsafe { libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) })?;
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    })?;
     // SAFETY: listen takes no pointers.
     cvt(unsafe { libc::listen(fd.as_raw_fd(), 512) })?;
     Ok(fd)
@@ -124,8 +130,18 @@ impl Server {
                 libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
             ))?)
         };
-        epoll_add(epfd.as_raw_fd(), listener.as_raw_fd(), libc::EPOLLIN as u32, TOKEN_LISTENER)?;
-        epoll_add(epfd.as_raw_fd(), timer.as_raw_fd(), libc::EPOLLIN as u32, TOKEN_TIMER)?;
+        epoll_add(
+            epfd.as_raw_fd(),
+            listener.as_raw_fd(),
+            libc::EPOLLIN as u32,
+            TOKEN_LISTENER,
+        )?;
+        epoll_add(
+            epfd.as_raw_fd(),
+            timer.as_raw_fd(),
+            libc::EPOLLIN as u32,
+            TOKEN_TIMER,
+        )?;
         let mut s = Server {
             epfd,
             listener,
@@ -166,7 +182,11 @@ impl Server {
         if !want {
             self.idle_expired = false;
         }
-        let g = if want { self.policy.grace } else { Duration::ZERO };
+        let g = if want {
+            self.policy.grace
+        } else {
+            Duration::ZERO
+        };
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
                 tv_sec: 0,
@@ -199,7 +219,9 @@ impl Server {
             // SAFETY: accept4 just made it.
             let fd = unsafe { OwnedFd::from_raw_fd(fd) };
             match super::peer_cred(fd.as_raw_fd()) {
-                Ok(c) if c.uid == 0 || c.uid == self.policy.uid || Some(c.gid) == self.policy.gid => {}
+                Ok(c)
+                    if c.uid == 0 || c.uid == self.policy.uid || Some(c.gid) == self.policy.gid => {
+                }
                 Ok(c) => {
                     log::warn!(
                         "refused a program of uid {} gid {} (pid {}): only uid {} and root may attach",
@@ -217,7 +239,13 @@ impl Server {
             }
             self.next_conn += 1;
             let token = TOKEN_CONN | self.next_conn;
-            if epoll_add(self.epfd.as_raw_fd(), fd.as_raw_fd(), libc::EPOLLIN as u32, token).is_ok()
+            if epoll_add(
+                self.epfd.as_raw_fd(),
+                fd.as_raw_fd(),
+                libc::EPOLLIN as u32,
+                token,
+            )
+            .is_ok()
             {
                 self.conns.insert(token, fd);
             }

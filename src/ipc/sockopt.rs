@@ -69,7 +69,9 @@ pub(super) fn get(
         } else {
             libc::SOCK_DGRAM
         }),
-        (libc::SOL_SOCKET, libc::SO_DOMAIN) => int(if s.v6 { libc::AF_INET6 } else { libc::AF_INET }),
+        (libc::SOL_SOCKET, libc::SO_DOMAIN) => {
+            int(if s.v6 { libc::AF_INET6 } else { libc::AF_INET })
+        }
         (libc::SOL_SOCKET, libc::SO_PROTOCOL) => int(if s.tcp {
             libc::IPPROTO_TCP
         } else {
@@ -80,7 +82,9 @@ pub(super) fn get(
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) if s.tcp => int(tcp_opts(core)?.reuse_addr.into()),
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => int(udp_opts(core, s)?.reuse_addr.into()),
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => int(s.stored.reuse_port.into()),
-        (libc::SOL_SOCKET, libc::SO_BROADCAST) if !s.tcp => int(udp_opts(core, s)?.broadcast.into()),
+        (libc::SOL_SOCKET, libc::SO_BROADCAST) if !s.tcp => {
+            int(udp_opts(core, s)?.broadcast.into())
+        }
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => {
             int((s.tcp && tcp_opts(core)?.keepalive.is_some()).into())
         }
@@ -116,7 +120,11 @@ pub(super) fn get(
         }
         (libc::IPPROTO_TCP, libc::TCP_INFO) => {
             let listening = s.phase == Phase::Listener;
-            Ok(super::linux_tcp_info(core.tcp_info(h).ok().as_ref(), listening, now))
+            Ok(super::linux_tcp_info(
+                core.tcp_info(h).ok().as_ref(),
+                listening,
+                now,
+            ))
         }
         (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.v6 && s.tcp => {
             int(tcp_opts(core)?.v6only.into())
@@ -148,7 +156,13 @@ pub(super) fn take_error(core: &mut Core, s: &mut Sock) -> i32 {
 
 /// setsockopt. Unknown options are accepted (and logged), as the
 /// in-process shim does.
-pub(super) fn set(core: &mut Core, s: &mut Sock, level: i32, name: i32, val: &[u8]) -> Result<(), i32> {
+pub(super) fn set(
+    core: &mut Core,
+    s: &mut Sock,
+    level: i32,
+    name: i32,
+    val: &[u8],
+) -> Result<(), i32> {
     let h = s.handle;
     if (level, name) == (libc::SOL_SOCKET, libc::SO_LINGER) {
         if val.len() < 8 {
@@ -217,10 +231,15 @@ pub(super) fn set(core: &mut Core, s: &mut Sock, level: i32, name: i32, val: &[u
             })
         }
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
-            let mss = u16::try_from(v).ok().filter(|m| *m >= 88).ok_or(libc::EINVAL)?;
+            let mss = u16::try_from(v)
+                .ok()
+                .filter(|m| *m >= 88)
+                .ok_or(libc::EINVAL)?;
             set_tcp(core, h, |o| o.maxseg = Some(mss))
         }
-        (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.v6 && s.tcp => set_tcp(core, h, |o| o.v6only = on),
+        (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.v6 && s.tcp => {
+            set_tcp(core, h, |o| o.v6only = on)
+        }
         (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) if s.v6 => set_udp(core, h, |o| o.v6only = on),
         _ => {
             log::debug!("setsockopt level {level} option {name}: accepted, no effect");

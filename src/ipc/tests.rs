@@ -4,7 +4,10 @@ fn all_requests() -> Vec<Request> {
     let a4: SocketAddr = "10.77.0.2:80".parse().unwrap();
     let a6: SocketAddr = "[fd77::2%3]:443".parse().unwrap();
     vec![
-        Request::Socket { v6: true, tcp: false },
+        Request::Socket {
+            v6: true,
+            tcp: false,
+        },
         Request::Bind(a4),
         Request::Listen(128),
         Request::Connect(Some(a6)),
@@ -68,7 +71,10 @@ fn every_truncation_and_corruption_of_a_request_is_an_error_or_a_request() {
         }
     }
     assert!(Request::decode(&[0xff; 16]).is_err(), "unknown op");
-    assert!(Request::decode(&[1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err(), "bad flag");
+    assert!(
+        Request::decode(&[1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).is_err(),
+        "bad flag"
+    );
     let mut long = Request::Status.encode();
     long.resize(16 + MAX_PAYLOAD + 1, 0);
     assert!(Request::decode(&long).is_err(), "oversized payload");

@@ -3,8 +3,9 @@
 //!
 //! Services, on both the IPv4 and the IPv6 address: ping (ICMP and ICMPv6
 //! echo); TCP echo (7), discard (9) and chargen (19); UDP echo (7) and
-//! discard (9). Run it inside a network namespace of your own, e.g.
-//! `sudo unshare -n`, then `ping 10.77.0.2` or `nc 10.77.0.2 7`.
+//! discard (9). Run it inside a network namespace of your own (`unshare -n`
+//! as root, `unshare -rn` as an ordinary user), then `ping 10.77.0.2` or
+//! `nc 10.77.0.2 7`.
 
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddr};

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark (issue 6): one table, every row measured in this
-# run on this machine, written to target/bench/results.md.
+# run on this machine, written to target/bench/results.md, and drawn as a bar
+# chart in target/bench/results.svg (scripts/bench/plot.py).
 #
 #   scripts/bench.sh            as root (or with unshare -r available)
 #
@@ -252,4 +253,5 @@ smol_version=$(awk '/^name = "smoltcp"$/ {getline; gsub(/"/, "", $3); print $3}'
     cat "$tmp/table.md"
 } >"$out_dir/results.md"
 cat "$out_dir/results.md"
-echo "bench: written to target/bench/results.md" >&2
+python3 scripts/bench/plot.py "$out_dir/results.md" "$out_dir/results.svg"
+echo "bench: written to target/bench/results.md and its plot target/bench/results.svg" >&2

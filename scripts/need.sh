@@ -4,7 +4,8 @@
 # (which installs the packages) and by every script test:
 #
 #   need CMD...  fails the test (exit 1) unless every CMD is installed,
-#                naming its package and scripts/setup.sh --test;
+#                naming its package and scripts/setup.sh --test (or
+#                $need_hint);
 #   want CMD...  for an optional tool: a missing one skips the test, which
 #                prints "skipped: CMD not installed (...)" and exits 77;
 #                scripts/test-in-netns.sh counts it as skipped, or as failed
@@ -42,7 +43,7 @@ need() {
     local m
     if ! m=$(ustack_missing "$@"); then
         while read -r line; do
-            echo "$(basename "$0" .sh): FAIL: $line not installed: run scripts/setup.sh --test" >&2
+            echo "$(basename "$0" .sh): FAIL: $line not installed: run ${need_hint:-scripts/setup.sh --test}" >&2
         done <<<"$m"
         exit 1
     fi
@@ -52,7 +53,7 @@ want() {
     local m
     if ! m=$(ustack_missing "$@"); then
         while read -r line; do
-            echo "$(basename "$0" .sh): skipped: $line not installed: run scripts/setup.sh --test"
+            echo "$(basename "$0" .sh): skipped: $line not installed: run ${need_hint:-scripts/setup.sh --test}"
         done <<<"$m"
         exit 77
     fi

@@ -7,9 +7,11 @@
 #  3. kernel curl fetching from an unmodified python http.server running on
 #     the userspace stack.
 # Needs root (or unprivileged user namespaces) and iproute2, iputils-ping,
-# tcpdump, curl and python3.
+# tcpdump, curl and python3: scripts/setup.sh installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/need.sh
+need_hint=scripts/setup.sh need "${ustack_demo_cmds[@]}"
 if [[ -z "${USTACK_NETNS_OF:-}" ]]; then
     cargo build --release --workspace --examples
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, the Rust unit and integration tests,
-# the C tests and the script-level tests. Installs nothing: .ci/run (or the
-# README) installs the Debian packages the tests need.
+# the C tests and the script-level tests. Installs nothing: scripts/setup.sh
+# --test installs what the tests need (.ci/run runs both); a test whose tool
+# is missing fails naming it (scripts/need.sh).
 #
 # Builds outside any namespace (cargo may need crates.io), then runs the
 # tests inside a private network namespace (see scripts/netns.sh), so tests

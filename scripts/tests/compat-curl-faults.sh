@@ -6,6 +6,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need python3 ip ss curl
 source scripts/compat/lib.sh
 
 mkdir -p "$WORK/www"

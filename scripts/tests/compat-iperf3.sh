@@ -6,6 +6,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need python3 ip ss iperf3
 source scripts/compat/lib.sh
 
 # report FILE NAME MIN_BYTES [udp|tcp [CLIENT]]: checks an iperf3 -J report

@@ -9,6 +9,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need python3 ip ss nc
 source scripts/compat/lib.sh
 
 lost=0

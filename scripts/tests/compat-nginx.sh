@@ -16,10 +16,10 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need python3 ip ss nginx ab curl
 source scripts/compat/lib.sh
 
-command -v nginx >/dev/null || { echo "$compat_name: nginx not installed (apt-get install nginx)"; exit 1; }
-command -v ab >/dev/null || { echo "$compat_name: ab not installed (apt-get install apache2-utils)"; exit 1; }
 
 mkdir -p "$WORK/www" "$WORK/tmp" "$WORK/logs"
 echo "nginx on the userspace stack" >"$WORK/www/index.txt"

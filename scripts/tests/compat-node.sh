@@ -3,15 +3,15 @@
 # on the userspace stack, listening on v4 and v6, fetched by kernel-side
 # curl: a small body naming the client address the server saw, a 16 MiB
 # body checked by sha256, a 4 MiB POST whose sha256 the server computes,
-# and 20 requests at once. Skipped (exit 0) only when node is absent.
+# and 20 requests at once. Without node it is skipped (counted as such;
+# see scripts/need.sh).
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need python3 ip ss curl
+want node
 
-if ! command -v node >/dev/null; then
-    echo "$(basename "$0" .sh): SKIP: node not installed"
-    exit 0
-fi
 source scripts/compat/lib.sh
 
 random_file "$WORK/big.bin" 16

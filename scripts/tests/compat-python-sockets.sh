@@ -5,6 +5,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need python3 ip ss
 source scripts/compat/lib.sh
 
 ps=scripts/compat/pysock.py

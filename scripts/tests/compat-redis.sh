@@ -9,11 +9,9 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need python3 ip ss redis-server redis-cli redis-benchmark
 source scripts/compat/lib.sh
-
-for p in redis-server redis-cli redis-benchmark; do
-    command -v "$p" >/dev/null || { echo "$compat_name: $p not installed (apt-get install redis-server redis-tools)"; exit 1; }
-done
 
 # 1. The server on the stack.
 bg timeout 120 "${STACK[@]}" redis-server --bind "$ADDR $ADDR6" --port 6379 --dir "$WORK" \

@@ -20,6 +20,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need ip gcc make
 
 shim_all=0
 kernel_only=0

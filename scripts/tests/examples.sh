@@ -5,6 +5,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need ip ss socat python3
 source scripts/lib.sh
 ex=target/release/examples
 fail() { echo "FAIL: $*"; exit 1; }

@@ -4,6 +4,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need ip socat
 source scripts/lib.sh
 fail() { echo "FAIL: $*"; exit 1; }
 

@@ -5,6 +5,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need ip ping tcpdump
 source scripts/lib.sh
 
 pcap="$tmp/ping.pcap"

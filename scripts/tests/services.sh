@@ -4,6 +4,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need ip nc socat tcpdump
 source scripts/lib.sh
 
 start_server "$tmp/services.pcap"

@@ -5,6 +5,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need ip ss ps curl python3 tcpdump
 source shim/tests/lib.sh
 
 shim_device

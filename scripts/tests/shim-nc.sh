@@ -6,6 +6,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need ip ss ps nc python3
 source shim/tests/lib.sh
 
 shim_device
@@ -38,7 +40,7 @@ s.sendto(d.upper(), a)
 print(d.decode().strip(), flush=True)
 ' >"$shim_tmp/got3" &
 srv=$!
-sleep 0.3
+wait_udp 9003
 got=$(echo "datagram" | under_shim timeout 5 nc -u -w 2 10.77.0.1 9003 || true)
 wait "$srv"
 check "nc -u (shim) datagram reached the kernel" "$(cat "$shim_tmp/got3")" "datagram"

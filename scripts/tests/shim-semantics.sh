@@ -7,6 +7,8 @@
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/need.sh
+need ip ss ps python3
 source shim/tests/lib.sh
 
 shim_device

@@ -8,7 +8,7 @@ use ustack_core::stack::Shutdown;
 
 use crate::addr::{self, Parsed};
 use crate::real;
-use crate::sock::{Res, VSock, rt};
+use crate::sock::{Res, Stored, VSock, rt};
 use crate::stack::{self, Stack};
 use crate::table::{self, Entry};
 
@@ -77,69 +77,7 @@ pub fn to_kernel(fd: i32, s: &VSock) -> Res<()> {
     if k < 0 {
         return Err(real::errno());
     }
-    let setint = |level: i32, name: i32, v: i32| {
-        // SAFETY: a live int and its size.
-        unsafe {
-            real::setsockopt(
-                k,
-                level,
-                name,
-                (&v as *const i32).cast(),
-                size_of::<i32>() as u32,
-            )
-        };
-    };
-    let st = *s.stored();
-    if st.reuse_port {
-        setint(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
-    }
-    if let Ok(rt) = rt() {
-        rt.with_core(|core, _| {
-            if s.tcp {
-                if let Ok(o) = core.tcp_options(s.handle) {
-                    setint(libc::SOL_SOCKET, libc::SO_REUSEADDR, o.reuse_addr.into());
-                    setint(libc::IPPROTO_TCP, libc::TCP_NODELAY, o.nodelay.into());
-                    setint(libc::IPPROTO_TCP, libc::TCP_CORK, o.cork.into());
-                    if let Some(t) = o.user_timeout {
-                        let ms = i32::try_from(t.as_millis()).unwrap_or(i32::MAX);
-                        setint(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms);
-                    }
-                    setint(
-                        libc::SOL_SOCKET,
-                        libc::SO_KEEPALIVE,
-                        o.keepalive.is_some().into(),
-                    );
-                    if s.v6 {
-                        setint(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, o.v6only.into());
-                    }
-                }
-            } else if let Ok(o) = core.udp_options(s.handle) {
-                setint(libc::SOL_SOCKET, libc::SO_REUSEADDR, o.reuse_addr.into());
-                setint(libc::SOL_SOCKET, libc::SO_BROADCAST, o.broadcast.into());
-                if s.v6 {
-                    setint(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, o.v6only.into());
-                }
-            }
-        });
-    }
-    for (write, name) in [(false, libc::SO_RCVTIMEO), (true, libc::SO_SNDTIMEO)] {
-        if let Some(t) = s.timeout(write) {
-            let tv = libc::timeval {
-                tv_sec: t.as_secs() as libc::time_t,
-                tv_usec: t.subsec_micros() as libc::suseconds_t,
-            };
-            // SAFETY: a live timeval and its size.
-            unsafe {
-                real::setsockopt(
-                    k,
-                    libc::SOL_SOCKET,
-                    name,
-                    (&tv as *const libc::timeval).cast(),
-                    size_of::<libc::timeval>() as u32,
-                )
-            };
-        }
-    }
+    copy_options(k, s);
     // SAFETY: F_GETFD takes no argument.
     let cloexec = unsafe { real::fcntl(fd, libc::F_GETFD, 0) } & libc::FD_CLOEXEC != 0;
     let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
@@ -153,6 +91,113 @@ pub fn to_kernel(fd: i32, s: &VSock) -> Res<()> {
     }
     drop(table::remove(fd));
     Ok(())
+}
+
+/// Sets on kernel socket `k` every option the program set on the virtual
+/// socket `s`, in the order Linux needs them before bind and connect:
+/// address reuse and IPV6_V6ONLY before bind; the buffer sizes and
+/// TCP_MAXSEG before the SYN (they fix the window scale and the MSS, and
+/// a set size stops the kernel's auto-tuning, as it would have on a
+/// kernel socket from the start); keepalive parameters before
+/// SO_KEEPALIVE. Options left at their defaults are not set, so the
+/// kernel socket keeps the kernel's defaults. A refused option is logged
+/// (the values were checked when the program set them).
+fn copy_options(k: i32, s: &VSock) {
+    let set = |level: i32, name: i32, bytes: &[u8]| {
+        // SAFETY: a live buffer and its length.
+        let r =
+            unsafe { real::setsockopt(k, level, name, bytes.as_ptr().cast(), bytes.len() as u32) };
+        if r < 0 {
+            log::warn!(
+                "loopback handoff: setsockopt level {level} option {name}: errno {}",
+                real::errno()
+            );
+        }
+    };
+    let setint = |level: i32, name: i32, v: i32| set(level, name, &v.to_ne_bytes());
+    let st = *s.stored();
+    let dflt = Stored::default();
+    if st.reuse_port {
+        setint(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
+    }
+    if let Ok(rt) = rt() {
+        rt.with_core(|core, _| {
+            if s.tcp {
+                if let Ok(o) = core.tcp_options(s.handle) {
+                    setint(libc::SOL_SOCKET, libc::SO_REUSEADDR, o.reuse_addr.into());
+                    if s.v6 {
+                        setint(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, o.v6only.into());
+                    }
+                    for (name, b) in [(libc::SO_RCVBUF, o.recv_buf), (libc::SO_SNDBUF, o.send_buf)]
+                    {
+                        if let Some(b) = b {
+                            setint(libc::SOL_SOCKET, name, i32::try_from(b).unwrap_or(i32::MAX));
+                        }
+                    }
+                    if let Some(m) = o.maxseg {
+                        setint(libc::IPPROTO_TCP, libc::TCP_MAXSEG, m.into());
+                    }
+                    setint(libc::IPPROTO_TCP, libc::TCP_NODELAY, o.nodelay.into());
+                    setint(libc::IPPROTO_TCP, libc::TCP_CORK, o.cork.into());
+                    if let Some(t) = o.user_timeout {
+                        let ms = i32::try_from(t.as_millis()).unwrap_or(i32::MAX);
+                        setint(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms);
+                    }
+                    for (name, v, d) in [
+                        (libc::TCP_KEEPIDLE, st.keep_idle, dflt.keep_idle),
+                        (libc::TCP_KEEPINTVL, st.keep_intvl, dflt.keep_intvl),
+                        (libc::TCP_KEEPCNT, st.keep_cnt, dflt.keep_cnt),
+                    ] {
+                        if v != d {
+                            setint(libc::IPPROTO_TCP, name, v as i32);
+                        }
+                    }
+                    setint(
+                        libc::SOL_SOCKET,
+                        libc::SO_KEEPALIVE,
+                        o.keepalive.is_some().into(),
+                    );
+                }
+            } else if let Ok(o) = core.udp_options(s.handle) {
+                setint(libc::SOL_SOCKET, libc::SO_REUSEADDR, o.reuse_addr.into());
+                if s.v6 {
+                    setint(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, o.v6only.into());
+                }
+                setint(libc::SOL_SOCKET, libc::SO_BROADCAST, o.broadcast.into());
+                let (rcv, snd) = st.udp_bufs;
+                for (name, b, d) in [
+                    (libc::SO_RCVBUF, rcv, dflt.udp_bufs.0),
+                    (libc::SO_SNDBUF, snd, dflt.udp_bufs.1),
+                ] {
+                    if b != d {
+                        setint(libc::SOL_SOCKET, name, i32::try_from(b).unwrap_or(i32::MAX));
+                    }
+                }
+            }
+        });
+    }
+    if st.linger != dflt.linger {
+        let (on, secs) = st.linger;
+        let mut b = i32::from(on).to_ne_bytes().to_vec();
+        b.extend_from_slice(&secs.to_ne_bytes());
+        set(libc::SOL_SOCKET, libc::SO_LINGER, &b);
+    }
+    for (write, name) in [(false, libc::SO_RCVTIMEO), (true, libc::SO_SNDTIMEO)] {
+        if let Some(t) = s.timeout(write) {
+            let tv = libc::timeval {
+                tv_sec: t.as_secs() as libc::time_t,
+                tv_usec: t.subsec_micros() as libc::suseconds_t,
+            };
+            // SAFETY: reading the bytes of a plain-data struct we own.
+            let b = unsafe {
+                std::slice::from_raw_parts(
+                    (&tv as *const libc::timeval).cast::<u8>(),
+                    size_of::<libc::timeval>(),
+                )
+            };
+            set(libc::SOL_SOCKET, name, b);
+        }
+    }
 }
 
 fn want_family(s: &VSock, a: SocketAddr) -> Res<SocketAddr> {

@@ -54,6 +54,17 @@ wait_listen() {
     return 1
 }
 
+# wait_udp PORT: waits until a kernel UDP socket is bound to PORT.
+wait_udp() {
+    local i
+    for i in $(seq 100); do
+        ss -Hlun "sport = :$1" | grep -q . && return 0
+        sleep 0.05
+    done
+    echo "no UDP socket on $1" >&2
+    return 1
+}
+
 # bg CMD...: starts CMD in the background and remembers it for cleanup.
 bg() {
     "$@" &

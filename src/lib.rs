@@ -35,6 +35,8 @@
 //! - [`runtime`]: the thread that drives a stack over a link.
 //! - [`api`]: `std::net`-shaped sockets over a [`api::Stack`].
 //! - [`config`]: the `USTACK_*` environment variables.
+//! - `tokio` (with the `tokio` feature): async sockets for tokio over the
+//!   same stack.
 
 #![warn(missing_docs)]
 
@@ -49,6 +51,8 @@ pub mod stack;
 pub mod sys;
 pub mod tcp;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod wire;
 
 pub use time::Instant;

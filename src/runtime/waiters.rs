@@ -12,6 +12,11 @@
 //! An event loop (epoll, mio, tokio's `AsyncFd`) instead asks a socket for
 //! its readiness fd: an eventfd the runtime makes readable on every
 //! readiness change, which the loop drains before re-checking readiness.
+//!
+//! An async task (the `tokio` feature's sockets) registers its
+//! [`std::task::Waker`] the same way a thread registers its eventfd: under
+//! the lock, right after its operation found nothing to do; the next
+//! readiness change wakes it once and forgets it.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -19,6 +24,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::task::Waker;
 use std::time::Duration;
 
 use crate::stack::SocketHandle;
@@ -110,6 +116,8 @@ impl AsRawFd for ThreadWaker {
 #[derive(Default)]
 struct SocketWaiters {
     blocked: Vec<Arc<ThreadWaker>>,
+    /// Async tasks waiting for the next change (one entry per task).
+    tasks: Vec<Waker>,
     readiness: Option<Arc<EventFd>>,
 }
 
@@ -128,6 +136,16 @@ impl Waiters {
         }
         waker.parked.store(true, Ordering::Release);
         waker.parks.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Registers an async task's `waker` to be woken at the socket's next
+    /// readiness change. A task that registers again before then (a
+    /// re-polled or a replaced future) keeps one entry.
+    pub fn register_task(&mut self, h: SocketHandle, waker: &Waker) {
+        let w = self.by_socket.entry(h).or_default();
+        if !w.tasks.iter().any(|x| x.will_wake(waker)) {
+            w.tasks.push(waker.clone());
+        }
     }
 
     /// The socket's readiness fd, made on first use.
@@ -154,6 +172,9 @@ impl Waiters {
     pub fn wake(&mut self, h: SocketHandle) {
         if let Some(w) = self.by_socket.get_mut(&h) {
             for waker in w.blocked.drain(..) {
+                waker.wake();
+            }
+            for waker in w.tasks.drain(..) {
                 waker.wake();
             }
             if let Some(fd) = &w.readiness {

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 step "cargo test (private network namespace)"
-cargo test --workspace --offline
+cargo test --workspace --offline --all-features
 
 failed=0
 passed=0

@@ -237,6 +237,50 @@ fn a_dropped_pending_read_loses_nothing_and_the_stream_reads_on() {
     assert_eq!(s2.local_addr().unwrap(), SocketAddr::from((A4, 9)));
 }
 
+/// A waker that calls into the stack when woken, as an executor's waker
+/// might (`counters()` takes the stack's lock).
+struct Reentrant {
+    stack: Stack,
+    flag: Arc<Flag>,
+}
+
+impl Wake for Reentrant {
+    fn wake(self: Arc<Self>) {
+        let _ = self.stack.counters();
+        Arc::clone(&self.flag).wake();
+    }
+}
+
+#[test]
+fn task_wakers_are_called_outside_the_stack_lock() {
+    let (a, b) = pair();
+    let rt = current_thread();
+    let listener = run(&rt, TcpListener::bind(&a, (A4, 13))).unwrap();
+    let mut peer = api::TcpStream::connect(&b, (A4, 13)).unwrap();
+    let (mut s, _) = run(&rt, listener.accept()).unwrap();
+    let flag = Arc::new(Flag::default());
+    let waker = Waker::from(Arc::new(Reentrant {
+        stack: a.clone(),
+        flag: Arc::clone(&flag),
+    }));
+    let mut buf = [0u8; 8];
+    let mut read = pin!(s.read(&mut buf));
+    assert!(
+        read.as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    peer.write_all(b"x").unwrap();
+    let g = flag.woken.lock().unwrap();
+    let (g, _) = flag.cv.wait_timeout_while(g, GUARD, |w| !*w).unwrap();
+    if !*g {
+        // Woken under the lock, the stack's thread is deadlocked for good
+        // (and so would be the stacks' drop): end the process.
+        eprintln!("task_wakers_are_called_outside_the_stack_lock: the waker never finished");
+        std::process::exit(1);
+    }
+}
+
 #[test]
 fn dropping_a_stream_sends_fin_after_its_data() {
     let (a, b) = pair();

@@ -16,7 +16,11 @@
 //! An async task (the `tokio` feature's sockets) registers its
 //! [`std::task::Waker`] the same way a thread registers its eventfd: under
 //! the lock, right after its operation found nothing to do; the next
-//! readiness change wakes it once and forgets it.
+//! readiness change wakes it once and forgets it. Task wakers are not
+//! called under the lock: a change moves them to a list the runtime takes
+//! ([`Waiters::take_woken`]) and wakes once the lock is released, since a
+//! waker is foreign code (waking or dropping it may run an executor's
+//! logic, which could call back into the stack).
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -125,6 +129,8 @@ struct SocketWaiters {
 #[derive(Default)]
 pub struct Waiters {
     by_socket: HashMap<SocketHandle, SocketWaiters>,
+    /// Task wakers of sockets that changed, to be woken after the lock.
+    woken: Vec<Waker>,
 }
 
 impl Waiters {
@@ -168,19 +174,24 @@ impl Waiters {
         }
     }
 
-    /// Wakes everyone waiting on the socket.
+    /// Wakes everyone waiting on the socket (tasks through
+    /// [`Waiters::take_woken`]).
     pub fn wake(&mut self, h: SocketHandle) {
         if let Some(w) = self.by_socket.get_mut(&h) {
             for waker in w.blocked.drain(..) {
                 waker.wake();
             }
-            for waker in w.tasks.drain(..) {
-                waker.wake();
-            }
+            self.woken.append(&mut w.tasks);
             if let Some(fd) = &w.readiness {
                 fd.notify();
             }
         }
+    }
+
+    /// The task wakers due since the last call, for the holder of the
+    /// runtime lock to wake after releasing it.
+    pub fn take_woken(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.woken)
     }
 
     /// Wakes everyone and forgets the socket (it was closed).

@@ -18,7 +18,7 @@ step "cargo test (private network namespace)"
 # these: fail here instead.
 [[ -c /dev/net/tun ]] || { echo "FAIL: /dev/net/tun is missing (modprobe tun)" >&2; exit 1; }
 need tcpdump
-cargo test --workspace --offline
+cargo test --workspace --offline --all-features
 
 failed=0
 passed=0

@@ -15,9 +15,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "build (release: examples and libustack.so; test targets)"
-cargo build --release --workspace --all-targets
-cargo test --workspace --no-run --quiet
+cargo build --release --workspace --all-targets --all-features
+cargo test --workspace --all-features --no-run --quiet
 
 exec bash scripts/test-in-netns.sh "$@"

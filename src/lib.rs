@@ -37,6 +37,8 @@
 //! - [`config`]: the `USTACK_*` environment variables.
 //! - [`ipc`]: the shared stack: the daemon that serves many programs' sockets
 //!   over Unix socketpairs, and its control protocol.
+//! - `tokio` (with the `tokio` feature): async sockets for tokio over the
+//!   same stack.
 
 #![warn(missing_docs)]
 
@@ -52,6 +54,8 @@ pub mod stack;
 pub mod sys;
 pub mod tcp;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod wire;
 
 pub use time::Instant;

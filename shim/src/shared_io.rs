@@ -22,10 +22,11 @@ fn real_result(n: ssize_t) -> Res<ssize_t> {
 
 /// A TCP read that returned `n` of `asked` bytes: 0 may hide a reset.
 fn tcp_eof(fd: c_int, n: ssize_t, asked: usize) -> Res<ssize_t> {
-    if n == 0 && asked > 0 {
-        if let Some(e) = shared::eof_error(fd) {
-            return Err(e);
-        }
+    if n == 0
+        && asked > 0
+        && let Some(e) = shared::eof_error(fd)
+    {
+        return Err(e);
     }
     Ok(n)
 }

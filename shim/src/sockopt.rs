@@ -368,15 +368,6 @@ mod tests {
     }
 
     #[test]
-    fn tcp_states_use_linux_numbers() {
-        // include/net/tcp_states.h
-        assert_eq!(linux_state(State::Established), 1);
-        assert_eq!(linux_state(State::Listen), 10);
-        assert_eq!(linux_state(State::Closing), 11);
-        assert_eq!(linux_state(State::TimeWait), 6);
-    }
-
-    #[test]
     fn values_encode_as_native_ints() {
         assert_eq!(Value::Int(1).bytes(), 1i32.to_ne_bytes().to_vec());
     }

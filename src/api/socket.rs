@@ -155,6 +155,35 @@ impl SocketRef {
         }
     }
 
+    /// Runs `op` once for an async task: `Pending` if it says `EAGAIN`,
+    /// with the task's waker registered (under the same lock as the try,
+    /// so the change that makes the socket ready cannot slip between them)
+    /// to be woken at the next readiness change. Ignores non-blocking mode
+    /// and timeouts: the task's executor decides how long to wait.
+    #[cfg(feature = "tokio")]
+    pub fn poll_op<R>(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        op: impl FnOnce(&mut Core, Instant) -> io::Result<R>,
+    ) -> std::task::Poll<io::Result<R>> {
+        let rt = self.stack.runtime();
+        let r = rt.with_state(|st, now| {
+            let r = op(&mut st.core, now);
+            if let Err(e) = &r
+                && is_would_block(e)
+            {
+                st.core.note_waiting(self.handle);
+                st.waiters.register_task(self.handle, cx.waker());
+            }
+            r
+        });
+        rt.transmit_now();
+        match r {
+            Err(e) if is_would_block(&e) => std::task::Poll::Pending,
+            other => std::task::Poll::Ready(other),
+        }
+    }
+
     /// The socket's readiness fd, for event loops.
     pub fn readiness_fd(&self) -> io::Result<RawFd> {
         self.stack

@@ -254,16 +254,7 @@ impl TcpStream {
         let sock = new_socket(stack, addr.is_ipv6(), false)?;
         sock.with(|core, now| core.tcp_connect(now, sock.handle, addr))?;
         sock.block(Direction::Other(timeout), |core, _| {
-            let r = core.tcp_readiness(sock.handle)?;
-            if r.error {
-                return Err(core
-                    .tcp_take_error(sock.handle)?
-                    .unwrap_or_else(|| io::Error::from_raw_os_error(libc::ECONNREFUSED)));
-            }
-            if r.writable || r.readable {
-                return Ok(());
-            }
-            Err(io::Error::from_raw_os_error(libc::EAGAIN))
+            connect_outcome(core, sock.handle)
         })?;
         Ok(TcpStream { sock })
     }
@@ -467,6 +458,66 @@ impl TcpStream {
         self.sock.block(Direction::Write, |core, _| {
             core.tcp_send(self.sock.handle, buf)
         })
+    }
+}
+
+/// How a connect started on `h` ended: `Ok` once established, the
+/// connection's error once it failed, `EAGAIN` while the handshake runs.
+fn connect_outcome(core: &mut stack::Core, h: stack::SocketHandle) -> io::Result<()> {
+    let r = core.tcp_readiness(h)?;
+    if r.error {
+        return Err(core
+            .tcp_take_error(h)?
+            .unwrap_or_else(|| io::Error::from_raw_os_error(libc::ECONNREFUSED)));
+    }
+    if r.writable || r.readable {
+        return Ok(());
+    }
+    Err(io::Error::from_raw_os_error(libc::EAGAIN))
+}
+
+/// What the async sockets of [`crate::tokio`] build on.
+#[cfg(feature = "tokio")]
+impl TcpListener {
+    pub(crate) fn sock(&self) -> &SocketRef {
+        &self.sock
+    }
+
+    /// A stream for a connection `tcp_accept` returned.
+    pub(crate) fn accepted(&self, h: stack::SocketHandle) -> TcpStream {
+        TcpStream {
+            sock: Arc::new(SocketRef::new(self.sock.stack.clone(), h)),
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl TcpStream {
+    pub(crate) fn sock(&self) -> &SocketRef {
+        &self.sock
+    }
+
+    /// Sends the SYN and returns at once; [`TcpStream::connect_finished`]
+    /// tells when the handshake is over.
+    pub(crate) fn connect_start(stack: &Stack, addr: SocketAddr) -> io::Result<TcpStream> {
+        let sock = new_socket(stack, addr.is_ipv6(), false)?;
+        sock.with(|core, now| core.tcp_connect(now, sock.handle, addr))?;
+        Ok(TcpStream { sock })
+    }
+
+    /// `Ready` when the connect [`TcpStream::connect_start`] began has
+    /// succeeded or failed.
+    pub(crate) fn connect_finished(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        self.sock
+            .poll_op(cx, |core, _| connect_outcome(core, self.sock.handle))
+    }
+
+    /// Whether two streams are handles to the same connection.
+    pub(crate) fn same_socket(&self, other: &TcpStream) -> bool {
+        Arc::ptr_eq(&self.sock, &other.sock)
     }
 }
 

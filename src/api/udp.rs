@@ -58,6 +58,14 @@ pub struct UdpSocket {
     sock: Arc<SocketRef>,
 }
 
+/// What the async socket of [`crate::tokio`] builds on.
+#[cfg(feature = "tokio")]
+impl UdpSocket {
+    pub(crate) fn sock(&self) -> &SocketRef {
+        &self.sock
+    }
+}
+
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UdpSocket")

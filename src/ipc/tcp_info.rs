@@ -83,3 +83,25 @@ pub fn linux_tcp_info(info: Option<&TcpInfo>, listening: bool, now: Instant) -> 
     };
     b.to_vec()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_states_use_linux_numbers() {
+        // include/net/tcp_states.h
+        assert_eq!(linux_state(State::Established), 1);
+        assert_eq!(linux_state(State::Listen), 10);
+        assert_eq!(linux_state(State::Closing), 11);
+        assert_eq!(linux_state(State::TimeWait), 6);
+    }
+
+    #[test]
+    fn a_listener_without_a_connection_reads_listen() {
+        let b = linux_tcp_info(None, true, Instant::ZERO);
+        assert_eq!(b.len(), size_of::<libc::tcp_info>());
+        assert_eq!(b[0], 10);
+        assert_eq!(linux_tcp_info(None, false, Instant::ZERO)[0], 7);
+    }
+}

@@ -332,10 +332,17 @@ impl Runtime {
         f(&mut lock(&self.shared.state).core, now)
     }
 
-    /// Runs `f` with the whole runtime state locked (core and waiters).
+    /// Runs `f` with the whole runtime state locked (core and waiters),
+    /// then wakes the tasks `f` made due.
     pub fn with_state<R>(&self, f: impl FnOnce(&mut State, Instant) -> R) -> R {
         let now = self.shared.clock.now();
-        f(&mut lock(&self.shared.state), now)
+        let (r, woken) = {
+            let mut st = lock(&self.shared.state);
+            let r = f(&mut st, now);
+            (r, st.waiters.take_woken())
+        };
+        wake_tasks(woken);
+        r
     }
 
     /// The runtime's clock.
@@ -376,13 +383,14 @@ impl Runtime {
         let mut tx = Vec::new();
         let mut changed = Vec::new();
         link.take_spent(&mut tx);
-        let deadline = {
+        let (deadline, woken) = {
             let mut st = lock(&self.shared.state);
             st.core.recycle(&mut tx);
             st.core.poll_transmit(now, &mut tx);
             st.wake_changed(&mut changed);
-            st.core.poll_at()
+            (st.core.poll_at(), st.waiters.take_woken())
         };
+        wake_tasks(woken);
         let mut wake = false;
         if !tx.is_empty() {
             if let Err(e) = link.send_batch(now, &mut tx) {
@@ -455,6 +463,14 @@ impl Drop for Runtime {
     }
 }
 
+/// Wakes async tasks taken from [`Waiters::take_woken`], outside the
+/// runtime lock.
+fn wake_tasks(woken: Vec<std::task::Waker>) {
+    for w in woken {
+        w.wake();
+    }
+}
+
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // A panic while holding the lock leaves the core as it was at the panic;
     // the stack keeps serving the other sockets rather than cascading.
@@ -521,7 +537,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
         link.take_spent(&mut spent);
         let mut busy = false;
         let mut finished = false;
-        let deadline = {
+        let (deadline, woken) = {
             let mut st = lock(&shared.state);
             st.core.recycle(&mut spent);
             tx.append(&mut st.backlog);
@@ -537,8 +553,9 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
             } else {
                 st.wake_changed(&mut changed);
             }
-            st.core.poll_at()
+            (st.core.poll_at(), st.waiters.take_woken())
         };
+        wake_tasks(woken);
         if !tx.is_empty()
             && let Err(e) = link.send_batch(now, &mut tx)
         {

@@ -12,6 +12,15 @@
 //! An event loop (epoll, mio, tokio's `AsyncFd`) instead asks a socket for
 //! its readiness fd: an eventfd the runtime makes readable on every
 //! readiness change, which the loop drains before re-checking readiness.
+//!
+//! An async task (the `tokio` feature's sockets) registers its
+//! [`std::task::Waker`] the same way a thread registers its eventfd: under
+//! the lock, right after its operation found nothing to do; the next
+//! readiness change wakes it once and forgets it. Task wakers are not
+//! called under the lock: a change moves them to a list the runtime takes
+//! ([`Waiters::take_woken`]) and wakes once the lock is released, since a
+//! waker is foreign code (waking or dropping it may run an executor's
+//! logic, which could call back into the stack).
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -19,6 +28,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::task::Waker;
 use std::time::Duration;
 
 use crate::stack::SocketHandle;
@@ -110,6 +120,8 @@ impl AsRawFd for ThreadWaker {
 #[derive(Default)]
 struct SocketWaiters {
     blocked: Vec<Arc<ThreadWaker>>,
+    /// Async tasks waiting for the next change (one entry per task).
+    tasks: Vec<Waker>,
     readiness: Option<Arc<EventFd>>,
 }
 
@@ -117,6 +129,8 @@ struct SocketWaiters {
 #[derive(Default)]
 pub struct Waiters {
     by_socket: HashMap<SocketHandle, SocketWaiters>,
+    /// Task wakers of sockets that changed, to be woken after the lock.
+    woken: Vec<Waker>,
 }
 
 impl Waiters {
@@ -128,6 +142,16 @@ impl Waiters {
         }
         waker.parked.store(true, Ordering::Release);
         waker.parks.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Registers an async task's `waker` to be woken at the socket's next
+    /// readiness change. A task that registers again before then (a
+    /// re-polled or a replaced future) keeps one entry.
+    pub fn register_task(&mut self, h: SocketHandle, waker: &Waker) {
+        let w = self.by_socket.entry(h).or_default();
+        if !w.tasks.iter().any(|x| x.will_wake(waker)) {
+            w.tasks.push(waker.clone());
+        }
     }
 
     /// The socket's readiness fd, made on first use.
@@ -150,16 +174,24 @@ impl Waiters {
         }
     }
 
-    /// Wakes everyone waiting on the socket.
+    /// Wakes everyone waiting on the socket (tasks through
+    /// [`Waiters::take_woken`]).
     pub fn wake(&mut self, h: SocketHandle) {
         if let Some(w) = self.by_socket.get_mut(&h) {
             for waker in w.blocked.drain(..) {
                 waker.wake();
             }
+            self.woken.append(&mut w.tasks);
             if let Some(fd) = &w.readiness {
                 fd.notify();
             }
         }
+    }
+
+    /// The task wakers due since the last call, for the holder of the
+    /// runtime lock to wake after releasing it.
+    pub fn take_woken(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.woken)
     }
 
     /// Wakes everyone and forgets the socket (it was closed).

@@ -30,6 +30,10 @@ pub mod ops;
 pub mod poll;
 #[path = "../../../shim/src/real.rs"]
 pub mod real;
+#[path = "../../../shim/src/shared.rs"]
+pub mod shared;
+#[path = "../../../shim/src/shared_io.rs"]
+pub mod shared_io;
 #[path = "../../../shim/src/sock.rs"]
 pub mod sock;
 #[path = "../../../shim/src/sockopt.rs"]

@@ -55,8 +55,9 @@ pub(super) struct Sock {
     pub phase: Phase,
     /// Junk bytes at the head of the pair's stream still to discard.
     pub junk: usize,
-    /// Read from the pair, not yet taken by the core.
+    /// Read from the pair, not yet taken by the core (from `in_at`).
     inbuf: Vec<u8>,
+    in_at: usize,
     /// Taken from the core, not yet taken by the pair.
     out: Vec<u8>,
     out_at: usize,
@@ -133,6 +134,7 @@ impl Sock {
             phase: if tcp { Phase::Fresh } else { Phase::Udp },
             junk: 0,
             inbuf: Vec::new(),
+            in_at: 0,
             out: Vec::new(),
             out_at: 0,
             accepts: Default::default(),
@@ -174,7 +176,7 @@ impl Sock {
     /// received data was never read, as Linux's close). Returns whether
     /// the socket is finished.
     fn finish(&mut self, core: &mut Core) -> bool {
-        if self.phase == Phase::Stream && !(self.read_eof && self.inbuf.is_empty()) {
+        if self.phase == Phase::Stream && !(self.read_eof && self.in_at >= self.inbuf.len()) {
             return false; // still draining into the core
         }
         // Unread means bytes, not the end of the stream.
@@ -281,20 +283,20 @@ impl Sock {
             return;
         }
         loop {
-            if !self.inbuf.is_empty() {
-                match core.tcp_send(self.handle, &self.inbuf) {
-                    Ok(n) => {
-                        self.inbuf.drain(..n);
-                    }
+            if self.in_at < self.inbuf.len() {
+                match core.tcp_send(self.handle, &self.inbuf[self.in_at..]) {
+                    Ok(n) => self.in_at += n,
                     Err(e) if would_block(&e) => return,
                     Err(e) => {
                         self.error = Some(errno_of(&e));
-                        self.inbuf.clear();
+                        self.in_at = self.inbuf.len();
                     }
                 }
-                if !self.inbuf.is_empty() {
+                if self.in_at < self.inbuf.len() {
                     return;
                 }
+                self.inbuf.clear();
+                self.in_at = 0;
             }
             if self.read_eof {
                 return;
@@ -309,7 +311,22 @@ impl Sock {
                     }
                     return;
                 }
-                Ok(n) => self.inbuf.extend_from_slice(&scratch[..n]),
+                Ok(n) => {
+                    // Straight into the core; only what it cannot take yet
+                    // is kept.
+                    let took = match core.tcp_send(self.handle, &scratch[..n]) {
+                        Ok(t) => t,
+                        Err(e) if would_block(&e) => 0,
+                        Err(e) => {
+                            self.error = Some(errno_of(&e));
+                            n
+                        }
+                    };
+                    if took < n {
+                        self.inbuf.extend_from_slice(&scratch[took..n]);
+                        return;
+                    }
+                }
                 Err(e) if would_block(&e) => return,
                 Err(_) => {
                     self.read_eof = true;

@@ -65,6 +65,7 @@ static void subject(void)
     static unsigned char out[BYTES], in[BYTES];
     for (int c = 0; c < CONNS; c++) {
         fds[c] = tcp_connect(AF_INET, ct_peer(), ct_port(0));
+        check_transport(fds[c], "multi: connection");
         fill(out, id, c);
         send_all(fds[c], out, BYTES);
         recv_exact(fds[c], in, BYTES);

@@ -236,7 +236,7 @@ int fd_is_unix_socket(int fd)
     link[n] = 0;
     unsigned long ino;
     if (sscanf(link, "socket:[%lu]", &ino) != 1)
-        FAIL("fd %d is not a socket: %s", fd, link);
+        return 0; /* the in-process stack's eventfd, say */
     FILE *f = fopen("/proc/net/unix", "re");
     if (!f)
         FAIL("/proc/net/unix: %s", strerror(errno));

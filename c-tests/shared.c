@@ -14,6 +14,8 @@
  *           connections, each served by exactly one, ten each;
  *   refuse  ECONNREFUSED from a closed port: non-blocking (poll POLLOUT,
  *           SO_ERROR) and blocking, v4 and v6;
+ *   pollerr a refused non-blocking connect polls POLLOUT|POLLERR|POLLHUP,
+ *           as on Linux;
  *   udp     sendto/recvfrom with a kernel echo (the sender's address as
  *           the peer saw it is checked against getsockname), connected
  *           send/recv, v4 and v6.
@@ -693,6 +695,40 @@ static void peer_refuse(void)
     sync_signal("refuse-done");
 }
 
+/* pollerr: what poll says of a refused non-blocking connect besides
+ * POLLOUT. Linux: POLLOUT|POLLERR|POLLHUP (nb_connect checks the same of
+ * the in-process stack); a program that watches for POLLERR or POLLHUP to
+ * notice the failure depends on it. */
+static void subject_pollerr(void)
+{
+    sync_wait("pollerr-ready");
+    const int fams[2] = {AF_INET, AF_INET6};
+    const char *hosts[2] = {ct_peer(), ct_peer6()};
+    for (int i = 0; i < 2; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = mkaddr(&ss, fams[i], hosts[i], ct_port(5));
+        int fd = SYS(socket(fams[i], SOCK_STREAM | SOCK_NONBLOCK, 0));
+        ERR(connect(fd, (struct sockaddr *)&ss, sl), EINPROGRESS);
+        int ev = wait_fd(fd, POLLOUT, timeout_ms());
+        CHECK((ev & (POLLOUT | POLLERR | POLLHUP)) == (POLLOUT | POLLERR | POLLHUP),
+              "pollerr %s: refused connect: poll revents 0x%x, want POLLOUT|POLLERR|POLLHUP (0x%x)",
+              hosts[i], ev, POLLOUT | POLLERR | POLLHUP);
+        int err = -1;
+        socklen_t len = sizeof err;
+        SYS(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
+        CHECK(err == ECONNREFUSED, "pollerr %s: SO_ERROR %s, want ECONNREFUSED", hosts[i],
+              errno_name(err));
+        SYS(close(fd));
+    }
+    ct_log("pollerr ok");
+}
+
+static void peer_pollerr(void)
+{
+    /* Nothing listens on port 5. */
+    sync_signal("pollerr-ready");
+}
+
 /* ---- udp: unconnected and connected, v4 and v6 ----------------------- */
 
 /* The echo's reply: the sender's port as the peer saw it (2 bytes, network
@@ -862,7 +898,7 @@ static const struct {
     {"fork", subject_fork, peer_fork},       {"exec", subject_exec, peer_exec},
     {"scm", subject_scm, peer_scm},          {"stat", subject_stat, peer_stat},
     {"accept", subject_accept, peer_accept}, {"refuse", subject_refuse, peer_refuse},
-    {"udp", subject_udp, peer_udp},
+    {"pollerr", subject_pollerr, peer_pollerr}, {"udp", subject_udp, peer_udp},
 };
 
 static void subject(void)

@@ -11,7 +11,7 @@
 # and says which subtest, with the command that reproduces it.
 #
 # usage: scripts/tests/shared-ctests.sh [SUBTEST...]
-#   SUBTEST: fork exec scm stat accept refuse udp multi (default: all)
+#   SUBTEST: fork exec scm stat accept refuse pollerr udp multi (default: all)
 # Environment: CTESTS_TIMEOUT (seconds per program, default 30),
 # CTESTS_VERBOSE=1 prints every program's output.
 source "$(dirname "$0")/../netns.sh"
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/../.."
 source scripts/need.sh
 need ip gcc make
 
-all=(fork exec scm stat accept refuse udp multi)
+all=(fork exec scm stat accept refuse pollerr udp multi)
 if [[ $# -gt 0 ]]; then
     for t in "$@"; do
         [[ " ${all[*]} " == *" $t "* ]] || { echo "shared-ctests: no subtest $t (one of: ${all[*]})" >&2; exit 2; }

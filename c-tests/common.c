@@ -226,6 +226,41 @@ void check_ends(int fd)
           subject ? "peer" : "subject");
 }
 
+int fd_is_unix_socket(int fd)
+{
+    char path[64], link[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n < 0)
+        FAIL("readlink %s: %s", path, strerror(errno));
+    link[n] = 0;
+    unsigned long ino;
+    if (sscanf(link, "socket:[%lu]", &ino) != 1)
+        return 0; /* the in-process stack's eventfd, say */
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (!f)
+        FAIL("/proc/net/unix: %s", strerror(errno));
+    char line[512];
+    int found = 0;
+    /* Num RefCount Protocol Flags Type St Inode [Path] */
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long i;
+        if (sscanf(line, "%*s %*s %*s %*s %*s %*s %lu", &i) == 1 && i == ino)
+            found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+void check_transport(int fd, const char *what)
+{
+    const char *e = getenv("CT_EXPECT_UNIX");
+    int want = e && strcmp(e, "1") == 0;
+    int is = fd_is_unix_socket(fd);
+    CHECK(is == want, "%s: fd %d is %san AF_UNIX socket underneath (CT_EXPECT_UNIX=%s)", what,
+          fd, is ? "" : "not ", e ? e : "unset");
+}
+
 int tcp_listen(int family, const char *host, int port, int backlog)
 {
     struct sockaddr_storage ss;

@@ -104,6 +104,14 @@ int is_peer_addr(const struct sockaddr *sa);
  * address the other role's (connected TCP or connected UDP). */
 void check_ends(int fd);
 
+/* Whether fd is an AF_UNIX socket underneath (its inode is listed in
+ * /proc/net/unix), whatever the shim reports: the shared stack's sockets
+ * are. check_transport fails unless that matches CT_EXPECT_UNIX (1: the
+ * shared stack; unset or 0: a kernel TCP/UDP socket or the in-process
+ * stack). */
+int fd_is_unix_socket(int fd);
+void check_transport(int fd, const char *what);
+
 /* Full-length I/O with a deadline; fail the test on error or timeout. */
 void send_all(int fd, const void *buf, size_t len);
 void recv_exact(int fd, void *buf, size_t len);

@@ -8,6 +8,7 @@ its write side, and reads the reply:
   --mode sha  (default): the reply is a line "PID SHA256HEX\n" (or
                "SHA256HEX  -" from sha256sum), read up to its newline; the
                hash must be the sent data's;
+  --mode count: the same with the byte count instead of the hash;
   --mode echo: the reply must be the sent data itself.
 --batch K: all K connections of a batch are open, and each has its whole
 reply, before any of them is closed (so against a server that keeps each
@@ -28,7 +29,7 @@ ap.add_argument("port", type=int)
 ap.add_argument("n", type=int)
 ap.add_argument("nbytes", type=int)
 ap.add_argument("--batch", type=int, default=0)
-ap.add_argument("--mode", choices=["sha", "echo"], default="sha")
+ap.add_argument("--mode", choices=["sha", "count", "echo"], default="sha")
 ap.add_argument("--timeout", type=float, default=60)
 a = ap.parse_args()
 
@@ -52,7 +53,7 @@ def one(i, barrier):
                 if not b:
                     return
                 got.extend(b)
-                if a.mode == "sha" and b"\n" in got:
+                if a.mode != "echo" and b"\n" in got:
                     return
 
         t = threading.Thread(target=reader)
@@ -66,6 +67,11 @@ def one(i, barrier):
             ok = hashlib.sha256(got).hexdigest() == want
             pid = "-"
             why = f"echo of {len(got)} bytes, want {a.nbytes}, sha256 differs"
+        elif a.mode == "count":
+            words = got.decode(errors="replace").split()
+            ok = len(words) == 2 and words[1] == str(a.nbytes)
+            pid = words[0] if words else "?"
+            why = f"reply {bytes(got[:100])!r}, want a count of {a.nbytes}"
         else:
             words = got.decode(errors="replace").split()
             if len(words) >= 2 and words[1] == "-":  # sha256sum's "HEX  -"

@@ -46,23 +46,36 @@ def one(i, barrier):
         # Send and receive at once: an echo server's reply would otherwise
         # fill both buffers and stall the sender.
         got = bytearray()
+        rerr = []
 
         def reader():
-            while True:
-                b = s.recv(1 << 16)
-                if not b:
-                    return
-                got.extend(b)
-                if a.mode != "echo" and b"\n" in got:
-                    return
+            try:
+                while True:
+                    b = s.recv(1 << 16)
+                    if not b:
+                        return
+                    got.extend(b)
+                    if a.mode != "echo" and b"\n" in got:
+                        return
+            except Exception as e:  # noqa: BLE001
+                rerr.append(e)
 
         t = threading.Thread(target=reader)
         t.start()
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except Exception as e:
+            # Let the reader see what the server sent before failing.
+            t.join(a.timeout)
+            raise OSError(f"sending: {type(e).__name__}: {e}; "
+                          f"received {len(got)} bytes, reader {rerr}") from e
         t.join(a.timeout)
         if t.is_alive():
-            raise TimeoutError("no EOF from the server")
+            raise TimeoutError(f"no EOF from the server after {len(got)} bytes")
+        if rerr:
+            raise OSError(f"receiving after {len(got)} bytes: "
+                          f"{type(rerr[0]).__name__}: {rerr[0]}")
         if a.mode == "echo":
             ok = hashlib.sha256(got).hexdigest() == want
             pid = "-"

@@ -61,14 +61,22 @@ no_leak() {
     done
 }
 
+# At exit: the programs first, then the daemon (before compat_cleanup
+# deletes the device under it, which it would report as an error).
 shared_cleanup() {
     local p
-    compat_cleanup
+    for p in "${compat_pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${compat_pids[@]}"; do
+        timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
+    done
     for p in $(daemon_pids); do
         kill "$p" 2>/dev/null || true
     done
     for p in $(daemon_pids); do
         timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null || true
     done
+    compat_cleanup
 }
 trap shared_cleanup EXIT

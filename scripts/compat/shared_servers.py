@@ -66,7 +66,6 @@ def prefork(host, port, workers, serve):
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
-            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             say(f"worker {os.getpid()}")
             while True:
                 conn, _ = s.accept()

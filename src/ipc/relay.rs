@@ -69,6 +69,8 @@ pub(super) struct Sock {
     sent_eof: bool,
     /// The program closed every fd of its end.
     pub hup: bool,
+    /// Our end is closed (see `abandon`): only the table entry is left.
+    pub abandoned: bool,
     /// An error for the next SO_ERROR or failed call.
     pub error: Option<i32>,
     /// SO_REUSEPORT, SO_LINGER, keepalive parameters, UDP buffer sizes as
@@ -141,6 +143,7 @@ impl Sock {
             read_eof: false,
             sent_eof: false,
             hup: false,
+            abandoned: false,
             error: None,
             stored: Default::default(),
         }
@@ -213,14 +216,13 @@ impl Sock {
         if let Ok(Some(e)) = core.tcp_take_error(self.handle) {
             self.error = Some(errno_of(&e));
         }
-        // The program's end becomes writable: POLLOUT says "connected, or
-        // failed: ask SO_ERROR", as for a kernel socket.
-        self.drain_junk(scratch);
         if self.error.is_some() || !r.writable {
+            // Failed: POLLOUT|POLLERR|POLLHUP, then SO_ERROR, as Linux.
             self.error.get_or_insert(libc::ECONNREFUSED);
-            self.phase = Phase::Dead;
-            shut(&self.end, libc::SHUT_RDWR);
+            self.abandon();
         } else {
+            // Connected: the program's end becomes writable (POLLOUT).
+            self.drain_junk(scratch);
             self.phase = Phase::Stream;
         }
     }
@@ -266,11 +268,11 @@ impl Sock {
                 }
                 Err(e) if would_block(&e) => return,
                 Err(e) => {
-                    // Reset, timed out: the program reads to the end of
-                    // what arrived, then EOF; the shim asks for the error.
+                    // Reset, timed out: the program reads what arrived,
+                    // then the error (or an end of stream the shim turns
+                    // into it).
                     self.error = Some(errno_of(&e));
-                    self.phase = Phase::Dead;
-                    shut(&self.end, libc::SHUT_RDWR);
+                    self.abandon();
                     return;
                 }
             }
@@ -416,6 +418,26 @@ impl Sock {
                 // The program's sendto has returned already: the error
                 // waits for SO_ERROR (see the shim README).
                 self.error = Some(errno_of(&e));
+            }
+        }
+    }
+
+    /// Lets go of the pair after a failure: our end closes while bytes the
+    /// program wrote (or the junk) are unread, which makes the kernel set
+    /// ECONNRESET on the program's end (POLLERR, POLLHUP; writes EPIPE).
+    /// The fd number stays valid (now /dev/null) until the socket is
+    /// forgotten; the server reaps it once the program's end is gone.
+    fn abandon(&mut self) {
+        self.phase = Phase::Dead;
+        self.abandoned = true;
+        // SAFETY: open takes a C string; dup2 swaps our own fd's file.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if null >= 0 {
+                libc::dup2(null, self.end.as_raw_fd());
+                libc::close(null);
+            } else {
+                libc::shutdown(self.end.as_raw_fd(), libc::SHUT_RDWR);
             }
         }
     }

@@ -28,6 +28,8 @@ const TOKEN_LISTENER: u64 = 1 << 62;
 const TOKEN_TIMER: u64 = 2 << 62;
 const TOKEN_CONN: u64 = 3 << 62;
 const TOKEN_KIND: u64 = 3 << 62;
+/// The reaper timer: a connection-kind token no connection gets.
+const TOKEN_REAPER: u64 = TOKEN_CONN;
 
 /// Who may attach, and how long the daemon outlives its last client.
 #[derive(Clone, Debug)]
@@ -60,6 +62,11 @@ pub struct Server {
     idle_expired: bool,
     /// Socket diagnostics, when the kernel has them.
     diag: Option<super::diag::Diag>,
+    /// Abandoned sockets (see `relay`), checked each second until the
+    /// program's end is gone.
+    reap: Vec<usize>,
+    reaper: OwnedFd,
+    reaper_armed: bool,
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -142,6 +149,19 @@ impl Server {
             libc::EPOLLIN as u32,
             TOKEN_TIMER,
         )?;
+        // SAFETY: timerfd_create takes no pointers.
+        let reaper = unsafe {
+            OwnedFd::from_raw_fd(cvt(libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
+            ))?)
+        };
+        epoll_add(
+            epfd.as_raw_fd(),
+            reaper.as_raw_fd(),
+            libc::EPOLLIN as u32,
+            TOKEN_REAPER,
+        )?;
         let mut s = Server {
             epfd,
             listener,
@@ -157,6 +177,9 @@ impl Server {
             dirty: Vec::new(),
             scratch: vec![0; CHUNK],
             idle_expired: false,
+            reap: Vec::new(),
+            reaper,
+            reaper_armed: false,
             diag: super::diag::Diag::open()
                 .inspect_err(|e| {
                     log::warn!("no socket diagnostics ({e}): a hang-up is taken as a close")
@@ -402,6 +425,51 @@ impl Server {
         }
     }
 
+    /// A periodic 1 s timer while abandoned sockets wait to be forgotten.
+    fn arm_reaper(&mut self) {
+        let want = !self.reap.is_empty();
+        if want == self.reaper_armed {
+            return;
+        }
+        self.reaper_armed = want;
+        let s = libc::timespec {
+            tv_sec: i64::from(want) as libc::time_t,
+            tv_nsec: 0,
+        };
+        let spec = libc::itimerspec {
+            it_interval: s,
+            it_value: s,
+        };
+        // SAFETY: timerfd_settime reads our live spec.
+        unsafe { libc::timerfd_settime(self.reaper.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+    }
+
+    /// Forgets abandoned sockets whose program end is gone.
+    fn reap_abandoned(&mut self, core: &mut Core) {
+        let mut v = 0u64;
+        // SAFETY: reads the expiry count into our live u64.
+        unsafe { libc::read(self.reaper.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+        let ids = std::mem::take(&mut self.reap);
+        for id in ids {
+            let Some(s) = self.socks.get(id).and_then(Option::as_ref) else {
+                continue;
+            };
+            let gone = match self.diag.as_mut().map(|d| d.alive(s.ino)) {
+                Some(Ok(alive)) => !alive,
+                // Without diagnostics nothing tells: forget it now (a
+                // later request on it gets ENOTSOCK).
+                _ => true,
+            };
+            if gone {
+                let _ = core.close(s.handle);
+                self.remove(id);
+            } else {
+                self.reap.push(id);
+            }
+        }
+        self.arm_reaper();
+    }
+
     fn pump_dirty(&mut self, core: &mut Core, now: Instant) {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
@@ -413,6 +481,9 @@ impl Server {
             let out = s.pump(core, now, &mut self.scratch);
             if out.gone {
                 self.remove(id);
+            } else if s.abandoned && !self.reap.contains(&id) {
+                self.reap.push(id);
+                self.arm_reaper();
             }
             for child in out.born {
                 let h = child.handle;
@@ -452,6 +523,7 @@ impl Driver for Server {
                     unsafe { libc::read(self.timer.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
                     self.idle_expired = self.timer_armed && self.idle();
                 }
+                TOKEN_CONN if token == TOKEN_REAPER => self.reap_abandoned(core),
                 TOKEN_CONN => self.serve_conn(token, core, now),
                 _ => {
                     let id = token as usize;

@@ -534,10 +534,13 @@ mod tests;
 /// its own is.
 const PAIR_BUF: libc::c_int = 1 << 20;
 
-/// Sizes both ends' send buffers ([`PAIR_BUF`]; above `net.core.wmem_max`
-/// only with CAP_NET_ADMIN, else as much as the kernel allows).
-pub(crate) fn tune_pair(mine: &OwnedFd, theirs: &OwnedFd) {
-    for fd in [mine.as_raw_fd(), theirs.as_raw_fd()] {
+/// Sizes the daemon's end's send buffer ([`PAIR_BUF`]; above
+/// `net.core.wmem_max` only with CAP_NET_ADMIN, else as much as the kernel
+/// allows). The program's end keeps the default (`net.core.wmem_default`):
+/// a fresh TCP socket's junk is a quarter of it, written and drained once
+/// per connection.
+pub(crate) fn tune_pair(mine: &OwnedFd, _theirs: &OwnedFd) {
+    for fd in [mine.as_raw_fd()] {
         for opt in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
             // SAFETY: setsockopt reads one int from our live variable.
             let r = unsafe {

@@ -428,6 +428,11 @@ impl Sock {
     /// The fd number stays valid (now /dev/null) until the socket is
     /// forgotten; the server reaps it once the program's end is gone.
     fn abandon(&mut self) {
+        log::debug!(
+            "relay: letting go of the pair of inode {} ({:?})",
+            self.ino,
+            self.error
+        );
         self.phase = Phase::Dead;
         self.abandoned = true;
         // SAFETY: open takes a C string; dup2 swaps our own fd's file.

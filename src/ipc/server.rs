@@ -460,6 +460,7 @@ impl Server {
                 // later request on it gets ENOTSOCK).
                 _ => true,
             };
+            log::debug!("reaper: socket {id} (inode {}) gone: {gone}", s.ino);
             if gone {
                 let _ = core.close(s.handle);
                 self.remove(id);

@@ -777,3 +777,33 @@ fn ecn_marks_new_data_ect0_and_a_ce_mark_comes_back_as_ece() {
     let mut buf = [0u8; 1000];
     assert_eq!(p.a.tcp_recv(s, &mut buf, false).unwrap(), 1000);
 }
+
+#[test]
+fn a_connection_to_our_own_address_never_leaves_the_stack() {
+    for v6 in [false, true] {
+        let mut c = Core::new(CoreConfig::default());
+        let now = Instant::ZERO;
+        let l = listener(&mut c, v6, 8080);
+        let cl = c.tcp_socket(v6).unwrap();
+        let dst = if v6 { sa(US6, 8080) } else { sa(US4, 8080) };
+        c.tcp_connect(now, cl, dst).unwrap();
+        let mut out = Vec::new();
+        c.poll_transmit(now, &mut out);
+        assert!(out.is_empty(), "{} datagrams left the stack", out.len());
+        assert!(
+            c.counters().ip_local >= 3,
+            "the handshake was delivered locally"
+        );
+        let (s, from) = c.tcp_accept(l).unwrap();
+        assert_eq!(Some(from), c.tcp_addrs(cl).unwrap().0);
+        assert_eq!(c.tcp_send(cl, b"ping").unwrap(), 4);
+        c.poll_transmit(now, &mut out);
+        let mut buf = [0u8; 8];
+        assert_eq!(c.tcp_recv(s, &mut buf, false).unwrap(), 4);
+        assert_eq!(&buf[..4], b"ping");
+        assert_eq!(c.tcp_send(s, b"pong!").unwrap(), 5);
+        c.poll_transmit(now, &mut out);
+        assert_eq!(c.tcp_recv(cl, &mut buf, false).unwrap(), 5);
+        assert!(out.is_empty());
+    }
+}

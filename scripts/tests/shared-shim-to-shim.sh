@@ -4,14 +4,6 @@
 # (10.77.0.2) and curl under the shim fetching a 5 MiB file from it,
 # sha256 checked.
 #
-# Pending: the stack does not deliver to its own address. The client's SYN
-# to 10.77.0.2 leaves on the TUN device (tcpdump -ni ustack0 shows
-# "10.77.0.2.N > 10.77.0.2.7240: Flags [S]" retransmitted), the kernel,
-# which does not own 10.77.0.2 and does not forward, drops it, and curl
-# times out (exit 28). The same happens with one process and the
-# in-process stack (USTACK_SHARED=off): this is the core's missing local
-# delivery (src/stack), which the shared stack makes matter, since two
-# programs on one daemon can only reach each other that way.
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."

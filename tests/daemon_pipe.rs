@@ -305,3 +305,59 @@ fn an_idle_daemon_ends_after_its_grace_period() {
         thread::sleep(Duration::from_millis(400));
     }
 }
+
+#[test]
+fn options_round_trip_through_the_daemon() {
+    let w = world(Duration::from_secs(30));
+    let fd = w.socket(true);
+    let set = |level, name, v: i32| {
+        w.ok(
+            &fd,
+            Request::SetOpt {
+                level,
+                name,
+                value: v.to_ne_bytes().to_vec(),
+            },
+        )
+    };
+    let get = |level, name| {
+        let r = w.ok(
+            &fd,
+            Request::GetOpt {
+                level,
+                name,
+                max: 4,
+            },
+        );
+        i32::from_ne_bytes(r.data[..4].try_into().unwrap())
+    };
+    set(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 1500);
+    assert_eq!(get(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT), 1500);
+    set(libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+    assert_eq!(get(libc::IPPROTO_TCP, libc::TCP_NODELAY), 1);
+    set(libc::SOL_SOCKET, libc::SO_RCVBUF, 65536);
+    assert_eq!(
+        get(libc::SOL_SOCKET, libc::SO_RCVBUF),
+        131072,
+        "reported doubled"
+    );
+    assert_eq!(get(libc::SOL_SOCKET, libc::SO_TYPE), libc::SOCK_STREAM);
+    let (r, _) = w.call(
+        Request::SetOpt {
+            level: libc::IPPROTO_TCP,
+            name: libc::TCP_USER_TIMEOUT,
+            value: (-1i32).to_ne_bytes().to_vec(),
+        },
+        Some(fd.as_raw_fd()),
+    );
+    assert_eq!(r.errno, libc::EINVAL);
+    let (r, _) = w.call(
+        Request::GetOpt {
+            level: libc::SOL_SOCKET,
+            name: 12345,
+            max: 4,
+        },
+        Some(fd.as_raw_fd()),
+    );
+    assert_eq!(r.errno, libc::ENOPROTOOPT);
+}

@@ -711,6 +711,8 @@ pub unsafe extern "C" fn recvmmsg(
 ) -> c_int {
     pass_plain!(fd, real::recvmmsg(fd, msgs, n, flags, timeout));
     guard(move || match vsock(fd) {
+        // SAFETY: the caller's entries.
+        None if let Some(r) = remote(fd) => unsafe { shared_io::recvmmsg(fd, &r, msgs, n, flags) },
         Some(s) => {
             if msgs.is_null() {
                 return Err(libc::EFAULT);
@@ -860,6 +862,12 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 pub unsafe extern "C" fn sendmmsg(fd: c_int, msgs: *mut mmsghdr, n: c_uint, flags: c_int) -> c_int {
     pass_plain!(fd, real::sendmmsg(fd, msgs, n, flags));
     guard(move || {
+        if let Some(r) = remote(fd) {
+            // SAFETY: the caller's entries.
+            if let Some(done) = unsafe { shared_io::sendmmsg(fd, &r, msgs, n, flags)? } {
+                return Ok(done);
+            }
+        }
         if let Some(s) = vsock(fd) {
             if msgs.is_null() {
                 return Err(libc::EFAULT);

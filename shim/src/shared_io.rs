@@ -265,3 +265,73 @@ pub unsafe fn adopt_received(msg: *const msghdr) {
         }
     }
 }
+
+/// recvmmsg(2): one datagram (or read) per entry; MSG_WAITFORONE makes
+/// the entries after the first non-blocking.
+///
+/// # Safety
+/// As recvmmsg(2).
+pub unsafe fn recvmmsg(
+    fd: c_int,
+    r: &Remote,
+    msgs: *mut libc::mmsghdr,
+    n: libc::c_uint,
+    flags: c_int,
+) -> Res<c_int> {
+    if msgs.is_null() {
+        return Err(libc::EFAULT);
+    }
+    let mut done = 0;
+    let mut f = flags & !libc::MSG_WAITFORONE;
+    for i in 0..n.min(1024) as usize {
+        // SAFETY: `msgs` holds `n` entries per the caller.
+        let m = unsafe { &mut *msgs.add(i) };
+        // SAFETY: a valid msghdr inside it.
+        match unsafe { recvmsg(fd, r, &mut m.msg_hdr, f) } {
+            Ok(len) => {
+                m.msg_len = len as libc::c_uint;
+                done += 1;
+                if flags & libc::MSG_WAITFORONE != 0 {
+                    f |= libc::MSG_DONTWAIT;
+                }
+            }
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// sendmmsg(2): one datagram (or write) per entry. `Ok(None)`: the socket
+/// just became a kernel socket; pass the call to the kernel.
+///
+/// # Safety
+/// As sendmmsg(2).
+pub unsafe fn sendmmsg(
+    fd: c_int,
+    r: &Remote,
+    msgs: *mut libc::mmsghdr,
+    n: libc::c_uint,
+    flags: c_int,
+) -> Res<Option<c_int>> {
+    if msgs.is_null() {
+        return Err(libc::EFAULT);
+    }
+    let mut done = 0;
+    for i in 0..n.min(1024) as usize {
+        // SAFETY: `msgs` holds `n` entries per the caller.
+        let m = unsafe { &mut *msgs.add(i) };
+        // SAFETY: a valid msghdr inside it.
+        match unsafe { sendmsg(fd, r, &m.msg_hdr, flags) } {
+            Ok(Some(len)) => {
+                m.msg_len = len as libc::c_uint;
+                done += 1;
+            }
+            Ok(None) if done == 0 => return Ok(None),
+            Ok(None) => break,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(done))
+}

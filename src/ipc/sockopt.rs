@@ -110,6 +110,9 @@ pub(super) fn get(
         (libc::IPPROTO_TCP, _) if !s.tcp => Err(libc::EOPNOTSUPP),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => int(tcp_opts(core)?.nodelay.into()),
         (libc::IPPROTO_TCP, libc::TCP_CORK) => int(tcp_opts(core)?.cork.into()),
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => int(tcp_opts(core)?
+            .user_timeout
+            .map_or(0, |t| i32::try_from(t.as_millis()).unwrap_or(i32::MAX))),
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => int(s.stored.keep_idle as i32),
         (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => int(s.stored.keep_intvl as i32),
         (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => int(s.stored.keep_cnt as i32),
@@ -229,6 +232,12 @@ pub(super) fn set(
                     o.keepalive = Some(k);
                 }
             })
+        }
+        (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
+            // Milliseconds, as Linux: negative is EINVAL, 0 is off.
+            let ms = u64::try_from(v).map_err(|_| libc::EINVAL)?;
+            let t = (ms > 0).then(|| std::time::Duration::from_millis(ms));
+            set_tcp(core, h, |o| o.user_timeout = t)
         }
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
             let mss = u16::try_from(v)

@@ -16,7 +16,7 @@
 use std::ffi::CString;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ustack_core::config::Config;
@@ -34,6 +34,9 @@ pub struct Remote {
     /// Options set on it (level, name, value), replayed if the socket
     /// becomes a kernel socket for loopback.
     pub opts: Mutex<Vec<(i32, i32, Vec<u8>)>>,
+    /// The daemon said it listens (a listener stays one): accept asks
+    /// only once per process.
+    listening: AtomicBool,
 }
 
 impl Remote {
@@ -42,6 +45,7 @@ impl Remote {
             tcp,
             v6,
             opts: Mutex::new(Vec::new()),
+            listening: AtomicBool::new(false),
         })
     }
 }
@@ -303,6 +307,30 @@ fn nonblocking(fd: RawFd) -> bool {
     unsafe { real::fcntl(fd, libc::F_GETFL, 0) & libc::O_NONBLOCK != 0 }
 }
 
+/// The pair's SO_SNDTIMEO as a poll timeout (-1: none).
+fn send_timeout_ms(fd: RawFd) -> i32 {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: getsockopt writes a timeval into our live variable.
+    let r = unsafe {
+        real::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0) {
+        return -1;
+    }
+    let ms = (tv.tv_sec as i64) * 1000 + (tv.tv_usec as i64 + 999) / 1000;
+    ms.clamp(1, i64::from(i32::MAX)) as i32
+}
+
 /// The address family a Remote socket wants.
 fn fit(r: &Remote, a: SocketAddr) -> Res<SocketAddr> {
     match (r.v6, a) {
@@ -333,6 +361,17 @@ pub fn listen(fd: RawFd, backlog: i32) -> Res<()> {
 pub fn accept(fd: RawFd, r: &Remote, flags: i32) -> Res<(i32, SocketAddr)> {
     if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return Err(libc::EINVAL);
+    }
+    if !r.tcp {
+        return Err(libc::EOPNOTSUPP);
+    }
+    // Linux: EINVAL on a socket that does not listen. Its pair carries no
+    // connections, so a blocking receive there would wait forever.
+    if !r.listening.load(Ordering::Relaxed) {
+        if call(fd, Request::Identify)?.value & ipc::IDENT_LISTENING == 0 {
+            return Err(libc::EINVAL);
+        }
+        r.listening.store(true, Ordering::Relaxed);
     }
     let mut hdr = [0u8; ipc::DGRAM_HDR];
     let mut fds = Vec::new();
@@ -377,9 +416,13 @@ pub fn connect(fd: RawFd, r: &Remote, a: Option<SocketAddr>) -> Res<()> {
         events: libc::POLLOUT,
         revents: 0,
     };
+    // SO_SNDTIMEO (set on the pair itself) bounds the wait: then
+    // EINPROGRESS, the connect going on, as Linux.
     // SAFETY: one live pollfd.
-    if unsafe { real::poll(&mut p, 1, -1) } < 0 {
-        return Err(real::errno());
+    match unsafe { real::poll(&mut p, 1, send_timeout_ms(fd)) } {
+        n if n < 0 => return Err(real::errno()),
+        0 => return Err(libc::EINPROGRESS),
+        _ => {}
     }
     // Writable alone is connected; a failure also hangs the pair up
     // (see `ipc::relay`), and only then is the error worth a request.

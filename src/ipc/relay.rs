@@ -279,6 +279,16 @@ impl Sock {
         }
     }
 
+    /// The core refused the program's bytes for good (the connection was
+    /// reset or timed out; after a FIN from the peer, `core_to_pair` no
+    /// longer reads the core, so this is where a later RST shows): let go
+    /// of the pair, so the program's blocked or next write fails as on
+    /// Linux instead of the daemon reading and dropping its bytes forever.
+    fn fail(&mut self, e: io::Error) {
+        self.error = Some(errno_of(&e));
+        self.abandon();
+    }
+
     /// Pair -> core.
     fn pair_to_core(&mut self, core: &mut Core, scratch: &mut [u8]) {
         if self.phase != Phase::Stream {
@@ -290,8 +300,8 @@ impl Sock {
                     Ok(n) => self.in_at += n,
                     Err(e) if would_block(&e) => return,
                     Err(e) => {
-                        self.error = Some(errno_of(&e));
-                        self.in_at = self.inbuf.len();
+                        self.fail(e);
+                        return;
                     }
                 }
                 if self.in_at < self.inbuf.len() {
@@ -320,8 +330,8 @@ impl Sock {
                         Ok(t) => t,
                         Err(e) if would_block(&e) => 0,
                         Err(e) => {
-                            self.error = Some(errno_of(&e));
-                            n
+                            self.fail(e);
+                            return;
                         }
                     };
                     if took < n {

@@ -181,7 +181,7 @@ row_shim() {
         # device up, so the server listens on every address.
         timeout 20 iperf3 -s -1 >/dev/null 2>&1 &
         bg_pids+=("$!")
-        if USTACK_MTU=$mtu timeout 20 scripts/ustack -- iperf3 -c 10.77.0.1 -t "$secs" -J \
+        if USTACK_SHARED=off USTACK_MTU=$mtu timeout 20 scripts/ustack -- iperf3 -c 10.77.0.1 -t "$secs" -J \
             >"$tmp/iperf.json" 2>"$tmp/iperf.err"; then
             gbps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e9)' \
                 "$tmp/iperf.json" 2>/dev/null || true)

@@ -97,7 +97,7 @@ impl Default for Config {
             ecn: crate::tcp::Ecn::Accept,
             fallback: Fallback::Fail,
             linger: Duration::from_secs(5),
-            shared: Shared::Auto,
+            shared: Shared::On,
         }
     }
 }

@@ -95,7 +95,9 @@ next_port=21000
 run() {
     local mode=$1 t=$2 sync="$work/$2.$1"
     mkdir -p "$sync"
-    local -a envv=(CT_SYNC="$sync" CT_PORT=$next_port CT_TIMEOUT="$timeout_s")
+    # The in-process shim's modes (c-tests/*-supported.txt list its
+    # semantics); the shared stack has scripts/tests/shared-ctests.sh.
+    local -a envv=(USTACK_SHARED=off CT_SYNC="$sync" CT_PORT=$next_port CT_TIMEOUT="$timeout_s")
     next_port=$((next_port + 50))
     if [[ $mode == shim ]]; then
         envv+=(CT_ADDR=10.77.0.2 CT_PEER=10.77.0.1 CT_ADDR6=fd77::2 CT_PEER6=fd77::1)

@@ -327,7 +327,7 @@ fn send_timeout_ms(fd: RawFd) -> i32 {
     if r < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0) {
         return -1;
     }
-    let ms = (tv.tv_sec as i64) * 1000 + (tv.tv_usec as i64 + 999) / 1000;
+    let ms = tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000;
     ms.clamp(1, i64::from(i32::MAX)) as i32
 }
 

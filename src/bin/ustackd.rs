@@ -15,8 +15,9 @@
 //! (write `ok` or the error there once serving), `--status` (print a
 //! running daemon's counts and exit).
 //!
-//! Exit status: 0 when it stopped normally, 1 on an error (printed, and
-//! written to the ready fd), 3 when a daemon already serves the device.
+//! Exit status: 0 when it stopped normally, 1 on an error (written to the
+//! ready fd when there is one, else printed), 3 when a daemon already
+//! serves the device.
 
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -86,6 +87,17 @@ fn tell(ready: &mut Option<OwnedFd>, line: &str) {
     }
 }
 
+/// A start-up failure: to the ready fd when a spawner waits on one (it
+/// prints the one line the user sees), else to stderr; then exit 1.
+fn fail(ready: &mut Option<OwnedFd>, cause: &str) -> ! {
+    if ready.is_some() {
+        tell(ready, &format!("error: {cause}"));
+    } else {
+        eprintln!("ustackd: {cause}");
+    }
+    std::process::exit(1);
+}
+
 fn status(cfg: &Config) -> i32 {
     match ustack::ipc::client_status(&cfg.ifname) {
         Ok(text) => {
@@ -118,12 +130,7 @@ fn main() {
     }
     let cfg = match Config::from_env() {
         Ok(c) => c,
-        Err(e) => {
-            let line = format!("error: {e}");
-            eprintln!("ustackd: {e}");
-            tell(&mut args.ready, &line);
-            std::process::exit(1);
-        }
+        Err(e) => fail(&mut args.ready, &e.to_string()),
     };
     ustack::logging::init(cfg.log);
     if args.status {
@@ -135,19 +142,11 @@ fn main() {
             tell(&mut args.ready, "running");
             std::process::exit(3);
         }
-        Err(e) => {
-            let line = format!("error: cannot listen for programs: {e}");
-            eprintln!("ustackd: {line}");
-            tell(&mut args.ready, &line);
-            std::process::exit(1);
-        }
+        Err(e) => fail(&mut args.ready, &format!("cannot listen for programs: {e}")),
     };
     let signals = match ustack::sys::TerminationSignals::block() {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("ustackd: cannot block signals: {e}");
-            std::process::exit(1);
-        }
+        Err(e) => fail(&mut args.ready, &format!("cannot block signals: {e}")),
     };
     let policy = Policy {
         // SAFETY: geteuid has no preconditions.
@@ -160,15 +159,12 @@ fn main() {
         .and_then(|server| Runtime::from_config_with(&cfg, Some(Box::new(server))));
     let rt = match rt {
         Ok(rt) => rt,
-        Err(e) => {
-            let line = format!(
-                "error: cannot start the userspace stack on {}: {e}",
-                cfg.ifname
-            );
-            eprintln!("ustackd: {line}");
-            tell(&mut args.ready, &line);
-            std::process::exit(1);
-        }
+        // The spawner names the device itself.
+        Err(e) if args.ready.is_some() => fail(&mut args.ready, &e.to_string()),
+        Err(e) => fail(
+            &mut args.ready,
+            &format!("cannot start the userspace stack on {}: {e}", cfg.ifname),
+        ),
     };
     log::info!(
         "serving {} ({} / {}) as pid {}",

@@ -116,7 +116,8 @@ pub type Packet = Vec<u8>;
 /// [`Link::poll_at`] between calls.
 pub trait Link: Send {
     /// Appends up to `max` received packets to `batch` and returns how many
-    /// it appended; `Ok(0)` when nothing is waiting.
+    /// it appended; `Ok(0)` when nothing is waiting. An error of kind
+    /// `NotFound` means the device is gone for good (deleted).
     fn recv_batch(
         &mut self,
         now: Instant,

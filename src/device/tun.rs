@@ -771,6 +771,13 @@ impl TunDevice {
                     // Report a failure only when it is not hiding packets
                     // already read; a lasting one recurs on the next call.
                     _ if n > 0 => break,
+                    // The device was deleted: the fd is detached for good.
+                    libc::EBADFD => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("reading TUN device {}: it was deleted ({e})", self.name),
+                        ));
+                    }
                     _ => return Err(context(e, format_args!("reading TUN device {}", self.name))),
                 }
             }

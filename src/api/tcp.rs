@@ -116,11 +116,21 @@ impl TcpListener {
     /// that is not the stack's, `InvalidInput` when `addr` resolves to
     /// nothing.
     pub fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with_backlog(stack, addr, 128)
+    }
+
+    /// [`TcpListener::bind`] with another backlog (the async listener
+    /// takes tokio's 1024).
+    pub(crate) fn bind_with_backlog(
+        stack: &Stack,
+        addr: impl ToSocketAddrs,
+        backlog: usize,
+    ) -> io::Result<TcpListener> {
         let addr = first_addr(addr)?;
         let sock = new_socket(stack, addr.is_ipv6(), true)?;
         sock.with(|core, _| {
             core.tcp_bind(sock.handle, addr)?;
-            core.tcp_listen(sock.handle, 128)
+            core.tcp_listen(sock.handle, backlog)
         })?;
         Ok(TcpListener { sock })
     }

@@ -38,14 +38,17 @@ impl fmt::Debug for TcpStream {
 }
 
 impl TcpListener {
-    /// Binds and listens, as [`api::TcpListener::bind`] (backlog 128,
-    /// SO_REUSEADDR, `[::]` dual stack, port 0 ephemeral). Does not wait;
+    /// Binds and listens, as [`api::TcpListener::bind`] (SO_REUSEADDR,
+    /// `[::]` dual stack, port 0 ephemeral) but with tokio's backlog, 1024
+    /// (a burst of connects past the backlog overflows into SYN cookies,
+    /// and, as on Linux, a cookie connection whose ACK finds the accept
+    /// queue full is reset by its next segments). Does not wait;
     /// async for the shape of `tokio::net::TcpListener::bind`. Names are
     /// resolved with `std::net::ToSocketAddrs`, which blocks for a host
     /// name: pass addresses.
     pub async fn bind(stack: &Stack, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let addr = first_addr(addr)?;
-        TcpListener::from_std(api::TcpListener::bind(stack, addr)?)
+        TcpListener::from_std(api::TcpListener::bind_with_backlog(stack, addr, 1024)?)
     }
 
     /// Wraps a blocking listener (its non-blocking mode does not matter).

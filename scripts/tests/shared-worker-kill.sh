@@ -7,17 +7,8 @@
 # still reading. The other worker must go on serving: 10 connections in
 # turn each read their worker's pid and 1 MiB, all from the survivor.
 #
-# Pending: the kill itself works (the client sees EOF, the parent reaps
-# the worker), but the survivor stops being served after a few
-# connections: a new connection never receives its first line (the
-# client's recv times out after 10 s). It needs no kill: the same stream
-# server with one worker and 10 connections in turn (each closed by the
-# client after 1 MiB, the worker's next send failing with EPIPE) stalls
-# after 3. At the stall `ss -xp` shows the daemon no longer draining: the
-# worker's connection fd has ~37 KB queued that the daemon's end has not
-# read (Recv-Q 36544), and the daemon's end of the inherited listener's
-# AF_UNIX stream holds 524352 unread bytes (Recv-Q) sent from the
-# worker's side. COMPAT_MODE=kernel passes.
+# (It stalled after a few connections until a send failing after the
+# peer's FIN let go of the daemon's pair: now 10 runs in a row pass.)
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -285,7 +285,10 @@ fn hostile_requests_get_errors_and_the_daemon_serves_on() {
     assert_eq!(r.errno, libc::ENOTSOCK);
     // Still serving.
     let fd = w.socket(true);
-    assert_eq!(w.ok(&fd, Request::Identify).value, ipc::IDENT_TCP);
+    assert_eq!(
+        w.ok(&fd, Request::Identify).value,
+        ipc::IDENT_TCP | ipc::IDENT_FRESH
+    );
 }
 
 #[test]

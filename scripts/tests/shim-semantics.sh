@@ -3,7 +3,8 @@
 # blocking and non-blocking connect, refusals, timeouts, signals, dup,
 # shutdown, MSG_PEEK/WAITALL, poll/select/epoll with mixed fds, loopback
 # pass-through, UDP, fork), then start-up failures: bad configuration and
-# an unusable device, with USTACK_FALLBACK=fail and =kernel.
+# an unusable device, with USTACK_FALLBACK=fail and =kernel; last, a
+# never-connected TCP socket on the shared stack (ENOTCONN, EPIPE).
 source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -73,3 +74,19 @@ print(s.recv(100).decode())
 ' 2>"$shim_tmp/err")
 check "no device, USTACK_FALLBACK=kernel: a kernel socket that works" "$out" "kernel path"
 grep -q "USTACK_FALLBACK=kernel" "$shim_tmp/err" && echo "ok: the message says so"
+
+# The shared stack (the default): a TCP socket that never connected reads
+# ENOTCONN and sends EPIPE, as Linux, instead of blocking on its pair.
+out=$(USTACK_SHARED=on timeout 20 env LD_PRELOAD="$shim_lib" python3 -c '
+import errno, socket
+s = socket.socket()
+r = []
+for f in (lambda: s.recv(1), lambda: s.send(b"x", socket.MSG_NOSIGNAL)):
+    try:
+        f()
+        r.append("no error")
+    except OSError as e:
+        r.append(errno.errorcode[e.errno])
+print(" ".join(r))
+' 2>&1 || true)
+check "shared stack, never connected: recv ENOTCONN, send EPIPE" "$out" "ENOTCONN EPIPE"

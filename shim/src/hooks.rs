@@ -543,9 +543,8 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
     pass_plain!(fd, real::write(fd, buf, n));
     guard(move || match vsock(fd) {
-        None if let Some(r) = remote(fd)
-            && !r.tcp =>
-        {
+        // TCP too: a socket that never connected is EPIPE (shared_io).
+        None if let Some(r) = remote(fd) => {
             // SAFETY: the caller's buffer.
             let sent = unsafe { shared_io::sendto(fd, &r, buf, n, 0, std::ptr::null(), 0)? };
             Ok(sent.unwrap_or(0))
@@ -581,9 +580,8 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
     pass_plain!(fd, real::writev(fd, iov, n));
     guard(move || match vsock(fd) {
-        None if let Some(r) = remote(fd)
-            && !r.tcp =>
-        {
+        // TCP too: a socket that never connected is EPIPE (shared_io).
+        None if let Some(r) = remote(fd) => {
             // SAFETY: the caller's iovecs.
             Ok(unsafe { shared_io::writev(fd, &r, iov, n)? }.unwrap_or(0))
         }
@@ -746,9 +744,8 @@ pub unsafe extern "C" fn recvmmsg(
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
     pass_plain!(fd, real::send(fd, buf, n, flags));
     guard(move || match vsock(fd) {
-        None if let Some(r) = remote(fd)
-            && !r.tcp =>
-        {
+        // TCP too: a socket that never connected is EPIPE (shared_io).
+        None if let Some(r) = remote(fd) => {
             // SAFETY: the caller's buffer.
             let sent = unsafe { shared_io::sendto(fd, &r, buf, n, flags, std::ptr::null(), 0)? };
             Ok(sent.unwrap_or(0))

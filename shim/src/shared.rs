@@ -37,6 +37,9 @@ pub struct Remote {
     /// The daemon said it listens (a listener stays one): accept asks
     /// only once per process.
     listening: AtomicBool,
+    /// Known to be past Fresh (connected or connecting here, accepted, or
+    /// so the daemon said): reads and sends go straight to the pair.
+    started: AtomicBool,
 }
 
 impl Remote {
@@ -46,8 +49,32 @@ impl Remote {
             v6,
             opts: Mutex::new(Vec::new()),
             listening: AtomicBool::new(false),
+            started: AtomicBool::new(false),
         })
     }
+
+    fn accepted(v6: bool) -> Arc<Remote> {
+        let r = Remote::new(true, v6);
+        r.started.store(true, Ordering::Relaxed);
+        r
+    }
+}
+
+/// Before a TCP read or send: Linux says ENOTCONN (a send EPIPE) on a
+/// socket that never connected (or listens), where the pair would block
+/// forever. Asked of
+/// the daemon once per socket and process (an inherited or received
+/// socket may be connected), unless this process connected or accepted it.
+pub fn readable(fd: RawFd, r: &Remote) -> Res<()> {
+    if r.started.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let bits = call(fd, Request::Identify)?.value;
+    if bits & (ipc::IDENT_FRESH | ipc::IDENT_LISTENING) != 0 {
+        return Err(libc::ENOTCONN);
+    }
+    r.started.store(true, Ordering::Relaxed);
+    Ok(())
 }
 
 /// The device this process's shared stack serves.
@@ -395,7 +422,7 @@ pub fn accept(fd: RawFd, r: &Remote, flags: i32) -> Res<(i32, SocketAddr)> {
     if flags & libc::SOCK_NONBLOCK != 0 {
         set_nonblocking(nfd, true);
     }
-    drop(table::insert(nfd, Entry::Remote(Remote::new(true, r.v6))));
+    drop(table::insert(nfd, Entry::Remote(Remote::accepted(r.v6))));
     Ok((nfd, peer))
 }
 
@@ -408,6 +435,7 @@ pub fn connect(fd: RawFd, r: &Remote, a: Option<SocketAddr>) -> Res<()> {
     if !r.tcp {
         return Ok(());
     }
+    r.started.store(true, Ordering::Relaxed);
     if nonblocking(fd) {
         return Err(libc::EINPROGRESS);
     }

@@ -31,6 +31,21 @@ fn tcp_eof(fd: c_int, n: ssize_t, asked: usize) -> Res<ssize_t> {
     Ok(n)
 }
 
+/// Before a TCP send: a socket that never connected is EPIPE (and
+/// SIGPIPE unless MSG_NOSIGNAL), as Linux, not bytes the pair would take.
+fn tcp_sendable(fd: c_int, r: &Remote, flags: c_int) -> Res<()> {
+    match shared::readable(fd, r) {
+        Err(libc::ENOTCONN) => {
+            if flags & libc::MSG_NOSIGNAL == 0 {
+                // SAFETY: raise has no memory arguments.
+                unsafe { libc::raise(libc::SIGPIPE) };
+            }
+            Err(libc::EPIPE)
+        }
+        other => other,
+    }
+}
+
 /// # Safety
 /// `buf` valid for `n` writable bytes.
 pub unsafe fn read(
@@ -41,6 +56,7 @@ pub unsafe fn read(
     flags: c_int,
 ) -> Res<ssize_t> {
     if r.tcp {
+        shared::readable(fd, r)?;
         // SAFETY: passed through as given.
         let got = real_result(unsafe { real::recv(fd, buf, n, flags) })?;
         return tcp_eof(fd, got, n);
@@ -95,6 +111,7 @@ pub unsafe fn recvmsg(fd: c_int, r: &Remote, msg: *mut msghdr, flags: c_int) -> 
     // SAFETY: a valid msghdr per the caller.
     let m = unsafe { &mut *msg };
     if r.tcp {
+        shared::readable(fd, r)?;
         m.msg_namelen = 0;
         // SAFETY: the caller's msghdr.
         let got = real_result(unsafe { real::recvmsg(fd, msg, flags) })?;
@@ -181,6 +198,7 @@ pub unsafe fn sendto(
     if r.tcp {
         // A connected TCP socket ignores the address (the pair would
         // refuse one).
+        tcp_sendable(fd, r, flags)?;
         // SAFETY: as given, without the address.
         return real_result(unsafe { real::send(fd, buf, n, flags) }).map(Some);
     }
@@ -208,6 +226,7 @@ pub unsafe fn sendmsg(
     // SAFETY: a valid msghdr per the caller.
     let m = unsafe { &*msg };
     if r.tcp {
+        tcp_sendable(fd, r, flags)?;
         let mut bare = *m;
         bare.msg_name = std::ptr::null_mut();
         bare.msg_namelen = 0;

@@ -87,7 +87,8 @@ pub enum Request {
     /// Takes the socket's pending error (SO_ERROR); 0 if none.
     TakeError,
     /// Which socket the attached fd is: the reply's value holds
-    /// [`IDENT_TCP`], [`IDENT_V6`] and [`IDENT_LISTENING`] bits.
+    /// [`IDENT_TCP`], [`IDENT_V6`], [`IDENT_LISTENING`] and [`IDENT_FRESH`]
+    /// bits.
     Identify,
     /// The daemon's counts, as text (for tests and `scripts/ustack --status`).
     Status,
@@ -99,6 +100,9 @@ pub const IDENT_TCP: i32 = 1;
 pub const IDENT_V6: i32 = 2;
 /// [`Request::Identify`]: a listening socket.
 pub const IDENT_LISTENING: i32 = 4;
+/// [`Request::Identify`]: a TCP socket neither connected, connecting nor
+/// listening (a read there is ENOTCONN, as Linux).
+pub const IDENT_FRESH: i32 = 8;
 
 /// The daemon's answer: 0 or an errno, a value, and bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -9,7 +9,9 @@
 use std::net::SocketAddr;
 
 use super::relay::{Phase, Sock, present};
-use super::{IDENT_LISTENING, IDENT_TCP, IDENT_V6, Reply, Request, encode_addr, sockopt};
+use super::{
+    IDENT_FRESH, IDENT_LISTENING, IDENT_TCP, IDENT_V6, Reply, Request, encode_addr, sockopt,
+};
 use crate::Instant;
 use crate::stack::{Core, Shutdown};
 
@@ -152,8 +154,10 @@ pub(super) fn on_socket(core: &mut Core, now: Instant, s: &mut Sock, req: Reques
             if s.v6 {
                 bits |= IDENT_V6;
             }
-            if s.phase == Phase::Listener {
-                bits |= IDENT_LISTENING;
+            match s.phase {
+                Phase::Listener => bits |= IDENT_LISTENING,
+                Phase::Fresh => bits |= IDENT_FRESH,
+                _ => {}
             }
             Reply {
                 value: bits,

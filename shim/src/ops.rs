@@ -332,7 +332,7 @@ pub fn shutdown(s: &VSock, how: i32) -> Res<()> {
 }
 
 /// Raises SIGPIPE for an EPIPE unless the caller said MSG_NOSIGNAL.
-fn sigpipe(e: i32, flags: i32) -> i32 {
+pub(crate) fn sigpipe(e: i32, flags: i32) -> i32 {
     if e == libc::EPIPE && flags & libc::MSG_NOSIGNAL == 0 {
         // SAFETY: raise has no memory arguments.
         unsafe { libc::raise(libc::SIGPIPE) };

@@ -35,13 +35,7 @@ fn tcp_eof(fd: c_int, n: ssize_t, asked: usize) -> Res<ssize_t> {
 /// SIGPIPE unless MSG_NOSIGNAL), as Linux, not bytes the pair would take.
 fn tcp_sendable(fd: c_int, r: &Remote, flags: c_int) -> Res<()> {
     match shared::readable(fd, r) {
-        Err(libc::ENOTCONN) => {
-            if flags & libc::MSG_NOSIGNAL == 0 {
-                // SAFETY: raise has no memory arguments.
-                unsafe { libc::raise(libc::SIGPIPE) };
-            }
-            Err(libc::EPIPE)
-        }
+        Err(libc::ENOTCONN) => Err(crate::ops::sigpipe(libc::EPIPE, flags)),
         other => other,
     }
 }

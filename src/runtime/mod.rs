@@ -510,7 +510,6 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
         let mut link = shared.link.lock().unwrap_or_else(|p| p.into_inner());
         let mut fed = 0;
         let mut rx_error = false;
-        let mut link_gone = false;
         while fed < RX_PER_TURN {
             match link.recv_batch_verified(now, &mut rx, &mut verified, RX_BATCH) {
                 Ok(0) => break,
@@ -533,8 +532,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
                 // a stack that can no longer send.
                 Err(e) if driver.is_some() && e.kind() == io::ErrorKind::NotFound => {
                     log::info!("receiving from the link: {e}; stopping");
-                    link_gone = true;
-                    break;
+                    return;
                 }
                 Err(e) => {
                     errors.report("receiving from the link", &e);
@@ -542,9 +540,6 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
                     break;
                 }
             }
-        }
-        if link_gone {
-            return;
         }
         // Sent packets' buffers go back to the core to build new ones in.
         link.take_spent(&mut spent);

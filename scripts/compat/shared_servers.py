@@ -24,7 +24,10 @@ import sys
 
 
 def say(line):
-    print(line, flush=True)
+    # One write per line: the workers share stdout, and print() writes the
+    # text and its newline separately, which interleaves ("worker 1worker
+    # 2\n\n") when two forked workers announce themselves at once.
+    os.write(1, (line + "\n").encode())
 
 
 def sha_reply(conn):

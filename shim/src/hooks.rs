@@ -683,7 +683,10 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     if table::plain(fd) {
         // SAFETY: passed through as given.
         let n = unsafe { real::recvmsg(fd, msg, flags) };
-        if n >= 0 && crate::shared::attached() {
+        // The shim's own receives (its replies and accepted connections,
+        // under as_shim) know what they got: adopting those would cost an
+        // Identify round trip, on a second control connection, each.
+        if n >= 0 && !stack::bypass() && crate::shared::attached() {
             // SAFETY: the msghdr the kernel just filled.
             let _ = catch_unwind(|| unsafe { shared_io::adopt_received(msg) });
         }

@@ -211,7 +211,9 @@ fn a_listener_hands_each_connection_over_as_an_fd_with_its_peer() {
         assert_ne!(poll1(l.as_raw_fd(), libc::POLLIN, 5000) & libc::POLLIN, 0);
         let mut hdr = [0u8; ipc::DGRAM_HDR];
         let mut fds = Vec::new();
-        let (n, _) = ipc::recv_with_fds(l.as_raw_fd(), &mut hdr, &mut fds, 0).unwrap();
+        let n = ipc::recv_with_fds(l.as_raw_fd(), &mut hdr, &mut fds, 0)
+            .unwrap()
+            .len;
         assert_eq!(n, ipc::DGRAM_HDR);
         let from = DgramHeader::decode(&hdr).unwrap().addr.unwrap();
         let mut c = file(fds.pop().expect("a connection fd"));
@@ -254,7 +256,9 @@ fn udp_datagrams_travel_behind_a_header_both_ways() {
     );
     peer.send_to(b"answer!", from).unwrap();
     let mut back = [0u8; 128];
-    let (n, _) = ipc::recv_with_fds(fd.as_raw_fd(), &mut back, &mut Vec::new(), 0).unwrap();
+    let n = ipc::recv_with_fds(fd.as_raw_fd(), &mut back, &mut Vec::new(), 0)
+        .unwrap()
+        .len;
     let h = DgramHeader::decode(&back[..n]).unwrap();
     assert_eq!(h.addr, Some(SocketAddr::from((B4, 5353))));
     assert_eq!((h.len, &back[ipc::DGRAM_HDR..n]), (7, &b"answer!"[..]));
@@ -274,7 +278,9 @@ fn hostile_requests_get_errors_and_the_daemon_serves_on() {
     ] {
         ipc::send_with_fds(conn.as_raw_fd(), junk, &[], 0).unwrap();
         let mut buf = [0u8; 64];
-        let (n, _) = ipc::recv_with_fds(conn.as_raw_fd(), &mut buf, &mut Vec::new(), 0).unwrap();
+        let n = ipc::recv_with_fds(conn.as_raw_fd(), &mut buf, &mut Vec::new(), 0)
+            .unwrap()
+            .len;
         assert_ne!(Reply::decode(&buf[..n]).unwrap().errno, 0, "{junk:?}");
     }
     // A request naming a socket without its fd, or with a stranger's fd.

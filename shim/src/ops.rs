@@ -29,10 +29,21 @@ fn backing_fd(cloexec: bool, nonblocking: bool) -> Res<i32> {
     Ok(fd)
 }
 
+/// A fresh fd number for a virtual socket, taken before its core socket
+/// exists (Linux's accept also takes the number before it waits). Blocking
+/// (and poll) on a virtual socket needs this thread's waker, an eventfd
+/// made on first use: it is made here, so a program that fills its fd
+/// table with sockets gets EMFILE from socket() or accept(), as on Linux,
+/// and not from a later connect() or read() that Linux would have served.
+fn reserve(cloexec: bool, nonblocking: bool) -> Res<i32> {
+    stack::thread_waker().map_err(|e| crate::sock::errno_of(&e))?;
+    backing_fd(cloexec, nonblocking)
+}
+
 /// Registers a new core socket at a fresh fd number.
 fn install(s: VSock, cloexec: bool) -> Res<i32> {
     // On failure `s` drops, and with it the core socket.
-    let fd = backing_fd(cloexec, s.nonblocking())?;
+    let fd = reserve(cloexec, s.nonblocking())?;
     drop(table::insert(fd, Entry::Sock(Arc::new(s))));
     Ok(fd)
 }
@@ -236,14 +247,25 @@ pub fn accept(s: &VSock, flags: i32) -> Res<(i32, SocketAddr)> {
         return Err(libc::EINVAL);
     }
     s.touch();
-    let (h, peer) = s.block(s.nonblocking(), s.timeout(false), |core, _| {
+    let nonblocking = flags & libc::SOCK_NONBLOCK != 0;
+    // Out of fds, the connection stays queued.
+    let fd = reserve(flags & libc::SOCK_CLOEXEC != 0, nonblocking)?;
+    let got = s.block(s.nonblocking(), s.timeout(false), |core, _| {
         if !core.tcp_is_listening(s.handle)? {
             return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
         }
         core.tcp_accept(s.handle)
-    })?;
-    let child = VSock::new(h, true, s.v6, flags & libc::SOCK_NONBLOCK != 0);
-    let fd = install(child, flags & libc::SOCK_CLOEXEC != 0)?;
+    });
+    let (h, peer) = match got {
+        Ok(a) => a,
+        Err(e) => {
+            // SAFETY: the eventfd reserved above, ours alone.
+            unsafe { real::close(fd) };
+            return Err(e);
+        }
+    };
+    let child = VSock::new(h, true, s.v6, nonblocking);
+    drop(table::insert(fd, Entry::Sock(Arc::new(child))));
     Ok((fd, addr::present(s.v6, peer)))
 }
 

@@ -129,7 +129,12 @@ pub fn rpc(req: &Request, fd: Option<RawFd>) -> Res<(Reply, Vec<OwnedFd>)> {
     };
     let conn = match pooled {
         Some((_, c)) => c,
-        None => connect_new(&name).map_err(|_| libc::ENETDOWN)?,
+        // Out of fds, the program's call fails as it would on a kernel
+        // socket; any other failure means the daemon is gone.
+        None => connect_new(&name).map_err(|e| match e.raw_os_error() {
+            Some(e @ (libc::EMFILE | libc::ENFILE)) => e,
+            _ => libc::ENETDOWN,
+        })?,
     };
     match stack::as_shim(|| client::call(conn.as_raw_fd(), req, fd)) {
         Ok((reply, fds)) => {
@@ -400,10 +405,26 @@ pub fn accept(fd: RawFd, r: &Remote, flags: i32) -> Res<(i32, SocketAddr)> {
         }
         r.listening.store(true, Ordering::Relaxed);
     }
+    // Out of fds, Linux's accept fails with EMFILE and the connection
+    // waits in the queue; receiving it here would drop its fd and so lose
+    // it. So check for a free fd number first (a thread that takes the
+    // last one between the check and the receive loses the connection).
+    // SAFETY: F_DUPFD_CLOEXEC on our own fd; the copy is closed at once.
+    let probe = unsafe { real::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if probe < 0 {
+        return Err(real::errno());
+    }
+    // SAFETY: the copy just made.
+    unsafe { real::close(probe) };
     let mut hdr = [0u8; ipc::DGRAM_HDR];
     let mut fds = Vec::new();
-    let (n, _) = stack::as_shim(|| ipc::recv_with_fds(fd, &mut hdr, &mut fds, 0))
+    let got = stack::as_shim(|| ipc::recv_with_fds(fd, &mut hdr, &mut fds, 0))
         .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    if got.fds_lost {
+        log::warn!("an accepted connection was lost: no fd left to receive it");
+        return Err(libc::EMFILE);
+    }
+    let n = got.len;
     let conn = fds.pop().ok_or(if n == 0 {
         libc::EINVAL
     } else {

@@ -111,6 +111,43 @@ fn status(cfg: &Config) -> i32 {
     }
 }
 
+/// The daemon holds one fd per socket of every program it serves, but
+/// it starts with the limit of the program that spawned it (a program
+/// under `ulimit -n 64` would leave the stack 64 fds for everyone). Raise
+/// the soft limit to the hard one, and the hard one to [`FD_LIMIT`] where
+/// the daemon may (CAP_SYS_RESOURCE, as root); a failure keeps what it
+/// has.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into our live rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::rlim_t>().ok())
+        .unwrap_or(FD_LIMIT);
+    let want = lim.rlim_max.max(FD_LIMIT.min(nr_open));
+    for max in [want, lim.rlim_max] {
+        let new = libc::rlimit {
+            rlim_cur: max,
+            rlim_max: max,
+        };
+        // SAFETY: setrlimit reads our live rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
+            log::debug!("fd limit {} (was {})", max, lim.rlim_cur);
+            return;
+        }
+    }
+}
+
+/// The fd limit the daemon asks for: room for this many sockets across
+/// all its programs.
+const FD_LIMIT: libc::rlim_t = 1 << 20;
+
 /// Leaves the spawner: the first process exits at once (its parent reaps
 /// it), the second, no child of the program, runs on. Before any thread.
 fn detach() {
@@ -136,6 +173,7 @@ fn main() {
     if args.status {
         std::process::exit(status(&cfg));
     }
+    raise_fd_limit();
     let listener = match bind_control(&cfg.ifname) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {

@@ -70,8 +70,14 @@ pub fn call(conn: RawFd, req: &Request, fd: Option<RawFd>) -> io::Result<(Reply,
     let mut got = Vec::new();
     loop {
         match recv_with_fds(conn, &mut buf, &mut got, 0) {
-            Ok((0, _)) => return Err(io::Error::from(io::ErrorKind::ConnectionReset)),
-            Ok((n, _)) => return Ok((Reply::decode(&buf[..n])?, got)),
+            Ok(r) if r.len == 0 => {
+                return Err(io::Error::from(io::ErrorKind::ConnectionReset));
+            }
+            // Out of fds here: the fd the reply carried is gone (the daemon
+            // sees its end hang up and frees what it stood for), so the
+            // call fails as Linux's socket() and accept() do.
+            Ok(r) if r.fds_lost => return Ok((Reply::err(libc::EMFILE), Vec::new())),
+            Ok(r) => return Ok((Reply::decode(&buf[..r.len])?, got)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }

@@ -393,14 +393,26 @@ pub fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd], flags: i32) -> io:
     Ok(n as usize)
 }
 
+/// What [`recv_with_fds`] received besides the fds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes of the message in the buffer.
+    pub len: usize,
+    /// The message was longer than the buffer (the rest is gone).
+    pub cut: bool,
+    /// Attached fds were dropped: the receiver had no fd numbers left
+    /// (EMFILE), so the kernel closed them instead (MSG_CTRUNC).
+    pub fds_lost: bool,
+}
+
 /// Receives one message into `buf`, and the fds attached to it (made
-/// close-on-exec). Returns the length and whether the message was cut.
+/// close-on-exec).
 pub fn recv_with_fds(
     sock: RawFd,
     buf: &mut [u8],
     fds: &mut Vec<OwnedFd>,
     flags: i32,
-) -> io::Result<(usize, bool)> {
+) -> io::Result<Received> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -418,7 +430,11 @@ pub fn recv_with_fds(
         return Err(io::Error::last_os_error());
     }
     take_fds(&msg, fds);
-    Ok((n as usize, msg.msg_flags & libc::MSG_TRUNC != 0))
+    Ok(Received {
+        len: n as usize,
+        cut: msg.msg_flags & libc::MSG_TRUNC != 0,
+        fds_lost: msg.msg_flags & libc::MSG_CTRUNC != 0,
+    })
 }
 
 /// Collects the SCM_RIGHTS fds of a received message.
@@ -478,6 +494,41 @@ pub fn peer_cred(fd: RawFd) -> io::Result<libc::ucred> {
         return Err(io::Error::last_os_error());
     }
     Ok(cred)
+}
+
+/// Whether `e` says this process has no fd numbers left (EMFILE) or the
+/// system has no files left (ENFILE).
+pub(crate) fn out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Logs, at most once a minute, that the daemon ran out of fds while
+/// doing `what`, with the fix. The daemon holds one fd for every socket of
+/// every program it serves; it raises its own limit at start (ustackd).
+pub(crate) fn fd_shortage(what: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if last != 0 && now.saturating_sub(last) < 60 {
+        return;
+    }
+    LAST.store(now.max(1), Ordering::Relaxed);
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into our live rlimit.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    log::warn!(
+        "out of file descriptors ({} open at most): {what} failed with EMFILE; \
+         the stack daemon holds one per socket of all its programs: raise the \
+         hard limit where it starts (ulimit -Hn before the first program, or \
+         start it as root with `scripts/ustack --daemon`)",
+        lim.rlim_cur
+    );
 }
 
 /// A socketpair of `ty` (SOCK_STREAM or SOCK_SEQPACKET), both ends

@@ -376,7 +376,11 @@ impl Sock {
                         self.accepts.push_back((program_end, msg));
                     }
                     Err(e) => {
-                        log::warn!("cannot hand over an accepted connection: {e}");
+                        if super::out_of_fds(&e) {
+                            super::fd_shortage("an accepted connection");
+                        } else {
+                            log::warn!("cannot hand over an accepted connection: {e}");
+                        }
                         let _ = core.tcp_abort(h);
                         let _ = core.close(h);
                     }

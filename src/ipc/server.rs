@@ -67,6 +67,15 @@ pub struct Server {
     reap: Vec<usize>,
     reaper: OwnedFd,
     reaper_armed: bool,
+    /// An fd held in reserve: out of fds, the daemon frees it to accept
+    /// and close a program's control connection (the program sees the
+    /// daemon gone) instead of spinning on a listener that stays readable.
+    spare: Option<OwnedFd>,
+}
+
+/// An fd to hold in reserve (see `Server::spare`).
+fn spare_fd() -> Option<OwnedFd> {
+    std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
@@ -180,6 +189,7 @@ impl Server {
             reap: Vec::new(),
             reaper,
             reaper_armed: false,
+            spare: spare_fd(),
             diag: super::diag::Diag::open()
                 .inspect_err(|e| {
                     log::warn!("no socket diagnostics ({e}): a hang-up is taken as a close")
@@ -225,6 +235,27 @@ impl Server {
         unsafe { libc::timerfd_settime(self.timer.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
     }
 
+    /// Out of fds with a program waiting to connect: accepts and closes
+    /// it with the spare fd, so the listener does not stay readable.
+    fn refuse_one(&mut self) {
+        super::fd_shortage("a program's control connection");
+        drop(self.spare.take());
+        // SAFETY: accept4 with no address output; the fd is closed at once.
+        let fd = unsafe {
+            libc::accept4(
+                self.listener.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: accept4 just made it; nothing else holds it.
+            unsafe { libc::close(fd) };
+        }
+        self.spare = spare_fd();
+    }
+
     fn accept_conns(&mut self) {
         loop {
             // SAFETY: accept4 with no address output.
@@ -237,6 +268,9 @@ impl Server {
                 )
             };
             if fd < 0 {
+                if super::out_of_fds(&io::Error::last_os_error()) {
+                    self.refuse_one();
+                }
                 return;
             }
             // SAFETY: accept4 just made it.
@@ -285,16 +319,20 @@ impl Server {
             let raw = conn.as_raw_fd();
             let mut fds = Vec::new();
             let n = match recv_with_fds(raw, &mut buf, &mut fds, libc::MSG_DONTWAIT) {
-                Ok((0, _)) if hung_up(raw) => {
+                Ok(r) if r.len == 0 && hung_up(raw) => {
                     self.conns.remove(&token);
                     return;
                 }
-                Ok((0, _)) => 0, // an empty message: malformed
-                Ok((n, false)) => n,
-                Ok((_, true)) => {
+                Ok(r) if r.cut => {
                     let _ = send_with_fds(raw, &Reply::err(libc::EMSGSIZE).encode(), &[], 0);
                     continue;
                 }
+                Ok(r) if r.fds_lost => {
+                    super::fd_shortage("a program's request");
+                    let _ = send_with_fds(raw, &Reply::err(libc::EMFILE).encode(), &[], 0);
+                    continue;
+                }
+                Ok(r) => r.len, // 0: an empty message, malformed
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return,
                 Err(_) => {
                     self.conns.remove(&token);
@@ -379,6 +417,9 @@ impl Server {
             Ok::<_, io::Error>(theirs)
         })();
         made.map_err(|e| {
+            if super::out_of_fds(&e) {
+                super::fd_shortage("a new socket");
+            }
             let _ = core.close(h);
             errno(e)
         })
@@ -489,7 +530,11 @@ impl Server {
             for child in out.born {
                 let h = child.handle;
                 if let Err(e) = self.insert(child) {
-                    log::warn!("cannot relay an accepted connection: {e}");
+                    if super::out_of_fds(&e) {
+                        super::fd_shortage("an accepted connection");
+                    } else {
+                        log::warn!("cannot relay an accepted connection: {e}");
+                    }
                     let _ = core.tcp_abort(h);
                     let _ = core.close(h);
                 }

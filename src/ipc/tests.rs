@@ -88,8 +88,11 @@ fn fds_travel_with_a_message_and_keep_their_identity() {
     send_with_fds(b.as_raw_fd(), b"hi", &[x.as_raw_fd()], 0).unwrap();
     let mut buf = [0u8; 8];
     let mut fds = Vec::new();
-    let (n, cut) = recv_with_fds(a.as_raw_fd(), &mut buf, &mut fds, 0).unwrap();
-    assert_eq!((&buf[..n], cut), (&b"hi"[..], false));
+    let r = recv_with_fds(a.as_raw_fd(), &mut buf, &mut fds, 0).unwrap();
+    assert_eq!(
+        (&buf[..r.len], r.cut, r.fds_lost),
+        (&b"hi"[..], false, false)
+    );
     assert_eq!(fds.len(), 1);
     assert_eq!(inode(fds[0].as_raw_fd()).unwrap(), ino);
 }

@@ -50,26 +50,25 @@ pub struct ThreadWaker {
 }
 
 thread_local! {
-    static WAKER: OnceCell<Option<Arc<ThreadWaker>>> = const { OnceCell::new() };
+    static WAKER: OnceCell<Arc<ThreadWaker>> = const { OnceCell::new() };
 }
 
 impl ThreadWaker {
-    /// This thread's waker (`EMFILE` and the like if no eventfd can be had).
+    /// This thread's waker (`EMFILE` and the like if no eventfd can be
+    /// had; a failure is not kept, so the next call tries again once the
+    /// program has closed something).
     pub fn current() -> io::Result<Arc<ThreadWaker>> {
-        WAKER
-            .with(|w| {
-                w.get_or_init(|| {
-                    EventFd::new().ok().map(|fd| {
-                        Arc::new(ThreadWaker {
-                            fd,
-                            parked: AtomicBool::new(false),
-                            parks: AtomicU32::new(0),
-                        })
-                    })
-                })
-                .clone()
-            })
-            .ok_or_else(io::Error::last_os_error)
+        WAKER.with(|w| {
+            if let Some(t) = w.get() {
+                return Ok(t.clone());
+            }
+            let t = Arc::new(ThreadWaker {
+                fd: EventFd::new()?,
+                parked: AtomicBool::new(false),
+                parks: AtomicU32::new(0),
+            });
+            Ok(w.get_or_init(|| t).clone())
+        })
     }
 
     /// Clears a pending wake-up (before checking the condition again).

@@ -67,6 +67,10 @@ pub struct Config {
     pub ecn: crate::tcp::Ecn,
     /// `USTACK_FALLBACK` (shim only).
     pub fallback: Fallback,
+    /// `USTACK_DNS` (shim only): name lookups (getaddrinfo,
+    /// gethostbyname, res_query) over the stack (`stack`, the default) or
+    /// by libc on kernel sockets (`kernel`).
+    pub dns_over_stack: bool,
     /// `USTACK_LINGER` (shim only): how long the stack keeps delivering
     /// closed connections' data at process exit.
     pub linger: Duration,
@@ -96,6 +100,7 @@ impl Default for Config {
             offload: true,
             ecn: crate::tcp::Ecn::Accept,
             fallback: Fallback::Fail,
+            dns_over_stack: true,
             linger: Duration::from_secs(5),
             shared: Shared::On,
         }
@@ -341,6 +346,13 @@ impl Config {
                 _ => return Err(bad("USTACK_FALLBACK", &v, "'fail' or 'kernel'")),
             };
         }
+        if let Some(v) = get("USTACK_DNS") {
+            c.dns_over_stack = match v.to_ascii_lowercase().as_str() {
+                "stack" => true,
+                "kernel" => false,
+                _ => return Err(bad("USTACK_DNS", &v, "'stack' or 'kernel'")),
+            };
+        }
         if let Some(v) = get("USTACK_SHARED") {
             c.shared = match v.to_ascii_lowercase().as_str() {
                 "on" | "1" | "yes" => Shared::On,
@@ -404,6 +416,7 @@ mod tests {
             ("USTACK_OFFLOAD", "off"),
             ("USTACK_ECN", "On"),
             ("USTACK_LINGER", "250ms"),
+            ("USTACK_DNS", "Kernel"),
         ])
         .unwrap();
         assert_eq!(c.ifname, "tun9");
@@ -417,6 +430,7 @@ mod tests {
         assert!(!c.offload);
         assert_eq!(c.ecn, crate::tcp::Ecn::On);
         assert_eq!(c.linger, Duration::from_millis(250));
+        assert!(!c.dns_over_stack);
     }
 
     #[test]
@@ -434,6 +448,7 @@ mod tests {
             ("USTACK_IFNAME", "sixteen-chars-xx"),
             ("USTACK_LOG", "loud"),
             ("USTACK_FALLBACK", "maybe"),
+            ("USTACK_DNS", "udp"),
             ("USTACK_OFFLOAD", "yes"),
             ("USTACK_ECN", "yes"),
             ("USTACK_LINGER", "5"),

@@ -1,7 +1,9 @@
 //! Packet formats.
 //!
 //! Owns the byte layout of every header the stack speaks: IPv4, IPv6 and its
-//! extension headers, TCP, UDP, ICMPv4, ICMPv6, and the Internet checksum.
+//! extension headers, TCP, UDP, ICMPv4, ICMPv6, the Internet checksum, and
+//! DNS messages for the shim's stub resolver (`dns`: a query emitter and a
+//! response parser, the one format without a view).
 //! Each format has a zero-copy view (`XxxPacket<T: AsRef<[u8]>>`, validated
 //! once by `new_checked` so that no accessor can panic) and a plain-data
 //! `XxxRepr` with `parse` and `emit`.
@@ -20,6 +22,7 @@
 //!   core uses for demultiplexing and output.
 
 pub mod checksum;
+pub mod dns;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ip;

@@ -20,12 +20,12 @@ declare -A ustack_pkg=(
     [nc]=netcat-openbsd [socat]=socat [iperf3]=iperf3 [wget]=wget
     [nginx]=nginx [ab]=apache2-utils [redis-server]=redis-server
     [redis-cli]=redis-tools [redis-benchmark]=redis-tools [node]=nodejs
-    [ps]=procps
+    [ps]=procps [dnsmasq]=dnsmasq-base
 )
 # What scripts/demo.sh runs (cc: the linker cargo calls).
 ustack_demo_cmds=(ip ss ping tcpdump curl python3 cc)
 # What scripts/test.sh runs besides those.
-ustack_test_cmds=(gcc make ps nc socat iperf3 wget nginx ab redis-server redis-cli redis-benchmark node)
+ustack_test_cmds=(gcc make ps nc socat iperf3 wget nginx ab redis-server redis-cli redis-benchmark node dnsmasq)
 
 # ustack_missing CMD...: prints each CMD that is not installed, as
 # "CMD (Debian package PKG)"; status 1 if any is missing.

@@ -9,6 +9,8 @@
 //!   on them, in errno terms.
 //! - [`poll`]: poll/select/epoll over mixed kernel and virtual fds.
 //! - [`stack`]: the lazily started stack, fallback, fork and exit linger.
+//! - [`resolve`]: name lookups (getaddrinfo, gethostbyname, res_query)
+//!   over the stack instead of libc's kernel sockets.
 //! - [`shared`]: sockets of the shared stack (a daemon serving many
 //!   programs), real AF_UNIX fds that fork, exec and SCM_RIGHTS carry.
 //!
@@ -25,6 +27,7 @@ pub mod hooks;
 pub mod ops;
 pub mod poll;
 pub mod real;
+pub mod resolve;
 pub mod shared;
 pub mod shared_io;
 pub mod sock;

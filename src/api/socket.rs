@@ -22,6 +22,70 @@ pub(crate) struct SocketRef {
     timeouts: Mutex<(Option<Duration>, Option<Duration>)>,
 }
 
+/// Writes, inside an API socket's `impl` block, the methods that are
+/// nothing but its [`SocketRef`]'s: each entry is the method's docs
+/// (written where the type is, since what waits differs between TCP and
+/// UDP) and its name, one of `set_read_timeout`, `set_write_timeout`,
+/// `read_timeout`, `write_timeout`, `set_nonblocking`, `readiness_fd`,
+/// `clear_readiness`. The socket's field must be `sock`.
+macro_rules! socket_ref_methods {
+    ($($(#[$attr:meta])* $method:ident;)+) => {
+        $(socket_ref_methods!(@ self [$(#[$attr])*] $method);)+
+    };
+    // `self` comes from the arm above: a macro's own `self` would not be
+    // the method's.
+    (@ $self:tt [$($attr:tt)*] set_read_timeout) => {
+        $($attr)*
+        pub fn set_read_timeout(
+            &$self,
+            t: Option<::std::time::Duration>,
+        ) -> ::std::io::Result<()> {
+            $self.sock.set_timeout(false, t)
+        }
+    };
+    (@ $self:tt [$($attr:tt)*] set_write_timeout) => {
+        $($attr)*
+        pub fn set_write_timeout(
+            &$self,
+            t: Option<::std::time::Duration>,
+        ) -> ::std::io::Result<()> {
+            $self.sock.set_timeout(true, t)
+        }
+    };
+    (@ $self:tt [$($attr:tt)*] read_timeout) => {
+        $($attr)*
+        pub fn read_timeout(&$self) -> ::std::io::Result<Option<::std::time::Duration>> {
+            Ok($self.sock.timeout(false))
+        }
+    };
+    (@ $self:tt [$($attr:tt)*] write_timeout) => {
+        $($attr)*
+        pub fn write_timeout(&$self) -> ::std::io::Result<Option<::std::time::Duration>> {
+            Ok($self.sock.timeout(true))
+        }
+    };
+    (@ $self:tt [$($attr:tt)*] set_nonblocking) => {
+        $($attr)*
+        pub fn set_nonblocking(&$self, on: bool) -> ::std::io::Result<()> {
+            $self.sock.set_nonblocking(on);
+            Ok(())
+        }
+    };
+    (@ $self:tt [$($attr:tt)*] readiness_fd) => {
+        $($attr)*
+        pub fn readiness_fd(&$self) -> ::std::io::Result<::std::os::fd::RawFd> {
+            $self.sock.readiness_fd()
+        }
+    };
+    (@ $self:tt [$($attr:tt)*] clear_readiness) => {
+        $($attr)*
+        pub fn clear_readiness(&$self) {
+            $self.sock.clear_readiness();
+        }
+    };
+}
+pub(super) use socket_ref_methods;
+
 /// Which timeout applies to a call.
 #[derive(Clone, Copy)]
 pub(crate) enum Direction {

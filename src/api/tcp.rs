@@ -3,11 +3,10 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::socket::{Direction, SocketRef};
+use super::socket::{Direction, SocketRef, socket_ref_methods};
 use super::{Readiness, Stack, TcpInfo, all_addrs, first_addr};
 use crate::stack::{self, TcpOptionsSet};
 use crate::tcp::Keepalive;
@@ -106,6 +105,24 @@ fn new_socket(stack: &Stack, v6: bool, reuse: bool) -> io::Result<Arc<SocketRef>
     Ok(Arc::new(SocketRef::new(stack.clone(), h)))
 }
 
+// What a listener and a connection answer alike.
+
+fn local_addr(sock: &SocketRef) -> io::Result<SocketAddr> {
+    sock.with(|core, _| {
+        core.tcp_addrs(sock.handle)?
+            .0
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+    })
+}
+
+fn take_error(sock: &SocketRef) -> io::Result<Option<io::Error>> {
+    sock.with(|core, _| core.tcp_take_error(sock.handle))
+}
+
+fn readiness(sock: &SocketRef) -> io::Result<Readiness> {
+    sock.with(|core, _| core.tcp_readiness(sock.handle))
+}
+
 impl TcpListener {
     /// Binds and listens, with a backlog of 128 and SO_REUSEADDR set, as
     /// std does on Unix. `[::]` accepts IPv4 peers too (as IPv4-mapped
@@ -156,17 +173,12 @@ impl TcpListener {
 
     /// The bound address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.with(|core, _| {
-            core.tcp_addrs(self.sock.handle)?
-                .0
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
-        })
+        local_addr(&self.sock)
     }
 
-    /// Makes `accept` return `WouldBlock` instead of waiting.
-    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        self.sock.set_nonblocking(on);
-        Ok(())
+    socket_ref_methods! {
+        /// Makes `accept` return `WouldBlock` instead of waiting.
+        set_nonblocking;
     }
 
     /// Another handle to the same listener.
@@ -178,25 +190,20 @@ impl TcpListener {
 
     /// A pending error (always `None` for a listener).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock
-            .with(|core, _| core.tcp_take_error(self.sock.handle))
+        take_error(&self.sock)
     }
 
     /// Current readiness (readable: a connection is waiting).
     pub fn readiness(&self) -> io::Result<Readiness> {
-        self.sock
-            .with(|core, _| core.tcp_readiness(self.sock.handle))
+        readiness(&self.sock)
     }
 
-    /// An fd that polls readable when readiness may have changed; call
-    /// [`TcpListener::clear_readiness`] before re-checking.
-    pub fn readiness_fd(&self) -> io::Result<RawFd> {
-        self.sock.readiness_fd()
-    }
-
-    /// Clears the readiness fd.
-    pub fn clear_readiness(&self) {
-        self.sock.clear_readiness();
+    socket_ref_methods! {
+        /// An fd that polls readable when readiness may have changed; call
+        /// [`TcpListener::clear_readiness`] before re-checking.
+        readiness_fd;
+        /// Clears the readiness fd.
+        clear_readiness;
     }
 }
 
@@ -280,11 +287,7 @@ impl TcpStream {
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.with(|core, _| {
-            core.tcp_addrs(self.sock.handle)?
-                .0
-                .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
-        })
+        local_addr(&self.sock)
     }
 
     /// Shuts down reading, writing or both. `Write` sends FIN after the
@@ -392,42 +395,28 @@ impl TcpStream {
         })
     }
 
-    /// SO_RCVTIMEO: how long a blocking read or peek waits before failing with
-    /// `WouldBlock` (`None`: forever). `Some(Duration::ZERO)` is
-    /// `InvalidInput`, as in std.
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(false, t)
-    }
-
-    /// SO_SNDTIMEO: how long a blocking write waits for buffer space before
-    /// failing with `WouldBlock` (`None`: forever). `Some(Duration::ZERO)` is
-    /// `InvalidInput`.
-    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(true, t)
-    }
-
-    /// The read timeout set, if any.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(false))
-    }
-
-    /// The write timeout set, if any.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(true))
-    }
-
-    /// Makes reads and writes return `WouldBlock` instead of waiting.
-    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        self.sock.set_nonblocking(on);
-        Ok(())
+    socket_ref_methods! {
+        /// SO_RCVTIMEO: how long a blocking read or peek waits before
+        /// failing with `WouldBlock` (`None`: forever).
+        /// `Some(Duration::ZERO)` is `InvalidInput`, as in std.
+        set_read_timeout;
+        /// SO_SNDTIMEO: how long a blocking write waits for buffer space
+        /// before failing with `WouldBlock` (`None`: forever).
+        /// `Some(Duration::ZERO)` is `InvalidInput`.
+        set_write_timeout;
+        /// The read timeout set, if any.
+        read_timeout;
+        /// The write timeout set, if any.
+        write_timeout;
+        /// Makes reads and writes return `WouldBlock` instead of waiting.
+        set_nonblocking;
     }
 
     /// Takes the error that ended the connection, if any (SO_ERROR): e.g.
     /// `ConnectionReset` after a RST, `TimedOut` after retransmissions ran
     /// out. Taking it clears it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.sock
-            .with(|core, _| core.tcp_take_error(self.sock.handle))
+        take_error(&self.sock)
     }
 
     /// State, MSS, congestion window and counters of the connection.
@@ -437,19 +426,15 @@ impl TcpStream {
 
     /// Current readiness.
     pub fn readiness(&self) -> io::Result<Readiness> {
-        self.sock
-            .with(|core, _| core.tcp_readiness(self.sock.handle))
+        readiness(&self.sock)
     }
 
-    /// An fd that polls readable when readiness may have changed; call
-    /// [`TcpStream::clear_readiness`] before re-checking.
-    pub fn readiness_fd(&self) -> io::Result<RawFd> {
-        self.sock.readiness_fd()
-    }
-
-    /// Clears the readiness fd.
-    pub fn clear_readiness(&self) {
-        self.sock.clear_readiness();
+    socket_ref_methods! {
+        /// An fd that polls readable when readiness may have changed; call
+        /// [`TcpStream::clear_readiness`] before re-checking.
+        readiness_fd;
+        /// Clears the readiness fd.
+        clear_readiness;
     }
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {

@@ -3,11 +3,9 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::socket::{Direction, SocketRef};
+use super::socket::{Direction, SocketRef, socket_ref_methods};
 use super::{Readiness, Stack, first_addr};
 use crate::stack::UdpOptions;
 
@@ -202,35 +200,22 @@ impl UdpSocket {
             .with(|core, _| Ok(core.udp_options(self.sock.handle)?.broadcast))
     }
 
-    /// SO_RCVTIMEO: how long a blocking receive or peek waits before failing
-    /// with `WouldBlock` (`None`: forever). `Some(Duration::ZERO)` is
-    /// `InvalidInput`, as in std.
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(false, t)
-    }
-
-    /// SO_SNDTIMEO, stored for symmetry with std: sends never wait (a full
-    /// link queue fails at once with ENOBUFS), so it has no effect.
-    /// `Some(Duration::ZERO)` is `InvalidInput`.
-    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.sock.set_timeout(true, t)
-    }
-
-    /// The read timeout set, if any.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(false))
-    }
-
-    /// The write timeout set, if any.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.sock.timeout(true))
-    }
-
-    /// Makes receives return `WouldBlock` instead of waiting (sends never
-    /// wait). Shared by every clone of the socket.
-    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        self.sock.set_nonblocking(on);
-        Ok(())
+    socket_ref_methods! {
+        /// SO_RCVTIMEO: how long a blocking receive or peek waits before
+        /// failing with `WouldBlock` (`None`: forever).
+        /// `Some(Duration::ZERO)` is `InvalidInput`, as in std.
+        set_read_timeout;
+        /// SO_SNDTIMEO, stored for symmetry with std: sends never wait (a
+        /// full link queue fails at once with ENOBUFS), so it has no
+        /// effect. `Some(Duration::ZERO)` is `InvalidInput`.
+        set_write_timeout;
+        /// The read timeout set, if any.
+        read_timeout;
+        /// The write timeout set, if any.
+        write_timeout;
+        /// Makes receives return `WouldBlock` instead of waiting (sends
+        /// never wait). Shared by every clone of the socket.
+        set_nonblocking;
     }
 
     /// Takes a pending error (an ICMP error on a connected socket).
@@ -259,13 +244,10 @@ impl UdpSocket {
         })
     }
 
-    /// An fd that polls readable when readiness may have changed.
-    pub fn readiness_fd(&self) -> io::Result<RawFd> {
-        self.sock.readiness_fd()
-    }
-
-    /// Clears the readiness fd.
-    pub fn clear_readiness(&self) {
-        self.sock.clear_readiness();
+    socket_ref_methods! {
+        /// An fd that polls readable when readiness may have changed.
+        readiness_fd;
+        /// Clears the readiness fd.
+        clear_readiness;
     }
 }

@@ -18,7 +18,6 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 use super::{Link, Packet};
@@ -605,21 +604,9 @@ impl<L: Link> Link for FaultLink<L> {
         Ok(taken)
     }
 
-    fn mtu(&self) -> usize {
-        self.inner.mtu()
-    }
-
-    fn wait_fd(&self) -> Option<RawFd> {
-        self.inner.wait_fd()
-    }
-
-    fn recycle(&mut self, packets: &mut Vec<Packet>) {
-        self.inner.recycle(packets);
-    }
-
-    fn take_spent(&mut self, into: &mut Vec<Packet>) {
-        self.inner.take_spent(into);
-    }
+    // recv_batch_verified keeps the default: nothing below the corruption
+    // may be vouched for.
+    forward_link!(inner: mtu, wait_fd, recycle, take_spent);
 
     fn poll_at(&self) -> Option<Instant> {
         let retry = (!self.tx_out.is_empty()).then(|| self.last_now + RETRY_REFUSED);
@@ -640,6 +627,7 @@ mod tests {
     use super::*;
     use crate::device::pipe::pipe_pair_with_capacity;
     use proptest::prelude::*;
+    use std::os::fd::RawFd;
 
     fn numbered(n: u32) -> Vec<Packet> {
         (0..n).map(|i| i.to_be_bytes().to_vec()).collect()

@@ -9,7 +9,9 @@
 //!
 //! The links compose by wrapping: `PcapTap<FaultLink<TunDevice>>` records what
 //! the stack sent and received before impairment, `FaultLink<PcapTap<..>>`
-//! records what actually crossed the wire.
+//! records what actually crossed the wire. A wrapper writes only the methods
+//! it changes and passes the rest to the link it wraps with
+//! `forward_link!`.
 //!
 //! - [`tun`]: the real link, a TUN device in point-to-point mode.
 //! - [`pipe`]: an in-memory pair for two stacks in one process.
@@ -23,6 +25,78 @@
 //! `send_batch` with whatever the stack has queued. A link never blocks and
 //! never reads a clock: `now` is whatever the caller passes, so a simulation
 //! can run links on a virtual clock.
+
+/// Writes [`Link`] methods, inside an `impl Link` block, as calls of the
+/// same method on the link underneath: `forward_link!(inner: mtu, wait_fd)`
+/// passes the named methods to the field `self.inner` (a wrapper's
+/// pass-through methods: what it neither changes nor observes);
+/// `forward_link!(*: ..)` to what `self` points at (`Box`, below). Defined
+/// before the modules so that they can use it.
+macro_rules! forward_link {
+    ($field:ident: $($method:ident),+ $(,)?) => {
+        $(forward_link!(@ self [self.$field] $method);)+
+    };
+    (*: $($method:ident),+ $(,)?) => {
+        $(forward_link!(@ self [(**self)] $method);)+
+    };
+    // `self` comes from the arms above, with the expression that reaches
+    // the link: a macro's own `self` would not be the method's.
+    (@ $self:tt [$($to:tt)+] recv_batch) => {
+        fn recv_batch(
+            &mut $self,
+            now: $crate::time::Instant,
+            batch: &mut Vec<$crate::device::Packet>,
+            max: usize,
+        ) -> ::std::io::Result<usize> {
+            $($to)+.recv_batch(now, batch, max)
+        }
+    };
+    (@ $self:tt [$($to:tt)+] recv_batch_verified) => {
+        fn recv_batch_verified(
+            &mut $self,
+            now: $crate::time::Instant,
+            batch: &mut Vec<$crate::device::Packet>,
+            verified: &mut Vec<bool>,
+            max: usize,
+        ) -> ::std::io::Result<usize> {
+            $($to)+.recv_batch_verified(now, batch, verified, max)
+        }
+    };
+    (@ $self:tt [$($to:tt)+] send_batch) => {
+        fn send_batch(
+            &mut $self,
+            now: $crate::time::Instant,
+            batch: &mut Vec<$crate::device::Packet>,
+        ) -> ::std::io::Result<usize> {
+            $($to)+.send_batch(now, batch)
+        }
+    };
+    (@ $self:tt [$($to:tt)+] mtu) => {
+        fn mtu(&$self) -> usize {
+            $($to)+.mtu()
+        }
+    };
+    (@ $self:tt [$($to:tt)+] wait_fd) => {
+        fn wait_fd(&$self) -> Option<::std::os::fd::RawFd> {
+            $($to)+.wait_fd()
+        }
+    };
+    (@ $self:tt [$($to:tt)+] poll_at) => {
+        fn poll_at(&$self) -> Option<$crate::time::Instant> {
+            $($to)+.poll_at()
+        }
+    };
+    (@ $self:tt [$($to:tt)+] recycle) => {
+        fn recycle(&mut $self, packets: &mut Vec<$crate::device::Packet>) {
+            $($to)+.recycle(packets)
+        }
+    };
+    (@ $self:tt [$($to:tt)+] take_spent) => {
+        fn take_spent(&mut $self, into: &mut Vec<$crate::device::Packet>) {
+            $($to)+.take_spent(into)
+        }
+    };
+}
 
 pub mod fault;
 pub mod pcap;
@@ -183,42 +257,12 @@ pub trait Link: Send {
     }
 }
 
+/// Every method, so that a boxed link keeps the overrides of the link in
+/// the box.
 impl<L: Link + ?Sized> Link for Box<L> {
-    fn recv_batch(
-        &mut self,
-        now: Instant,
-        batch: &mut Vec<Packet>,
-        max: usize,
-    ) -> io::Result<usize> {
-        (**self).recv_batch(now, batch, max)
-    }
-    fn recv_batch_verified(
-        &mut self,
-        now: Instant,
-        batch: &mut Vec<Packet>,
-        verified: &mut Vec<bool>,
-        max: usize,
-    ) -> io::Result<usize> {
-        (**self).recv_batch_verified(now, batch, verified, max)
-    }
-    fn send_batch(&mut self, now: Instant, batch: &mut Vec<Packet>) -> io::Result<usize> {
-        (**self).send_batch(now, batch)
-    }
-    fn mtu(&self) -> usize {
-        (**self).mtu()
-    }
-    fn wait_fd(&self) -> Option<RawFd> {
-        (**self).wait_fd()
-    }
-    fn poll_at(&self) -> Option<Instant> {
-        (**self).poll_at()
-    }
-    fn recycle(&mut self, packets: &mut Vec<Packet>) {
-        (**self).recycle(packets)
-    }
-    fn take_spent(&mut self, into: &mut Vec<Packet>) {
-        (**self).take_spent(into)
-    }
+    forward_link!(
+        *: recv_batch, recv_batch_verified, send_batch, mtu, wait_fd, poll_at, recycle, take_spent
+    );
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::fd::RawFd;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -248,31 +247,14 @@ impl<L: Link, W: Write + Send> Link for PcapTap<L, W> {
         Ok(n)
     }
 
-    fn mtu(&self) -> usize {
-        self.inner.mtu()
-    }
-
-    fn wait_fd(&self) -> Option<RawFd> {
-        self.inner.wait_fd()
-    }
-
-    fn poll_at(&self) -> Option<Instant> {
-        self.inner.poll_at()
-    }
-
-    fn recycle(&mut self, packets: &mut Vec<Packet>) {
-        self.inner.recycle(packets);
-    }
-
-    fn take_spent(&mut self, into: &mut Vec<Packet>) {
-        self.inner.take_spent(into);
-    }
+    forward_link!(inner: mtu, wait_fd, poll_at, recycle, take_spent);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::device::pipe::pipe_pair;
+    use std::os::fd::RawFd;
     use std::process::Command;
 
     /// An IPv4/UDP datagram 10.77.0.2:port -> 10.77.0.1:9 with a correct

@@ -134,43 +134,32 @@ pub fn bind_control(ifname: &str) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A non-blocking monotonic timerfd, closed on exec.
+fn timerfd() -> io::Result<OwnedFd> {
+    // SAFETY: timerfd_create takes no pointers; a non-negative result is a
+    // new fd, owned by nobody else.
+    Ok(unsafe {
+        OwnedFd::from_raw_fd(cvt(libc::timerfd_create(
+            libc::CLOCK_MONOTONIC,
+            libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
+        ))?)
+    })
+}
+
 impl Server {
     /// A server on a control listener made by [`bind_control`].
     pub fn new(listener: OwnedFd, policy: Policy) -> io::Result<Server> {
-        // SAFETY: epoll_create1 and timerfd_create take no pointers.
+        // SAFETY: epoll_create1 takes no pointers.
         let epfd = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
-        // SAFETY: as above.
-        let timer = unsafe {
-            OwnedFd::from_raw_fd(cvt(libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
-            ))?)
-        };
-        epoll_add(
-            epfd.as_raw_fd(),
-            listener.as_raw_fd(),
-            libc::EPOLLIN as u32,
-            TOKEN_LISTENER,
-        )?;
-        epoll_add(
-            epfd.as_raw_fd(),
-            timer.as_raw_fd(),
-            libc::EPOLLIN as u32,
-            TOKEN_TIMER,
-        )?;
-        // SAFETY: timerfd_create takes no pointers.
-        let reaper = unsafe {
-            OwnedFd::from_raw_fd(cvt(libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
-            ))?)
-        };
-        epoll_add(
-            epfd.as_raw_fd(),
-            reaper.as_raw_fd(),
-            libc::EPOLLIN as u32,
-            TOKEN_REAPER,
-        )?;
+        let timer = timerfd()?;
+        let reaper = timerfd()?;
+        for (fd, token) in [
+            (listener.as_raw_fd(), TOKEN_LISTENER),
+            (timer.as_raw_fd(), TOKEN_TIMER),
+            (reaper.as_raw_fd(), TOKEN_REAPER),
+        ] {
+            epoll_add(epfd.as_raw_fd(), fd, libc::EPOLLIN as u32, token)?;
+        }
         let mut s = Server {
             epfd,
             listener,

@@ -8,8 +8,14 @@
 //! device) and fail, saying so, without it. Only a machine without
 //! /dev/net/tun at all skips them, with a line on stderr.
 
+use super::offload::negotiate_offloads;
+use super::setup::{CLONE_DEVICE, Control};
 use super::*;
-use std::net::{SocketAddr, UdpSocket};
+use crate::device::vnet;
+use crate::device::{Link, Packet};
+use crate::time::Instant;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Command;
 
@@ -664,18 +670,7 @@ fn device_refusing_super_packets() -> (TunDevice, OwnedFd) {
         tso: true,
         uso: false,
     };
-    let tun = TunDevice {
-        fd: ours,
-        name: "fake0".into(),
-        mtu: 1500,
-        created: false,
-        stats: LinkStats::default(),
-        pool: Vec::new(),
-        spent: Vec::new(),
-        offloads,
-        rx_size: READ_BUFFER,
-        tx_tso: true,
-    };
+    let tun = TunDevice::new(ours, "fake0".into(), 1500, false, offloads);
     (tun, theirs)
 }
 

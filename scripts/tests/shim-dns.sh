@@ -8,7 +8,8 @@
 # same lines under both (search list, ndots, CNAME chains, AAAA before A,
 # AI_CANONNAME, AI_V4MAPPED, NXDOMAIN, no-data, /etc/hosts and its
 # aliases, bad services, numeric hosts, a truncated answer retried over
-# TCP, h_errno values). Then curl fetches a file by name, and
+# TCP, h_errno values). Then curl fetches a file by name, dig and host
+# (libuv: UDP by syscall(__NR_sendmmsg)) ask dnsmasq directly, and
 # USTACK_DNS=kernel hands lookups back to glibc. resolv.conf, hosts and
 # nsswitch.conf are this test's own, bind-mounted in a private mount
 # namespace. Both stack models.
@@ -19,7 +20,7 @@ fi
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/need.sh
-need python3 ip curl dnsmasq
+need python3 ip curl dnsmasq dig host
 source scripts/compat/lib.sh
 source scripts/compat/shared.sh
 [[ $COMPAT_MODE == shim ]] || { echo "$compat_name: shim mode only (it runs the kernel case itself)"; exit 2; }
@@ -72,6 +73,15 @@ for model in on off; do
         -o "$WORK/f.out" "http://www:7270/f.bin" || rc=$?
     [[ $rc -eq 0 ]] && same_file "USTACK_SHARED=$model: curl http://www:7270/ by name" "$WORK/www/f.bin" "$WORK/f.out" \
         || fail "USTACK_SHARED=$model: curl by name exit $rc"
+    # dig and host: bind's own resolver over libuv, which sends and
+    # receives UDP with syscall(__NR_sendmmsg/recvmmsg): the shim's
+    # syscall hook (ENOTSOCK or a timeout without it).
+    out=$(timeout 30 env LD_PRELOAD="$USTACK_LIB" USTACK_SHARED=$model dig +short +tries=1 +time=5 @"$PEER" web.lab.test 2>&1) || true
+    same_text "USTACK_SHARED=$model: dig @$PEER web.lab.test" "$PEER" "$out"
+    out=$(timeout 30 env LD_PRELOAD="$USTACK_LIB" USTACK_SHARED=$model host -W 5 www.lab.test "$PEER" 2>&1) || true
+    grep -q "web.lab.test has IPv6 address fd77::1" <<<"$out" && grep -q "www.lab.test is an alias for web.lab.test" <<<"$out" \
+        && pass "USTACK_SHARED=$model: host www.lab.test $PEER (alias, A and AAAA)" \
+        || fail "USTACK_SHARED=$model: host: $out"
     sleep 0.3
     from=$(sed -n 's/.*query\[[A-Z]*\] .* from //p' "$WORK/dns.log" | sort | uniq -c | tr -s ' ' | tr '\n' ',')
     if grep -q "from $ADDR" "$WORK/dns.log" && ! grep -q "from $PEER" "$WORK/dns.log"; then

@@ -9,7 +9,7 @@ source "$(dirname "$0")/../netns.sh"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/need.sh
-need ip ss ps python3
+need ip ss ps python3 gcc readelf
 source shim/tests/lib.sh
 
 shim_device
@@ -90,3 +90,12 @@ for f in (lambda: s.recv(1), lambda: s.send(b"x", socket.MSG_NOSIGNAL)):
 print(" ".join(r))
 ' 2>&1 || true)
 check "shared stack, never connected: recv ENOTCONN, send EPIPE" "$out" "ENOTCONN EPIPE"
+
+# The launcher on a statically linked program (which LD_PRELOAD cannot
+# reach): one warning naming it; a dynamic one gets none.
+printf 'int main(void) { return 0; }\n' >"$shim_tmp/static.c"
+gcc -static -o "$shim_tmp/static" "$shim_tmp/static.c"
+err=$(scripts/ustack "$shim_tmp/static" 2>&1 >/dev/null)
+check "launcher warns of a static program" "$(grep -c "statically linked: the shim cannot load into it" <<<"$err")" "1"
+err=$(scripts/ustack /bin/echo 2>&1 >/dev/null)
+check "launcher does not warn of a dynamic one" "$err" ""

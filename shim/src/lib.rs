@@ -9,6 +9,8 @@
 //!   on them, in errno terms.
 //! - [`poll`]: poll/select/epoll over mixed kernel and virtual fds.
 //! - [`stack`]: the lazily started stack, fallback, fork and exit linger.
+//! - [`syscall`]: socket calls made by number through syscall(2), sent to
+//!   their hooks.
 //! - [`resolve`]: name lookups (getaddrinfo, gethostbyname, res_query)
 //!   over the stack instead of libc's kernel sockets.
 //! - [`shared`]: sockets of the shared stack (a daemon serving many
@@ -33,6 +35,7 @@ pub mod shared_io;
 pub mod sock;
 pub mod sockopt;
 pub mod stack;
+pub mod syscall;
 pub mod table;
 
 /// At load: a program exec'd by another under the shim finds the sockets

@@ -531,7 +531,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t
     pass_plain!(fd, real::read(fd, buf, n));
     guard(move || match vsock(fd) {
         // SAFETY: the caller's buffer.
-        None if let Some(r) = remote(fd) => unsafe { shared_io::read(fd, &r, buf, n, 0) },
+        None if let Some(r) = remote(fd) => unsafe { shared_io::read_plain(fd, &r, buf, n) },
         // SAFETY: `buf` has `n` writable bytes per the caller.
         Some(s) => recv_into(&s, unsafe { slice_mut(buf, n)? }, 0),
         // SAFETY: passed through as given.
@@ -544,11 +544,8 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssiz
     pass_plain!(fd, real::write(fd, buf, n));
     guard(move || match vsock(fd) {
         // TCP too: a socket that never connected is EPIPE (shared_io).
-        None if let Some(r) = remote(fd) => {
-            // SAFETY: the caller's buffer.
-            let sent = unsafe { shared_io::sendto(fd, &r, buf, n, 0, std::ptr::null(), 0)? };
-            Ok(sent.unwrap_or(0))
-        }
+        // SAFETY: the caller's buffer.
+        None if let Some(r) = remote(fd) => unsafe { shared_io::write(fd, &r, buf, n) },
         // SAFETY: `buf` has `n` readable bytes per the caller.
         Some(s) => ops::send(&s, unsafe { slice(buf, n)? }, 0, None).map(len_ok),
         // SAFETY: passed through as given.

@@ -641,7 +641,18 @@ pub fn adopt(fd: RawFd) -> bool {
     };
     let tcp = r.value & ipc::IDENT_TCP != 0;
     let v6 = r.value & ipc::IDENT_V6 != 0;
-    drop(table::insert(fd, Entry::Remote(Remote::new(tcp, v6))));
+    let remote = Remote::new(tcp, v6);
+    // What the daemon said now spares the first read its own request: a
+    // process that exec'd and then dropped privileges or entered a
+    // sandbox (sshd's preauth child: another uid, seccomp) could not make
+    // it, and reads and writes on a connection need none.
+    let listening = r.value & ipc::IDENT_LISTENING != 0;
+    remote.listening.store(listening, Ordering::Relaxed);
+    remote.started.store(
+        !listening && r.value & ipc::IDENT_FRESH == 0,
+        Ordering::Relaxed,
+    );
+    drop(table::insert(fd, Entry::Remote(remote)));
     true
 }
 

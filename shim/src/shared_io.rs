@@ -137,9 +137,52 @@ pub unsafe fn recvmsg(fd: c_int, r: &Remote, msg: *mut msghdr, flags: c_int) -> 
     }))
 }
 
+/// read(2). On TCP the shim makes the call the program made (read, not
+/// recv), here and in [`write`], [`readv`] and [`writev`]: a process in a
+/// system call sandbox (sshd's preauth child allows write, not sendto)
+/// must not die of a call it never made.
+///
+/// # Safety
+/// `buf` valid for `n` writable bytes.
+pub unsafe fn read_plain(fd: c_int, r: &Remote, buf: *mut c_void, n: size_t) -> Res<ssize_t> {
+    if r.tcp {
+        shared::readable(fd, r)?;
+        // SAFETY: passed through as given.
+        let got = real_result(unsafe { real::read(fd, buf, n) })?;
+        return tcp_eof(fd, got, n);
+    }
+    // SAFETY: per the caller.
+    unsafe { read(fd, r, buf, n, 0) }
+}
+
+/// write(2); see [`read_plain`].
+///
+/// # Safety
+/// `buf` valid for `n` bytes.
+pub unsafe fn write(fd: c_int, r: &Remote, buf: *const c_void, n: size_t) -> Res<ssize_t> {
+    if r.tcp {
+        tcp_sendable(fd, r, 0)?;
+        // SAFETY: passed through as given.
+        return real_result(unsafe { real::write(fd, buf, n) });
+    }
+    // SAFETY: per the caller.
+    Ok(unsafe { sendto(fd, r, buf, n, 0, std::ptr::null(), 0)? }.unwrap_or(0))
+}
+
 /// # Safety
 /// As readv(2).
 pub unsafe fn readv(fd: c_int, r: &Remote, iov: *const iovec, n: c_int) -> Res<ssize_t> {
+    if r.tcp {
+        shared::readable(fd, r)?;
+        // SAFETY: the caller's iovecs, passed through.
+        let got = real_result(unsafe { real::readv(fd, iov, n) })?;
+        // SAFETY: as above.
+        let asked = unsafe { iovecs(iov, usize::try_from(n).map_err(|_| libc::EINVAL)?)? }
+            .iter()
+            .map(|v| v.iov_len)
+            .sum();
+        return tcp_eof(fd, got, asked);
+    }
     // SAFETY: a msghdr over the caller's iovecs.
     let mut m: msghdr = unsafe { std::mem::zeroed() };
     m.msg_iov = iov as *mut iovec;
@@ -239,6 +282,11 @@ pub unsafe fn sendmsg(
 /// # Safety
 /// As writev(2).
 pub unsafe fn writev(fd: c_int, r: &Remote, iov: *const iovec, n: c_int) -> Res<Option<ssize_t>> {
+    if r.tcp {
+        tcp_sendable(fd, r, 0)?;
+        // SAFETY: the caller's iovecs, passed through.
+        return real_result(unsafe { real::writev(fd, iov, n) }).map(Some);
+    }
     // SAFETY: a msghdr over the caller's iovecs.
     let mut m: msghdr = unsafe { std::mem::zeroed() };
     m.msg_iov = iov as *mut iovec;

@@ -527,6 +527,16 @@ unsafe fn answer_out(raw: Result<Vec<u8>, Miss>, answer: *mut u8, anslen: c_int)
             return -1;
         }
     }
+    // SAFETY: per the contract.
+    unsafe { copy_answer(&raw, answer, anslen) }
+}
+
+/// Copies `raw` into the caller's buffer, cut to its size, and returns
+/// the full length, as res_query and res_send do.
+///
+/// # Safety
+/// `answer` is null or has `anslen` writable bytes.
+unsafe fn copy_answer(raw: &[u8], answer: *mut u8, anslen: c_int) -> c_int {
     let n = raw.len().min(usize::try_from(anslen).unwrap_or(0));
     if !answer.is_null() {
         // SAFETY: `answer` has at least `n` bytes, per the contract.
@@ -680,12 +690,8 @@ pub unsafe extern "C" fn res_send(
         set_h_errno(TRY_AGAIN);
         return -1;
     };
-    let n = raw.len().min(usize::try_from(anslen).unwrap_or(0));
-    if !answer.is_null() {
-        // SAFETY: the caller's buffer of `anslen` >= n bytes.
-        unsafe { std::ptr::copy_nonoverlapping(raw.as_ptr(), answer, n) };
-    }
-    raw.len() as c_int
+    // SAFETY: the caller's buffer of `anslen` bytes.
+    unsafe { copy_answer(&raw, answer, anslen) }
 }
 
 /// res_nquery(3): res_query with an explicit state, which the stack's

@@ -22,12 +22,13 @@ declare -A ustack_pkg=(
     [redis-cli]=redis-tools [redis-benchmark]=redis-tools [node]=nodejs
     [ps]=procps [dnsmasq]=dnsmasq-base
     [dig]=bind9-dnsutils [host]=bind9-host [readelf]=binutils
+    [rsync]=rsync [ruby]=ruby [git]=git
     [ssh]=openssh-client [ssh-keygen]=openssh-client [sshd]=openssh-server
 )
 # What scripts/demo.sh runs (cc: the linker cargo calls).
 ustack_demo_cmds=(ip ss ping tcpdump curl python3 cc)
 # What scripts/test.sh runs besides those.
-ustack_test_cmds=(gcc make ps nc socat iperf3 wget nginx ab redis-server redis-cli redis-benchmark node dnsmasq dig host readelf ssh ssh-keygen sshd)
+ustack_test_cmds=(gcc make ps nc socat iperf3 wget nginx ab redis-server redis-cli redis-benchmark node dnsmasq dig host readelf ssh ssh-keygen sshd rsync ruby git)
 
 # ustack_missing CMD...: prints each CMD that is not installed, as
 # "CMD (Debian package PKG)"; status 1 if any is missing.

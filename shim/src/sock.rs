@@ -287,7 +287,7 @@ pub fn wait_fd(fd: i32, timeout: Option<Duration>) -> Res<()> {
 /// baseline for change notification (see `Core::tcp_readiness`).
 pub fn poll_bits(core: &mut Core, s: &VSock) -> i16 {
     if s.tcp {
-        let Ok(r) = core.tcp_readiness(s.handle) else {
+        let Ok(r) = core.tcp_mut().readiness(s.handle) else {
             return libc::POLLNVAL;
         };
         let mut bits = 0;

@@ -147,7 +147,7 @@ impl Core {
         let dst_port = u16::from_be_bytes([ports[2], ports[3]]);
         let matched = match view.protocol {
             IpProtocol::Udp => self.udp_icmp_error(err, view.dst, src_port, dst_port),
-            IpProtocol::Tcp => self.tcp_icmp_error(
+            IpProtocol::Tcp => self.tcp_mut().icmp_error(
                 now,
                 err,
                 SocketAddr::new(view.src, src_port),

@@ -16,12 +16,10 @@ mod tcp;
 mod udp;
 
 #[cfg(test)]
-mod tcp_tests;
-#[cfg(test)]
 mod tests;
 
 pub use socket::SocketHandle;
-pub use tcp::{Readiness, Shutdown, TcpInfo, TcpOptionsSet};
+pub use tcp::{Readiness, Shutdown, Tcp, TcpInfo, TcpMut, TcpOptionsSet};
 pub use udp::{UdpDatagram, UdpOptions};
 
 use std::collections::VecDeque;
@@ -388,7 +386,7 @@ impl Core {
             (IpProtocol::Icmp, IpAddr::V4(_)) => self.icmpv4_input(now, &arrival),
             (IpProtocol::Icmpv6, IpAddr::V6(_)) => self.icmpv6_input(now, &arrival),
             (IpProtocol::Udp, _) => self.udp_input(now, &arrival),
-            (IpProtocol::Tcp, _) => self.tcp_input(now, &arrival),
+            (IpProtocol::Tcp, _) => self.tcp_mut().input(now, &arrival),
             _ => {
                 self.counters.unknown_protocol += 1;
                 if arrival.src.is_ipv4() {
@@ -409,7 +407,7 @@ impl Core {
         }
         let mut local = Vec::new();
         for _ in 0..LOCAL_ROUNDS {
-            self.tcp_poll(now);
+            self.tcp_mut().poll(now);
             self.counters.ip_out += self.tx.len() as u64;
             let (addr, addr6) = (self.cfg.addr, self.cfg.addr6);
             for p in self.tx.drain(..) {
@@ -464,7 +462,7 @@ impl Core {
         if !self.tx.is_empty() {
             return Some(Instant::ZERO);
         }
-        match (self.reassembler.next_timeout(), self.tcp_poll_at()) {
+        match (self.reassembler.next_timeout(), self.tcp().poll_at()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -486,7 +484,7 @@ impl Core {
     /// since the waiter's operation changed it.
     pub fn note_waiting(&mut self, h: SocketHandle) {
         if let Some(Socket::Tcp(_)) = self.sockets.get(h) {
-            let _ = self.tcp_readiness(h);
+            let _ = self.tcp_mut().readiness(h);
         }
     }
 
@@ -526,7 +524,7 @@ impl Core {
                 Ok(())
             }
             Some(Socket::Tcp(s)) if !s.is_orphan() => {
-                self.tcp_close(h);
+                self.tcp_mut().close(h);
                 Ok(())
             }
             _ => Err(errno(libc::EBADF)),

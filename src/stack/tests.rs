@@ -615,8 +615,8 @@ fn a_corrupted_datagram_is_dropped_unless_the_link_vouched_for_it() {
 #[test]
 fn a_corrupted_tcp_segment_is_dropped_unless_the_link_vouched_for_it() {
     let mut b = peer_core();
-    let c = b.tcp_socket(false).unwrap();
-    b.tcp_connect(Instant::ZERO, c, sa(US4, 80)).unwrap();
+    let c = b.tcp_mut().socket(false).unwrap();
+    b.tcp_mut().connect(Instant::ZERO, c, sa(US4, 80)).unwrap();
     let mut out = drain(&mut b, Instant::ZERO);
     assert_eq!(out.len(), 1, "the SYN");
     let mut syn = out.remove(0);
@@ -641,8 +641,8 @@ fn packets_built_in_dirty_recycled_buffers_equal_ones_built_fresh() {
         let u = b.udp_socket(false).unwrap();
         b.udp_send_to(Instant::ZERO, u, b"ping", Some(sa(US4, 9)))
             .unwrap();
-        let t = b.tcp_socket(false).unwrap();
-        b.tcp_connect(Instant::ZERO, t, sa(US4, 80)).unwrap();
+        let t = b.tcp_mut().socket(false).unwrap();
+        b.tcp_mut().connect(Instant::ZERO, t, sa(US4, 80)).unwrap();
         let u6 = b.udp_socket(true).unwrap();
         b.udp_send_to(Instant::ZERO, u6, &[7; 1000], Some(sa(US6, 9)))
             .unwrap();

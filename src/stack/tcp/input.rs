@@ -14,9 +14,7 @@ use std::net::SocketAddr;
 use super::{ECN_CE, Role, TcpMut, TcpOptionsSet};
 use crate::stack::icmp::ReceivedError;
 use crate::stack::{Arrival, Socket, SocketHandle};
-use crate::tcp::{
-    Connection, IcmpError, TcpFlags, TcpRepr, cookie_syn_ack_options, rst_for_unmatched,
-};
+use crate::tcp::{Connection, IcmpError, TcpFlags, TcpRepr, rst_for_unmatched};
 use crate::time::Instant;
 
 impl TcpMut<'_> {
@@ -166,21 +164,11 @@ impl TcpMut<'_> {
         opts: TcpOptionsSet,
     ) {
         let cfg = self.view().config_from(opts, remote.is_ipv6());
-        let cookie =
-            self.core
-                .tcp_tables
-                .cookies
-                .make(local, remote, syn.seq, syn.options.mss, now);
-        let reply = TcpRepr {
-            src_port: local.port(),
-            dst_port: remote.port(),
-            seq: cookie,
-            ack: syn.seq.wrapping_add(1),
-            flags: TcpFlags::SYN | TcpFlags::ACK,
-            window: cfg.recv_buf.min(0xffff) as u16,
-            urgent: 0,
-            options: cookie_syn_ack_options(&cfg, syn, cookie, now),
-        };
+        let reply = self
+            .core
+            .tcp_tables
+            .cookies
+            .syn_ack(&cfg, local, remote, syn, now);
         self.send_segment(local.ip(), remote.ip(), &reply, &[]);
         self.core.counters.tcp_syncookies_sent += 1;
         if let Some(Socket::Tcp(s)) = self.core.sockets.get_mut(l)

@@ -8,11 +8,12 @@
 
 use std::net::SocketAddr;
 
-use super::relay::{Phase, Sock, present};
+use super::relay::{Phase, Sock};
 use super::{
     IDENT_FRESH, IDENT_LISTENING, IDENT_TCP, IDENT_V6, Reply, Request, encode_addr, sockopt,
 };
 use crate::Instant;
+use crate::stack::present;
 use crate::stack::{Core, Shutdown};
 
 fn errno_of(e: &std::io::Error) -> i32 {

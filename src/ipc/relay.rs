@@ -22,7 +22,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::{DgramHeader, send_with_fds};
 use crate::Instant;
-use crate::stack::{Core, SocketHandle};
+use crate::stack::{Core, SocketHandle, present};
 
 /// Largest chunk moved per system call.
 pub(super) const CHUNK: usize = 256 * 1024;
@@ -485,14 +485,6 @@ impl Sock {
         let n = send_fd(program_end, &junk)?;
         self.junk = n;
         Ok(())
-    }
-}
-
-/// An IPv4 peer of an IPv6 socket appears as a mapped address.
-pub(super) fn present(v6: bool, a: SocketAddr) -> SocketAddr {
-    match a {
-        SocketAddr::V4(v) if v6 => SocketAddr::new(v.ip().to_ipv6_mapped().into(), v.port()),
-        other => other,
     }
 }
 

@@ -19,6 +19,7 @@ mod udp;
 mod tests;
 
 pub use socket::SocketHandle;
+pub(crate) use socket::present;
 pub use tcp::{Readiness, Shutdown, Tcp, TcpInfo, TcpMut, TcpOptionsSet};
 pub use udp::{UdpDatagram, UdpOptions};
 
@@ -32,7 +33,7 @@ use crate::rand::Rng;
 use crate::time::Instant;
 use crate::wire::{self, IpProtocol, IpView};
 
-use socket::Slab;
+use socket::{EPHEMERAL, PortTable, Slab};
 
 /// How a [`Core`] is set up.
 #[derive(Clone, Debug)]
@@ -196,7 +197,7 @@ pub struct Core {
     /// Buffers of sent datagrams ([`Core::recycle`]), built into next.
     spare: Vec<Packet>,
     sockets: Slab<Socket>,
-    udp_ports: udp::PortTable,
+    udp_ports: PortTable,
     tcp_tables: tcp::TcpTables,
     /// Sockets whose readiness may have changed since the last
     /// [`Core::take_changed`].
@@ -238,7 +239,7 @@ impl Core {
             tx: VecDeque::new(),
             spare: Vec::new(),
             sockets: Slab::new(cfg.max_sockets),
-            udp_ports: udp::PortTable::default(),
+            udp_ports: PortTable::default(),
             tcp_tables: tcp::TcpTables::new(isn_secret, cookie_secret),
             changed: Vec::new(),
             counters: Counters::default(),
@@ -495,7 +496,7 @@ impl Core {
     /// Candidate ephemeral ports in the order to try them (RFC 6056
     /// algorithm 1: a random start in Linux's range, then the next ones).
     pub(crate) fn ephemeral_ports(&mut self) -> impl Iterator<Item = u16> + use<> {
-        let (lo, hi) = (*udp::EPHEMERAL.start(), *udp::EPHEMERAL.end());
+        let (lo, hi) = (*EPHEMERAL.start(), *EPHEMERAL.end());
         let span = u64::from(hi - lo) + 1;
         let start = self.rng.below(span);
         (0..span).map(move |i| lo + ((start + i) % span) as u16)

@@ -12,9 +12,10 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{
-    Listener, Readiness, Role, Shutdown, Tcp, TcpInfo, TcpMut, TcpOptionsSet, TcpSocket, canonical,
-    map_tcp_error, present, readiness_of,
+    Listener, Readiness, Role, Shutdown, Tcp, TcpInfo, TcpMut, TcpOptionsSet, TcpSocket,
+    map_tcp_error, readiness_of,
 };
+use crate::stack::socket::{canonical, canonical_addr, present};
 use crate::stack::{Socket, SocketHandle, errno};
 use crate::tcp::{Connection, State, TcpError};
 use crate::time::Instant;
@@ -226,7 +227,7 @@ impl TcpMut<'_> {
         if remote.is_ipv6() != v6 {
             return Err(errno(libc::EAFNOSUPPORT));
         }
-        let remote = canonical(remote);
+        let remote = canonical_addr(remote);
         if remote.port() == 0 || remote.ip().is_unspecified() {
             return Err(errno(libc::ECONNREFUSED));
         }
@@ -239,10 +240,10 @@ impl TcpMut<'_> {
         };
         let local = match self.get_mut(h)?.local {
             Some(l) => SocketAddr::new(
-                if canonical(l).ip().is_unspecified() {
+                if canonical(l.ip()).is_unspecified() {
                     local_ip
                 } else {
-                    canonical(l).ip()
+                    canonical(l.ip())
                 },
                 l.port(),
             ),
@@ -254,7 +255,7 @@ impl TcpMut<'_> {
                     SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port)
                 };
                 self.get_mut(h)?.local = Some(bind);
-                self.core.tcp_tables.bound.entry(port).or_default().push(h);
+                self.core.tcp_tables.bound.insert(port, h);
                 SocketAddr::new(local_ip, port)
             }
         };

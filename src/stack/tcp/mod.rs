@@ -29,8 +29,9 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
+use super::socket::{BindAddr, PortTable};
 use super::{Core, Socket, SocketHandle, errno};
 use crate::tcp::{Connection, IsnGenerator, State, SynCookies, TcpConfig, TcpError};
 use crate::time::Instant;
@@ -105,6 +106,15 @@ impl TcpSocket {
     pub(crate) fn is_orphan(&self) -> bool {
         self.orphan
     }
+
+    /// What the socket's bind claims, once bound.
+    fn bind_addr(&self) -> Option<BindAddr> {
+        self.local.map(|l| BindAddr {
+            ip: l.ip(),
+            v6: self.v6,
+            v6only: self.opts.v6only,
+        })
+    }
 }
 
 enum Role {
@@ -143,7 +153,7 @@ pub struct Readiness {
 pub(crate) struct TcpTables {
     conns: HashMap<(SocketAddr, SocketAddr), SocketHandle>,
     /// Port -> listeners and bound-but-unconnected sockets on it.
-    bound: HashMap<u16, Vec<SocketHandle>>,
+    bound: PortTable,
     timers: BinaryHeap<Reverse<(Instant, SocketHandle)>>,
     /// Connections to poll on the next `poll_transmit`.
     touched: Vec<SocketHandle>,
@@ -157,7 +167,7 @@ impl TcpTables {
     pub(crate) fn new(isn_secret: u128, cookie_secret: u128) -> TcpTables {
         TcpTables {
             conns: HashMap::new(),
-            bound: HashMap::new(),
+            bound: PortTable::default(),
             timers: BinaryHeap::new(),
             touched: Vec::new(),
             isn: IsnGenerator::with_secret(isn_secret),
@@ -170,16 +180,6 @@ impl TcpTables {
 /// ECN codepoints of the IP header (RFC 3168 section 5).
 const ECN_ECT0: u8 = 2;
 const ECN_CE: u8 = 3;
-
-fn canonical(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V6(a) => match a.to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(v4.into(), addr.port()),
-            None => addr,
-        },
-        IpAddr::V4(_) => addr,
-    }
-}
 
 fn map_tcp_error(e: TcpError) -> io::Error {
     errno(match e {
@@ -341,7 +341,7 @@ impl TcpMut<'_> {
         let core = &mut *self.core;
         if let Some(Socket::Tcp(s)) = core.sockets.remove(h) {
             if let Some(local) = s.local {
-                remove_from(&mut core.tcp_tables.bound, local.port(), h);
+                core.tcp_tables.bound.remove(local.port(), h);
             }
             if let Role::Conn(c) = &s.state {
                 core.tcp_tables.retired += c.counters();
@@ -389,41 +389,4 @@ fn readiness_of(s: &TcpSocket) -> Readiness {
             }
         }
     }
-}
-
-/// An address as a socket of the given family shows it.
-fn present(v6: bool, addr: SocketAddr) -> SocketAddr {
-    match (v6, addr.ip()) {
-        (true, IpAddr::V4(a)) => SocketAddr::new(a.to_ipv6_mapped().into(), addr.port()),
-        _ => addr,
-    }
-}
-
-fn remove_from(map: &mut HashMap<u16, Vec<SocketHandle>>, port: u16, h: SocketHandle) {
-    if let Some(list) = map.get_mut(&port) {
-        list.retain(|x| *x != h);
-        if list.is_empty() {
-            map.remove(&port);
-        }
-    }
-}
-
-/// Whether two bind addresses (ip, socket is v6, v6only) claim a common
-/// destination.
-fn addresses_overlap(a: (IpAddr, bool, bool), b: (IpAddr, bool, bool)) -> bool {
-    fn covers_v4(ip: IpAddr, v6: bool, v6only: bool) -> bool {
-        !v6 || (!v6only && ip.is_unspecified())
-            || matches!(ip, IpAddr::V6(x) if x.to_ipv4_mapped().is_some())
-    }
-    fn covers_v6(ip: IpAddr, v6: bool) -> bool {
-        v6 && !matches!(ip, IpAddr::V6(x) if x.to_ipv4_mapped().is_some())
-    }
-    let both_v4 = covers_v4(a.0, a.1, a.2) && covers_v4(b.0, b.1, b.2);
-    let both_v6 = covers_v6(a.0, a.1) && covers_v6(b.0, b.1);
-    if !(both_v4 || both_v6) {
-        return false;
-    }
-    let ca = canonical(SocketAddr::new(a.0, 0)).ip();
-    let cb = canonical(SocketAddr::new(b.0, 0)).ip();
-    ca.is_unspecified() || cb.is_unspecified() || ca == cb
 }

@@ -8,7 +8,8 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use super::{Role, Tcp, TcpMut, TcpOptionsSet, addresses_overlap};
+use super::{Role, Tcp, TcpMut, TcpOptionsSet};
+use crate::stack::socket::BindAddr;
 use crate::stack::{Socket, SocketHandle, errno};
 
 impl Tcp<'_> {
@@ -17,29 +18,40 @@ impl Tcp<'_> {
     /// dual-stack `::` overlaps every IPv4 address.
     fn port_free(&self, port: u16, ip: IpAddr, v6: bool, opts: TcpOptionsSet) -> bool {
         let tables = &self.core.tcp_tables;
+        let me = BindAddr {
+            ip,
+            v6,
+            v6only: opts.v6only,
+        };
         // Connections on the port (accepted ones and TIME-WAIT included)
         // count too, unless SO_REUSEADDR is set (Linux's bind conflict).
         if !opts.reuse_addr
             && tables.conns.keys().any(|(local, _)| {
                 local.port() == port
-                    && addresses_overlap((ip, v6, opts.v6only), (local.ip(), false, false))
+                    && me.overlaps(BindAddr {
+                        ip: local.ip(),
+                        v6: false,
+                        v6only: false,
+                    })
             })
         {
             return false;
         }
-        let Some(list) = tables.bound.get(&port) else {
+        let Some(list) = tables.bound.get(port) else {
             return true;
         };
         list.iter().all(|&other| {
             let Some(Socket::Tcp(o)) = self.core.sockets.get(other) else {
                 return true;
             };
-            let Some(olocal) = o.local else { return true };
+            let Some(other) = o.bind_addr() else {
+                return true;
+            };
             let listening = matches!(o.state, Role::Listening(_));
             if opts.reuse_addr && o.opts.reuse_addr && !listening {
                 return true;
             }
-            !addresses_overlap((ip, v6, opts.v6only), (olocal.ip(), o.v6, o.opts.v6only))
+            !me.overlaps(other)
         })
     }
 
@@ -48,8 +60,10 @@ impl Tcp<'_> {
         let Some(Socket::Tcp(me)) = self.core.sockets.get(h) else {
             return false;
         };
-        let Some(local) = me.local else { return false };
-        let Some(list) = self.core.tcp_tables.bound.get(&local.port()) else {
+        let (Some(local), Some(mine)) = (me.local, me.bind_addr()) else {
+            return false;
+        };
+        let Some(list) = self.core.tcp_tables.bound.get(local.port()) else {
             return false;
         };
         list.iter().any(|&other| {
@@ -57,17 +71,14 @@ impl Tcp<'_> {
                 && matches!(self.core.sockets.get(other), Some(Socket::Tcp(o))
                 if !o.orphan
                     && matches!(o.state, Role::Listening(_))
-                    && o.local.is_some_and(|ol| addresses_overlap(
-                        (local.ip(), me.v6, me.opts.v6only),
-                        (ol.ip(), o.v6, o.opts.v6only),
-                    )))
+                    && o.bind_addr().is_some_and(|other| mine.overlaps(other)))
         })
     }
 
     /// The listener a SYN to `local` reaches: one bound to that address
     /// beats one bound to the unspecified address.
     pub(super) fn find_listener(&self, local: SocketAddr) -> Option<SocketHandle> {
-        let list = self.core.tcp_tables.bound.get(&local.port())?;
+        let list = self.core.tcp_tables.bound.get(local.port())?;
         let mut best: Option<(u8, SocketHandle)> = None;
         for &h in list {
             let Some(Socket::Tcp(s)) = self.core.sockets.get(h) else {
@@ -76,17 +87,9 @@ impl Tcp<'_> {
             if s.orphan || !matches!(s.state, Role::Listening(_)) {
                 continue;
             }
-            let Some(bound) = s.local else { continue };
-            let ok = match (bound.ip(), local.ip()) {
-                (IpAddr::V4(b), IpAddr::V4(d)) => b.is_unspecified() || b == d,
-                (IpAddr::V6(b), IpAddr::V6(d)) => b.is_unspecified() || b == d,
-                (IpAddr::V6(b), IpAddr::V4(d)) => {
-                    (b.is_unspecified() && !s.opts.v6only) || b.to_ipv4_mapped() == Some(d)
-                }
-                _ => false,
-            };
-            if ok {
-                let score = u8::from(!bound.ip().is_unspecified());
+            let Some(bound) = s.bind_addr() else { continue };
+            if bound.accepts(local.ip()) {
+                let score = u8::from(!bound.ip.is_unspecified());
                 if best.is_none_or(|(s0, _)| score > s0) {
                     best = Some((score, h));
                 }
@@ -116,7 +119,7 @@ impl TcpMut<'_> {
             return Err(errno(libc::EADDRINUSE));
         };
         self.get_mut(h)?.local = Some(SocketAddr::new(addr.ip(), port));
-        self.core.tcp_tables.bound.entry(port).or_default().push(h);
+        self.core.tcp_tables.bound.insert(port, h);
         Ok(())
     }
 
@@ -141,7 +144,7 @@ impl TcpMut<'_> {
                 !tables
                     .conns
                     .contains_key(&(SocketAddr::new(local_ip, port), remote))
-                    && !tables.bound.contains_key(&port)
+                    && !tables.bound.contains(port)
             })
             .ok_or_else(|| errno(libc::EADDRNOTAVAIL))
     }

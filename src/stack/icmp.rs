@@ -18,14 +18,45 @@ pub(crate) enum ErrorKind {
     ReassemblyTimeExceeded,
 }
 
-/// An ICMP error as received, reduced to what sockets care about.
+/// An ICMP error as received, reduced to what sockets care about. It
+/// travels to the socket as it is; a socket call turns it into an errno
+/// ([`Unreachable::errno`]) only when it reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReceivedError {
-    /// Port, protocol, host or network unreachable: fails a connect or
-    /// marks a connected socket (`ECONNREFUSED` / `EHOSTUNREACH`).
-    Unreachable { errno: i32 },
+    /// Destination unreachable: fails a connect or marks a connected
+    /// socket.
+    Unreachable(Unreachable),
     /// Fragmentation needed / packet too big, with the path MTU.
     PacketTooBig { mtu: u32 },
+}
+
+/// What a destination-unreachable error says was unreachable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unreachable {
+    /// Port unreachable (ICMPv4 code 3, ICMPv6 code 4): nobody listens.
+    Port,
+    /// Protocol unreachable (ICMPv4 code 2).
+    Protocol,
+    /// Network unreachable (ICMPv4 code 0), no route (ICMPv6 code 0).
+    Net,
+    /// Administratively prohibited (ICMPv6 code 1). ICMPv4's prohibited
+    /// codes are `Host`, as Linux reports them.
+    Prohibited,
+    /// Host unreachable, and every other code.
+    Host,
+}
+
+impl Unreachable {
+    /// The errno Linux reports for it (`icmp_err_convert`,
+    /// `icmpv6_err_convert`).
+    pub(crate) fn errno(self) -> i32 {
+        match self {
+            Unreachable::Port | Unreachable::Protocol => libc::ECONNREFUSED,
+            Unreachable::Net => libc::ENETUNREACH,
+            Unreachable::Prohibited => libc::EACCES,
+            Unreachable::Host => libc::EHOSTUNREACH,
+        }
+    }
 }
 
 /// RFC 1812 section 4.3.2.3 bounds an ICMPv4 error to 576 bytes; RFC 4443
@@ -68,15 +99,10 @@ impl Core {
                     D::FragRequired { next_hop_mtu } => ReceivedError::PacketTooBig {
                         mtu: u32::from(next_hop_mtu),
                     },
-                    D::PortUnreachable | D::ProtoUnreachable => ReceivedError::Unreachable {
-                        errno: libc::ECONNREFUSED,
-                    },
-                    D::NetUnreachable => ReceivedError::Unreachable {
-                        errno: libc::ENETUNREACH,
-                    },
-                    _ => ReceivedError::Unreachable {
-                        errno: libc::EHOSTUNREACH,
-                    },
+                    D::PortUnreachable => ReceivedError::Unreachable(Unreachable::Port),
+                    D::ProtoUnreachable => ReceivedError::Unreachable(Unreachable::Protocol),
+                    D::NetUnreachable => ReceivedError::Unreachable(Unreachable::Net),
+                    _ => ReceivedError::Unreachable(Unreachable::Host),
                 };
                 self.icmp_error_input(now, err, quoted);
             }
@@ -113,13 +139,13 @@ impl Core {
             }
             Icmpv6Repr::DstUnreachable { reason, quoted } => {
                 use icmpv6::DstUnreachable as D;
-                let errno = match reason {
-                    D::PortUnreachable => libc::ECONNREFUSED,
-                    D::NoRoute => libc::ENETUNREACH,
-                    D::AdminProhibited => libc::EACCES,
-                    _ => libc::EHOSTUNREACH,
+                let what = match reason {
+                    D::PortUnreachable => Unreachable::Port,
+                    D::NoRoute => Unreachable::Net,
+                    D::AdminProhibited => Unreachable::Prohibited,
+                    _ => Unreachable::Host,
                 };
-                self.icmp_error_input(now, ReceivedError::Unreachable { errno }, quoted);
+                self.icmp_error_input(now, ReceivedError::Unreachable(what), quoted);
             }
             Icmpv6Repr::PacketTooBig { mtu, quoted } => {
                 self.icmp_error_input(now, ReceivedError::PacketTooBig { mtu }, quoted);

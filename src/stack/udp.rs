@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::icmp::{ErrorKind, ReceivedError};
+use super::icmp::{ErrorKind, ReceivedError, Unreachable};
 use super::socket::{BindAddr, canonical, present};
 use super::{Arrival, Core, Socket, SocketHandle, errno};
 use crate::time::Instant;
@@ -45,9 +45,9 @@ pub(crate) struct UdpSocket {
     rx: VecDeque<UdpDatagram>,
     rx_bytes: usize,
     rx_cap: usize,
-    /// A pending asynchronous error (errno) for the next call, as Linux
-    /// reports ICMP errors on connected sockets.
-    error: Option<i32>,
+    /// A pending asynchronous error for the next call, as Linux reports
+    /// ICMP errors on connected sockets; its errno is made when reported.
+    error: Option<Unreachable>,
 }
 
 impl UdpSocket {
@@ -262,7 +262,7 @@ impl Core {
         let (v6, v6only, remote) = {
             let s = self.udp(h)?;
             if let Some(e) = s.error.take() {
-                return Err(errno(e));
+                return Err(errno(e.errno()));
             }
             (s.v6, s.v6only, s.remote)
         };
@@ -305,7 +305,7 @@ impl Core {
     pub fn udp_recv(&mut self, h: SocketHandle, peek: bool) -> io::Result<UdpDatagram> {
         let s = self.udp(h)?;
         if let Some(e) = s.error.take() {
-            return Err(errno(e));
+            return Err(errno(e.errno()));
         }
         let d = if peek {
             s.rx.front().cloned()
@@ -321,7 +321,7 @@ impl Core {
 
     /// Takes the pending error, if any (SO_ERROR).
     pub fn udp_take_error(&mut self, h: SocketHandle) -> io::Result<Option<io::Error>> {
-        Ok(self.udp(h)?.error.take().map(errno))
+        Ok(self.udp(h)?.error.take().map(|e| errno(e.errno())))
     }
 
     /// Readiness of a UDP socket: (readable, pending error).
@@ -397,7 +397,7 @@ impl Core {
         src_port: u16,
         dst_port: u16,
     ) -> bool {
-        let ReceivedError::Unreachable { errno } = err else {
+        let ReceivedError::Unreachable(what) = err else {
             return false;
         };
         let Some(list) = self.udp_ports.get(src_port) else {
@@ -410,7 +410,7 @@ impl Core {
                 && s.remote
                     .is_some_and(|r| SocketAddr::new(canonical(r.ip()), r.port()) == peer)
             {
-                s.error = Some(errno);
+                s.error = Some(what);
                 hit.push(h);
             }
         }

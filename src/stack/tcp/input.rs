@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 
 use super::{ECN_CE, Role, TcpMut, TcpOptionsSet};
-use crate::stack::icmp::ReceivedError;
+use crate::stack::icmp::{ReceivedError, Unreachable};
 use crate::stack::{Arrival, Socket, SocketHandle};
 use crate::tcp::{Connection, IcmpError, TcpFlags, TcpRepr, rst_for_unmatched};
 use crate::time::Instant;
@@ -239,10 +239,10 @@ impl TcpMut<'_> {
             return false;
         };
         let e = match err {
-            ReceivedError::Unreachable { errno } if errno == libc::ECONNREFUSED => {
+            ReceivedError::Unreachable(Unreachable::Port | Unreachable::Protocol) => {
                 IcmpError::PortUnreachable
             }
-            ReceivedError::Unreachable { .. } => IcmpError::HostUnreachable,
+            ReceivedError::Unreachable(_) => IcmpError::HostUnreachable,
             ReceivedError::PacketTooBig { mtu } => IcmpError::PacketTooBig {
                 mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
             },

@@ -482,7 +482,7 @@ impl TcpListener {
         &self.sock
     }
 
-    /// A stream for a connection `tcp_accept` returned.
+    /// A stream for a connection `TcpMut::accept` returned.
     pub(crate) fn accepted(&self, h: stack::SocketHandle) -> TcpStream {
         TcpStream {
             sock: Arc::new(SocketRef::new(self.sock.stack.clone(), h)),

@@ -1,6 +1,11 @@
 //! ICMP and ICMPv6 as a host needs them: answering echo requests, sending
 //! errors (port and protocol unreachable, reassembly time exceeded) under a
-//! rate limit, and handing received errors to the socket they concern.
+//! rate limit, and handing received errors to the socket they concern, as
+//! a typed reason (`ReceivedError`, `Unreachable`) that the socket turns
+//! into Linux's errno only when a call reports it. Received time-exceeded
+//! errors are not passed on (Linux takes them as soft errors, which
+//! a socket sees only with IP_RECVERR). Must not touch sockets' state: the TCP and UDP modules
+//! decide what an error does to their socket.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -1,13 +1,20 @@
 //! The sans-IO stack core.
 //!
 //! Owns the host's view of the link: its addresses, the demultiplexing of
-//! arriving datagrams to ICMP, UDP and TCP, fragment reassembly state, the
-//! socket table and the queue of datagrams to send. Takes time as an
-//! argument; never reads a clock, never touches a device.
+//! arriving datagrams to ICMP (`icmp.rs`), UDP (`udp.rs`) and TCP
+//! (`tcp/`, reached as [`Core::tcp`] and [`Core::tcp_mut`]), fragment
+//! reassembly state, what TCP and UDP sockets share (`socket.rs`: the
+//! socket table, port tables, dual-stack address rules) and the queue of
+//! datagrams to send (`output.rs`). Takes time as an argument; never reads
+//! a clock, never touches a device; the inside of a TCP connection is the
+//! engine's (`crate::tcp`).
 //!
 //! Errors returned to socket callers are `io::Error`s made from the errno
 //! the kernel would give (`EADDRINUSE`, `EAGAIN`...), so the library maps
 //! them to `ErrorKind`s and the shim passes the errno through unchanged.
+//! Inside the core a reason travels typed (an ICMP error is an
+//! `icmp::Unreachable`, a connection's failure a `tcp::TcpError`) and
+//! becomes an errno only in the socket call that reports it.
 
 mod icmp;
 mod output;

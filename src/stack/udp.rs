@@ -3,7 +3,10 @@
 //!
 //! Addressing follows Linux: an IPv6 socket bound to `::` also receives
 //! IPv4 datagrams (seen as IPv4-mapped addresses) unless it is v6-only; an
-//! IPv4 datagram to a v6 socket's mapped address works the same way.
+//! IPv4 datagram to a v6 socket's mapped address works the same way. Those
+//! rules, the port table and the ephemeral range are `socket.rs`'s, shared
+//! with TCP. Must not touch TCP sockets or the ICMP wire format (an error
+//! arrives as `icmp::ReceivedError`).
 
 use std::collections::VecDeque;
 use std::io;

@@ -63,9 +63,9 @@ fn ten_thousand_idle_connections_stay_up_and_carry_data() {
         seed: 2,
         ..CoreConfig::default()
     });
-    let l = a.tcp_socket(false).unwrap();
-    a.tcp_bind(l, SocketAddr::from((A, 80))).unwrap();
-    a.tcp_listen(l, 4096).unwrap();
+    let l = a.tcp_mut().socket(false).unwrap();
+    a.tcp_mut().bind(l, SocketAddr::from((A, 80))).unwrap();
+    a.tcp_mut().listen(l, 4096).unwrap();
     let mut scratch = Vec::new();
     let mut now = Instant::ZERO;
     let before = LIVE.load(Ordering::Relaxed);
@@ -75,13 +75,15 @@ fn ten_thousand_idle_connections_stay_up_and_carry_data() {
     while servers.len() < N {
         // Connect in waves the backlog can hold, accepting as they land.
         for _ in 0..1000.min(N - clients.len()) {
-            let c = b.tcp_socket(false).unwrap();
-            b.tcp_connect(now, c, SocketAddr::from((A, 80))).unwrap();
+            let c = b.tcp_mut().socket(false).unwrap();
+            b.tcp_mut()
+                .connect(now, c, SocketAddr::from((A, 80)))
+                .unwrap();
             clients.push(c);
         }
         for _ in 0..20 {
             exchange(&mut a, &mut b, now, &mut scratch);
-            while let Ok((s, _)) = a.tcp_accept(l) {
+            while let Ok((s, _)) = a.tcp_mut().accept(l) {
                 servers.push(s);
             }
             now += Duration::from_millis(1);
@@ -92,7 +94,7 @@ fn ten_thousand_idle_connections_stay_up_and_carry_data() {
     assert!(
         clients
             .iter()
-            .all(|&c| b.tcp_readiness(c).unwrap().writable)
+            .all(|&c| b.tcp_mut().readiness(c).unwrap().writable)
     );
 
     // Idle for a simulated ten minutes: nothing times out (keepalive is
@@ -118,7 +120,7 @@ fn ten_thousand_idle_connections_stay_up_and_carry_data() {
 
     // Every connection still carries data both ways.
     for &c in &clients {
-        b.tcp_send(c, b"x").unwrap();
+        b.tcp_mut().send(c, b"x").unwrap();
     }
     for _ in 0..50 {
         exchange(&mut a, &mut b, now, &mut scratch);
@@ -126,14 +128,14 @@ fn ten_thousand_idle_connections_stay_up_and_carry_data() {
     }
     let mut buf = [0u8; 4];
     for &s in &servers {
-        assert_eq!(a.tcp_recv(s, &mut buf, false).unwrap(), 1);
-        a.tcp_send(s, b"y").unwrap();
+        assert_eq!(a.tcp_mut().recv(s, &mut buf, false).unwrap(), 1);
+        a.tcp_mut().send(s, b"y").unwrap();
     }
     for _ in 0..50 {
         exchange(&mut a, &mut b, now, &mut scratch);
         now += Duration::from_millis(1);
     }
     for &c in &clients {
-        assert_eq!(b.tcp_recv(c, &mut buf, false).unwrap(), 1);
+        assert_eq!(b.tcp_mut().recv(c, &mut buf, false).unwrap(), 1);
     }
 }

@@ -64,20 +64,21 @@ impl App {
             return Ok(());
         }
         while self.sent < self.out.len() {
-            match core.tcp_send(self.h, &self.out[self.sent..]) {
+            match core.tcp_mut().send(self.h, &self.out[self.sent..]) {
                 Ok(n) => self.sent += n,
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
                 Err(e) => return Err(format!("send: {e}")),
             }
         }
         if self.sent == self.out.len() && !self.write_closed {
-            core.tcp_shutdown(self.h, ustack::stack::Shutdown::Write)
+            core.tcp_mut()
+                .shutdown(self.h, ustack::stack::Shutdown::Write)
                 .map_err(|e| format!("shutdown: {e}"))?;
             self.write_closed = true;
         }
         let mut buf = [0u8; 8192];
         while !self.eof {
-            match core.tcp_recv(self.h, &mut buf, false) {
+            match core.tcp_mut().recv(self.h, &mut buf, false) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.got.extend_from_slice(&buf[..n]),
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
@@ -110,13 +111,15 @@ fn run(seed: u64) -> Result<Outcome, String> {
     let a_len = r.below(300_000) as usize;
     let b_len = r.below(300_000) as usize;
 
-    let l = a.tcp_socket(false).map_err(|e| e.to_string())?;
-    a.tcp_bind(l, SocketAddr::from((A, 80)))
+    let l = a.tcp_mut().socket(false).map_err(|e| e.to_string())?;
+    a.tcp_mut()
+        .bind(l, SocketAddr::from((A, 80)))
         .map_err(|e| e.to_string())?;
-    a.tcp_listen(l, 4).map_err(|e| e.to_string())?;
-    let c = b.tcp_socket(false).map_err(|e| e.to_string())?;
+    a.tcp_mut().listen(l, 4).map_err(|e| e.to_string())?;
+    let c = b.tcp_mut().socket(false).map_err(|e| e.to_string())?;
     let mut now = Instant::ZERO;
-    b.tcp_connect(now, c, SocketAddr::from((A, 80)))
+    b.tcp_mut()
+        .connect(now, c, SocketAddr::from((A, 80)))
         .map_err(|e| e.to_string())?;
     let mut client = App {
         h: c,
@@ -150,7 +153,7 @@ fn run(seed: u64) -> Result<Outcome, String> {
             a.input(now, &p);
         }
         if server.is_none()
-            && let Ok((h, _)) = a.tcp_accept(l)
+            && let Ok((h, _)) = a.tcp_mut().accept(l)
         {
             server = Some(App {
                 h,
@@ -162,10 +165,10 @@ fn run(seed: u64) -> Result<Outcome, String> {
                 closed: false,
             });
         }
-        if client.sent == 0 && b.tcp_readiness(c).map(|r| r.error).unwrap_or(false) {
+        if client.sent == 0 && b.tcp_mut().readiness(c).map(|r| r.error).unwrap_or(false) {
             return Err("connect failed".into());
         }
-        if !connected && b.tcp_readiness(c).is_ok_and(|r| r.writable) {
+        if !connected && b.tcp_mut().readiness(c).is_ok_and(|r| r.writable) {
             connected = true;
         }
         if connected {

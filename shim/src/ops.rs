@@ -64,7 +64,7 @@ pub fn socket(v6: bool, tcp: bool, flags: i32) -> Res<Route> {
             let h = rt
                 .with_core(|core, _| {
                     if tcp {
-                        core.tcp_socket(v6)
+                        core.tcp_mut().socket(v6)
                     } else {
                         core.udp_socket(v6)
                     }
@@ -134,7 +134,7 @@ fn copy_options(k: i32, s: &VSock) {
     if let Ok(rt) = rt() {
         rt.with_core(|core, _| {
             if s.tcp {
-                if let Ok(o) = core.tcp_options(s.handle) {
+                if let Ok(o) = core.tcp().options(s.handle) {
                     setint(libc::SOL_SOCKET, libc::SO_REUSEADDR, o.reuse_addr.into());
                     if s.v6 {
                         setint(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, o.v6only.into());
@@ -223,7 +223,7 @@ pub fn bind(s: &VSock, a: SocketAddr) -> Res<()> {
     let a = want_family(s, a)?;
     s.with(|core, _| {
         if s.tcp {
-            core.tcp_bind(s.handle, a)
+            core.tcp_mut().bind(s.handle, a)
         } else {
             core.udp_bind(s.handle, a)
         }
@@ -235,7 +235,7 @@ pub fn listen(s: &VSock, backlog: i32) -> Res<()> {
         return Err(libc::EOPNOTSUPP);
     }
     let backlog = backlog.clamp(1, 4096) as usize;
-    s.with(|core, _| core.tcp_listen(s.handle, backlog))
+    s.with(|core, _| core.tcp_mut().listen(s.handle, backlog))
 }
 
 /// accept4(2): the new fd and the peer.
@@ -251,10 +251,10 @@ pub fn accept(s: &VSock, flags: i32) -> Res<(i32, SocketAddr)> {
     // Out of fds, the connection stays queued.
     let fd = reserve(flags & libc::SOCK_CLOEXEC != 0, nonblocking)?;
     let got = s.block(s.nonblocking(), s.timeout(false), |core, _| {
-        if !core.tcp_is_listening(s.handle)? {
+        if !core.tcp().is_listening(s.handle)? {
             return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
         }
-        core.tcp_accept(s.handle)
+        core.tcp_mut().accept(s.handle)
     });
     let (h, peer) = match got {
         Ok(a) => a,
@@ -283,12 +283,12 @@ pub fn connect(s: &VSock, target: Parsed) -> Res<()> {
     if !s.tcp {
         return s.with(|core, _| core.udp_connect(s.handle, a));
     }
-    s.with(|core, now| core.tcp_connect(now, s.handle, a))?;
+    s.with(|core, now| core.tcp_mut().connect(now, s.handle, a))?;
     if s.nonblocking() {
         return Err(libc::EINPROGRESS);
     }
     let r = s.block(false, s.timeout(true), |core, _| {
-        let r = core.tcp_readiness(s.handle)?;
+        let r = core.tcp_mut().readiness(s.handle)?;
         if r.error || r.writable {
             Ok(())
         } else {
@@ -301,7 +301,7 @@ pub fn connect(s: &VSock, target: Parsed) -> Res<()> {
         Err(e) => return Err(e),
         Ok(()) => {}
     }
-    match s.with(|core, _| core.tcp_take_error(s.handle))? {
+    match s.with(|core, _| core.tcp_mut().take_error(s.handle))? {
         Some(e) => Err(crate::sock::errno_of(&e)),
         None => Ok(()),
     }
@@ -310,7 +310,7 @@ pub fn connect(s: &VSock, target: Parsed) -> Res<()> {
 pub fn sockname(s: &VSock) -> Res<SocketAddr> {
     let a = s.with(|core, _| {
         if s.tcp {
-            core.tcp_addrs(s.handle).map(|(l, _)| l)
+            core.tcp().addrs(s.handle).map(|(l, _)| l)
         } else {
             core.udp_addrs(s.handle).map(|(l, _)| Some(l))
         }
@@ -325,9 +325,12 @@ pub fn peername(s: &VSock) -> Res<SocketAddr> {
     let a = s.with(|core, _| {
         if s.tcp {
             let synced = core
-                .tcp_info(s.handle)
+                .tcp()
+                .info(s.handle)
                 .is_ok_and(|i| i.state != ustack_core::tcp::State::SynSent);
-            core.tcp_addrs(s.handle).map(|(_, p)| p.filter(|_| synced))
+            core.tcp()
+                .addrs(s.handle)
+                .map(|(_, p)| p.filter(|_| synced))
         } else {
             core.udp_addrs(s.handle).map(|(_, p)| p)
         }
@@ -348,7 +351,7 @@ pub fn shutdown(s: &VSock, how: i32) -> Res<()> {
             (_, None) => Err(libc::ENOTCONN),
         };
     }
-    s.with(|core, _| core.tcp_shutdown(s.handle, how))?;
+    s.with(|core, _| core.tcp_mut().shutdown(s.handle, how))?;
     s.wake_all();
     Ok(())
 }
@@ -381,7 +384,7 @@ pub fn send(s: &VSock, data: &[u8], flags: i32, dst: Option<SocketAddr>) -> Res<
     let mut sent = 0;
     loop {
         let r = s.block(nonblocking, timeout, |core, _| {
-            core.tcp_send_more(s.handle, &data[sent..], more)
+            core.tcp_mut().send_more(s.handle, &data[sent..], more)
         });
         match r {
             Ok(n) => {
@@ -426,7 +429,7 @@ pub fn recv(s: &VSock, buf: &mut [u8], flags: i32) -> Res<Received> {
     let mut got = 0;
     loop {
         let r = s.block(nonblocking, timeout, |core, _| {
-            core.tcp_recv(s.handle, &mut buf[got..], peek)
+            core.tcp_mut().recv(s.handle, &mut buf[got..], peek)
         });
         match r {
             Ok(0) => break,
@@ -451,10 +454,10 @@ pub fn recv(s: &VSock, buf: &mut [u8], flags: i32) -> Res<Received> {
 pub fn readable_bytes(s: &VSock) -> Res<usize> {
     s.with(|core, _| {
         if s.tcp {
-            if core.tcp_is_listening(s.handle)? {
+            if core.tcp().is_listening(s.handle)? {
                 return Ok(0);
             }
-            Ok(core.tcp_info(s.handle).map_or(0, |i| i.recv_queue))
+            Ok(core.tcp().info(s.handle).map_or(0, |i| i.recv_queue))
         } else {
             match core.udp_recv(s.handle, true) {
                 Ok(d) => Ok(d.data.len()),
@@ -470,5 +473,5 @@ pub fn unsent_bytes(s: &VSock) -> Res<usize> {
     if !s.tcp {
         return Ok(0);
     }
-    s.with(|core, _| Ok(core.tcp_info(s.handle).map_or(0, |i| i.send_queue)))
+    s.with(|core, _| Ok(core.tcp().info(s.handle).map_or(0, |i| i.send_queue)))
 }

@@ -284,10 +284,10 @@ pub fn wait_fd(fd: i32, timeout: Option<Duration>) -> Res<()> {
 }
 
 /// Readiness of a virtual socket as poll(2) bits. Whoever asks becomes the
-/// baseline for change notification (see `Core::tcp_readiness`).
+/// baseline for change notification (see `TcpMut::readiness`).
 pub fn poll_bits(core: &mut Core, s: &VSock) -> i16 {
     if s.tcp {
-        let Ok(r) = core.tcp_readiness(s.handle) else {
+        let Ok(r) = core.tcp_mut().readiness(s.handle) else {
             return libc::POLLNVAL;
         };
         let mut bits = 0;

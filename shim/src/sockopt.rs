@@ -78,14 +78,14 @@ fn keepalive(st: &Stored) -> Keepalive {
 }
 
 fn tcp_opts(s: &VSock) -> Res<TcpOptionsSet> {
-    s.with(|core, _| core.tcp_options(s.handle))
+    s.with(|core, _| core.tcp().options(s.handle))
 }
 
 fn set_tcp(s: &VSock, f: impl FnOnce(&mut TcpOptionsSet)) -> Res<()> {
     s.with(|core, _| {
-        let mut o = core.tcp_options(s.handle)?;
+        let mut o = core.tcp().options(s.handle)?;
         f(&mut o);
-        core.tcp_set_options(s.handle, o)
+        core.tcp_mut().set_options(s.handle, o)
     })
 }
 
@@ -116,7 +116,7 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
         (libc::SOL_SOCKET, libc::SO_ERROR) => {
             let e = s.with(|core, _| {
                 if s.tcp {
-                    core.tcp_take_error(s.handle)
+                    core.tcp_mut().take_error(s.handle)
                 } else {
                     core.udp_take_error(s.handle)
                 }
@@ -124,7 +124,7 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
             Ok(Value::Int(e.map_or(0, |e| errno_of(&e))))
         }
         (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => {
-            int(s.tcp && s.with(|core, _| core.tcp_is_listening(s.handle))?)
+            int(s.tcp && s.with(|core, _| core.tcp().is_listening(s.handle))?)
         }
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => int(if s.tcp {
             tcp_opts(s)?.reuse_addr
@@ -185,7 +185,7 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
         (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => Ok(Value::Int(s.stored().keep_intvl as i32)),
         (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => Ok(Value::Int(s.stored().keep_cnt as i32)),
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
-            let mss = s.with(|core, _| Ok(core.tcp_info(s.handle).ok().map(|i| i.mss)))?;
+            let mss = s.with(|core, _| Ok(core.tcp().info(s.handle).ok().map(|i| i.mss)))?;
             Ok(Value::Int(
                 mss.or(s.stored().maxseg)
                     .unwrap_or(536)
@@ -212,9 +212,9 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
 /// TCP_INFO as Linux lays it out (see `ustack_core::ipc::linux_tcp_info`).
 fn tcp_info(s: &VSock) -> Res<Vec<u8>> {
     s.with(|core, now| {
-        let listening = core.tcp_is_listening(s.handle)?;
+        let listening = core.tcp().is_listening(s.handle)?;
         Ok(ustack_core::ipc::linux_tcp_info(
-            core.tcp_info(s.handle).ok().as_ref(),
+            core.tcp().info(s.handle).ok().as_ref(),
             listening,
             now,
         ))
@@ -285,7 +285,7 @@ fn set_int(s: &VSock, level: i32, name: i32, v: i32) -> Res<()> {
             if on {
                 // Linux pushes what waits every time TCP_NODELAY is set,
                 // even when it was set already (past a cork too).
-                s.with(|core, _| core.tcp_push(s.handle))?;
+                s.with(|core, _| core.tcp_mut().push(s.handle))?;
             }
             Ok(())
         }

@@ -224,7 +224,7 @@ extern "C" fn at_exit() {
         drop(table::take_all());
         let deadline = Instant::now() + *linger;
         while Instant::now() < deadline {
-            if rt.with_core(|core, _| core.tcp_lingering()) == 0 {
+            if rt.with_core(|core, _| core.tcp().lingering()) == 0 {
                 break;
             }
             rt.wake();

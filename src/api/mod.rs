@@ -133,7 +133,7 @@ impl Stack {
 
     /// TCP counters summed over every connection the stack has had.
     pub fn tcp_counters(&self) -> crate::tcp::Counters {
-        self.inner.runtime.with_core(|c, _| c.tcp_counters())
+        self.inner.runtime.with_core(|c, _| c.tcp().counters())
     }
 
     /// Stops the thread now, for every clone; sockets fail afterwards.

@@ -92,13 +92,13 @@ impl fmt::Debug for TcpStream {
 
 fn new_socket(stack: &Stack, v6: bool, reuse: bool) -> io::Result<Arc<SocketRef>> {
     let h = stack.runtime().with_core(|core, _| {
-        let h = core.tcp_socket(v6)?;
+        let h = core.tcp_mut().socket(v6)?;
         if reuse {
             let opts = TcpOptionsSet {
                 reuse_addr: true,
-                ..core.tcp_options(h)?
+                ..core.tcp().options(h)?
             };
-            core.tcp_set_options(h, opts)?;
+            core.tcp_mut().set_options(h, opts)?;
         }
         Ok::<_, io::Error>(h)
     })?;
@@ -109,18 +109,19 @@ fn new_socket(stack: &Stack, v6: bool, reuse: bool) -> io::Result<Arc<SocketRef>
 
 fn local_addr(sock: &SocketRef) -> io::Result<SocketAddr> {
     sock.with(|core, _| {
-        core.tcp_addrs(sock.handle)?
+        core.tcp()
+            .addrs(sock.handle)?
             .0
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
     })
 }
 
 fn take_error(sock: &SocketRef) -> io::Result<Option<io::Error>> {
-    sock.with(|core, _| core.tcp_take_error(sock.handle))
+    sock.with(|core, _| core.tcp_mut().take_error(sock.handle))
 }
 
 fn readiness(sock: &SocketRef) -> io::Result<Readiness> {
-    sock.with(|core, _| core.tcp_readiness(sock.handle))
+    sock.with(|core, _| core.tcp_mut().readiness(sock.handle))
 }
 
 impl TcpListener {
@@ -146,8 +147,8 @@ impl TcpListener {
         let addr = first_addr(addr)?;
         let sock = new_socket(stack, addr.is_ipv6(), true)?;
         sock.with(|core, _| {
-            core.tcp_bind(sock.handle, addr)?;
-            core.tcp_listen(sock.handle, backlog)
+            core.tcp_mut().bind(sock.handle, addr)?;
+            core.tcp_mut().listen(sock.handle, backlog)
         })?;
         Ok(TcpListener { sock })
     }
@@ -157,7 +158,7 @@ impl TcpListener {
     /// non-blocking mode, `WouldBlock` when none is waiting.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (h, peer) = self.sock.block(Direction::Other(None), |core, _| {
-            core.tcp_accept(self.sock.handle)
+            core.tcp_mut().accept(self.sock.handle)
         })?;
         let stream = TcpStream {
             sock: Arc::new(SocketRef::new(self.sock.stack.clone(), h)),
@@ -269,7 +270,7 @@ impl TcpStream {
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
         let sock = new_socket(stack, addr.is_ipv6(), false)?;
-        sock.with(|core, now| core.tcp_connect(now, sock.handle, addr))?;
+        sock.with(|core, now| core.tcp_mut().connect(now, sock.handle, addr))?;
         sock.block(Direction::Other(timeout), |core, _| {
             connect_outcome(core, sock.handle)
         })?;
@@ -279,7 +280,8 @@ impl TcpStream {
     /// The peer's address, as the socket's family shows it.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.sock.with(|core, _| {
-            core.tcp_addrs(self.sock.handle)?
+            core.tcp()
+                .addrs(self.sock.handle)?
                 .1
                 .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTCONN))
         })
@@ -302,7 +304,7 @@ impl TcpStream {
             Shutdown::Both => stack::Shutdown::Both,
         };
         self.sock
-            .with(|core, _| core.tcp_shutdown(self.sock.handle, how))?;
+            .with(|core, _| core.tcp_mut().shutdown(self.sock.handle, how))?;
         self.sock.wake_all();
         Ok(())
     }
@@ -319,19 +321,20 @@ impl TcpStream {
     /// bytes. Blocks, and fails, like `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.sock.block(Direction::Read, |core, _| {
-            core.tcp_recv(self.sock.handle, buf, true)
+            core.tcp_mut().recv(self.sock.handle, buf, true)
         })
     }
 
     fn options(&self) -> io::Result<TcpOptionsSet> {
-        self.sock.with(|core, _| core.tcp_options(self.sock.handle))
+        self.sock
+            .with(|core, _| core.tcp().options(self.sock.handle))
     }
 
     fn set_options(&self, f: impl FnOnce(&mut TcpOptionsSet)) -> io::Result<()> {
         self.sock.with(|core, _| {
-            let mut o = core.tcp_options(self.sock.handle)?;
+            let mut o = core.tcp().options(self.sock.handle)?;
             f(&mut o);
-            core.tcp_set_options(self.sock.handle, o)
+            core.tcp_mut().set_options(self.sock.handle, o)
         })
     }
 
@@ -389,9 +392,9 @@ impl TcpStream {
     /// stack delivers the data in the background).
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         self.sock.with(|core, _| {
-            let mut o = core.tcp_options(self.sock.handle)?;
+            let mut o = core.tcp().options(self.sock.handle)?;
             o.linger_abort = linger == Some(Duration::ZERO);
-            core.tcp_set_options(self.sock.handle, o)
+            core.tcp_mut().set_options(self.sock.handle, o)
         })
     }
 
@@ -421,7 +424,7 @@ impl TcpStream {
 
     /// State, MSS, congestion window and counters of the connection.
     pub fn info(&self) -> io::Result<TcpInfo> {
-        self.sock.with(|core, _| core.tcp_info(self.sock.handle))
+        self.sock.with(|core, _| core.tcp().info(self.sock.handle))
     }
 
     /// Current readiness.
@@ -442,7 +445,7 @@ impl TcpStream {
             return Ok(0);
         }
         self.sock.block(Direction::Read, |core, _| {
-            core.tcp_recv(self.sock.handle, buf, false)
+            core.tcp_mut().recv(self.sock.handle, buf, false)
         })
     }
 
@@ -451,7 +454,7 @@ impl TcpStream {
             return Ok(0);
         }
         self.sock.block(Direction::Write, |core, _| {
-            core.tcp_send(self.sock.handle, buf)
+            core.tcp_mut().send(self.sock.handle, buf)
         })
     }
 }
@@ -459,10 +462,11 @@ impl TcpStream {
 /// How a connect started on `h` ended: `Ok` once established, the
 /// connection's error once it failed, `EAGAIN` while the handshake runs.
 fn connect_outcome(core: &mut stack::Core, h: stack::SocketHandle) -> io::Result<()> {
-    let r = core.tcp_readiness(h)?;
+    let r = core.tcp_mut().readiness(h)?;
     if r.error {
         return Err(core
-            .tcp_take_error(h)?
+            .tcp_mut()
+            .take_error(h)?
             .unwrap_or_else(|| io::Error::from_raw_os_error(libc::ECONNREFUSED)));
     }
     if r.writable || r.readable {
@@ -478,7 +482,7 @@ impl TcpListener {
         &self.sock
     }
 
-    /// A stream for a connection `tcp_accept` returned.
+    /// A stream for a connection `TcpMut::accept` returned.
     pub(crate) fn accepted(&self, h: stack::SocketHandle) -> TcpStream {
         TcpStream {
             sock: Arc::new(SocketRef::new(self.sock.stack.clone(), h)),
@@ -496,7 +500,7 @@ impl TcpStream {
     /// tells when the handshake is over.
     pub(crate) fn connect_start(stack: &Stack, addr: SocketAddr) -> io::Result<TcpStream> {
         let sock = new_socket(stack, addr.is_ipv6(), false)?;
-        sock.with(|core, now| core.tcp_connect(now, sock.handle, addr))?;
+        sock.with(|core, now| core.tcp_mut().connect(now, sock.handle, addr))?;
         Ok(TcpStream { sock })
     }
 

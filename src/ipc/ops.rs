@@ -8,11 +8,12 @@
 
 use std::net::SocketAddr;
 
-use super::relay::{Phase, Sock, present};
+use super::relay::{Phase, Sock};
 use super::{
     IDENT_FRESH, IDENT_LISTENING, IDENT_TCP, IDENT_V6, Reply, Request, encode_addr, sockopt,
 };
 use crate::Instant;
+use crate::stack::present;
 use crate::stack::{Core, Shutdown};
 
 fn errno_of(e: &std::io::Error) -> i32 {
@@ -56,7 +57,7 @@ pub(super) fn on_socket(core: &mut Core, now: Instant, s: &mut Sock, req: Reques
                 });
             }
             done(if s.tcp {
-                core.tcp_bind(h, a)
+                core.tcp_mut().bind(h, a)
             } else {
                 core.udp_bind(h, a)
             })
@@ -68,7 +69,7 @@ pub(super) fn on_socket(core: &mut Core, now: Instant, s: &mut Sock, req: Reques
             if !matches!(s.phase, Phase::Fresh | Phase::Listener) {
                 return Reply::err(libc::EINVAL);
             }
-            let r = core.tcp_listen(h, backlog.clamp(1, 4096) as usize);
+            let r = core.tcp_mut().listen(h, backlog.clamp(1, 4096) as usize);
             if r.is_ok() {
                 s.phase = Phase::Listener;
             }
@@ -90,7 +91,7 @@ pub(super) fn on_socket(core: &mut Core, now: Instant, s: &mut Sock, req: Reques
                 Phase::Listener => return Reply::err(libc::EINVAL),
                 _ => return Reply::err(libc::EISCONN),
             }
-            let r = core.tcp_connect(now, h, a);
+            let r = core.tcp_mut().connect(now, h, a);
             if r.is_ok() {
                 s.phase = Phase::Connecting;
             }
@@ -100,7 +101,7 @@ pub(super) fn on_socket(core: &mut Core, now: Instant, s: &mut Sock, req: Reques
         }
         Request::Name { peer: false } => {
             let local = if s.tcp {
-                core.tcp_addrs(h).map(|(l, _)| l)
+                core.tcp().addrs(h).map(|(l, _)| l)
             } else {
                 core.udp_addrs(h).map(|(l, _)| Some(l))
             };
@@ -112,7 +113,7 @@ pub(super) fn on_socket(core: &mut Core, now: Instant, s: &mut Sock, req: Reques
         Request::Name { peer: true } => {
             let peer = if s.tcp {
                 if matches!(s.phase, Phase::Stream | Phase::Dead) {
-                    core.tcp_addrs(h).map(|(_, p)| p)
+                    core.tcp().addrs(h).map(|(_, p)| p)
                 } else {
                     Ok(None)
                 }
@@ -194,12 +195,12 @@ fn shutdown(core: &mut Core, s: &mut Sock, how: i32) -> Reply {
         Phase::Stream | Phase::Dead => {}
         Phase::Listener if how != libc::SHUT_WR => {
             // Linux: shutdown(SHUT_RD) on a listener stops it.
-            return done(core.tcp_shutdown(s.handle, Shutdown::Both));
+            return done(core.tcp_mut().shutdown(s.handle, Shutdown::Both));
         }
         _ => return Reply::err(libc::ENOTCONN),
     }
     if how != libc::SHUT_WR {
-        return done(core.tcp_shutdown(s.handle, Shutdown::Read));
+        return done(core.tcp_mut().shutdown(s.handle, Shutdown::Read));
     }
     Reply::default()
 }

@@ -22,7 +22,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::{DgramHeader, send_with_fds};
 use crate::Instant;
-use crate::stack::{Core, SocketHandle};
+use crate::stack::{Core, SocketHandle, present};
 
 /// Largest chunk moved per system call.
 pub(super) const CHUNK: usize = 256 * 1024;
@@ -187,10 +187,11 @@ impl Sock {
         let unread = self.phase == Phase::Stream
             && (self.out_at < self.out.len()
                 || core
-                    .tcp_recv(self.handle, &mut one, true)
+                    .tcp_mut()
+                    .recv(self.handle, &mut one, true)
                     .is_ok_and(|n| n > 0));
         if unread {
-            let _ = core.tcp_abort(self.handle);
+            let _ = core.tcp_mut().abort(self.handle);
         }
         let _ = core.close(self.handle);
         true
@@ -207,13 +208,13 @@ impl Sock {
     }
 
     fn connecting(&mut self, core: &mut Core, scratch: &mut [u8]) {
-        let Ok(r) = core.tcp_readiness(self.handle) else {
+        let Ok(r) = core.tcp_mut().readiness(self.handle) else {
             return;
         };
         if !(r.writable || r.error || r.hangup) {
             return;
         }
-        if let Ok(Some(e)) = core.tcp_take_error(self.handle) {
+        if let Ok(Some(e)) = core.tcp_mut().take_error(self.handle) {
             self.error = Some(errno_of(&e));
         }
         if self.error.is_some() || !r.writable {
@@ -250,7 +251,7 @@ impl Sock {
             if self.sent_eof {
                 return;
             }
-            match core.tcp_recv(self.handle, scratch, false) {
+            match core.tcp_mut().recv(self.handle, scratch, false) {
                 Ok(0) => {
                     shut(&self.end, libc::SHUT_WR);
                     self.sent_eof = true;
@@ -296,7 +297,7 @@ impl Sock {
         }
         loop {
             if self.in_at < self.inbuf.len() {
-                match core.tcp_send(self.handle, &self.inbuf[self.in_at..]) {
+                match core.tcp_mut().send(self.handle, &self.inbuf[self.in_at..]) {
                     Ok(n) => self.in_at += n,
                     Err(e) if would_block(&e) => return,
                     Err(e) => {
@@ -319,14 +320,16 @@ impl Sock {
                     if !self.hup {
                         // shutdown(SHUT_WR) in the program: FIN after the
                         // data. (A full close is handled by `finish`.)
-                        let _ = core.tcp_shutdown(self.handle, crate::stack::Shutdown::Write);
+                        let _ = core
+                            .tcp_mut()
+                            .shutdown(self.handle, crate::stack::Shutdown::Write);
                     }
                     return;
                 }
                 Ok(n) => {
                     // Straight into the core; only what it cannot take yet
                     // is kept.
-                    let took = match core.tcp_send(self.handle, &scratch[..n]) {
+                    let took = match core.tcp_mut().send(self.handle, &scratch[..n]) {
                         Ok(t) => t,
                         Err(e) if would_block(&e) => 0,
                         Err(e) => {
@@ -369,7 +372,7 @@ impl Sock {
                     }
                 }
             }
-            match core.tcp_accept(self.handle) {
+            match core.tcp_mut().accept(self.handle) {
                 Ok((h, peer)) => match accepted(h, self.v6, peer) {
                     Ok((sock, program_end, msg)) => {
                         out.born.push(sock);
@@ -381,7 +384,7 @@ impl Sock {
                         } else {
                             log::warn!("cannot hand over an accepted connection: {e}");
                         }
-                        let _ = core.tcp_abort(h);
+                        let _ = core.tcp_mut().abort(h);
                         let _ = core.close(h);
                     }
                 },
@@ -482,14 +485,6 @@ impl Sock {
         let n = send_fd(program_end, &junk)?;
         self.junk = n;
         Ok(())
-    }
-}
-
-/// An IPv4 peer of an IPv6 socket appears as a mapped address.
-pub(super) fn present(v6: bool, a: SocketAddr) -> SocketAddr {
-    match a {
-        SocketAddr::V4(v) if v6 => SocketAddr::new(v.ip().to_ipv6_mapped().into(), v.port()),
-        other => other,
     }
 }
 

@@ -384,7 +384,7 @@ impl Server {
     fn new_socket(&mut self, core: &mut Core, v6: bool, tcp: bool) -> Result<OwnedFd, i32> {
         let errno = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
         let h = if tcp {
-            core.tcp_socket(v6)
+            core.tcp_mut().socket(v6)
         } else {
             core.udp_socket(v6)
         }
@@ -437,7 +437,7 @@ impl Server {
                     self.by_ino.len(),
                     self.conns.len(),
                     core.sockets_in_use(),
-                    core.tcp_lingering()
+                    core.tcp().lingering()
                 );
                 (ok(0, text.into_bytes()), None)
             }
@@ -524,7 +524,7 @@ impl Server {
                     } else {
                         log::warn!("cannot relay an accepted connection: {e}");
                     }
-                    let _ = core.tcp_abort(h);
+                    let _ = core.tcp_mut().abort(h);
                     let _ = core.close(h);
                 }
             }

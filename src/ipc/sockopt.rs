@@ -62,7 +62,7 @@ pub(super) fn get(
     name: i32,
 ) -> Result<Vec<u8>, i32> {
     let h = s.handle;
-    let tcp_opts = |core: &mut Core| core.tcp_options(h).map_err(|e| errno_of(&e));
+    let tcp_opts = |core: &mut Core| core.tcp().options(h).map_err(|e| errno_of(&e));
     match (level, name) {
         (libc::SOL_SOCKET, libc::SO_TYPE) => int(if s.tcp {
             libc::SOCK_STREAM
@@ -117,14 +117,14 @@ pub(super) fn get(
         (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => int(s.stored.keep_intvl as i32),
         (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => int(s.stored.keep_cnt as i32),
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
-            let mss = core.tcp_info(h).ok().map(|i| i.mss);
+            let mss = core.tcp().info(h).ok().map(|i| i.mss);
             let set = tcp_opts(core)?.maxseg.map(u32::from);
             int(mss.or(set).unwrap_or(536) as i32)
         }
         (libc::IPPROTO_TCP, libc::TCP_INFO) => {
             let listening = s.phase == Phase::Listener;
             Ok(super::linux_tcp_info(
-                core.tcp_info(h).ok().as_ref(),
+                core.tcp().info(h).ok().as_ref(),
                 listening,
                 now,
             ))
@@ -147,7 +147,7 @@ pub(super) fn take_error(core: &mut Core, s: &mut Sock) -> i32 {
         return e;
     }
     let e = if s.tcp {
-        core.tcp_take_error(s.handle)
+        core.tcp_mut().take_error(s.handle)
     } else {
         core.udp_take_error(s.handle)
     };
@@ -270,9 +270,9 @@ fn set_tcp(
     h: crate::stack::SocketHandle,
     f: impl FnOnce(&mut crate::stack::TcpOptionsSet),
 ) -> Result<(), i32> {
-    let mut o = core.tcp_options(h).map_err(|e| errno_of(&e))?;
+    let mut o = core.tcp().options(h).map_err(|e| errno_of(&e))?;
     f(&mut o);
-    core.tcp_set_options(h, o).map_err(|e| errno_of(&e))
+    core.tcp_mut().set_options(h, o).map_err(|e| errno_of(&e))
 }
 
 fn set_udp(

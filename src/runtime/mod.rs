@@ -503,7 +503,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
         let now = shared.clock.now();
         let stop_at = shared.stop_at.load(Ordering::Acquire);
         if stop_at != u64::MAX
-            && (now.total_micros() >= stop_at || lock(&shared.state).core.tcp_lingering() == 0)
+            && (now.total_micros() >= stop_at || lock(&shared.state).core.tcp().lingering() == 0)
         {
             break;
         }
@@ -555,7 +555,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
                 busy = d.turn(&mut st, now, &changed);
                 // What the driver queued goes out in this batch.
                 st.core.poll_transmit(now, &mut tx);
-                if !busy && d.done() && st.core.tcp_lingering() == 0 {
+                if !busy && d.done() && st.core.tcp().lingering() == 0 {
                     finished = true;
                 }
             } else {

@@ -1,6 +1,11 @@
 //! ICMP and ICMPv6 as a host needs them: answering echo requests, sending
 //! errors (port and protocol unreachable, reassembly time exceeded) under a
-//! rate limit, and handing received errors to the socket they concern.
+//! rate limit, and handing received errors to the socket they concern, as
+//! a typed reason (`ReceivedError`, `Unreachable`) that the socket turns
+//! into Linux's errno only when a call reports it. Received time-exceeded
+//! errors are not passed on (Linux takes them as soft errors, which
+//! a socket sees only with IP_RECVERR). Must not touch sockets' state: the TCP and UDP modules
+//! decide what an error does to their socket.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -18,14 +23,45 @@ pub(crate) enum ErrorKind {
     ReassemblyTimeExceeded,
 }
 
-/// An ICMP error as received, reduced to what sockets care about.
+/// An ICMP error as received, reduced to what sockets care about. It
+/// travels to the socket as it is; a socket call turns it into an errno
+/// ([`Unreachable::errno`]) only when it reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReceivedError {
-    /// Port, protocol, host or network unreachable: fails a connect or
-    /// marks a connected socket (`ECONNREFUSED` / `EHOSTUNREACH`).
-    Unreachable { errno: i32 },
+    /// Destination unreachable: fails a connect or marks a connected
+    /// socket.
+    Unreachable(Unreachable),
     /// Fragmentation needed / packet too big, with the path MTU.
     PacketTooBig { mtu: u32 },
+}
+
+/// What a destination-unreachable error says was unreachable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unreachable {
+    /// Port unreachable (ICMPv4 code 3, ICMPv6 code 4): nobody listens.
+    Port,
+    /// Protocol unreachable (ICMPv4 code 2).
+    Protocol,
+    /// Network unreachable (ICMPv4 code 0), no route (ICMPv6 code 0).
+    Net,
+    /// Administratively prohibited (ICMPv6 code 1). ICMPv4's prohibited
+    /// codes are `Host`, as Linux reports them.
+    Prohibited,
+    /// Host unreachable, and every other code.
+    Host,
+}
+
+impl Unreachable {
+    /// The errno Linux reports for it (`icmp_err_convert`,
+    /// `icmpv6_err_convert`).
+    pub(crate) fn errno(self) -> i32 {
+        match self {
+            Unreachable::Port | Unreachable::Protocol => libc::ECONNREFUSED,
+            Unreachable::Net => libc::ENETUNREACH,
+            Unreachable::Prohibited => libc::EACCES,
+            Unreachable::Host => libc::EHOSTUNREACH,
+        }
+    }
 }
 
 /// RFC 1812 section 4.3.2.3 bounds an ICMPv4 error to 576 bytes; RFC 4443
@@ -68,15 +104,10 @@ impl Core {
                     D::FragRequired { next_hop_mtu } => ReceivedError::PacketTooBig {
                         mtu: u32::from(next_hop_mtu),
                     },
-                    D::PortUnreachable | D::ProtoUnreachable => ReceivedError::Unreachable {
-                        errno: libc::ECONNREFUSED,
-                    },
-                    D::NetUnreachable => ReceivedError::Unreachable {
-                        errno: libc::ENETUNREACH,
-                    },
-                    _ => ReceivedError::Unreachable {
-                        errno: libc::EHOSTUNREACH,
-                    },
+                    D::PortUnreachable => ReceivedError::Unreachable(Unreachable::Port),
+                    D::ProtoUnreachable => ReceivedError::Unreachable(Unreachable::Protocol),
+                    D::NetUnreachable => ReceivedError::Unreachable(Unreachable::Net),
+                    _ => ReceivedError::Unreachable(Unreachable::Host),
                 };
                 self.icmp_error_input(now, err, quoted);
             }
@@ -113,13 +144,13 @@ impl Core {
             }
             Icmpv6Repr::DstUnreachable { reason, quoted } => {
                 use icmpv6::DstUnreachable as D;
-                let errno = match reason {
-                    D::PortUnreachable => libc::ECONNREFUSED,
-                    D::NoRoute => libc::ENETUNREACH,
-                    D::AdminProhibited => libc::EACCES,
-                    _ => libc::EHOSTUNREACH,
+                let what = match reason {
+                    D::PortUnreachable => Unreachable::Port,
+                    D::NoRoute => Unreachable::Net,
+                    D::AdminProhibited => Unreachable::Prohibited,
+                    _ => Unreachable::Host,
                 };
-                self.icmp_error_input(now, ReceivedError::Unreachable { errno }, quoted);
+                self.icmp_error_input(now, ReceivedError::Unreachable(what), quoted);
             }
             Icmpv6Repr::PacketTooBig { mtu, quoted } => {
                 self.icmp_error_input(now, ReceivedError::PacketTooBig { mtu }, quoted);
@@ -147,7 +178,7 @@ impl Core {
         let dst_port = u16::from_be_bytes([ports[2], ports[3]]);
         let matched = match view.protocol {
             IpProtocol::Udp => self.udp_icmp_error(err, view.dst, src_port, dst_port),
-            IpProtocol::Tcp => self.tcp_icmp_error(
+            IpProtocol::Tcp => self.tcp_mut().icmp_error(
                 now,
                 err,
                 SocketAddr::new(view.src, src_port),

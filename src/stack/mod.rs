@@ -1,13 +1,20 @@
 //! The sans-IO stack core.
 //!
 //! Owns the host's view of the link: its addresses, the demultiplexing of
-//! arriving datagrams to ICMP, UDP and TCP, fragment reassembly state, the
-//! socket table and the queue of datagrams to send. Takes time as an
-//! argument; never reads a clock, never touches a device.
+//! arriving datagrams to ICMP (`icmp.rs`), UDP (`udp.rs`) and TCP
+//! (`tcp/`, reached as [`Core::tcp`] and [`Core::tcp_mut`]), fragment
+//! reassembly state, what TCP and UDP sockets share (`socket.rs`: the
+//! socket table, port tables, dual-stack address rules) and the queue of
+//! datagrams to send (`output.rs`). Takes time as an argument; never reads
+//! a clock, never touches a device; the inside of a TCP connection is the
+//! engine's (`crate::tcp`).
 //!
 //! Errors returned to socket callers are `io::Error`s made from the errno
 //! the kernel would give (`EADDRINUSE`, `EAGAIN`...), so the library maps
 //! them to `ErrorKind`s and the shim passes the errno through unchanged.
+//! Inside the core a reason travels typed (an ICMP error is an
+//! `icmp::Unreachable`, a connection's failure a `tcp::TcpError`) and
+//! becomes an errno only in the socket call that reports it.
 
 mod icmp;
 mod output;
@@ -16,12 +23,11 @@ mod tcp;
 mod udp;
 
 #[cfg(test)]
-mod tcp_tests;
-#[cfg(test)]
 mod tests;
 
 pub use socket::SocketHandle;
-pub use tcp::{Readiness, Shutdown, TcpInfo, TcpOptionsSet};
+pub(crate) use socket::present;
+pub use tcp::{Readiness, Shutdown, Tcp, TcpInfo, TcpMut, TcpOptionsSet};
 pub use udp::{UdpDatagram, UdpOptions};
 
 use std::collections::VecDeque;
@@ -34,7 +40,7 @@ use crate::rand::Rng;
 use crate::time::Instant;
 use crate::wire::{self, IpProtocol, IpView};
 
-use socket::Slab;
+use socket::{EPHEMERAL, PortTable, Slab};
 
 /// How a [`Core`] is set up.
 #[derive(Clone, Debug)]
@@ -198,7 +204,7 @@ pub struct Core {
     /// Buffers of sent datagrams ([`Core::recycle`]), built into next.
     spare: Vec<Packet>,
     sockets: Slab<Socket>,
-    udp_ports: udp::PortTable,
+    udp_ports: PortTable,
     tcp_tables: tcp::TcpTables,
     /// Sockets whose readiness may have changed since the last
     /// [`Core::take_changed`].
@@ -240,7 +246,7 @@ impl Core {
             tx: VecDeque::new(),
             spare: Vec::new(),
             sockets: Slab::new(cfg.max_sockets),
-            udp_ports: udp::PortTable::default(),
+            udp_ports: PortTable::default(),
             tcp_tables: tcp::TcpTables::new(isn_secret, cookie_secret),
             changed: Vec::new(),
             counters: Counters::default(),
@@ -388,7 +394,7 @@ impl Core {
             (IpProtocol::Icmp, IpAddr::V4(_)) => self.icmpv4_input(now, &arrival),
             (IpProtocol::Icmpv6, IpAddr::V6(_)) => self.icmpv6_input(now, &arrival),
             (IpProtocol::Udp, _) => self.udp_input(now, &arrival),
-            (IpProtocol::Tcp, _) => self.tcp_input(now, &arrival),
+            (IpProtocol::Tcp, _) => self.tcp_mut().input(now, &arrival),
             _ => {
                 self.counters.unknown_protocol += 1;
                 if arrival.src.is_ipv4() {
@@ -409,7 +415,7 @@ impl Core {
         }
         let mut local = Vec::new();
         for _ in 0..LOCAL_ROUNDS {
-            self.tcp_poll(now);
+            self.tcp_mut().poll(now);
             self.counters.ip_out += self.tx.len() as u64;
             let (addr, addr6) = (self.cfg.addr, self.cfg.addr6);
             for p in self.tx.drain(..) {
@@ -464,7 +470,7 @@ impl Core {
         if !self.tx.is_empty() {
             return Some(Instant::ZERO);
         }
-        match (self.reassembler.next_timeout(), self.tcp_poll_at()) {
+        match (self.reassembler.next_timeout(), self.tcp().poll_at()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -486,7 +492,7 @@ impl Core {
     /// since the waiter's operation changed it.
     pub fn note_waiting(&mut self, h: SocketHandle) {
         if let Some(Socket::Tcp(_)) = self.sockets.get(h) {
-            let _ = self.tcp_readiness(h);
+            let _ = self.tcp_mut().readiness(h);
         }
     }
 
@@ -497,7 +503,7 @@ impl Core {
     /// Candidate ephemeral ports in the order to try them (RFC 6056
     /// algorithm 1: a random start in Linux's range, then the next ones).
     pub(crate) fn ephemeral_ports(&mut self) -> impl Iterator<Item = u16> + use<> {
-        let (lo, hi) = (*udp::EPHEMERAL.start(), *udp::EPHEMERAL.end());
+        let (lo, hi) = (*EPHEMERAL.start(), *EPHEMERAL.end());
         let span = u64::from(hi - lo) + 1;
         let start = self.rng.below(span);
         (0..span).map(move |i| lo + ((start + i) % span) as u16)
@@ -526,7 +532,7 @@ impl Core {
                 Ok(())
             }
             Some(Socket::Tcp(s)) if !s.is_orphan() => {
-                self.tcp_close(h);
+                self.tcp_mut().close(h);
                 Ok(())
             }
             _ => Err(errno(libc::EBADF)),

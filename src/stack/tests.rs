@@ -428,6 +428,63 @@ fn port_unreachable_surfaces_as_connection_refused_on_connected_socket() {
 }
 
 #[test]
+fn each_unreachable_code_reaches_a_connected_socket_as_linuxs_errno() {
+    use icmpv4::DstUnreachable as D4;
+    use icmpv6::DstUnreachable as D6;
+    let v4 = [
+        (D4::PortUnreachable, libc::ECONNREFUSED),
+        (D4::ProtoUnreachable, libc::ECONNREFUSED),
+        (D4::NetUnreachable, libc::ENETUNREACH),
+        (D4::HostUnreachable, libc::EHOSTUNREACH),
+        (D4::Other(13), libc::EHOSTUNREACH),
+    ];
+    for (reason, want) in v4 {
+        let mut a = core();
+        let s = a.udp_socket(false).unwrap();
+        a.udp_connect(s, sa(PEER4, 9)).unwrap();
+        a.udp_send_to(Instant::ZERO, s, b"anyone?", None).unwrap();
+        let sent = drain(&mut a, Instant::ZERO).remove(0);
+        let err = Icmpv4Repr::DstUnreachable {
+            reason,
+            quoted: &sent,
+        };
+        let mut m = vec![0u8; err.buffer_len()];
+        err.emit(&mut m).unwrap();
+        a.input(
+            Instant::ZERO,
+            &ip_packet(PEER4.into(), US4.into(), IpProtocol::Icmp, &m),
+        );
+        let e = a.udp_recv(s, false).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(want), "{reason:?}");
+    }
+    let v6 = [
+        (D6::PortUnreachable, libc::ECONNREFUSED),
+        (D6::NoRoute, libc::ENETUNREACH),
+        (D6::AdminProhibited, libc::EACCES),
+        (D6::AddrUnreachable, libc::EHOSTUNREACH),
+    ];
+    for (reason, want) in v6 {
+        let mut a = core();
+        let s = a.udp_socket(true).unwrap();
+        a.udp_connect(s, sa(PEER6, 9)).unwrap();
+        a.udp_send_to(Instant::ZERO, s, b"anyone?", None).unwrap();
+        let sent = drain(&mut a, Instant::ZERO).remove(0);
+        let err = Icmpv6Repr::DstUnreachable {
+            reason,
+            quoted: &sent,
+        };
+        let mut m = vec![0u8; err.buffer_len()];
+        err.emit(&mut m, PEER6, US6).unwrap();
+        a.input(
+            Instant::ZERO,
+            &ip_packet(PEER6.into(), US6.into(), IpProtocol::Icmpv6, &m),
+        );
+        let e = a.udp_take_error(s).unwrap().unwrap();
+        assert_eq!(e.raw_os_error(), Some(want), "{reason:?}");
+    }
+}
+
+#[test]
 fn udp_receive_queue_is_bounded_and_counts_drops() {
     let mut a = Core::new(CoreConfig {
         udp_recv_buf: 1000,
@@ -615,8 +672,8 @@ fn a_corrupted_datagram_is_dropped_unless_the_link_vouched_for_it() {
 #[test]
 fn a_corrupted_tcp_segment_is_dropped_unless_the_link_vouched_for_it() {
     let mut b = peer_core();
-    let c = b.tcp_socket(false).unwrap();
-    b.tcp_connect(Instant::ZERO, c, sa(US4, 80)).unwrap();
+    let c = b.tcp_mut().socket(false).unwrap();
+    b.tcp_mut().connect(Instant::ZERO, c, sa(US4, 80)).unwrap();
     let mut out = drain(&mut b, Instant::ZERO);
     assert_eq!(out.len(), 1, "the SYN");
     let mut syn = out.remove(0);
@@ -641,8 +698,8 @@ fn packets_built_in_dirty_recycled_buffers_equal_ones_built_fresh() {
         let u = b.udp_socket(false).unwrap();
         b.udp_send_to(Instant::ZERO, u, b"ping", Some(sa(US4, 9)))
             .unwrap();
-        let t = b.tcp_socket(false).unwrap();
-        b.tcp_connect(Instant::ZERO, t, sa(US4, 80)).unwrap();
+        let t = b.tcp_mut().socket(false).unwrap();
+        b.tcp_mut().connect(Instant::ZERO, t, sa(US4, 80)).unwrap();
         let u6 = b.udp_socket(true).unwrap();
         b.udp_send_to(Instant::ZERO, u6, &[7; 1000], Some(sa(US6, 9)))
             .unwrap();

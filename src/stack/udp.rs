@@ -3,19 +3,20 @@
 //!
 //! Addressing follows Linux: an IPv6 socket bound to `::` also receives
 //! IPv4 datagrams (seen as IPv4-mapped addresses) unless it is v6-only; an
-//! IPv4 datagram to a v6 socket's mapped address works the same way.
+//! IPv4 datagram to a v6 socket's mapped address works the same way. Those
+//! rules, the port table and the ephemeral range are `socket.rs`'s, shared
+//! with TCP. Must not touch TCP sockets or the ICMP wire format (an error
+//! arrives as `icmp::ReceivedError`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::icmp::{ErrorKind, ReceivedError};
+use super::icmp::{ErrorKind, ReceivedError, Unreachable};
+use super::socket::{BindAddr, canonical, present};
 use super::{Arrival, Core, Socket, SocketHandle, errno};
 use crate::time::Instant;
 use crate::wire::{IpProtocol, UdpRepr};
-
-/// Linux's default ephemeral port range (`ip_local_port_range`).
-pub(crate) const EPHEMERAL: core::ops::RangeInclusive<u16> = 32768..=60999;
 
 /// The largest UDP payload: 65,535 minus the IPv4 and UDP headers. IPv6
 /// could carry 8 bytes more without a jumbogram; Linux allows 65,527 there.
@@ -47,9 +48,9 @@ pub(crate) struct UdpSocket {
     rx: VecDeque<UdpDatagram>,
     rx_bytes: usize,
     rx_cap: usize,
-    /// A pending asynchronous error (errno) for the next call, as Linux
-    /// reports ICMP errors on connected sockets.
-    error: Option<i32>,
+    /// A pending asynchronous error for the next call, as Linux reports
+    /// ICMP errors on connected sockets; its errno is made when reported.
+    error: Option<Unreachable>,
 }
 
 impl UdpSocket {
@@ -57,51 +58,24 @@ impl UdpSocket {
         self.local.port()
     }
 
+    /// What the socket's bind claims.
+    fn bind_addr(&self) -> BindAddr {
+        BindAddr {
+            ip: self.local.ip(),
+            v6: self.v6,
+            v6only: self.v6only,
+        }
+    }
+
     /// Whether a datagram to `dst` (a local address, in the datagram's own
     /// family) is for this socket's bound address.
     fn accepts(&self, dst: IpAddr) -> bool {
-        match (self.local.ip(), dst) {
-            (IpAddr::V4(l), IpAddr::V4(d)) => l.is_unspecified() || l == d,
-            (IpAddr::V6(l), IpAddr::V6(d)) => l.is_unspecified() || l == d,
-            (IpAddr::V6(l), IpAddr::V4(d)) => {
-                (l.is_unspecified() && !self.v6only) || l.to_ipv4_mapped() == Some(d)
-            }
-            (IpAddr::V4(_), IpAddr::V6(_)) => false,
-        }
+        self.bind_addr().accepts(dst)
     }
 
     /// Whether a connected socket takes datagrams from `from`.
     fn accepts_from(&self, from: SocketAddr) -> bool {
         self.remote.is_none_or(|r| r == from)
-    }
-
-    fn covers_family_v4(&self) -> bool {
-        !self.v6
-            || (!self.v6only && self.local.ip().is_unspecified())
-            || matches!(self.local.ip(), IpAddr::V6(a) if a.to_ipv4_mapped().is_some())
-    }
-
-    fn covers_family_v6(&self) -> bool {
-        self.v6 && !matches!(self.local.ip(), IpAddr::V6(a) if a.to_ipv4_mapped().is_some())
-    }
-
-    /// Whether this socket and `other`'s bind address on the same port
-    /// would both claim some datagram (Linux's bind conflict rule).
-    fn conflicts(&self, other_ip: IpAddr, other_v6: bool, other_v6only: bool) -> bool {
-        let probe = UdpSocket {
-            v6: other_v6,
-            local: SocketAddr::new(other_ip, 0),
-            v6only: other_v6only,
-            ..UdpSocket::new(other_v6, 0)
-        };
-        let overlap_v4 = self.covers_family_v4() && probe.covers_family_v4();
-        let overlap_v6 = self.covers_family_v6() && probe.covers_family_v6();
-        if !(overlap_v4 || overlap_v6) {
-            return false;
-        }
-        let a = canonical(self.local.ip());
-        let b = canonical(other_ip);
-        a.is_unspecified() || b.is_unspecified() || a == b
     }
 
     fn new(v6: bool, rx_cap: usize) -> UdpSocket {
@@ -121,39 +95,6 @@ impl UdpSocket {
             rx_bytes: 0,
             rx_cap,
             error: None,
-        }
-    }
-
-    /// `from` as this socket's family presents it.
-    fn present(&self, from: SocketAddr) -> SocketAddr {
-        match (self.v6, from.ip()) {
-            (true, IpAddr::V4(a)) => SocketAddr::new(a.to_ipv6_mapped().into(), from.port()),
-            _ => from,
-        }
-    }
-}
-
-/// An IPv4-mapped IPv6 address as the IPv4 address it stands for.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(a) => a.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// Bound UDP ports: port -> sockets bound to it, most recent last.
-#[derive(Default)]
-pub(crate) struct PortTable {
-    ports: HashMap<u16, Vec<SocketHandle>>,
-}
-
-impl PortTable {
-    pub(crate) fn remove(&mut self, port: u16, h: SocketHandle) {
-        if let Some(list) = self.ports.get_mut(&port) {
-            list.retain(|x| *x != h);
-            if list.is_empty() {
-                self.ports.remove(&port);
-            }
         }
     }
 }
@@ -230,16 +171,18 @@ impl Core {
         };
         let s = self.udp(h)?;
         s.local = SocketAddr::new(addr.ip(), port);
-        self.udp_ports.ports.entry(port).or_default().push(h);
+        self.udp_ports.insert(port, h);
         Ok(())
     }
 
     fn udp_port_free(&self, port: u16, ip: IpAddr, v6: bool, v6only: bool, reuse: bool) -> bool {
-        let Some(list) = self.udp_ports.ports.get(&port) else {
+        let Some(list) = self.udp_ports.get(port) else {
             return true;
         };
         list.iter().all(|&other| match self.sockets.get(other) {
-            Some(Socket::Udp(o)) => (reuse && o.reuse) || !o.conflicts(ip, v6, v6only),
+            Some(Socket::Udp(o)) => {
+                (reuse && o.reuse) || !o.bind_addr().overlaps(BindAddr { ip, v6, v6only })
+            }
             _ => true,
         })
     }
@@ -322,7 +265,7 @@ impl Core {
         let (v6, v6only, remote) = {
             let s = self.udp(h)?;
             if let Some(e) = s.error.take() {
-                return Err(errno(e));
+                return Err(errno(e.errno()));
             }
             (s.v6, s.v6only, s.remote)
         };
@@ -365,7 +308,7 @@ impl Core {
     pub fn udp_recv(&mut self, h: SocketHandle, peek: bool) -> io::Result<UdpDatagram> {
         let s = self.udp(h)?;
         if let Some(e) = s.error.take() {
-            return Err(errno(e));
+            return Err(errno(e.errno()));
         }
         let d = if peek {
             s.rx.front().cloned()
@@ -381,7 +324,7 @@ impl Core {
 
     /// Takes the pending error, if any (SO_ERROR).
     pub fn udp_take_error(&mut self, h: SocketHandle) -> io::Result<Option<io::Error>> {
-        Ok(self.udp(h)?.error.take().map(errno))
+        Ok(self.udp(h)?.error.take().map(|e| errno(e.errno())))
     }
 
     /// Readiness of a UDP socket: (readable, pending error).
@@ -407,7 +350,7 @@ impl Core {
             return;
         };
         let from = SocketAddr::new(arrival.src, repr.src_port);
-        let target = self.udp_ports.ports.get(&repr.dst_port).and_then(|list| {
+        let target = self.udp_ports.get(repr.dst_port).and_then(|list| {
             // The most recently bound socket wins among equals; a connected
             // socket whose peer matches, or a specific bind address, beats
             // a wildcard.
@@ -438,7 +381,7 @@ impl Core {
         }
         s.rx_bytes += data.len();
         let d = UdpDatagram {
-            from: s.present(from),
+            from: present(s.v6, from),
             to: arrival.dst,
             data: data.to_vec(),
         };
@@ -457,10 +400,10 @@ impl Core {
         src_port: u16,
         dst_port: u16,
     ) -> bool {
-        let ReceivedError::Unreachable { errno } = err else {
+        let ReceivedError::Unreachable(what) = err else {
             return false;
         };
-        let Some(list) = self.udp_ports.ports.get(&src_port) else {
+        let Some(list) = self.udp_ports.get(src_port) else {
             return false;
         };
         let peer = SocketAddr::new(canonical(dst), dst_port);
@@ -470,7 +413,7 @@ impl Core {
                 && s.remote
                     .is_some_and(|r| SocketAddr::new(canonical(r.ip()), r.port()) == peer)
             {
-                s.error = Some(errno);
+                s.error = Some(what);
                 hit.push(h);
             }
         }

@@ -20,7 +20,9 @@
 //! bit), and come back in the ACK's TSecr. Without timestamps only the MSS
 //! survives.
 //!
-//! Owns the cookie secret and format. Must not touch listener state.
+//! Owns the cookie secret and format, the SYN-ACK that carries a cookie,
+//! and the connection rebuilt from one. Must not touch listener state
+//! (which listener sent cookies, its queues: the core's).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
@@ -106,6 +108,32 @@ impl SynCookies {
             let expected = ((t & 0xff) << 24) | self.hash(local, remote, client_isn, t, idx) | idx;
             (expected == cookie).then_some(MSS_TABLE[idx as usize])
         })
+    }
+
+    /// The stateless SYN-ACK that answers `syn` when the listener's SYN
+    /// queue is full (RFC 4987 section 3.6): its sequence number is the
+    /// cookie, its options those of [`cookie_syn_ack_options`], its window
+    /// the connection's receive buffer (unscaled, as in any SYN-ACK).
+    /// `cfg` is the configuration the connection will have.
+    pub fn syn_ack(
+        &self,
+        cfg: &TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        syn: &TcpRepr,
+        now: Instant,
+    ) -> TcpRepr {
+        let cookie = self.make(local, remote, syn.seq, syn.options.mss, now);
+        TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            seq: cookie,
+            ack: syn.seq.wrapping_add(1),
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window: cfg.recv_buf.min(0xffff) as u16,
+            urgent: 0,
+            options: cookie_syn_ack_options(cfg, syn, cookie, now),
+        }
     }
 }
 
@@ -288,6 +316,40 @@ mod tests {
             sent.iter().all(|s| !s.flags.contains(TcpFlags::SYN)),
             "no SYN-ACK resent"
         );
+    }
+
+    #[test]
+    fn syn_ack_carries_the_cookie_and_acknowledges_the_syn() {
+        let c = SynCookies::new(4);
+        let (l, r) = addrs();
+        let now = Instant::from_millis(3000);
+        let cfg = TcpConfig {
+            recv_buf: 1 << 20,
+            ..TcpConfig::default()
+        };
+        let syn = TcpRepr {
+            src_port: 40000,
+            dst_port: 80,
+            seq: 4321,
+            flags: TcpFlags::SYN,
+            window: 64240,
+            options: TcpOptions {
+                mss: Some(1460),
+                ..TcpOptions::default()
+            },
+            ..TcpRepr::default()
+        };
+        let reply = c.syn_ack(&cfg, l, r, &syn, now);
+        assert_eq!((reply.src_port, reply.dst_port), (80, 40000));
+        assert_eq!(reply.flags, TcpFlags::SYN | TcpFlags::ACK);
+        assert_eq!(reply.ack, 4322);
+        assert_eq!(reply.window, 0xffff, "a SYN-ACK's window is unscaled");
+        assert_eq!(reply.seq, c.make(l, r, 4321, Some(1460), now));
+        assert_eq!(
+            reply.options,
+            cookie_syn_ack_options(&cfg, &syn, reply.seq, now)
+        );
+        assert_eq!(c.check(l, r, &ack_for(reply.seq, 4321), now), Some(1460));
     }
 
     #[test]

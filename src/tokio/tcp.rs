@@ -71,7 +71,7 @@ impl TcpListener {
     /// Polls for a connection; `Pending` registers `cx`'s waker.
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         let sock = self.inner.sock();
-        let (h, peer) = ready!(sock.poll_op(cx, |core, _| core.tcp_accept(sock.handle)))?;
+        let (h, peer) = ready!(sock.poll_op(cx, |core, _| core.tcp_mut().accept(sock.handle)))?;
         Poll::Ready(Ok((
             TcpStream {
                 inner: self.inner.accepted(h),
@@ -169,7 +169,7 @@ impl TcpStream {
             if buf.is_empty() {
                 return Poll::Ready(Ok(0));
             }
-            sock.poll_op(cx, |core, _| core.tcp_recv(sock.handle, buf, true))
+            sock.poll_op(cx, |core, _| core.tcp_mut().recv(sock.handle, buf, true))
         })
         .await
     }
@@ -206,7 +206,7 @@ pub(super) fn poll_read(
     }
     let sock = s.sock();
     let dst = buf.initialize_unfilled();
-    let n = ready!(sock.poll_op(cx, |core, _| core.tcp_recv(sock.handle, dst, false)))?;
+    let n = ready!(sock.poll_op(cx, |core, _| core.tcp_mut().recv(sock.handle, dst, false)))?;
     buf.advance(n);
     Poll::Ready(Ok(()))
 }
@@ -222,7 +222,7 @@ pub(super) fn poll_write(
         return Poll::Ready(Ok(0));
     }
     let sock = s.sock();
-    sock.poll_op(cx, |core, _| core.tcp_send(sock.handle, data))
+    sock.poll_op(cx, |core, _| core.tcp_mut().send(sock.handle, data))
 }
 
 /// Sends FIN (after what was written); never waits.

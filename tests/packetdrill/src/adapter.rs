@@ -639,7 +639,7 @@ fn follow_tcp_ecn_sysctl() {
         _ => return,
     };
     if let Some(a) = adapter() {
-        a.rt.with_core(|core, _| core.set_tcp_ecn(ecn));
+        a.rt.with_core(|core, _| core.tcp_mut().set_ecn(ecn));
     }
 }
 

@@ -1,10 +1,10 @@
-//! TCP through the core: two cores exchanging datagrams directly, with a
-//! virtual clock.
+//! The core's TCP sockets: two cores exchanging datagrams directly, with
+//! a virtual clock.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use super::*;
+use crate::stack::*;
 use crate::tcp::State;
 use crate::wire::{TcpFlags, TcpRepr, parse_ip};
 
@@ -66,7 +66,7 @@ impl Pair {
 
 impl Core {
     fn tcp_tables_idle(&self) -> bool {
-        self.tcp_poll_at().is_none_or(|t| t > Instant::ZERO) && self.tx.is_empty()
+        self.tcp().poll_at().is_none_or(|t| t > Instant::ZERO) && self.tx.is_empty()
     }
 }
 
@@ -95,25 +95,25 @@ fn sa(ip: impl Into<std::net::IpAddr>, port: u16) -> SocketAddr {
 }
 
 fn listener(c: &mut Core, v6: bool, port: u16) -> SocketHandle {
-    let l = c.tcp_socket(v6).unwrap();
+    let l = c.tcp_mut().socket(v6).unwrap();
     let any = if v6 {
         sa(Ipv6Addr::UNSPECIFIED, port)
     } else {
         sa(Ipv4Addr::UNSPECIFIED, port)
     };
-    c.tcp_bind(l, any).unwrap();
-    c.tcp_listen(l, 16).unwrap();
+    c.tcp_mut().bind(l, any).unwrap();
+    c.tcp_mut().listen(l, 16).unwrap();
     l
 }
 
 fn connected(p: &mut Pair, v6: bool) -> (SocketHandle, SocketHandle) {
     let l = listener(&mut p.a, v6, 80);
-    let c = p.b.tcp_socket(v6).unwrap();
+    let c = p.b.tcp_mut().socket(v6).unwrap();
     let dst = if v6 { sa(US6, 80) } else { sa(US4, 80) };
-    p.b.tcp_connect(p.now, c, dst).unwrap();
+    p.b.tcp_mut().connect(p.now, c, dst).unwrap();
     p.run(50);
-    let (s, from) = p.a.tcp_accept(l).unwrap();
-    let (local, _) = p.b.tcp_addrs(c).unwrap();
+    let (s, from) = p.a.tcp_mut().accept(l).unwrap();
+    let (local, _) = p.b.tcp().addrs(c).unwrap();
     assert_eq!(from, local.unwrap());
     (s, c)
 }
@@ -123,18 +123,18 @@ fn listener_accepts_and_data_flows_both_ways_v4_and_v6() {
     for v6 in [false, true] {
         let mut p = Pair::new();
         let (s, c) = connected(&mut p, v6);
-        assert!(p.b.tcp_readiness(c).unwrap().writable);
-        assert_eq!(p.b.tcp_send(c, b"hello").unwrap(), 5);
+        assert!(p.b.tcp_mut().readiness(c).unwrap().writable);
+        assert_eq!(p.b.tcp_mut().send(c, b"hello").unwrap(), 5);
         p.run(50);
         let mut buf = [0u8; 16];
-        assert_eq!(p.a.tcp_recv(s, &mut buf, false).unwrap(), 5);
+        assert_eq!(p.a.tcp_mut().recv(s, &mut buf, false).unwrap(), 5);
         assert_eq!(&buf[..5], b"hello");
-        assert_eq!(p.a.tcp_send(s, b"world!").unwrap(), 6);
+        assert_eq!(p.a.tcp_mut().send(s, b"world!").unwrap(), 6);
         p.run(50);
-        assert_eq!(p.b.tcp_recv(c, &mut buf, true).unwrap(), 6);
-        assert_eq!(p.b.tcp_recv(c, &mut buf, false).unwrap(), 6);
+        assert_eq!(p.b.tcp_mut().recv(c, &mut buf, true).unwrap(), 6);
+        assert_eq!(p.b.tcp_mut().recv(c, &mut buf, false).unwrap(), 6);
         assert_eq!(&buf[..6], b"world!");
-        let e = p.b.tcp_recv(c, &mut buf, false).unwrap_err();
+        let e = p.b.tcp_mut().recv(c, &mut buf, false).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EAGAIN));
     }
 }
@@ -142,13 +142,13 @@ fn listener_accepts_and_data_flows_both_ways_v4_and_v6() {
 #[test]
 fn connect_to_closed_port_is_refused_by_rst() {
     let mut p = Pair::new();
-    let c = p.b.tcp_socket(false).unwrap();
-    p.b.tcp_connect(p.now, c, sa(US4, 81)).unwrap();
+    let c = p.b.tcp_mut().socket(false).unwrap();
+    p.b.tcp_mut().connect(p.now, c, sa(US4, 81)).unwrap();
     p.run(50);
     assert_eq!(p.a.counters().tcp_no_socket, 1);
-    let r = p.b.tcp_readiness(c).unwrap();
+    let r = p.b.tcp_mut().readiness(c).unwrap();
     assert!(r.error && r.writable);
-    let e = p.b.tcp_take_error(c).unwrap().unwrap();
+    let e = p.b.tcp_mut().take_error(c).unwrap().unwrap();
     assert_eq!(e.raw_os_error(), Some(libc::ECONNREFUSED));
 }
 
@@ -156,18 +156,18 @@ fn connect_to_closed_port_is_refused_by_rst() {
 fn close_walks_both_sides_to_closed_and_time_wait_and_frees_orphans() {
     let mut p = Pair::new();
     let (s, c) = connected(&mut p, false);
-    p.b.tcp_send(c, b"bye").unwrap();
+    p.b.tcp_mut().send(c, b"bye").unwrap();
     p.b.close(c).unwrap();
     p.run(50);
     let mut buf = [0u8; 8];
-    assert_eq!(p.a.tcp_recv(s, &mut buf, false).unwrap(), 3);
+    assert_eq!(p.a.tcp_mut().recv(s, &mut buf, false).unwrap(), 3);
     assert_eq!(
-        p.a.tcp_recv(s, &mut buf, false).unwrap(),
+        p.a.tcp_mut().recv(s, &mut buf, false).unwrap(),
         0,
         "EOF after FIN"
     );
-    assert!(p.a.tcp_readiness(s).unwrap().read_closed);
-    assert_eq!(p.a.tcp_info(s).unwrap().state, State::CloseWait);
+    assert!(p.a.tcp_mut().readiness(s).unwrap().read_closed);
+    assert_eq!(p.a.tcp().info(s).unwrap().state, State::CloseWait);
     p.a.close(s).unwrap();
     p.run(50);
     // The active closer (b) sits in TIME-WAIT for 60 s, then its slot goes.
@@ -182,27 +182,27 @@ fn close_walks_both_sides_to_closed_and_time_wait_and_frees_orphans() {
 fn half_close_lets_the_other_direction_keep_flowing() {
     let mut p = Pair::new();
     let (s, c) = connected(&mut p, false);
-    p.b.tcp_shutdown(c, Shutdown::Write).unwrap();
+    p.b.tcp_mut().shutdown(c, Shutdown::Write).unwrap();
     p.run(50);
     let mut buf = [0u8; 8];
-    assert_eq!(p.a.tcp_recv(s, &mut buf, false).unwrap(), 0);
+    assert_eq!(p.a.tcp_mut().recv(s, &mut buf, false).unwrap(), 0);
     assert_eq!(
-        p.b.tcp_send(c, b"x").unwrap_err().raw_os_error(),
+        p.b.tcp_mut().send(c, b"x").unwrap_err().raw_os_error(),
         Some(libc::EPIPE)
     );
-    p.a.tcp_send(s, b"still").unwrap();
+    p.a.tcp_mut().send(s, b"still").unwrap();
     p.run(50);
-    assert_eq!(p.b.tcp_recv(c, &mut buf, false).unwrap(), 5);
+    assert_eq!(p.b.tcp_mut().recv(c, &mut buf, false).unwrap(), 5);
 }
 
 #[test]
 fn abort_sends_rst_and_peer_sees_connection_reset() {
     let mut p = Pair::new();
     let (s, c) = connected(&mut p, false);
-    p.b.tcp_abort(c).unwrap();
+    p.b.tcp_mut().abort(c).unwrap();
     p.run(50);
     let mut buf = [0u8; 8];
-    let e = p.a.tcp_recv(s, &mut buf, false).unwrap_err();
+    let e = p.a.tcp_mut().recv(s, &mut buf, false).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET));
 }
 
@@ -232,40 +232,40 @@ fn segment_to_no_socket_gets_rst_with_the_right_numbers() {
 #[test]
 fn full_accept_queue_drops_the_handshake_until_accept_makes_room() {
     let mut p = Pair::new();
-    let l = p.a.tcp_socket(false).unwrap();
-    p.a.tcp_bind(l, sa(US4, 80)).unwrap();
-    p.a.tcp_listen(l, 1).unwrap();
-    let c1 = p.b.tcp_socket(false).unwrap();
-    let c2 = p.b.tcp_socket(false).unwrap();
-    p.b.tcp_connect(p.now, c1, sa(US4, 80)).unwrap();
+    let l = p.a.tcp_mut().socket(false).unwrap();
+    p.a.tcp_mut().bind(l, sa(US4, 80)).unwrap();
+    p.a.tcp_mut().listen(l, 1).unwrap();
+    let c1 = p.b.tcp_mut().socket(false).unwrap();
+    let c2 = p.b.tcp_mut().socket(false).unwrap();
+    p.b.tcp_mut().connect(p.now, c1, sa(US4, 80)).unwrap();
     p.run(100);
-    p.b.tcp_connect(p.now, c2, sa(US4, 80)).unwrap();
+    p.b.tcp_mut().connect(p.now, c2, sa(US4, 80)).unwrap();
     p.run(100);
     // c1 waits in the accept queue, which is full: c2's SYN is dropped.
     assert!(p.a.counters().tcp_listen_overflows >= 1);
-    assert!(p.a.tcp_accept(l).is_ok());
-    assert!(p.a.tcp_accept(l).is_err());
+    assert!(p.a.tcp_mut().accept(l).is_ok());
+    assert!(p.a.tcp_mut().accept(l).is_err());
     // c2, still connecting, cannot queue data yet (EAGAIN, as Linux);
     // it retransmits its SYN after the initial RTO (1 s) and gets in.
     assert_eq!(
-        p.b.tcp_send(c2, b"late").unwrap_err().raw_os_error(),
+        p.b.tcp_mut().send(c2, b"late").unwrap_err().raw_os_error(),
         Some(libc::EAGAIN)
     );
     p.advance(Duration::from_millis(1200));
-    let (s2, _) = p.a.tcp_accept(l).unwrap();
-    p.b.tcp_send(c2, b"late").unwrap();
+    let (s2, _) = p.a.tcp_mut().accept(l).unwrap();
+    p.b.tcp_mut().send(c2, b"late").unwrap();
     p.run(50);
     let mut buf = [0u8; 8];
-    assert_eq!(p.a.tcp_recv(s2, &mut buf, false).unwrap(), 4);
+    assert_eq!(p.a.tcp_mut().recv(s2, &mut buf, false).unwrap(), 4);
 }
 
 #[test]
 fn tcp_bind_conflicts_and_listener_reuse_rules() {
     let mut c = Core::new(CoreConfig::default());
     let a = listener(&mut c, false, 80);
-    let b = c.tcp_socket(false).unwrap();
+    let b = c.tcp_mut().socket(false).unwrap();
     assert_eq!(
-        c.tcp_bind(b, sa(US4, 80)).unwrap_err().raw_os_error(),
+        c.tcp_mut().bind(b, sa(US4, 80)).unwrap_err().raw_os_error(),
         Some(libc::EADDRINUSE)
     );
     // SO_REUSEADDR does not let a second socket share a listening port.
@@ -273,57 +273,59 @@ fn tcp_bind_conflicts_and_listener_reuse_rules() {
         reuse_addr: true,
         ..TcpOptionsSet::default()
     };
-    c.tcp_set_options(a, opts).unwrap();
-    c.tcp_set_options(b, opts).unwrap();
+    c.tcp_mut().set_options(a, opts).unwrap();
+    c.tcp_mut().set_options(b, opts).unwrap();
     assert_eq!(
-        c.tcp_bind(b, sa(US4, 80)).unwrap_err().raw_os_error(),
+        c.tcp_mut().bind(b, sa(US4, 80)).unwrap_err().raw_os_error(),
         Some(libc::EADDRINUSE)
     );
     // Two sockets sharing a port by SO_REUSEADDR cannot both listen.
-    let r1 = c.tcp_socket(false).unwrap();
-    let r2 = c.tcp_socket(false).unwrap();
+    let r1 = c.tcp_mut().socket(false).unwrap();
+    let r2 = c.tcp_mut().socket(false).unwrap();
     for r in [r1, r2] {
-        c.tcp_set_options(r, opts).unwrap();
-        c.tcp_bind(r, sa(US4, 81)).unwrap();
+        c.tcp_mut().set_options(r, opts).unwrap();
+        c.tcp_mut().bind(r, sa(US4, 81)).unwrap();
     }
-    c.tcp_listen(r1, 4).unwrap();
+    c.tcp_mut().listen(r1, 4).unwrap();
     assert_eq!(
-        c.tcp_listen(r2, 4).unwrap_err().raw_os_error(),
+        c.tcp_mut().listen(r2, 4).unwrap_err().raw_os_error(),
         Some(libc::EADDRINUSE)
     );
-    let d6 = c.tcp_socket(true).unwrap();
+    let d6 = c.tcp_mut().socket(true).unwrap();
     assert_eq!(
-        c.tcp_bind(d6, sa(Ipv6Addr::UNSPECIFIED, 80))
+        c.tcp_mut()
+            .bind(d6, sa(Ipv6Addr::UNSPECIFIED, 80))
             .unwrap_err()
             .raw_os_error(),
         Some(libc::EADDRINUSE),
         "a dual-stack :: overlaps 0.0.0.0"
     );
     assert_eq!(
-        c.tcp_bind(b, sa(Ipv4Addr::new(1, 2, 3, 4), 80))
+        c.tcp_mut()
+            .bind(b, sa(Ipv4Addr::new(1, 2, 3, 4), 80))
             .unwrap_err()
             .raw_os_error(),
         Some(libc::EADDRNOTAVAIL)
     );
     assert_eq!(
-        c.tcp_accept(b).unwrap_err().raw_os_error(),
+        c.tcp_mut().accept(b).unwrap_err().raw_os_error(),
         Some(libc::EINVAL),
         "accept on a socket that is not listening"
     );
     c.close(a).unwrap();
-    c.tcp_bind(b, sa(US4, 80)).unwrap();
+    c.tcp_mut().bind(b, sa(US4, 80)).unwrap();
 }
 
 #[test]
 fn dual_stack_listener_accepts_ipv4_clients_as_mapped_addresses() {
     let mut p = Pair::new();
     let l = listener(&mut p.a, true, 8080);
-    let c = p.b.tcp_socket(false).unwrap();
-    p.b.tcp_connect(p.now, c, sa(US4, 8080)).unwrap();
+    let c = p.b.tcp_mut().socket(false).unwrap();
+    p.b.tcp_mut().connect(p.now, c, sa(US4, 8080)).unwrap();
     p.run(50);
-    let (s, from) = p.a.tcp_accept(l).unwrap();
+    let (s, from) = p.a.tcp_mut().accept(l).unwrap();
     assert_eq!(from.ip(), std::net::IpAddr::V6(PEER4.to_ipv6_mapped()));
-    let (local, peer) = p.a.tcp_addrs(s).unwrap();
+    let (local, peer) = p.a.tcp().addrs(s).unwrap();
     assert_eq!(
         local.unwrap().ip(),
         std::net::IpAddr::V6(US4.to_ipv6_mapped())
@@ -335,17 +337,19 @@ fn dual_stack_listener_accepts_ipv4_clients_as_mapped_addresses() {
 fn connect_twice_gives_ealready_then_eisconn() {
     let mut p = Pair::new();
     let _l = listener(&mut p.a, false, 80);
-    let c = p.b.tcp_socket(false).unwrap();
-    p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+    let c = p.b.tcp_mut().socket(false).unwrap();
+    p.b.tcp_mut().connect(p.now, c, sa(US4, 80)).unwrap();
     assert_eq!(
-        p.b.tcp_connect(p.now, c, sa(US4, 80))
+        p.b.tcp_mut()
+            .connect(p.now, c, sa(US4, 80))
             .unwrap_err()
             .raw_os_error(),
         Some(libc::EALREADY)
     );
     p.run(50);
     assert_eq!(
-        p.b.tcp_connect(p.now, c, sa(US4, 80))
+        p.b.tcp_mut()
+            .connect(p.now, c, sa(US4, 80))
             .unwrap_err()
             .raw_os_error(),
         Some(libc::EISCONN)
@@ -356,14 +360,17 @@ fn connect_twice_gives_ealready_then_eisconn() {
 fn closing_a_listener_resets_connections_not_yet_accepted() {
     let mut p = Pair::new();
     let l = listener(&mut p.a, false, 80);
-    let c = p.b.tcp_socket(false).unwrap();
-    p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+    let c = p.b.tcp_mut().socket(false).unwrap();
+    p.b.tcp_mut().connect(p.now, c, sa(US4, 80)).unwrap();
     p.run(50);
     p.a.close(l).unwrap();
     p.run(50);
     let mut buf = [0u8; 4];
     assert_eq!(
-        p.b.tcp_recv(c, &mut buf, false).unwrap_err().raw_os_error(),
+        p.b.tcp_mut()
+            .recv(c, &mut buf, false)
+            .unwrap_err()
+            .raw_os_error(),
         Some(libc::ECONNRESET)
     );
     assert_eq!(p.a.sockets_in_use(), 0);
@@ -376,7 +383,7 @@ fn readiness_changes_are_reported_once_per_change() {
     let mut changed = Vec::new();
     p.a.take_changed(&mut changed);
     changed.clear();
-    p.b.tcp_send(c, b"ping").unwrap();
+    p.b.tcp_mut().send(c, b"ping").unwrap();
     p.run(50);
     p.a.take_changed(&mut changed);
     assert!(changed.contains(&s));
@@ -389,23 +396,23 @@ fn readiness_changes_are_reported_once_per_change() {
 #[test]
 fn syn_queue_overflow_answers_with_cookies_that_complete_connections() {
     let mut p = Pair::new();
-    let l = p.a.tcp_socket(false).unwrap();
-    p.a.tcp_bind(l, sa(US4, 80)).unwrap();
-    p.a.tcp_listen(l, 4).unwrap();
+    let l = p.a.tcp_mut().socket(false).unwrap();
+    p.a.tcp_mut().bind(l, sa(US4, 80)).unwrap();
+    p.a.tcp_mut().listen(l, 4).unwrap();
     // Eight clients at once against a backlog of 4: the SYN queue fills,
     // later SYNs are answered with cookies, and those connections are
     // rebuilt from their ACKs; accepting makes room as they arrive.
     let clients: Vec<SocketHandle> = (0..8)
         .map(|_| {
-            let c = p.b.tcp_socket(false).unwrap();
-            p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+            let c = p.b.tcp_mut().socket(false).unwrap();
+            p.b.tcp_mut().connect(p.now, c, sa(US4, 80)).unwrap();
             c
         })
         .collect();
     let mut accepted = Vec::new();
     for _ in 0..50 {
         p.run(1);
-        while let Ok((s, _)) = p.a.tcp_accept(l) {
+        while let Ok((s, _)) = p.a.tcp_mut().accept(l) {
             accepted.push(s);
         }
     }
@@ -414,13 +421,13 @@ fn syn_queue_overflow_answers_with_cookies_that_complete_connections() {
     assert_eq!(n.tcp_syncookies_ok, n.tcp_syncookies_sent, "{n:?}");
     assert_eq!(accepted.len(), 8);
     for (i, c) in clients.iter().enumerate() {
-        p.b.tcp_send(*c, &[i as u8; 100]).unwrap();
+        p.b.tcp_mut().send(*c, &[i as u8; 100]).unwrap();
     }
     p.run(50);
     let mut total = 0;
     for s in &accepted {
         let mut buf = [0u8; 200];
-        total += p.a.tcp_recv(*s, &mut buf, false).unwrap();
+        total += p.a.tcp_mut().recv(*s, &mut buf, false).unwrap();
     }
     assert_eq!(total, 800);
 }
@@ -428,13 +435,13 @@ fn syn_queue_overflow_answers_with_cookies_that_complete_connections() {
 #[test]
 fn forged_cookie_ack_gets_rst_not_a_connection() {
     let mut p = Pair::new();
-    let l = p.a.tcp_socket(false).unwrap();
-    p.a.tcp_bind(l, sa(US4, 80)).unwrap();
-    p.a.tcp_listen(l, 1).unwrap();
+    let l = p.a.tcp_mut().socket(false).unwrap();
+    p.a.tcp_mut().bind(l, sa(US4, 80)).unwrap();
+    p.a.tcp_mut().listen(l, 1).unwrap();
     // Fill the SYN queue and make the listener send a cookie.
     for _ in 0..3 {
-        let c = p.b.tcp_socket(false).unwrap();
-        p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+        let c = p.b.tcp_mut().socket(false).unwrap();
+        p.b.tcp_mut().connect(p.now, c, sa(US4, 80)).unwrap();
     }
     p.run(50);
     assert!(p.a.counters().tcp_syncookies_sent >= 1);
@@ -468,9 +475,9 @@ fn forged_cookie_ack_gets_rst_not_a_connection() {
 #[test]
 fn syn_flood_does_not_keep_a_real_client_out_or_grow_state() {
     let mut p = Pair::new();
-    let l = p.a.tcp_socket(false).unwrap();
-    p.a.tcp_bind(l, sa(US4, 80)).unwrap();
-    p.a.tcp_listen(l, 16).unwrap();
+    let l = p.a.tcp_mut().socket(false).unwrap();
+    p.a.tcp_mut().bind(l, sa(US4, 80)).unwrap();
+    p.a.tcp_mut().listen(l, 16).unwrap();
     // 2000 spoofed SYNs that never complete.
     for port in 0..2000u16 {
         let syn = TcpRepr {
@@ -493,44 +500,44 @@ fn syn_flood_does_not_keep_a_real_client_out_or_grow_state() {
     );
     assert!(p.a.counters().tcp_syncookies_sent >= 2000 - 16);
     // A real client still gets through, by cookie.
-    let c = p.b.tcp_socket(false).unwrap();
-    p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+    let c = p.b.tcp_mut().socket(false).unwrap();
+    p.b.tcp_mut().connect(p.now, c, sa(US4, 80)).unwrap();
     p.run(50);
-    assert!(p.a.tcp_accept(l).is_ok());
-    assert!(p.b.tcp_readiness(c).unwrap().writable);
+    assert!(p.a.tcp_mut().accept(l).is_ok());
+    assert!(p.b.tcp_mut().readiness(c).unwrap().writable);
 }
 
 #[test]
 fn stack_tcp_counters_outlive_their_connections_and_congestion_is_per_socket() {
     let mut p = Pair::new();
     let l = listener(&mut p.a, false, 80);
-    let c = p.b.tcp_socket(false).unwrap();
+    let c = p.b.tcp_mut().socket(false).unwrap();
     let opts = TcpOptionsSet {
         congestion: Some(crate::tcp::CongestionAlgorithm::NewReno),
         ..TcpOptionsSet::default()
     };
-    p.b.tcp_set_options(c, opts).unwrap();
-    p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+    p.b.tcp_mut().set_options(c, opts).unwrap();
+    p.b.tcp_mut().connect(p.now, c, sa(US4, 80)).unwrap();
     p.run(50);
-    let (s, _) = p.a.tcp_accept(l).unwrap();
+    let (s, _) = p.a.tcp_mut().accept(l).unwrap();
     assert_eq!(
-        p.b.tcp_info(c).unwrap().congestion,
+        p.b.tcp().info(c).unwrap().congestion,
         crate::tcp::CongestionAlgorithm::NewReno
     );
     assert_eq!(
-        p.a.tcp_info(s).unwrap().congestion,
+        p.a.tcp().info(s).unwrap().congestion,
         crate::tcp::CongestionAlgorithm::Cubic
     );
-    p.b.tcp_send(c, &[7u8; 10_000]).unwrap();
+    p.b.tcp_mut().send(c, &[7u8; 10_000]).unwrap();
     p.run(50);
-    assert!(p.b.tcp_info(c).unwrap().srtt.is_some());
-    let live = p.b.tcp_counters();
+    assert!(p.b.tcp().info(c).unwrap().srtt.is_some());
+    let live = p.b.tcp().counters();
     assert!(live.bytes_out >= 10_000, "{live:?}");
-    p.b.tcp_abort(c).unwrap();
+    p.b.tcp_mut().abort(c).unwrap();
     p.b.close(c).unwrap();
     p.run(50);
     assert_eq!(p.b.sockets_in_use(), 0);
-    let after = p.b.tcp_counters();
+    let after = p.b.tcp().counters();
     assert!(after.bytes_out >= live.bytes_out);
     assert!(after.rsts_out >= 1);
 }
@@ -540,53 +547,64 @@ fn closed_connection_lingers_until_its_data_and_fin_are_acknowledged() {
     let mut p = Pair::new();
     let (s, c) = connected(&mut p, false);
     assert_eq!(
-        p.b.tcp_lingering(),
+        p.b.tcp().lingering(),
         0,
         "an open connection is not lingering"
     );
-    p.b.tcp_send(c, b"last words").unwrap();
+    p.b.tcp_mut().send(c, b"last words").unwrap();
     p.b.close(c).unwrap();
-    assert_eq!(p.b.tcp_lingering(), 1, "data and FIN not yet acknowledged");
-    let info = p.a.tcp_info(s).unwrap();
+    assert_eq!(
+        p.b.tcp().lingering(),
+        1,
+        "data and FIN not yet acknowledged"
+    );
+    let info = p.a.tcp().info(s).unwrap();
     assert_eq!(info.recv_queue, 0);
     p.run(50);
     assert_eq!(
-        p.b.tcp_lingering(),
+        p.b.tcp().lingering(),
         0,
         "FIN-WAIT-2: everything acknowledged"
     );
-    assert_eq!(p.a.tcp_info(s).unwrap().recv_queue, 10);
+    assert_eq!(p.a.tcp().info(s).unwrap().recv_queue, 10);
 }
 
 #[test]
 fn unconnected_send_is_epipe_and_a_reset_is_reported_once() {
     let mut p = Pair::new();
-    let fresh = p.b.tcp_socket(false).unwrap();
+    let fresh = p.b.tcp_mut().socket(false).unwrap();
     assert_eq!(
-        p.b.tcp_send(fresh, b"x").unwrap_err().raw_os_error(),
+        p.b.tcp_mut().send(fresh, b"x").unwrap_err().raw_os_error(),
         Some(libc::EPIPE)
     );
     let (s, c) = connected(&mut p, false);
-    p.a.tcp_abort(s).unwrap();
+    p.a.tcp_mut().abort(s).unwrap();
     p.run(50);
     let mut buf = [0u8; 8];
     assert_eq!(
-        p.b.tcp_recv(c, &mut buf, false).unwrap_err().raw_os_error(),
+        p.b.tcp_mut()
+            .recv(c, &mut buf, false)
+            .unwrap_err()
+            .raw_os_error(),
         Some(libc::ECONNRESET)
     );
-    assert_eq!(p.b.tcp_recv(c, &mut buf, false).unwrap(), 0, "then EOF");
-    assert!(p.b.tcp_readiness(c).unwrap().readable);
+    assert_eq!(
+        p.b.tcp_mut().recv(c, &mut buf, false).unwrap(),
+        0,
+        "then EOF"
+    );
+    assert!(p.b.tcp_mut().readiness(c).unwrap().readable);
 }
 
 #[test]
 fn shutdown_read_reports_rdhup_and_both_directions_report_hup() {
     let mut p = Pair::new();
     let (_s, c) = connected(&mut p, false);
-    p.b.tcp_shutdown(c, Shutdown::Read).unwrap();
-    let r = p.b.tcp_readiness(c).unwrap();
+    p.b.tcp_mut().shutdown(c, Shutdown::Read).unwrap();
+    let r = p.b.tcp_mut().readiness(c).unwrap();
     assert!(r.read_closed && r.readable && !r.hangup, "{r:?}");
-    p.b.tcp_shutdown(c, Shutdown::Write).unwrap();
-    let r = p.b.tcp_readiness(c).unwrap();
+    p.b.tcp_mut().shutdown(c, Shutdown::Write).unwrap();
+    let r = p.b.tcp_mut().readiness(c).unwrap();
     assert!(r.read_closed && r.hangup, "{r:?}");
 }
 
@@ -599,22 +617,26 @@ fn bind_to_a_port_with_a_connection_on_it_needs_reuseaddr() {
     p.run(50);
     p.b.close(c).unwrap();
     p.run(50);
-    let fresh = p.a.tcp_socket(false).unwrap();
+    let fresh = p.a.tcp_mut().socket(false).unwrap();
     assert_eq!(
-        p.a.tcp_bind(fresh, sa(US4, 80)).unwrap_err().raw_os_error(),
+        p.a.tcp_mut()
+            .bind(fresh, sa(US4, 80))
+            .unwrap_err()
+            .raw_os_error(),
         Some(libc::EADDRINUSE)
     );
-    let reuse = p.a.tcp_socket(false).unwrap();
-    p.a.tcp_set_options(
-        reuse,
-        TcpOptionsSet {
-            reuse_addr: true,
-            ..TcpOptionsSet::default()
-        },
-    )
-    .unwrap();
+    let reuse = p.a.tcp_mut().socket(false).unwrap();
+    p.a.tcp_mut()
+        .set_options(
+            reuse,
+            TcpOptionsSet {
+                reuse_addr: true,
+                ..TcpOptionsSet::default()
+            },
+        )
+        .unwrap();
     assert!(
-        p.a.tcp_bind(reuse, sa(US4, 80)).is_err(),
+        p.a.tcp_mut().bind(reuse, sa(US4, 80)).is_err(),
         "the listener still holds it"
     );
 }
@@ -629,10 +651,10 @@ fn tcp_maxseg_caps_the_mss_a_connect_or_a_listener_advertises() {
         maxseg: Some(m),
         ..TcpOptionsSet::default()
     };
-    p.a.tcp_set_options(l, capped(1100)).unwrap();
-    let c = p.b.tcp_socket(false).unwrap();
-    p.b.tcp_set_options(c, capped(1000)).unwrap();
-    p.b.tcp_connect(p.now, c, sa(US4, 80)).unwrap();
+    p.a.tcp_mut().set_options(l, capped(1100)).unwrap();
+    let c = p.b.tcp_mut().socket(false).unwrap();
+    p.b.tcp_mut().set_options(c, capped(1000)).unwrap();
+    p.b.tcp_mut().connect(p.now, c, sa(US4, 80)).unwrap();
     let mss_of = |packet: &[u8]| {
         let ip = parse_ip(packet).unwrap();
         let (seg, _) = TcpRepr::parse_segment(ip.payload, ip.src, ip.dst).unwrap();
@@ -649,12 +671,12 @@ fn tcp_maxseg_caps_the_mss_a_connect_or_a_listener_advertises() {
     assert_eq!(mss_of(&out[0]), Some(1100));
     p.b.input(p.now, &out[0]);
     p.run(50);
-    let (s, _) = p.a.tcp_accept(l).unwrap();
+    let (s, _) = p.a.tcp_mut().accept(l).unwrap();
     // The peer's 1000 less the timestamp option's 12 bytes.
-    assert_eq!(p.a.tcp_info(s).unwrap().mss, 1000 - 12);
+    assert_eq!(p.a.tcp().info(s).unwrap().mss, 1000 - 12);
     // Without it the link's MSS is advertised.
-    let c2 = p.b.tcp_socket(false).unwrap();
-    p.b.tcp_connect(p.now, c2, sa(US4, 80)).unwrap();
+    let c2 = p.b.tcp_mut().socket(false).unwrap();
+    p.b.tcp_mut().connect(p.now, c2, sa(US4, 80)).unwrap();
     out.clear();
     p.b.poll_transmit(p.now, &mut out);
     assert_eq!(mss_of(&out[0]), Some(1460));
@@ -666,15 +688,15 @@ fn tcp_info_reports_when_data_last_arrived_counting_from_the_handshake() {
     // from the connection's establishment, then from the latest data.
     let mut p = Pair::new();
     let (s, c) = connected(&mut p, false);
-    let established = p.b.tcp_info(c).unwrap().last_data_in.unwrap();
+    let established = p.b.tcp().info(c).unwrap().last_data_in.unwrap();
     assert!(established <= p.now);
     p.advance(Duration::from_millis(500));
-    assert_eq!(p.b.tcp_info(c).unwrap().last_data_in, Some(established));
+    assert_eq!(p.b.tcp().info(c).unwrap().last_data_in, Some(established));
     let at = p.now;
-    p.a.tcp_send(s, b"data").unwrap();
+    p.a.tcp_mut().send(s, b"data").unwrap();
     p.run(5);
-    assert_eq!(p.b.tcp_info(c).unwrap().last_data_in, Some(at));
-    assert!(p.b.tcp_info(c).unwrap().last_ack_in >= at);
+    assert_eq!(p.b.tcp().info(c).unwrap().last_data_in, Some(at));
+    assert!(p.b.tcp().info(c).unwrap().last_ack_in >= at);
 }
 
 /// The segments of `packets` (TCP over IP), parsed.
@@ -696,12 +718,12 @@ fn each_out_of_order_segment_of_a_batch_draws_its_own_ack() {
     // Past the quick-ACK start, so in-order data is ACKed every second
     // segment.
     for _ in 0..20 {
-        p.b.tcp_send(c, &[7; 1448]).unwrap();
+        p.b.tcp_mut().send(c, &[7; 1448]).unwrap();
         p.run(50);
     }
     let mut buf = vec![0u8; 64 * 1024];
-    while p.a.tcp_recv(s, &mut buf, false).is_ok() {}
-    p.b.tcp_send(c, &[9; 8 * 1448]).unwrap();
+    while p.a.tcp_mut().recv(s, &mut buf, false).is_ok() {}
+    p.b.tcp_mut().send(c, &[9; 8 * 1448]).unwrap();
     let mut flight = Vec::new();
     p.b.poll_transmit(p.now, &mut flight);
     assert_eq!(flight.len(), 8);
@@ -726,7 +748,7 @@ fn each_out_of_order_segment_of_a_batch_draws_its_own_ack() {
     }
     // In-order data in a batch: an ACK for every second full segment.
     p.a.input(p.now, &flight[0]);
-    p.b.tcp_send(c, &[9; 8 * 1448]).unwrap();
+    p.b.tcp_mut().send(c, &[9; 8 * 1448]).unwrap();
     let mut acks = Vec::new();
     p.a.poll_transmit(p.now, &mut acks);
     let mut more = Vec::new();
@@ -759,7 +781,7 @@ fn ecn_marks_new_data_ect0_and_a_ce_mark_comes_back_as_ece() {
         ..CoreConfig::default()
     });
     let (s, c) = connected(&mut p, true);
-    p.b.tcp_send(c, &[3; 1000]).unwrap();
+    p.b.tcp_mut().send(c, &[3; 1000]).unwrap();
     let mut out = Vec::new();
     p.b.poll_transmit(p.now, &mut out);
     assert_eq!(out.len(), 1);
@@ -775,7 +797,7 @@ fn ecn_marks_new_data_ect0_and_a_ce_mark_comes_back_as_ece() {
     assert!(acks.iter().all(|(a, _)| a.flags.contains(TcpFlags::ECE)));
     assert!(acks.iter().all(|(_, len)| *len == 0));
     let mut buf = [0u8; 1000];
-    assert_eq!(p.a.tcp_recv(s, &mut buf, false).unwrap(), 1000);
+    assert_eq!(p.a.tcp_mut().recv(s, &mut buf, false).unwrap(), 1000);
 }
 
 #[test]
@@ -784,9 +806,9 @@ fn a_connection_to_our_own_address_never_leaves_the_stack() {
         let mut c = Core::new(CoreConfig::default());
         let now = Instant::ZERO;
         let l = listener(&mut c, v6, 8080);
-        let cl = c.tcp_socket(v6).unwrap();
+        let cl = c.tcp_mut().socket(v6).unwrap();
         let dst = if v6 { sa(US6, 8080) } else { sa(US4, 8080) };
-        c.tcp_connect(now, cl, dst).unwrap();
+        c.tcp_mut().connect(now, cl, dst).unwrap();
         let mut out = Vec::new();
         c.poll_transmit(now, &mut out);
         assert!(out.is_empty(), "{} datagrams left the stack", out.len());
@@ -794,16 +816,16 @@ fn a_connection_to_our_own_address_never_leaves_the_stack() {
             c.counters().ip_local >= 3,
             "the handshake was delivered locally"
         );
-        let (s, from) = c.tcp_accept(l).unwrap();
-        assert_eq!(Some(from), c.tcp_addrs(cl).unwrap().0);
-        assert_eq!(c.tcp_send(cl, b"ping").unwrap(), 4);
+        let (s, from) = c.tcp_mut().accept(l).unwrap();
+        assert_eq!(Some(from), c.tcp().addrs(cl).unwrap().0);
+        assert_eq!(c.tcp_mut().send(cl, b"ping").unwrap(), 4);
         c.poll_transmit(now, &mut out);
         let mut buf = [0u8; 8];
-        assert_eq!(c.tcp_recv(s, &mut buf, false).unwrap(), 4);
+        assert_eq!(c.tcp_mut().recv(s, &mut buf, false).unwrap(), 4);
         assert_eq!(&buf[..4], b"ping");
-        assert_eq!(c.tcp_send(s, b"pong!").unwrap(), 5);
+        assert_eq!(c.tcp_mut().send(s, b"pong!").unwrap(), 5);
         c.poll_transmit(now, &mut out);
-        assert_eq!(c.tcp_recv(cl, &mut buf, false).unwrap(), 5);
+        assert_eq!(c.tcp_mut().recv(cl, &mut buf, false).unwrap(), 5);
         assert!(out.is_empty());
     }
 }

@@ -28,9 +28,9 @@ declare -A ustack_pkg=(
 # What scripts/demo.sh runs (cc: the linker cargo calls).
 ustack_demo_cmds=(ip ss ping tcpdump curl python3 cc)
 # What scripts/test.sh runs besides those.
-# Libraries the tests load that no command stands for (shared-ruby.sh
-# checks WEBrick itself).
-ustack_test_libs=(ruby-webrick)
+# Packages no command on PATH stands for: Ruby's WEBrick library and the
+# PostgreSQL server (shared-ruby.sh and shared-postgres.sh check them).
+ustack_test_pkgs=(ruby-webrick postgresql)
 ustack_test_cmds=(gcc make ps nc socat iperf3 wget nginx ab redis-server redis-cli redis-benchmark node dnsmasq dig host readelf ssh ssh-keygen sshd rsync ruby git)
 
 # ustack_missing CMD...: prints each CMD that is not installed, as

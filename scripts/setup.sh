@@ -31,7 +31,7 @@ cmds=("${ustack_demo_cmds[@]}")
 if [[ $test -eq 1 ]]; then cmds+=("${ustack_test_cmds[@]}"); fi
 pkgs=()
 for c in "${cmds[@]}"; do pkgs+=("${ustack_pkg[$c]}"); done
-if [[ $test -eq 1 ]]; then pkgs+=("${ustack_test_libs[@]}"); fi
+if [[ $test -eq 1 ]]; then pkgs+=("${ustack_test_pkgs[@]}"); fi
 # Rust's formatter and linter for scripts/test.sh, from Debian only when
 # no rustup manages the toolchain.
 rustup_components=()

@@ -2,7 +2,7 @@
 # The shared stack (USTACK_SHARED=on): nginx as it is usually run, a master
 # process and 2 forked workers (master_process on, worker_processes 2)
 # that inherit the master's listening socket, on 10.77.0.2:8080. The
-# kernel's curl fetches a 20 MiB file (sha256), and `ab -n 2000 -c 20`
+# kernel's curl fetches a 20 MiB file (sha256), and `ab -n 5000 -c 50`
 # must complete every request with none failed. Both workers must have
 # served (the access log records each request's worker pid).
 source "$(dirname "$0")/../netns.sh"
@@ -69,14 +69,14 @@ else
     fail "20 MiB download: curl exit $?"
 fi
 
-timeout 120 ab -q -n 2000 -c 20 -s 20 "http://$ADDR:8080/index.txt" >"$WORK/ab.log" 2>&1 || true
+timeout 120 ab -q -n 5000 -c 50 -s 20 "http://$ADDR:8080/index.txt" >"$WORK/ab.log" 2>&1 || true
 complete=$(awk '/^Complete requests:/ {print $3}' "$WORK/ab.log")
 failed=$(awk '/^Failed requests:/ {print $3}' "$WORK/ab.log")
 non2xx=$(awk '/^Non-2xx responses:/ {print $3}' "$WORK/ab.log")
-if [[ $complete == 2000 && $failed == 0 && -z $non2xx ]]; then
-    pass "ab -n 2000 -c 20: 2000/2000 complete, 0 failed"
+if [[ $complete == 5000 && $failed == 0 && -z $non2xx ]]; then
+    pass "ab -n 5000 -c 50: 5000/5000 complete, 0 failed ($(awk '/^Requests per second:/ {print $4}' "$WORK/ab.log") requests/s)"
 else
-    fail "ab -n 2000 -c 20: complete '$complete' failed '$failed' non-2xx '$non2xx'"
+    fail "ab -n 5000 -c 50: complete '$complete' failed '$failed' non-2xx '$non2xx'"
     tail -n 30 "$WORK/ab.log" | sed 's/^/         /'
 fi
 

@@ -160,32 +160,66 @@ fn call(fd: RawFd, req: Request) -> Res<Reply> {
     Ok(r)
 }
 
-/// Whether a daemon serves `cfg`'s device; with `start`, starts one if
-/// not. The error is the line to print.
-pub fn attach(cfg: &Config, start: bool) -> Result<(), String> {
-    let probe = || stack::as_shim(|| client::connect(&cfg.ifname));
-    let ok = |c: OwnedFd| {
-        if let Ok(cred) = ipc::peer_cred(c.as_raw_fd()) {
-            DAEMON_PID.store(cred.pid, Ordering::Relaxed);
-        }
-        *lock(&IFNAME) = Some(cfg.ifname.clone());
+/// Why the shim could not attach to a daemon.
+pub enum NoDaemon {
+    /// None serves the device (or it could not be started): the line to
+    /// print.
+    Absent(String),
+    /// One serves it but refuses this program: the reason and the fix.
+    Refused {
+        /// The daemon's words.
+        why: String,
+        /// What the user can do about it.
+        fix: String,
+    },
+}
+
+/// Whether a daemon serves `cfg`'s device and admits this program; with
+/// `start`, starts one if none serves it. A daemon is asked for its
+/// status once, so a refusal shows here rather than as ENETDOWN later.
+pub fn attach(cfg: &Config, start: bool) -> Result<(), NoDaemon> {
+    let probe = || -> Result<Option<()>, NoDaemon> {
+        let Ok(c) = stack::as_shim(|| client::connect(&cfg.ifname)) else {
+            return Ok(None);
+        };
+        let daemon = ipc::peer_cred(c.as_raw_fd()).ok();
+        let answer = stack::as_shim(|| client::call(c.as_raw_fd(), &Request::Status, None));
         stack::as_shim(|| drop(c));
+        match answer {
+            Ok((r, _)) if r.errno == 0 => {
+                if let Some(d) = daemon {
+                    DAEMON_PID.store(d.pid, Ordering::Relaxed);
+                }
+                *lock(&IFNAME) = Some(cfg.ifname.clone());
+                Ok(Some(()))
+            }
+            Ok((r, _)) => {
+                // SAFETY: getgid has no preconditions.
+                let gid = unsafe { libc::getgid() };
+                let owner = daemon.map_or("its".into(), |d| format!("uid {}", d.uid));
+                Err(NoDaemon::Refused {
+                    why: String::from_utf8_lossy(&r.data).into_owned(),
+                    fix: format!(
+                        "run the daemon as {owner} with `scripts/ustack --daemon --group {gid}` to admit this group, or run this program as {owner}"
+                    ),
+                })
+            }
+            Err(e) => Err(NoDaemon::Absent(format!(
+                "the stack daemon hung up at once ({e})"
+            ))),
+        }
     };
-    if let Ok(c) = probe() {
-        ok(c);
+    if probe()?.is_some() {
         return Ok(());
     }
     if !start {
-        return Err("no stack daemon serves the device".into());
+        return Err(NoDaemon::Absent("no stack daemon serves the device".into()));
     }
-    stack::as_shim(|| spawn_daemon(cfg))?;
-    match probe() {
-        Ok(c) => {
-            ok(c);
-            Ok(())
-        }
-        Err(e) => Err(format!(
-            "the stack daemon started but cannot be reached: {e}"
+    stack::as_shim(|| spawn_daemon(cfg)).map_err(NoDaemon::Absent)?;
+    match probe()? {
+        Some(()) => Ok(()),
+        None => Err(NoDaemon::Absent(
+            "the stack daemon started but cannot be reached".into(),
         )),
     }
 }

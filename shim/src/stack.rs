@@ -137,19 +137,25 @@ fn start() -> Stack {
         }
     };
     ustack_core::logging::init(cfg.log);
+    use crate::shared::NoDaemon;
     use ustack_core::config::Shared;
     match cfg.shared {
         Shared::Off => {}
-        Shared::Auto => {
-            if crate::shared::attach(&cfg, false).is_ok() {
+        Shared::Auto => match crate::shared::attach(&cfg, false) {
+            Ok(()) => {
                 log::info!("attached to the stack daemon of {}", cfg.ifname);
                 return Stack::Shared;
             }
-        }
+            // The daemon holds the device: an in-process stack could not
+            // have it either.
+            Err(NoDaemon::Refused { why, fix }) => return fail(&cfg, &why, &fix),
+            Err(NoDaemon::Absent(_)) => {}
+        },
         Shared::On => {
             return match crate::shared::attach(&cfg, true) {
                 Ok(()) => Stack::Shared,
-                Err(e) => fail(
+                Err(NoDaemon::Refused { why, fix }) => fail(&cfg, &why, &fix),
+                Err(NoDaemon::Absent(e)) => fail(
                     &cfg,
                     &e,
                     "check the device and the USTACK_* variables, or set USTACK_SHARED=off",

@@ -59,17 +59,26 @@ const REPLY_TIMEOUT_S: libc::time_t = 10;
 /// the reply would otherwise be read by the next call.
 pub fn call(conn: RawFd, req: &Request, fd: Option<RawFd>) -> io::Result<(Reply, Vec<OwnedFd>)> {
     let fds: Vec<RawFd> = fd.into_iter().collect();
+    let mut buf = vec![0u8; super::MAX_PAYLOAD + 64];
+    let mut got = Vec::new();
+    // A daemon that refuses the program says why and hangs up, maybe
+    // before the request arrives: the send then fails, and the reason
+    // waits to be read.
+    let mut recv_flags = 0;
+    let (mut reset_seen, mut first_error) = (false, None);
     loop {
         match send_with_fds(conn, &req.encode(), &fds, 0) {
             Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
+                recv_flags = libc::MSG_DONTWAIT;
+                break;
+            }
             Err(e) => return Err(e),
         }
     }
-    let mut buf = vec![0u8; super::MAX_PAYLOAD + 64];
-    let mut got = Vec::new();
     loop {
-        match recv_with_fds(conn, &mut buf, &mut got, 0) {
+        match recv_with_fds(conn, &mut buf, &mut got, recv_flags) {
             Ok(r) if r.len == 0 => {
                 return Err(io::Error::from(io::ErrorKind::ConnectionReset));
             }
@@ -79,7 +88,15 @@ pub fn call(conn: RawFd, req: &Request, fd: Option<RawFd>) -> io::Result<(Reply,
             Ok(r) if r.fds_lost => return Ok((Reply::err(libc::EMFILE), Vec::new())),
             Ok(r) => return Ok((Reply::decode(&buf[..r.len])?, got)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            // A daemon that hangs up with our request unread leaves this
+            // error, reported before what it sent (the refusal): reading
+            // again, without waiting, gets that if there is one.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) && !reset_seen => {
+                reset_seen = true;
+                recv_flags = libc::MSG_DONTWAIT;
+                first_error = Some(e);
+            }
+            Err(e) => return Err(first_error.unwrap_or(e)),
         }
     }
 }

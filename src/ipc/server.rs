@@ -44,6 +44,27 @@ pub struct Policy {
     pub grace: Duration,
 }
 
+impl Policy {
+    /// Whether a program of `uid` (primary group `gid`) may attach.
+    pub fn admits(&self, uid: u32, gid: u32) -> bool {
+        uid == 0 || uid == self.uid || Some(gid) == self.gid
+    }
+
+    /// Why a program of `uid`/`gid` may not attach, in a few words that
+    /// the daemon logs and the program's shim prints with the fix.
+    pub fn refusal(&self, uid: u32, gid: u32) -> String {
+        let user = match self.uid {
+            0 => String::new(),
+            u => format!("uid {u}, "),
+        };
+        let group = match self.gid {
+            Some(g) => format!("group {g} and "),
+            None => String::new(),
+        };
+        format!("the stack daemon admits only {user}{group}root, not uid {uid} gid {gid}")
+    }
+}
+
 /// The daemon's driver (see the module docs).
 pub struct Server {
     epfd: OwnedFd,
@@ -265,17 +286,18 @@ impl Server {
             // SAFETY: accept4 just made it.
             let fd = unsafe { OwnedFd::from_raw_fd(fd) };
             match super::peer_cred(fd.as_raw_fd()) {
-                Ok(c)
-                    if c.uid == 0 || c.uid == self.policy.uid || Some(c.gid) == self.policy.gid => {
-                }
+                Ok(c) if self.policy.admits(c.uid, c.gid) => {}
                 Ok(c) => {
-                    log::warn!(
-                        "refused a program of uid {} gid {} (pid {}): only uid {} and root may attach",
-                        c.uid,
-                        c.gid,
-                        c.pid,
-                        self.policy.uid
-                    );
+                    let why = self.policy.refusal(c.uid, c.gid);
+                    log::warn!("refused a program (pid {}): {why}", c.pid);
+                    // The program learns why before the hang-up: its first
+                    // request reads this as the reply (EACCES).
+                    let reply = Reply {
+                        errno: libc::EACCES,
+                        value: 0,
+                        data: why.into_bytes(),
+                    };
+                    let _ = send_with_fds(fd.as_raw_fd(), &reply.encode(), &[], libc::MSG_DONTWAIT);
                     continue;
                 }
                 Err(e) => {

@@ -96,3 +96,47 @@ fn fds_travel_with_a_message_and_keep_their_identity() {
     assert_eq!(fds.len(), 1);
     assert_eq!(inode(fds[0].as_raw_fd()).unwrap(), ino);
 }
+
+#[test]
+fn the_policy_admits_root_its_user_and_its_group_only() {
+    let p = server::Policy {
+        uid: 1000,
+        gid: Some(104),
+        persistent: false,
+        grace: std::time::Duration::ZERO,
+    };
+    assert!(p.admits(0, 0) && p.admits(1000, 5) && p.admits(2000, 104));
+    assert!(!p.admits(2000, 2000));
+    let why = p.refusal(2000, 2000);
+    assert_eq!(
+        why,
+        "the stack daemon admits only uid 1000, group 104 and root, not uid 2000 gid 2000"
+    );
+    let root_only = server::Policy {
+        uid: 0,
+        gid: None,
+        ..p
+    };
+    assert_eq!(
+        root_only.refusal(7, 8),
+        "the stack daemon admits only root, not uid 7 gid 8"
+    );
+}
+
+#[test]
+fn a_refusal_sent_before_the_hang_up_is_the_reply_even_if_the_request_cannot_be_sent() {
+    let (program, daemon) = pair(libc::SOCK_SEQPACKET).unwrap();
+    let why = Reply {
+        errno: libc::EACCES,
+        value: 0,
+        data: b"refused".to_vec(),
+    };
+    send_with_fds(daemon.as_raw_fd(), &why.encode(), &[], 0).unwrap();
+    drop(daemon);
+    let (r, fds) = client::call(program.as_raw_fd(), &Request::Status, None).unwrap();
+    assert_eq!((r, fds.len()), (why, 0));
+    // A hang-up with nothing said is an error, not a hang.
+    let (program, daemon) = pair(libc::SOCK_SEQPACKET).unwrap();
+    drop(daemon);
+    assert!(client::call(program.as_raw_fd(), &Request::Status, None).is_err());
+}

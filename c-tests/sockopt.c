@@ -15,6 +15,7 @@
  * chosen so that twice them is no kernel default (tcp_rmem[1] is 131072):
  * an option lost on the way to the kernel reads back as the kernel's own,
  * possibly auto-tuned, size and fails the test. */
+#include <net/if.h>
 #include "cmdpeer.h"
 
 #include <netinet/tcp.h>
@@ -73,6 +74,14 @@ static void subject(void)
     CHECK(GET(u, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_UDP, "SO_PROTOCOL udp");
     CHECK(GET(t, SOL_SOCKET, SO_ERROR) == 0, "SO_ERROR fresh");
     CHECK(GET(t, SOL_SOCKET, SO_ACCEPTCONN) == 0, "SO_ACCEPTCONN before listen");
+    {
+        /* Not bound to a device: an empty name, as sshd reads it. */
+        char dev[IFNAMSIZ] = "x";
+        socklen_t dlen = sizeof dev;
+        CHECK(getsockopt(t, SOL_SOCKET, SO_BINDTODEVICE, dev, &dlen) == 0,
+              "SO_BINDTODEVICE: %s", strerror(errno));
+        CHECK(dlen == 0, "SO_BINDTODEVICE length %u, want 0", dlen);
+    }
 
     /* Buffers: Linux doubles what it is given (capped by the sysctls). */
     int rmem_max = buf_cap(SO_RCVBUF), wmem_max = buf_cap(SO_SNDBUF);

@@ -7,7 +7,10 @@
 # TUN device; and in shim-loopback mode those listed in
 # c-tests/shim-loopback-supported.txt: the subject under libustack.so but
 # on loopback addresses, which the shim hands to kernel sockets (this
-# proves the pass-through). Any failure of a listed test fails the script.
+# proves the pass-through); and in shared mode those listed in
+# c-tests/shared-supported.txt: as shim mode, but on the shared stack
+# (USTACK_SHARED=on: the subject's sockets served by ustackd). Any failure
+# of a listed test fails the script.
 #
 # usage: scripts/tests/ctests.sh [--shim-all] [--kernel-only] [TEST...]
 #   TEST...       run only these tests (kernel mode, and shim mode if listed)
@@ -39,6 +42,7 @@ timeout_s=${CTESTS_TIMEOUT:-30}
 lib=${USTACK_LIB:-target/release/libustack.so}
 manifest=c-tests/shim-supported.txt
 manifest_lo=c-tests/shim-loopback-supported.txt
+manifest_shared=c-tests/shared-supported.txt
 work=$(mktemp -d)
 peer_pid=
 cleanup() {
@@ -73,14 +77,15 @@ read_manifest() {
 }
 mapfile -t listed < <(read_manifest "$manifest")
 mapfile -t listed_lo < <(read_manifest "$manifest_lo")
+mapfile -t listed_shared < <(read_manifest "$manifest_shared")
 # is_listed MODE TEST
 is_listed() {
     local t
-    if [[ $1 == shim ]]; then
-        for t in "${listed[@]}"; do [[ $t == "$2" ]] && return 0; done
-    else
-        for t in "${listed_lo[@]}"; do [[ $t == "$2" ]] && return 0; done
-    fi
+    case $1 in
+        shim) for t in "${listed[@]}"; do [[ $t == "$2" ]] && return 0; done ;;
+        shared) for t in "${listed_shared[@]}"; do [[ $t == "$2" ]] && return 0; done ;;
+        *) for t in "${listed_lo[@]}"; do [[ $t == "$2" ]] && return 0; done ;;
+    esac
     return 1
 }
 
@@ -95,11 +100,12 @@ next_port=21000
 run() {
     local mode=$1 t=$2 sync="$work/$2.$1"
     mkdir -p "$sync"
-    # The in-process shim's modes (c-tests/*-supported.txt list its
-    # semantics); the shared stack has scripts/tests/shared-ctests.sh.
-    local -a envv=(USTACK_SHARED=off CT_SYNC="$sync" CT_PORT=$next_port CT_TIMEOUT="$timeout_s")
+    # shim and shim-loopback are the in-process stack; shared the daemon's.
+    local shared=off
+    [[ $mode == shared ]] && shared=on
+    local -a envv=(USTACK_SHARED=$shared CT_SYNC="$sync" CT_PORT=$next_port CT_TIMEOUT="$timeout_s")
     next_port=$((next_port + 50))
-    if [[ $mode == shim ]]; then
+    if [[ $mode == shim || $mode == shared ]]; then
         envv+=(CT_ADDR=10.77.0.2 CT_PEER=10.77.0.1 CT_ADDR6=fd77::2 CT_PEER6=fd77::1)
     else # kernel, shim-loopback
         envv+=(CT_ADDR=127.0.0.1 CT_PEER=127.0.0.1 CT_ADDR6=::1 CT_PEER6=::1)
@@ -137,10 +143,12 @@ done
 
 shim_tests=()
 lo_tests=()
+shared_tests=()
 if [[ $kernel_only -eq 0 ]]; then
     for t in "${tests[@]}"; do
         if [[ $shim_all -eq 1 ]] || is_listed shim "$t"; then shim_tests+=("$t"); fi
         if [[ $shim_all -eq 1 ]] || is_listed shim-loopback "$t"; then lo_tests+=("$t"); fi
+        if [[ $shim_all -eq 1 ]] || is_listed shared "$t"; then shared_tests+=("$t"); fi
     done
 fi
 # run_shim MODE TEST: a shim-mode run; only a listed test's failure counts.
@@ -154,11 +162,12 @@ run_shim() {
         xfailed=$((xfailed + 1))
     fi
 }
-if [[ $((${#shim_tests[@]} + ${#lo_tests[@]})) -gt 0 && ! -f $lib ]]; then
+if [[ $((${#shim_tests[@]} + ${#lo_tests[@]} + ${#shared_tests[@]})) -gt 0 && ! -f $lib ]]; then
     echo "FAIL: $lib is missing (cargo build --release)"
-    failed=$((failed + ${#shim_tests[@]} + ${#lo_tests[@]}))
+    failed=$((failed + ${#shim_tests[@]} + ${#lo_tests[@]} + ${#shared_tests[@]}))
     shim_tests=()
     lo_tests=()
+    shared_tests=()
 fi
 if [[ ${#lo_tests[@]} -gt 0 ]]; then
     echo "== shim-loopback mode (subject under $lib on 127.0.0.1 / ::1: kernel sockets through the shim)"
@@ -173,6 +182,21 @@ if [[ ${#shim_tests[@]} -gt 0 ]]; then
     # process attached yet); put it back so the kernel can reach fd77::2.
     ip -6 route replace fd77::2 dev ustack0
     for t in "${shim_tests[@]}"; do run_shim shim "$t"; done
+fi
+if [[ ${#shared_tests[@]} -gt 0 ]]; then
+    echo "== shared mode (subject under $lib with USTACK_SHARED=on: its sockets served by ustackd on ustack0)"
+    if ! ip link show ustack0 >/dev/null 2>&1; then
+        USTACK_IFNAME=ustack0 bash scripts/ustack --setup >/dev/null
+        ip -6 route replace fd77::2 dev ustack0
+    fi
+    for t in "${shared_tests[@]}"; do run_shim shared "$t"; done
+    # The daemon ends about 2 s after the last subject's last socket; the
+    # device is deleted only after it has gone.
+    daemon=$(dirname "$lib")/ustackd
+    for _ in $(seq 100); do
+        timeout 5 "$daemon" --status >/dev/null 2>&1 || break
+        sleep 0.1
+    done
 fi
 
 if [[ $xfailed -gt 0 ]]; then echo "($xfailed unlisted shim-mode runs failed)"; fi

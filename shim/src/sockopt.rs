@@ -123,6 +123,8 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
             })?;
             Ok(Value::Int(e.map_or(0, |e| errno_of(&e))))
         }
+        // Not bound to a device: Linux answers an empty name (sshd asks).
+        (libc::SOL_SOCKET, libc::SO_BINDTODEVICE) => Ok(Value::Bytes(Vec::new())),
         (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => {
             int(s.tcp && s.with(|core, _| core.tcp().is_listening(s.handle))?)
         }

@@ -79,6 +79,8 @@ pub(super) fn get(
         }),
         (libc::SOL_SOCKET, libc::SO_ERROR) => int(take_error(core, s)),
         (libc::SOL_SOCKET, libc::SO_ACCEPTCONN) => int((s.phase == Phase::Listener).into()),
+        // Not bound to a device: Linux answers an empty name (sshd asks).
+        (libc::SOL_SOCKET, libc::SO_BINDTODEVICE) => Ok(Vec::new()),
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) if s.tcp => int(tcp_opts(core)?.reuse_addr.into()),
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => int(udp_opts(core, s)?.reuse_addr.into()),
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => int(s.stored.reuse_port.into()),

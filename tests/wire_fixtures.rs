@@ -2,7 +2,8 @@
 //! every one parses, every checksum verifies, the fields are what the
 //! capture shows, and re-emitting a parsed packet reproduces its bytes.
 
-use std::path::Path;
+#[path = "common/pcap.rs"]
+mod common;
 
 use ustack::wire::icmpv4::{DstUnreachable as Unreach4, TimeExceeded as Exceeded4};
 use ustack::wire::icmpv6::{DstUnreachable as Unreach6, TimeExceeded as Exceeded6};
@@ -17,29 +18,8 @@ const S4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 77, 0, 2));
 const K6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1));
 const S6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2));
 
-/// The records of a little-endian microsecond pcap file with
-/// LINKTYPE_RAW (101), as tcpdump writes for a TUN device.
 fn pcap(name: &str) -> Vec<Vec<u8>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "{name}: pcap magic");
-    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
-    assert_eq!(u32_at(20), 101, "{name}: LINKTYPE_RAW");
-    let mut records = vec![];
-    let mut at = 24;
-    while at < bytes.len() {
-        let caplen = u32_at(at + 8) as usize;
-        assert_eq!(
-            caplen,
-            u32_at(at + 12) as usize,
-            "{name}: whole packets only"
-        );
-        records.push(bytes[at + 16..at + 16 + caplen].to_vec());
-        at += 16 + caplen;
-    }
-    records
+    common::records(name)
 }
 
 fn sole(name: &str) -> Vec<u8> {

@@ -1,11 +1,12 @@
 //! ICMPv4: parse never panics, with the checksum as given and fixed up;
 //! what parses re-emits byte for byte the same message.
-#![no_main]
+#![cfg_attr(fuzzing, no_main)]
 
-use libfuzzer_sys::fuzz_target;
 use ustack::wire::{Icmpv4Repr, checksum};
 
-fuzz_target!(|data: &[u8]| {
+/// The property: libFuzzer calls it (built by cargo-fuzz, `cfg(fuzzing)`),
+/// and so does the stable run in the suite, `tests/fuzz_targets.rs`.
+pub fn run(data: &[u8]) {
     let _ = Icmpv4Repr::parse_bytes(data);
     let mut msg = data.to_vec();
     if msg.len() < 8 {
@@ -21,4 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = vec![0; repr.buffer_len()];
     repr.emit(&mut buf).expect("a parsed message re-emits");
     assert_eq!(Icmpv4Repr::parse_bytes(&buf), Ok(repr));
-});
+}
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));

@@ -1,11 +1,12 @@
 //! parse_ip / parse_ip_quoted: never panic, and the header and payload they
 //! report always lie inside the input.
-#![no_main]
+#![cfg_attr(fuzzing, no_main)]
 
-use libfuzzer_sys::fuzz_target;
 use ustack::wire::{parse_ip, parse_ip_quoted};
 
-fuzz_target!(|data: &[u8]| {
+/// The property: libFuzzer calls it (built by cargo-fuzz, `cfg(fuzzing)`),
+/// and so does the stable run in the suite, `tests/fuzz_targets.rs`.
+pub fn run(data: &[u8]) {
     for view in [parse_ip(data), parse_ip_quoted(data)]
         .into_iter()
         .flatten()
@@ -16,4 +17,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(f.offset % 8, 0);
         }
     }
-});
+}
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));

@@ -1,12 +1,13 @@
 //! The shared stack's control protocol: any bytes a program (or a hostile
 //! process with the daemon's uid) sends decode to a request or an error,
 //! never a panic, and every request decoded re-encodes to itself.
-#![no_main]
+#![cfg_attr(fuzzing, no_main)]
 
-use libfuzzer_sys::fuzz_target;
 use ustack::ipc::{DgramHeader, Reply, Request, decode_addr};
 
-fuzz_target!(|data: &[u8]| {
+/// The property: libFuzzer calls it (built by cargo-fuzz, `cfg(fuzzing)`),
+/// and so does the stable run in the suite, `tests/fuzz_targets.rs`.
+pub fn run(data: &[u8]) {
     if let Ok(r) = Request::decode(data) {
         assert_eq!(Request::decode(&r.encode()).ok(), Some(r));
     }
@@ -17,4 +18,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(DgramHeader::decode(&h.encode()).ok(), Some(h));
     }
     let _ = decode_addr(data);
-});
+}
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));

@@ -1,11 +1,12 @@
 //! IPv4: any bytes through new_checked/parse must not panic; whatever
 //! parses must survive emit and parse back unchanged.
-#![no_main]
+#![cfg_attr(fuzzing, no_main)]
 
-use libfuzzer_sys::fuzz_target;
 use ustack::wire::{Ipv4Packet, Ipv4Repr};
 
-fuzz_target!(|data: &[u8]| {
+/// The property: libFuzzer calls it (built by cargo-fuzz, `cfg(fuzzing)`),
+/// and so does the stable run in the suite, `tests/fuzz_targets.rs`.
+pub fn run(data: &[u8]) {
     let _ = Ipv4Packet::new_truncated(data).map(|p| p.payload().len());
     let Ok(packet) = Ipv4Packet::new_checked(data) else {
         return;
@@ -20,4 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let again =
         Ipv4Repr::parse(&Ipv4Packet::new_checked(&buf[..]).expect("re-emitted header checks"));
     assert_eq!(again, Ok(repr));
-});
+}
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));

@@ -1,12 +1,13 @@
 //! IPv6: the fixed header and the extension-header walk never panic, and
 //! the walk never points past the payload.
-#![no_main]
+#![cfg_attr(fuzzing, no_main)]
 
-use libfuzzer_sys::fuzz_target;
 use ustack::wire::ipv6::{Ipv6FragmentRepr, walk_extensions};
 use ustack::wire::{IpProtocol, Ipv6Packet, Ipv6Repr};
 
-fuzz_target!(|data: &[u8]| {
+/// The property: libFuzzer calls it (built by cargo-fuzz, `cfg(fuzzing)`),
+/// and so does the stable run in the suite, `tests/fuzz_targets.rs`.
+pub fn run(data: &[u8]) {
     if let Some((&first, rest)) = data.split_first() {
         if let Ok(ext) = walk_extensions(IpProtocol::from(first), rest) {
             assert!(ext.offset <= rest.len());
@@ -31,4 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let again =
         Ipv6Repr::parse(&Ipv6Packet::new_checked(&buf[..]).expect("re-emitted header checks"));
     assert_eq!(again, Ok(repr));
-});
+}
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));

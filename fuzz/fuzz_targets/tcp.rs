@@ -1,9 +1,8 @@
 //! TCP: segment parse (with and without a valid checksum) never panics;
 //! a parsed segment re-emits and parses back, SACK blocks that no longer
 //! fit being the only thing allowed to shrink.
-#![no_main]
+#![cfg_attr(fuzzing, no_main)]
 
-use libfuzzer_sys::fuzz_target;
 use ustack::wire::checksum;
 use ustack::wire::{IpAddr, IpProtocol, Ipv4Addr, Ipv6Addr, TcpOptions, TcpRepr};
 
@@ -18,7 +17,9 @@ const ADDRS: [(IpAddr, IpAddr); 2] = [
     ),
 ];
 
-fuzz_target!(|data: &[u8]| {
+/// The property: libFuzzer calls it (built by cargo-fuzz, `cfg(fuzzing)`),
+/// and so does the stable run in the suite, `tests/fuzz_targets.rs`.
+pub fn run(data: &[u8]) {
     let _ = TcpOptions::parse(data);
     let v6 = data.first().is_some_and(|b| b & 1 == 1);
     let (src, dst) = ADDRS[usize::from(v6)];
@@ -57,4 +58,7 @@ fuzz_target!(|data: &[u8]| {
         ..r
     };
     assert_eq!(strip(again), strip(repr));
-});
+}
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 #[path = "common/pcap.rs"]
 mod common;
 
+#[path = "../fuzz/fuzz_targets/core.rs"]
+mod core_input;
 #[path = "../fuzz/fuzz_targets/icmpv4.rs"]
 mod icmpv4;
 #[path = "../fuzz/fuzz_targets/icmpv6.rs"]
@@ -64,7 +66,8 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>, other: &[u8]) {
             2 if len > 1 => {
                 // A 16-bit field (a length, a checksum, a port) at an edge.
                 let at = rng.below(len - 1);
-                let v: u16 = [0, 1, 0x7fff, 0x8000, 0xffff, len as u16, (len as u16) ^ 1][rng.below(7)];
+                let v: u16 =
+                    [0, 1, 0x7fff, 0x8000, 0xffff, len as u16, (len as u16) ^ 1][rng.below(7)];
                 input[at..at + 2].copy_from_slice(&v.to_be_bytes());
             }
             3 => input.truncate(rng.below(len + 1)),
@@ -113,7 +116,13 @@ fn seeds() -> Vec<Vec<u8>> {
                 _ => 0,
             };
             if header > 0 && header < p.len() {
-                out.push(p[header..].to_vec());
+                let payload = &p[header..];
+                // The core target's record form: a segment for the live
+                // connection, then time passing.
+                if let Ok(n) = u8::try_from(payload.len()) {
+                    out.push([&[1, n][..], payload, &[3, 20]].concat());
+                }
+                out.push(payload.to_vec());
             }
             out.push(p);
         }
@@ -121,7 +130,10 @@ fn seeds() -> Vec<Vec<u8>> {
     let a4 = "10.77.0.2:80".parse().unwrap();
     let a6 = "[fd77::2]:443".parse().unwrap();
     for r in [
-        Request::Socket { v6: true, tcp: true },
+        Request::Socket {
+            v6: true,
+            tcp: true,
+        },
         Request::Bind(a4),
         Request::Connect(Some(a6)),
         Request::Listen(128),
@@ -229,6 +241,11 @@ fn fuzz_icmpv6() {
 }
 
 #[test]
+fn fuzz_core_input() {
+    fuzz("core", core_input::run);
+}
+
+#[test]
 fn fuzz_ipc() {
     fuzz("ipc", ipc::run);
 }
@@ -243,10 +260,7 @@ fn the_harness_reports_a_panicking_input() {
     }
     let r = catch_unwind(|| fuzz("fragile", fragile));
     let msg = r.expect_err("a seed starts with 0x45: the harness must fail");
-    let text = msg
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let text = msg.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(
         text.contains("fuzz target fragile failed") && text.contains("USTACK_FUZZ_SEED="),
         "{text}"

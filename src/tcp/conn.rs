@@ -14,6 +14,7 @@ use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::send_buf::SendBuffer;
 use super::seq::Seq;
+use super::timer::{Timer, TimerTable, UserTimeout};
 use super::undo::Undo;
 use super::{Counters, State, TcpConfig, TcpError};
 use crate::time::Instant;
@@ -139,6 +140,8 @@ pub struct Connection {
     pub(super) dsack: Option<(Seq, Seq)>,
 
     // Timers.
+    /// Every deadline of the connection.
+    pub(super) timers: TimerTable,
     pub(super) rtt: RttEstimator,
     /// Karn's rule: the one segment being timed (end seq, send time); cleared
     /// when anything is retransmitted (RFC 6298 section 3).
@@ -151,18 +154,9 @@ pub struct Connection {
     /// older one was sent for the original, so the RTO was spurious
     /// (Eifel detection, RFC 3522).
     pub(super) rto_tsval: Option<u32>,
-    pub(super) rto_at: Option<Instant>,
     pub(super) retries: u32,
-    /// Since when sent data has waited without an ACK of new data: the
-    /// clock of TCP_USER_TIMEOUT.
-    pub(super) una_since: Option<Instant>,
-    /// Since when zero-window probes have gone out without the window
-    /// opening: the clock of TCP_USER_TIMEOUT while probing.
-    pub(super) probe_since: Option<Instant>,
-    pub(super) delack_at: Option<Instant>,
-    pub(super) persist_at: Option<Instant>,
-    /// Tail loss probe timeout (RFC 8985 section 7.2).
-    pub(super) pto_at: Option<Instant>,
+    /// The clocks of TCP_USER_TIMEOUT.
+    pub(super) user_timeout: UserTimeout,
     pub(super) tlp_pending: bool,
     /// The RTO deadline a due probe deferred (see `on_timers`).
     pub(super) rto_before_probe: Option<Instant>,
@@ -190,10 +184,7 @@ pub struct Connection {
     /// Set when the persist timer fires with a nonzero window: send even a
     /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
     pub(super) force_send: bool,
-    pub(super) keepalive_at: Option<Instant>,
     pub(super) keepalive_probes: u32,
-    /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
-    pub(super) close_at: Option<Instant>,
     pub(super) last_now: Instant,
     /// When the peer last sent an ACK: the user timeout counts from it.
     pub(super) heard_at: Instant,
@@ -251,7 +242,6 @@ pub struct Connection {
     pub(super) scoreboard: Scoreboard,
     /// RACK loss detection (with SACK only) and its reordering timer.
     pub(super) rack: Rack,
-    pub(super) rack_at: Option<Instant>,
 
     /// RFC 5961 section 7 throttling: challenge ACKs sent in the second
     /// that began at `challenge_epoch`.
@@ -307,17 +297,13 @@ impl Connection {
             ts_recent: 0,
             last_ack_sent: Seq(0),
             dsack: None,
+            timers: TimerTable::default(),
             rtt,
             rtt_probe: None,
             rtx_tsval: None,
             rto_tsval: None,
-            rto_at: None,
             retries: 0,
-            una_since: None,
-            probe_since: None,
-            delack_at: None,
-            persist_at: None,
-            pto_at: None,
+            user_timeout: UserTimeout::default(),
             tlp_pending: false,
             rto_before_probe: None,
             tlp_end: None,
@@ -330,9 +316,7 @@ impl Connection {
             recovery_probed: None,
             persist_backoff: 0,
             force_send: false,
-            keepalive_at: None,
             keepalive_probes: 0,
-            close_at: None,
             last_now: now,
             heard_at: now,
             drs_copied: 0,
@@ -355,7 +339,6 @@ impl Connection {
             rtx_una: false,
             scoreboard: Scoreboard::default(),
             rack: Rack::default(),
-            rack_at: None,
             challenge_epoch: now,
             challenge_count: 0,
             oow_ack_at: None,
@@ -571,7 +554,8 @@ impl Connection {
         }
         self.shutdown_write();
         if self.state == State::FinWait2 {
-            self.close_at = Some(self.last_now + self.cfg.time_wait);
+            self.timers
+                .set(Timer::FinWait2, self.last_now + self.cfg.time_wait);
         }
     }
 
@@ -592,14 +576,8 @@ impl Connection {
 
     pub(super) fn enter_closed(&mut self) {
         self.state = State::Closed;
-        self.rto_at = None;
-        self.delack_at = None;
-        self.persist_at = None;
-        self.pto_at = None;
-        self.rack_at = None;
+        self.timers.stop_all();
         self.tlp_pending = false;
-        self.keepalive_at = None;
-        self.close_at = None;
         self.ack_now = false;
         self.ack_urgent = false;
         self.rtx_una = false;
@@ -804,10 +782,11 @@ impl Connection {
     pub fn set_keepalive(&mut self, keepalive: Option<super::Keepalive>) {
         self.cfg.keepalive = keepalive;
         self.keepalive_probes = 0;
-        self.keepalive_at = match keepalive {
+        let at = match keepalive {
             Some(ka) if self.state.is_synchronized() => Some(self.last_now + ka.idle),
             _ => None,
         };
+        self.timers.put(Timer::Keepalive, at);
     }
 
     /// The connection's counters.
@@ -840,18 +819,10 @@ impl Connection {
         {
             return Some(self.last_now);
         }
-        [
-            self.user_timeout_at(),
-            self.rto_at,
-            self.delack_at,
-            self.persist_at,
-            self.pto_at,
-            self.rack_at,
-            self.keepalive_at,
-            self.close_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers
+            .next()
+            .into_iter()
+            .chain(self.user_timeout_at())
+            .min()
     }
 }

@@ -8,6 +8,7 @@
 
 use super::conn::Connection;
 use super::seq::Seq;
+use super::timer::Timer;
 use super::undo::dsack_block;
 use super::{State, TcpError};
 use crate::time::Instant;
@@ -163,7 +164,7 @@ impl Connection {
                 }
                 if fin && self.state == State::TimeWait {
                     // A retransmitted FIN restarts the 2*MSL wait (3.10.7.4).
-                    self.close_at = Some(now + self.cfg.time_wait);
+                    self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
                 }
                 self.ack_now = true;
             }
@@ -287,7 +288,7 @@ impl Connection {
 
     fn arm_keepalive(&mut self, now: Instant) {
         if let Some(ka) = self.cfg.keepalive {
-            self.keepalive_at = Some(now + ka.idle);
+            self.timers.set(Timer::Keepalive, now + ka.idle);
             self.keepalive_probes = 0;
         }
     }
@@ -343,7 +344,7 @@ impl Connection {
             self.snd_wl1 = seq;
             self.snd_wl2 = ack;
             if wnd > 0 {
-                self.persist_at = None;
+                self.timers.stop(Timer::Persist);
                 self.persist_backoff = 0;
             } else {
                 // The peer answers but its window is shut: waiting for its
@@ -400,7 +401,8 @@ impl Connection {
     pub(super) fn rack_detect(&mut self, now: Instant, after_rto: bool) {
         let in_recovery = self.recover.is_some() || self.rto_recover.is_some();
         let reo_wnd = self.rack.reo_wnd(in_recovery, self.rtt.srtt);
-        self.rack_at = self.rack.detect_loss(now, reo_wnd);
+        self.timers
+            .put(Timer::Rack, self.rack.detect_loss(now, reo_wnd));
         if self.recover.is_none()
             && after_rto
             && self.snd_una != self.snd_max
@@ -464,7 +466,7 @@ impl Connection {
         self.rtx_una = true;
         // No tail loss probe during recovery (RFC 8985 section 7.2); the
         // timer restarts from here for the recovery probe (see `tlp`).
-        self.pto_at = None;
+        self.timers.stop(Timer::Pto);
         if self.opts.sack {
             self.rack.mark_lost(self.snd_una);
         }
@@ -521,11 +523,14 @@ impl Connection {
         }
         self.scoreboard.ack(ack);
         // The PTO restarts from this ACK (armed again by the next poll).
-        self.pto_at = None;
+        self.timers.stop(Timer::Pto);
         self.retries = 0;
         self.rtt.backoff = 0;
-        self.rto_at = (self.snd_una != self.snd_max).then(|| now + self.rtt.current());
-        self.una_since = (self.snd_una != self.snd_max).then_some(now);
+        self.timers.put(
+            Timer::Rto,
+            (self.snd_una != self.snd_max).then(|| now + self.rtt.current()),
+        );
+        self.user_timeout.una_since = (self.snd_una != self.snd_max).then_some(now);
         // Linux pushes on every ACK with the socket's own Nagle setting:
         // an MSG_MORE hold lasts until then.
         self.hold_tail = false;
@@ -563,7 +568,7 @@ impl Connection {
                 State::FinWait1 => {
                     self.state = State::FinWait2;
                     if self.orphaned {
-                        self.close_at = Some(now + self.cfg.time_wait);
+                        self.timers.set(Timer::FinWait2, now + self.cfg.time_wait);
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -582,15 +587,16 @@ impl Connection {
         self.state = State::TimeWait;
         // Everything we sent is acknowledged: no sender timer or pending
         // retransmission survives into TIME-WAIT.
-        self.rto_at = None;
-        self.persist_at = None;
-        self.pto_at = None;
-        self.rack_at = None;
+        self.timers.stop(Timer::Rto);
+        self.timers.stop(Timer::Persist);
+        self.timers.stop(Timer::Pto);
+        self.timers.stop(Timer::Rack);
         self.rtx_una = false;
         self.tlp_pending = false;
         self.recover = None;
-        self.keepalive_at = None;
-        self.close_at = Some(now + self.cfg.time_wait);
+        self.timers.stop(Timer::Keepalive);
+        self.timers.stop(Timer::FinWait2);
+        self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
     }
 
     /// Stores in-window data (3.10.7.4, seventh) and decides when to ACK
@@ -642,8 +648,9 @@ impl Connection {
             } else if self.unacked_bytes >= 2 * self.snd_mss as usize {
                 self.ack_now = true;
                 self.ack_urgent = true;
-            } else if self.delack_at.is_none() {
-                self.delack_at = Some(now + self.cfg.delayed_ack);
+            } else if !self.timers.is_armed(Timer::DelayedAck) {
+                self.timers
+                    .set(Timer::DelayedAck, now + self.cfg.delayed_ack);
             }
         }
         if self.rcv_fin == Some(self.rcv_nxt) {

@@ -61,6 +61,7 @@ mod sockopt;
 mod syncookie;
 #[cfg(test)]
 mod tests;
+mod timer;
 mod tlp;
 mod undo;
 

@@ -11,6 +11,7 @@
 use super::conn::Connection;
 use super::options::{self, TIMESTAMP_LEN};
 use super::seq::Seq;
+use super::timer::Timer;
 use super::{State, TcpError};
 use crate::time::Instant;
 use crate::wire::tcp::{MAX_SACK_BLOCKS, TcpFlags, TcpOptions, TcpRepr};
@@ -159,7 +160,7 @@ impl Connection {
         self.last_ack_sent = self.rcv_nxt;
         self.ack_now = false;
         self.ack_urgent = false;
-        self.delack_at = None;
+        self.timers.stop(Timer::DelayedAck);
         self.unacked_bytes = 0;
         repr
     }
@@ -246,8 +247,9 @@ impl Connection {
         }
         self.snd_nxt = self.iss + 1u32;
         self.snd_max = self.snd_max.max(self.snd_nxt);
-        self.rto_at.get_or_insert(now + self.rtt.current());
-        self.una_since.get_or_insert(now);
+        self.timers
+            .arm_if_idle(Timer::Rto, now + self.rtt.current());
+        self.user_timeout.una_since.get_or_insert(now);
         self.ack_now = false;
         self.stats.segs_out += 1;
         emit(&repr, &[]);
@@ -317,7 +319,7 @@ impl Connection {
             self.rtx_tsval = Some(self.tsval(now));
         } else {
             // New data restarts the probe timeout (RFC 8985 section 7.2).
-            self.pto_at = None;
+            self.timers.stop(Timer::Pto);
             if self.rtt_probe.is_none() && !self.opts.timestamps {
                 self.rtt_probe = Some((seq + used, now));
             }
@@ -329,10 +331,11 @@ impl Connection {
             self.max_flight = flight;
             self.cwnd_usage_seq = self.snd_max;
         }
-        self.rto_at.get_or_insert(now + self.rtt.current());
-        self.una_since.get_or_insert(now);
+        self.timers
+            .arm_if_idle(Timer::Rto, now + self.rtt.current());
+        self.user_timeout.una_since.get_or_insert(now);
         if len > 0 {
-            self.probe_since = None;
+            self.user_timeout.probe_since = None;
         }
         self.stats.segs_out += 1;
         self.stats.bytes_out += len as u64;
@@ -528,16 +531,17 @@ impl Connection {
     /// to bring an ACK (RFC 9293 section 3.8.6.1).
     fn arm_persist(&mut self, now: Instant) {
         let unsent = self.snd_nxt.since(self.buf_seq) < self.send_buf.len() as u32;
-        if unsent && self.snd_una == self.snd_max && self.rto_at.is_none() {
-            if self.persist_at.is_none() {
+        if unsent && self.snd_una == self.snd_max && !self.timers.is_armed(Timer::Rto) {
+            if !self.timers.is_armed(Timer::Persist) {
                 let wait = self
                     .rtt
                     .current()
                     .saturating_mul(1 << self.persist_backoff.min(10));
-                self.persist_at = Some(now + wait.min(self.cfg.max_rto));
+                self.timers
+                    .set(Timer::Persist, now + wait.min(self.cfg.max_rto));
             }
         } else {
-            self.persist_at = None;
+            self.timers.stop(Timer::Persist);
         }
     }
 
@@ -549,18 +553,15 @@ impl Connection {
             return None;
         }
         let unsent = self.snd_nxt.since(self.buf_seq) < self.send_buf.len() as u32;
-        let since = if self.snd_una != self.snd_max {
-            self.una_since
-        } else if self.snd_wnd == 0 && unsent {
-            self.probe_since
-        } else {
-            None
-        }?;
-        Some(since + timeout)
+        self.user_timeout.deadline(
+            timeout,
+            self.snd_una != self.snd_max,
+            self.snd_wnd == 0 && unsent,
+        )
     }
 
     fn on_timers(&mut self, now: Instant) {
-        if self.close_at.is_some_and(|t| now >= t) {
+        if self.timers.is_due(Timer::TimeWait, now) || self.timers.is_due(Timer::FinWait2, now) {
             self.enter_closed();
             return;
         }
@@ -573,31 +574,32 @@ impl Connection {
         // timer replaces the retransmission timer; RFC 8985 section 7.2
         // clamps the PTO to the RTO).
         if self
-            .pto_at
-            .is_some_and(|t| now >= t && self.rto_at.is_none_or(|rto| t <= rto))
+            .timers
+            .get(Timer::Pto)
+            .is_some_and(|t| now >= t && self.timers.get(Timer::Rto).is_none_or(|rto| t <= rto))
         {
-            self.pto_at = None;
+            self.timers.stop(Timer::Pto);
             self.tlp_pending = true;
             // Put back if no probe can go out: a probe that never goes
             // must not keep deferring the RTO.
-            self.rto_before_probe = self.rto_at;
-            self.rto_at = Some(now + self.rtt.current());
+            self.rto_before_probe = self.timers.get(Timer::Rto);
+            self.timers.set(Timer::Rto, now + self.rtt.current());
         }
-        if self.rto_at.is_some_and(|t| now >= t) {
+        if self.timers.is_due(Timer::Rto, now) {
             self.on_rto(now);
             if self.state == State::Closed {
                 return;
             }
         }
-        if self.rack_at.is_some_and(|t| now >= t) {
+        if self.timers.is_due(Timer::Rack, now) {
             let after_rto = self.rto_recover.is_none();
             self.rack_detect(now, after_rto);
         }
-        if self.persist_at.is_some_and(|t| now >= t) {
-            self.persist_at = None;
+        if self.timers.is_due(Timer::Persist, now) {
+            self.timers.stop(Timer::Persist);
             if self.snd_wnd == 0 {
                 self.probe_pending = true;
-                self.probe_since.get_or_insert(now);
+                self.user_timeout.probe_since.get_or_insert(now);
                 self.persist_backoff = self.persist_backoff.saturating_add(1);
             } else {
                 // Also the ceiling on a cork: with nothing in flight the
@@ -607,11 +609,11 @@ impl Connection {
                 self.hold_tail = false;
             }
         }
-        if self.keepalive_at.is_some_and(|t| now >= t) {
+        if self.timers.is_due(Timer::Keepalive, now) {
             self.on_keepalive(now);
         }
-        if self.delack_at.is_some_and(|t| now >= t) {
-            self.delack_at = None;
+        if self.timers.is_due(Timer::DelayedAck, now) {
+            self.timers.stop(Timer::DelayedAck);
             self.ack_now = true;
         }
     }
@@ -619,7 +621,7 @@ impl Connection {
     /// RFC 6298 section 5.4-5.6, with go-back-N from snd_una (RFC 5681
     /// section 3.1: cwnd to one segment).
     fn on_rto(&mut self, now: Instant) {
-        self.rto_at = None;
+        self.timers.stop(Timer::Rto);
         if self.snd_una == self.snd_max {
             return;
         }
@@ -660,19 +662,19 @@ impl Connection {
         self.prr = None;
         self.dupacks = 0;
         self.rtx_una = false;
-        self.pto_at = None;
+        self.timers.stop(Timer::Pto);
         self.tlp_end = None;
         // Undoing an RTO needs F-RTO (RFC 5682), which this engine lacks.
         self.undo = None;
         self.scoreboard.clear();
         self.rack.on_rto();
-        self.rack_at = None;
+        self.timers.stop(Timer::Rack);
         self.rtt_probe = None;
-        self.rto_at = Some(now + self.rtt.current());
+        self.timers.set(Timer::Rto, now + self.rtt.current());
     }
 
     fn on_keepalive(&mut self, now: Instant) {
-        self.keepalive_at = None;
+        self.timers.stop(Timer::Keepalive);
         let Some(ka) = self.cfg.keepalive else {
             return;
         };
@@ -681,7 +683,7 @@ impl Connection {
         }
         if self.snd_una != self.snd_max {
             // Data in flight: the retransmission timer watches the peer.
-            self.keepalive_at = Some(now + ka.idle);
+            self.timers.set(Timer::Keepalive, now + ka.idle);
             return;
         }
         if self.keepalive_probes >= ka.count {
@@ -690,6 +692,6 @@ impl Connection {
         }
         self.keepalive_probes += 1;
         self.probe_pending = true;
-        self.keepalive_at = Some(now + ka.interval);
+        self.timers.set(Timer::Keepalive, now + ka.interval);
     }
 }

@@ -20,6 +20,7 @@
 use super::State;
 use super::conn::Connection;
 use super::seq::Seq;
+use super::timer::Timer;
 use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
 use std::time::Duration;
@@ -37,7 +38,7 @@ impl Connection {
     /// unanswered; clamped to the RTO.
     pub(super) fn arm_pto(&mut self, now: Instant) {
         if self.snd_una == self.snd_max {
-            self.pto_at = None;
+            self.timers.stop(Timer::Pto);
             return;
         }
         let sending = matches!(
@@ -48,7 +49,7 @@ impl Connection {
                 | State::Closing
                 | State::LastAck
         );
-        if self.pto_at.is_some()
+        if self.timers.is_armed(Timer::Pto)
             || !sending
             || !self.opts.sack
             // One probe per recovery, once it is under way.
@@ -69,7 +70,7 @@ impl Connection {
             // the RTO's 200 ms floor, and elsewhere the RTO is as good.
             let pto = srtt.max(self.rack.latest_rtt()) * 2 + Duration::from_millis(2);
             if pto * 2 <= self.rtt.current() {
-                self.pto_at = Some(now + pto);
+                self.timers.set(Timer::Pto, now + pto);
             }
             return;
         }
@@ -94,7 +95,10 @@ impl Connection {
         // Never later than the RTO (RFC 8985 section 7.2, as Linux): a
         // probe due with the RTO goes instead of it (see `on_timers`).
         let at = now + pto;
-        self.pto_at = Some(self.rto_at.map_or(at, |rto| at.min(rto)));
+        self.timers.set(
+            Timer::Pto,
+            self.timers.get(Timer::Rto).map_or(at, |rto| at.min(rto)),
+        );
     }
 
     /// Sends the due probe: the recovery probe during a fast recovery,
@@ -105,11 +109,12 @@ impl Connection {
             Some(recovery_point) => self.emit_recovery_probe(now, recovery_point, emit),
             None => self.emit_tail_probe(now, emit),
         };
-        self.rto_at = if sent {
+        let rto = if sent {
             Some(now + self.rtt.current())
         } else {
             self.rto_before_probe
         };
+        self.timers.put(Timer::Rto, rto);
     }
 
     /// The tail loss probe: the last segment again. RFC 8985 section 7.3

@@ -15,6 +15,7 @@ use super::sack::Scoreboard;
 use super::send_buf::SendBuffer;
 use super::seq::Seq;
 use super::timer::{Timer, TimerTable, UserTimeout};
+use super::tlp::Tlp;
 use super::undo::Undo;
 use super::{Counters, State, TcpConfig, TcpError};
 use crate::time::Instant;
@@ -157,19 +158,8 @@ pub struct Connection {
     pub(super) retries: u32,
     /// The clocks of TCP_USER_TIMEOUT.
     pub(super) user_timeout: UserTimeout,
-    pub(super) tlp_pending: bool,
-    /// The RTO deadline a due probe deferred (see `on_timers`).
-    pub(super) rto_before_probe: Option<Instant>,
-    /// snd_max when the unanswered probe went out: one probe per episode
-    /// (TLP.end_seq, RFC 8985 section 7.4).
-    pub(super) tlp_end: Option<Seq>,
-    /// Probes sent in the episode `tlp_end` marks.
-    pub(super) tlp_sent: u8,
-    /// Of those, the ones no D-SACK has yet reported as duplicates.
-    pub(super) tlp_dsacks_due: u8,
-    /// Where the probe's retransmission began: a D-SACK over it says the
-    /// probe repaired nothing.
-    pub(super) tlp_start: Seq,
+    /// The tail loss probe and the recovery probe.
+    pub(super) tlp: Tlp,
     /// The last fast recovery, until it is proven spurious or superseded.
     pub(super) undo: Option<Undo>,
     /// Proportional rate reduction of the SACK recovery under way.
@@ -177,9 +167,6 @@ pub struct Connection {
     /// RescueRxt (RFC 6675 section 4, NextSeg rule 4): the recovery point
     /// when the last rescue retransmission went out.
     pub(super) rescue_rxt: Option<Seq>,
-    /// The recovery point of the fast recovery whose probe went out: one
-    /// recovery probe per episode (see `tlp`).
-    pub(super) recovery_probed: Option<Seq>,
     pub(super) persist_backoff: u32,
     /// Set when the persist timer fires with a nonzero window: send even a
     /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
@@ -304,16 +291,10 @@ impl Connection {
             rto_tsval: None,
             retries: 0,
             user_timeout: UserTimeout::default(),
-            tlp_pending: false,
-            rto_before_probe: None,
-            tlp_end: None,
-            tlp_sent: 0,
-            tlp_dsacks_due: 0,
-            tlp_start: Seq(0),
+            tlp: Tlp::default(),
             undo: None,
             prr: None,
             rescue_rxt: None,
-            recovery_probed: None,
             persist_backoff: 0,
             force_send: false,
             keepalive_probes: 0,
@@ -577,7 +558,7 @@ impl Connection {
     pub(super) fn enter_closed(&mut self) {
         self.state = State::Closed;
         self.timers.stop_all();
-        self.tlp_pending = false;
+        self.tlp.pending = false;
         self.ack_now = false;
         self.ack_urgent = false;
         self.rtx_una = false;
@@ -815,7 +796,7 @@ impl Connection {
             || self.ack_now
             || self.rtx_una
             || self.probe_pending
-            || self.tlp_pending
+            || self.tlp.pending
         {
             return Some(self.last_now);
         }

@@ -313,7 +313,13 @@ impl Connection {
             }
             let n = seg.options.sack().len().min(MAX_SACK_BLOCKS);
             let dsack = dsack_block(&blocks[..n], ack);
-            self.tlp_on_ack(now, ack, dsack);
+            if self.tlp.on_ack(ack, dsack) && self.recover.is_none() {
+                // The window the probe found, not what is left in flight:
+                // the loss says the path held less than cwnd (Linux sizes
+                // this reduction from cwnd too).
+                self.cc.on_congestion(now, self.cc.cwnd());
+                self.stats.tlp_recoveries += 1;
+            }
             // Only a D-SACK of our own retransmission shows reordering; a
             // copy the network made shows nothing about it.
             if let Some((l, r)) = dsack
@@ -461,7 +467,7 @@ impl Connection {
         self.prr = self.opts.sack.then(|| super::prr::Prr::new(flight));
         self.undo_begin();
         // Recovery's reduction answers whatever the probe found.
-        self.tlp_end = None;
+        self.tlp.end_episode();
         // The first retransmission goes out whatever the pipe says.
         self.rtx_una = true;
         // No tail loss probe during recovery (RFC 8985 section 7.2); the
@@ -592,7 +598,7 @@ impl Connection {
         self.timers.stop(Timer::Pto);
         self.timers.stop(Timer::Rack);
         self.rtx_una = false;
-        self.tlp_pending = false;
+        self.tlp.pending = false;
         self.recover = None;
         self.timers.stop(Timer::Keepalive);
         self.timers.stop(Timer::FinWait2);

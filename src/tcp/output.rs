@@ -12,6 +12,7 @@ use super::conn::Connection;
 use super::options::{self, TIMESTAMP_LEN};
 use super::seq::Seq;
 use super::timer::Timer;
+use super::tlp::ProbePath;
 use super::{State, TcpError};
 use crate::time::Instant;
 use crate::wire::tcp::{MAX_SACK_BLOCKS, TcpFlags, TcpOptions, TcpRepr};
@@ -46,7 +47,7 @@ impl Connection {
         }
         if self.state.is_synchronized() && self.state != State::TimeWait {
             self.emit_recovery(now, &mut emit);
-            if std::mem::take(&mut self.tlp_pending) && self.snd_una != self.snd_max {
+            if std::mem::take(&mut self.tlp.pending) && self.snd_una != self.snd_max {
                 self.emit_tlp(now, &mut emit);
             }
             self.emit_new_data(now, &mut emit);
@@ -55,7 +56,7 @@ impl Connection {
             self.arm_pto(now);
         } else {
             self.rtx_una = false;
-            self.tlp_pending = false;
+            self.tlp.pending = false;
         }
         if self.probe_pending && self.state.is_synchronized() {
             self.probe_pending = false;
@@ -423,7 +424,7 @@ impl Connection {
     }
 
     /// Resends at most one MSS from `[start, end)`; returns the space used.
-    pub(super) fn retransmit_range(
+    fn retransmit_range(
         &mut self,
         now: Instant,
         start: Seq,
@@ -527,6 +528,84 @@ impl Connection {
         self.cfg.tso_max / mss * mss
     }
 
+    /// Arms the PTO when a probe could help: SACK in use, data
+    /// outstanding, a state that sends, and what `Tlp::deadline` asks.
+    fn arm_pto(&mut self, now: Instant) {
+        if self.snd_una == self.snd_max {
+            self.timers.stop(Timer::Pto);
+            return;
+        }
+        let sending = matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        );
+        if self.timers.is_armed(Timer::Pto) || !sending || !self.opts.sack {
+            return;
+        }
+        let path = ProbePath {
+            srtt: self.rtt.srtt,
+            rack_rtt: self.rack.latest_rtt(),
+            rto: self.rtt.current(),
+            backoff: self.rtt.backoff,
+            rto_at: self.timers.get(Timer::Rto),
+            snd_una: self.snd_una,
+            flight: self.snd_max.since(self.snd_una),
+            mss: self.snd_mss,
+            recover: self.recover,
+        };
+        if let Some(at) = self.tlp.deadline(now, &path) {
+            self.timers.set(Timer::Pto, at);
+        }
+    }
+
+    /// Sends the due probe: the recovery probe during a fast recovery,
+    /// else the tail loss probe (see `tlp`). A probe restarts the RTO; one
+    /// that could not go out leaves it where it was.
+    fn emit_tlp(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        let sent = match self.recover {
+            Some(recovery_point) => self.emit_recovery_probe(now, recovery_point, emit),
+            None => self.emit_tail_probe(now, emit),
+        };
+        let rto = self.tlp.rto_after(sent, now + self.rtt.current());
+        self.timers.put(Timer::Rto, rto);
+    }
+
+    /// The tail loss probe: the last segment again (why not new data:
+    /// `tlp`'s module docs).
+    fn emit_tail_probe(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) -> bool {
+        let start = (self.snd_max - self.snd_mss).max(self.snd_una);
+        if self.retransmit_range(now, start, self.snd_max, emit) == 0 {
+            return false;
+        }
+        self.tlp.on_tail_probe(start, self.snd_una, self.snd_max);
+        self.stats.tlp_probes += 1;
+        true
+    }
+
+    /// The recovery probe (`tlp`'s module docs): the first segment RACK
+    /// deems lost, else the first one not SACKed, once per recovery.
+    fn emit_recovery_probe(
+        &mut self,
+        now: Instant,
+        recovery_point: Seq,
+        emit: &mut impl FnMut(&TcpRepr, &[u8]),
+    ) -> bool {
+        self.tlp.on_recovery_probe(recovery_point);
+        let Some((start, end)) = self.rack.next_lost().or_else(|| self.rack.first_unsacked())
+        else {
+            return false;
+        };
+        let sent = self.retransmit_range(now, start, end, emit) > 0;
+        if sent {
+            self.stats.recovery_probes += 1;
+        }
+        sent
+    }
+
     /// The persist timer runs while data waits and nothing is in flight
     /// to bring an ACK (RFC 9293 section 3.8.6.1).
     fn arm_persist(&mut self, now: Instant) {
@@ -579,10 +658,7 @@ impl Connection {
             .is_some_and(|t| now >= t && self.timers.get(Timer::Rto).is_none_or(|rto| t <= rto))
         {
             self.timers.stop(Timer::Pto);
-            self.tlp_pending = true;
-            // Put back if no probe can go out: a probe that never goes
-            // must not keep deferring the RTO.
-            self.rto_before_probe = self.timers.get(Timer::Rto);
+            self.tlp.fire(self.timers.get(Timer::Rto));
             self.timers.set(Timer::Rto, now + self.rtt.current());
         }
         if self.timers.is_due(Timer::Rto, now) {
@@ -663,7 +739,7 @@ impl Connection {
         self.dupacks = 0;
         self.rtx_una = false;
         self.timers.stop(Timer::Pto);
-        self.tlp_end = None;
+        self.tlp.end_episode();
         // Undoing an RTO needs F-RTO (RFC 5682), which this engine lacks.
         self.undo = None;
         self.scoreboard.clear();

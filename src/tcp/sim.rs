@@ -400,7 +400,7 @@ fn run(seed: u64) -> Result<Outcome, String> {
                             c.ack_now,
                             c.rtx_una,
                             c.probe_pending,
-                            c.tlp_pending,
+                            c.tlp.pending,
                             c.rst_to_send
                         )
                     })

@@ -6,6 +6,7 @@
 //! readiness queries. Must not touch the socket table or other connections.
 
 use super::cc::CongestionControl;
+use super::ecn::EcnState;
 use super::options::{self, Negotiated, TIMESTAMP_LEN};
 use super::prr::Prr;
 use super::rack::Rack;
@@ -19,7 +20,7 @@ use super::tlp::Tlp;
 use super::undo::Undo;
 use super::{Counters, State, TcpConfig, TcpError};
 use crate::time::Instant;
-use crate::wire::tcp::{TcpFlags, TcpRepr};
+use crate::wire::tcp::TcpRepr;
 use std::net::SocketAddr;
 
 /// How many data segments a new connection ACKs at once (Linux's
@@ -190,19 +191,8 @@ pub struct Connection {
     /// a batch of arrivals must not collapse into one ACK.
     pub(super) ack_urgent: bool,
 
-    // ECN (RFC 3168 section 6.1).
-    /// Both ends agreed on ECN in the handshake.
-    pub(super) ecn_ok: bool,
-    /// Receiver: a CE mark arrived; every segment carries ECE until the
-    /// peer's CWR.
-    pub(super) ece_echo: bool,
-    /// Sender: cwnd was reduced for an ECE; the next new data carries CWR.
-    pub(super) cwr_pending: bool,
-    /// snd_max at the last ECE reduction: at most one per window.
-    pub(super) ecn_high: Option<Seq>,
-    /// snd_max at the last ECE reduction alone: Linux's CWR state lasts
-    /// until it is acknowledged.
-    pub(super) cwr_high: Option<Seq>,
+    /// ECN (RFC 3168 section 6.1).
+    pub(super) ecn: EcnState,
     pub(super) unacked_bytes: usize,
     /// In-order data segments still to be ACKed at once: the quick-ACK
     /// start of a connection (Linux's, up to 16 segments), so the peer's
@@ -304,11 +294,7 @@ impl Connection {
             drs_epoch: now,
             ack_now: false,
             ack_urgent: false,
-            ecn_ok: false,
-            ece_echo: false,
-            cwr_pending: false,
-            ecn_high: None,
-            cwr_high: None,
+            ecn: EcnState::default(),
             unacked_bytes: 0,
             quickacks: QUICKACKS,
             last_data_in: None,
@@ -361,9 +347,7 @@ impl Connection {
         c.state = State::SynReceived;
         c.stats.segs_in += 1;
         c.take_syn(syn);
-        // An ECN-setup SYN carries both ECE and CWR (RFC 3168 6.1.1).
-        c.ecn_ok =
-            c.cfg.ecn != super::Ecn::Off && syn.flags.contains(TcpFlags::ECE | TcpFlags::CWR);
+        c.ecn.on_syn(c.cfg.ecn, syn.flags);
         c
     }
 

@@ -73,9 +73,7 @@ impl Connection {
         }
         self.take_syn(seg);
         self.arm_keepalive(now);
-        // ECN only if our ECN-setup SYN drew an ECN-setup SYN-ACK: ECE
-        // without CWR (RFC 3168 6.1.1).
-        self.ecn_ok &= flags.contains(TcpFlags::ECE) && !flags.contains(TcpFlags::CWR);
+        self.ecn.on_syn_ack(flags);
         if has_ack {
             self.snd_wl2 = ack;
             self.ack_advanced(now, seg, ack);
@@ -239,10 +237,7 @@ impl Connection {
             return;
         }
 
-        // The peer reduced for our ECE: stop echoing (RFC 3168 6.1.3).
-        if self.ecn_ok && flags.contains(TcpFlags::CWR) {
-            self.ece_echo = false;
-        }
+        self.ecn.on_segment(flags);
 
         // Seventh: segment text.
         if !payload.is_empty() {
@@ -359,8 +354,13 @@ impl Connection {
             }
         }
         let after_rto = self.rto_recover.is_none_or(|r| ack >= r);
-        if self.ecn_ok && seg.flags.contains(TcpFlags::ECE) {
-            self.on_ecn_echo(now);
+        let recovering = self.recover.is_some() || self.rto_recover.is_some();
+        if self
+            .ecn
+            .on_ack(seg.flags, self.snd_una, self.snd_max, recovering)
+        {
+            self.cc.on_congestion(now, self.snd_max.since(self.snd_una));
+            self.stats.ecn_reductions += 1;
         }
         if ack > self.snd_una {
             self.detect_spurious_rto(seg);
@@ -441,27 +441,10 @@ impl Connection {
         self.stats.spurious_rtos += 1;
     }
 
-    /// An ECN-Echo: congestion without loss. cwnd and ssthresh go down as
-    /// for a loss, at most once per window of data and not again during a
-    /// recovery that already reduced them; the next new data carries CWR
-    /// so the receiver stops echoing (RFC 3168 section 6.1.2).
-    fn on_ecn_echo(&mut self, now: Instant) {
-        self.cwr_pending = true;
-        let reduced_this_window = self.ecn_high.is_some_and(|h| self.snd_una < h);
-        if reduced_this_window || self.recover.is_some() || self.rto_recover.is_some() {
-            return;
-        }
-        self.cc.on_congestion(now, self.snd_max.since(self.snd_una));
-        self.ecn_high = Some(self.snd_max);
-        self.cwr_high = Some(self.snd_max);
-        self.stats.ecn_reductions += 1;
-    }
-
     /// Fast retransmit (RFC 5681 section 3.2, RFC 6582, RFC 6675).
     fn enter_recovery(&mut self, now: Instant) {
         let flight = self.snd_max.since(self.snd_una);
-        // One reduction per window, whether for loss or ECN.
-        self.ecn_high = Some(self.snd_max);
+        self.ecn.on_loss_reduction(self.snd_max);
         self.cc.on_congestion(now, flight);
         self.recover = Some(self.snd_max);
         self.prr = self.opts.sack.then(|| super::prr::Prr::new(flight));
@@ -627,10 +610,7 @@ impl Connection {
             self.ack_now = true;
             return;
         }
-        if ce && self.ecn_ok {
-            // Congestion experienced: echo it on every segment until the
-            // peer's CWR, starting with an ACK now (RFC 3168 6.1.3).
-            self.ece_echo = true;
+        if ce && self.ecn.on_ce() {
             self.ack_now = true;
             self.ack_urgent = true;
         }

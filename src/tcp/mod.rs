@@ -42,6 +42,7 @@
 
 pub mod cc;
 mod conn;
+mod ecn;
 mod input;
 mod isn;
 mod options;

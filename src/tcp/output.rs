@@ -74,7 +74,7 @@ impl Connection {
     /// ECN, never a SYN, a pure ACK or a retransmission (RFC 3168 sections
     /// 6.1.1 and 6.1.5).
     pub fn poll_transmit_ect(&mut self, now: Instant, mut emit: impl FnMut(&TcpRepr, &[u8], bool)) {
-        let (ecn, new_from) = (self.ecn_ok, self.snd_max);
+        let (ecn, new_from) = (self.ecn.agreed, self.snd_max);
         self.poll_transmit(now, |repr, payload| {
             let ect = ecn
                 && !payload.is_empty()
@@ -130,10 +130,7 @@ impl Connection {
     /// options).
     fn header(&mut self, now: Instant, seq: Seq, flags: TcpFlags, payload_len: usize) -> TcpRepr {
         let mut repr = self.base_header(seq, flags | TcpFlags::ACK);
-        if self.ece_echo {
-            // RFC 3168 6.1.3: every segment until the peer's CWR.
-            repr.flags |= TcpFlags::ECE;
-        }
+        repr.flags |= self.ecn.header_flags();
         repr.ack = self.rcv_nxt.0;
         repr.window = self.advertise_window();
         let mut room = MAX_SACK_BLOCKS;
@@ -226,20 +223,11 @@ impl Connection {
             repr.options = options::syn_options(&self.cfg, None, tsval);
         }
         let first = self.snd_max == self.iss;
-        if syn_ack {
-            // Accepting the peer's ECN-setup SYN (RFC 3168 6.1.1).
-            if self.ecn_ok {
-                repr.flags |= TcpFlags::ECE;
-            }
+        repr.flags |= if syn_ack {
+            self.ecn.syn_ack_flags()
         } else {
-            // An ECN-setup SYN, the first only: a SYN retransmitted goes
-            // without, in case ECN-setup SYNs are what the path drops
-            // (RFC 3168 6.1.1.1; Linux's tcp_ecn_fallback).
-            self.ecn_ok = first && self.cfg.ecn == super::Ecn::On;
-            if self.ecn_ok {
-                repr.flags |= TcpFlags::ECE | TcpFlags::CWR;
-            }
-        }
+            self.ecn.syn_flags(self.cfg.ecn, first)
+        };
         if !first {
             self.stats.retransmits += 1;
             self.rtt_probe = None;
@@ -279,7 +267,7 @@ impl Connection {
         if len > 0 && off + len == self.send_buf.len() && !self.tail_more || probe_push {
             flags |= TcpFlags::PSH;
         }
-        if len > 0 && seq >= self.snd_max && std::mem::take(&mut self.cwr_pending) {
+        if len > 0 && seq >= self.snd_max && self.ecn.take_cwr() {
             // The first new data after an ECE reduction (RFC 3168 6.1.2).
             flags |= TcpFlags::CWR;
         }

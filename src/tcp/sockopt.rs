@@ -60,7 +60,7 @@ impl Connection {
                 .opts
                 .window_scaling
                 .then_some((self.opts.snd_wscale, self.opts.rcv_wscale)),
-            ecn: self.ecn_ok && self.state.is_synchronized(),
+            ecn: self.ecn.agreed && self.state.is_synchronized(),
         }
     }
 }
@@ -104,7 +104,7 @@ impl Connection {
             CaState::Loss
         } else if self.recover.is_some() {
             CaState::Recovery
-        } else if self.cwr_high.is_some_and(|h| self.snd_una < h) {
+        } else if self.ecn.in_cwr(self.snd_una) {
             CaState::Cwr
         } else if self.dupacks > 0 || self.rack.outstanding().0 > 0 {
             CaState::Disorder

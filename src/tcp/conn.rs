@@ -162,7 +162,7 @@ pub struct Connection {
     /// The tail loss probe and the recovery probe.
     pub(super) tlp: Tlp,
     /// The last fast recovery, until it is proven spurious or superseded.
-    pub(super) undo: Option<Undo>,
+    pub(super) undo: Undo,
     /// Proportional rate reduction of the SACK recovery under way.
     pub(super) prr: Option<Prr>,
     /// RescueRxt (RFC 6675 section 4, NextSeg rule 4): the recovery point
@@ -282,7 +282,7 @@ impl Connection {
             retries: 0,
             user_timeout: UserTimeout::default(),
             tlp: Tlp::default(),
-            undo: None,
+            undo: Undo::default(),
             prr: None,
             rescue_rxt: None,
             persist_backoff: 0,

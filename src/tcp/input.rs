@@ -9,7 +9,7 @@
 use super::conn::Connection;
 use super::seq::Seq;
 use super::timer::Timer;
-use super::undo::dsack_block;
+use super::undo::{Verdict, dsack_block};
 use super::{State, TcpError};
 use crate::time::Instant;
 use crate::wire::tcp::{MAX_SACK_BLOCKS, TcpFlags, TcpRepr};
@@ -317,10 +317,20 @@ impl Connection {
             }
             // Only a D-SACK of our own retransmission shows reordering; a
             // copy the network made shows nothing about it.
-            if let Some((l, r)) = dsack
-                && self.undo_on_dsack(l, r)
-            {
-                self.rack.on_spurious_retransmission();
+            if let Some((l, r)) = dsack {
+                match self.undo.on_dsack(l, r) {
+                    Verdict::Unrelated => {}
+                    Verdict::Reported => self.rack.on_spurious_retransmission(),
+                    Verdict::Spurious => {
+                        self.cc.undo();
+                        if self.recover.take().is_some() {
+                            self.dupacks = 0;
+                            self.prr = None;
+                        }
+                        self.stats.spurious_undos += 1;
+                        self.rack.on_spurious_retransmission();
+                    }
+                }
             }
             for &(l, r) in seg.options.sack() {
                 self.scoreboard
@@ -448,7 +458,7 @@ impl Connection {
         self.cc.on_congestion(now, flight);
         self.recover = Some(self.snd_max);
         self.prr = self.opts.sack.then(|| super::prr::Prr::new(flight));
-        self.undo_begin();
+        self.undo.begin(self.snd_una);
         // Recovery's reduction answers whatever the probe found.
         self.tlp.end_episode();
         // The first retransmission goes out whatever the pipe says.

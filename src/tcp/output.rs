@@ -302,7 +302,7 @@ impl Connection {
         }
         if seq < self.snd_max {
             self.stats.retransmits += 1;
-            self.undo_on_retransmit(seq, seq + used);
+            self.undo.on_retransmit(seq, seq + used);
             // Karn's rule: no RTT sample across a retransmission.
             self.rtt_probe = None;
             self.rtx_tsval = Some(self.tsval(now));
@@ -728,8 +728,7 @@ impl Connection {
         self.rtx_una = false;
         self.timers.stop(Timer::Pto);
         self.tlp.end_episode();
-        // Undoing an RTO needs F-RTO (RFC 5682), which this engine lacks.
-        self.undo = None;
+        self.undo.forget();
         self.scoreboard.clear();
         self.rack.on_rto();
         self.timers.stop(Timer::Rack);

@@ -15,6 +15,7 @@ use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::send_buf::SendBuffer;
 use super::seq::Seq;
+use super::sockopt::{CaState, OptionsInUse, Outstanding};
 use super::timer::{Timer, TimerTable, UserTimeout};
 use super::tlp::Tlp;
 use super::undo::Undo;
@@ -789,5 +790,69 @@ impl Connection {
             .into_iter()
             .chain(self.user_timeout_at())
             .min()
+    }
+}
+
+// ---- TCP_INFO and poll queries (types in `sockopt`) ----
+
+impl Connection {
+    /// What the handshake agreed on.
+    pub fn options_in_use(&self) -> OptionsInUse {
+        OptionsInUse {
+            timestamps: self.opts.timestamps,
+            sack: self.opts.sack,
+            window_scale: self
+                .opts
+                .window_scaling
+                .then_some((self.opts.snd_wscale, self.opts.rcv_wscale)),
+            ecn: self.ecn.agreed && self.state.is_synchronized(),
+        }
+    }
+    /// Whether an error is pending (without taking it, as poll must not).
+    pub fn has_error(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// The congestion control algorithm in use.
+    pub fn congestion(&self) -> super::CongestionAlgorithm {
+        self.cfg.congestion
+    }
+
+    /// The application shut down writing (FIN queued or sent).
+    pub fn send_closed(&self) -> bool {
+        self.fin_queued || self.state == State::Closed
+    }
+
+    /// The sender's state (see [`CaState`]).
+    pub fn ca_state(&self) -> CaState {
+        if self.rto_recover.is_some() {
+            CaState::Loss
+        } else if self.recover.is_some() {
+            CaState::Recovery
+        } else if self.ecn.in_cwr(self.snd_una) {
+            CaState::Cwr
+        } else if self.dupacks > 0 || self.rack.outstanding().0 > 0 {
+            CaState::Disorder
+        } else {
+            CaState::Open
+        }
+    }
+
+    /// What is outstanding, in segments of the sender MSS.
+    pub fn outstanding(&self) -> Outstanding {
+        let mss = self.snd_mss.max(1);
+        let (sacked, lost, retrans) = self.rack.outstanding();
+        Outstanding {
+            unacked: self.snd_max.since(self.snd_una).div_ceil(mss),
+            sacked,
+            lost,
+            retrans,
+            reordering: self.rack.degree(),
+        }
+    }
+
+    /// RTTVAR (RFC 6298), once measured.
+    pub fn rttvar(&self) -> Option<std::time::Duration> {
+        self.rtt.srtt.map(|_| self.rtt.rttvar)
     }
 }

@@ -5,6 +5,7 @@
 //! `output.rs`; this file holds construction, the application calls and
 //! readiness queries. Must not touch the socket table or other connections.
 
+use super::ack::AckPolicy;
 use super::cc::CongestionControl;
 use super::ecn::EcnState;
 use super::options::{self, Negotiated, TIMESTAMP_LEN};
@@ -23,10 +24,6 @@ use super::{Counters, State, TcpConfig, TcpError};
 use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
 use std::net::SocketAddr;
-
-/// How many data segments a new connection ACKs at once (Linux's
-/// TCP_MAX_QUICKACKS).
-const QUICKACKS: u8 = 16;
 
 /// ICMP errors the stack relays to a connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -183,26 +180,11 @@ pub struct Connection {
     pub(super) drs_copied: usize,
     pub(super) drs_epoch: Instant,
 
-    // ACK policy.
-    pub(super) ack_now: bool,
-    /// The due ACK is one the peer's loss detection or ACK clock waits
-    /// for (out-of-order, duplicate or hole-filling data, or two full
-    /// segments unacknowledged: RFC 5681 section 4.2), so it goes out
-    /// before the next arrival is taken ([`Connection::poll_urgent_ack`]):
-    /// a batch of arrivals must not collapse into one ACK.
-    pub(super) ack_urgent: bool,
+    /// When to ACK.
+    pub(super) ack: AckPolicy,
 
     /// ECN (RFC 3168 section 6.1).
     pub(super) ecn: EcnState,
-    pub(super) unacked_bytes: usize,
-    /// In-order data segments still to be ACKed at once: the quick-ACK
-    /// start of a connection (Linux's, up to 16 segments), so the peer's
-    /// slow start is not held back by delayed ACKs. Cleared when the
-    /// connection turns interactive (we send data right after receiving),
-    /// where delayed ACKs ride on the replies instead.
-    pub(super) quickacks: u8,
-    /// When in-order data last arrived.
-    pub(super) last_data_in: Option<Instant>,
     /// When the handshake completed.
     pub(super) established_at: Option<Instant>,
 
@@ -293,12 +275,8 @@ impl Connection {
             heard_at: now,
             drs_copied: 0,
             drs_epoch: now,
-            ack_now: false,
-            ack_urgent: false,
+            ack: AckPolicy::default(),
             ecn: EcnState::default(),
-            unacked_bytes: 0,
-            quickacks: QUICKACKS,
-            last_data_in: None,
             established_at: None,
             cc: cfg.congestion.build(mss),
             dupacks: 0,
@@ -483,7 +461,7 @@ impl Connection {
             && doubles
             && !self.fin_received
         {
-            self.ack_now = true;
+            self.ack.due = true;
         }
     }
 
@@ -544,8 +522,7 @@ impl Connection {
         self.state = State::Closed;
         self.timers.stop_all();
         self.tlp.pending = false;
-        self.ack_now = false;
-        self.ack_urgent = false;
+        self.ack.clear();
         self.rtx_una = false;
         self.probe_pending = false;
     }
@@ -735,7 +712,7 @@ impl Connection {
     /// When data last arrived, or the handshake completed if none has
     /// (Linux's `tcpi_last_data_recv` counts from it); `None` before.
     pub fn last_data_in(&self) -> Option<Instant> {
-        self.last_data_in.or(self.established_at)
+        self.ack.last_data_in().or(self.established_at)
     }
 
     /// When the peer last sent an ACK.
@@ -778,7 +755,7 @@ impl Connection {
             return self.rst_to_send.map(|_| self.last_now);
         }
         if self.rst_to_send.is_some()
-            || self.ack_now
+            || self.ack.due
             || self.rtx_una
             || self.probe_pending
             || self.tlp.pending

@@ -3,7 +3,7 @@
 //! SYN and ACK injection and RFC 7323's PAWS.
 //!
 //! Owns the state transitions caused by the peer. Must not emit segments:
-//! it only records what is due (`ack_now`, `rst_to_send`, `rtx_una`) for the
+//! it only records what is due (`ack`, `rst_to_send`, `rtx_una`) for the
 //! transmit path.
 
 use super::conn::Connection;
@@ -84,7 +84,7 @@ impl Connection {
             };
             self.established_at = Some(now);
             // Data or FIN on a SYN-ACK is dropped; the ACK asks for it again.
-            self.ack_now = true;
+            self.ack.due = true;
         } else {
             // Simultaneous open: answer with SYN-ACK (same ISS).
             self.state = State::SynReceived;
@@ -108,7 +108,7 @@ impl Connection {
             && (tsval.wrapping_sub(self.ts_recent) as i32) < 0
         {
             self.stats.dropped += 1;
-            self.ack_now = true;
+            self.ack.due = true;
             return;
         }
 
@@ -158,13 +158,13 @@ impl Connection {
                     // RFC 2883: report the duplicate, before another
                     // duplicate replaces the report.
                     self.dsack = Some((data_start, data_end));
-                    self.ack_urgent = true;
+                    self.ack.urgent = true;
                 }
                 if fin && self.state == State::TimeWait {
                     // A retransmitted FIN restarts the 2*MSL wait (3.10.7.4).
                     self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
                 }
-                self.ack_now = true;
+                self.ack.due = true;
             }
             return;
         }
@@ -233,7 +233,7 @@ impl Connection {
             return;
         }
         if ack_only {
-            self.ack_now = true;
+            self.ack.due = true;
             return;
         }
 
@@ -278,7 +278,7 @@ impl Connection {
         }
         self.challenge_count += 1;
         self.stats.challenge_acks += 1;
-        self.ack_now = true;
+        self.ack.due = true;
     }
 
     fn arm_keepalive(&mut self, now: Instant) {
@@ -607,8 +607,7 @@ impl Connection {
         if seq < self.rcv_nxt {
             let skip = self.rcv_nxt.since(seq) as usize;
             if skip >= data.len() {
-                self.ack_now = true;
-                self.ack_urgent = true;
+                self.ack.urgent();
                 return;
             }
             data = &data[skip..];
@@ -617,12 +616,11 @@ impl Connection {
         let room = self.rcv_adv.since(seq) as usize;
         data = &data[..data.len().min(room)];
         if data.is_empty() {
-            self.ack_now = true;
+            self.ack.due = true;
             return;
         }
         if ce && self.ecn.on_ce() {
-            self.ack_now = true;
-            self.ack_urgent = true;
+            self.ack.urgent();
         }
         let in_order = seq == self.rcv_nxt;
         let had_gaps = self.recv_buf.has_gaps();
@@ -633,21 +631,10 @@ impl Connection {
         if !in_order || had_gaps {
             // Out of order, or filling a hole: ACK at once so the sender's
             // loss detection and recovery run (RFC 5681 section 4.2).
-            self.ack_now = true;
-            self.ack_urgent = true;
-        } else {
-            self.unacked_bytes += advanced;
-            self.last_data_in = Some(now);
-            if self.quickacks > 0 {
-                self.quickacks -= 1;
-                self.ack_now = true;
-            } else if self.unacked_bytes >= 2 * self.snd_mss as usize {
-                self.ack_now = true;
-                self.ack_urgent = true;
-            } else if !self.timers.is_armed(Timer::DelayedAck) {
-                self.timers
-                    .set(Timer::DelayedAck, now + self.cfg.delayed_ack);
-            }
+            self.ack.urgent();
+        } else if self.ack.on_in_order(now, advanced, self.snd_mss) {
+            self.timers
+                .arm_if_idle(Timer::DelayedAck, now + self.cfg.delayed_ack);
         }
         if self.rcv_fin == Some(self.rcv_nxt) {
             self.take_fin(now, self.rcv_nxt);
@@ -664,13 +651,13 @@ impl Connection {
             if fin_seq > self.rcv_nxt && fin_seq <= self.rcv_adv && self.rcv_fin.is_none() {
                 self.rcv_fin = Some(fin_seq);
             }
-            self.ack_now = true;
+            self.ack.due = true;
             return;
         }
         self.rcv_nxt = self.rcv_nxt + 1u32;
         self.rcv_fin = None;
         self.fin_received = true;
-        self.ack_now = true;
+        self.ack.due = true;
         let our_fin_acked = self.fin_queued && self.snd_una == self.fin_seq() + 1u32;
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,

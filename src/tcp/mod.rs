@@ -40,6 +40,7 @@
 //! that match no connection. Tests: `tests/` (one file per concern) and
 //! `sim` (seeded end-to-end simulation).
 
+mod ack;
 pub mod cc;
 mod conn;
 mod ecn;

@@ -64,7 +64,7 @@ impl Connection {
             self.stats.segs_out += 1;
             emit(&probe, &[]);
         }
-        if self.ack_now && self.state != State::SynSent {
+        if self.ack.due && self.state != State::SynSent {
             self.emit_pure_ack(now, &mut emit);
         }
     }
@@ -92,7 +92,7 @@ impl Connection {
     /// (RFC 5681 section 4.2; Linux likewise ACKs per received packet,
     /// or per GRO super-packet).
     pub fn poll_urgent_ack(&mut self, now: Instant, mut emit: impl FnMut(&TcpRepr, &[u8])) {
-        if self.ack_urgent && self.ack_now && self.state.is_synchronized() {
+        if self.ack.urgent && self.ack.due && self.state.is_synchronized() {
             self.emit_pure_ack(now, &mut emit);
         }
     }
@@ -156,10 +156,8 @@ impl Connection {
             repr.options = self.sack_blocks(repr.options, room);
         }
         self.last_ack_sent = self.rcv_nxt;
-        self.ack_now = false;
-        self.ack_urgent = false;
+        self.ack.on_sent();
         self.timers.stop(Timer::DelayedAck);
-        self.unacked_bytes = 0;
         repr
     }
 
@@ -239,7 +237,7 @@ impl Connection {
         self.timers
             .arm_if_idle(Timer::Rto, now + self.rtt.current());
         self.user_timeout.una_since.get_or_insert(now);
-        self.ack_now = false;
+        self.ack.due = false;
         self.stats.segs_out += 1;
         emit(&repr, &[]);
     }
@@ -273,14 +271,8 @@ impl Connection {
         }
         let repr = self.header(now, seq, flags, len);
         let used = len as u32 + u32::from(fin);
-        if len > 0
-            && self
-                .last_data_in
-                .is_some_and(|t| now.saturating_duration_since(t) < self.cfg.delayed_ack)
-        {
-            // Replying within the delayed-ACK time: an interactive
-            // connection, whose ACKs ride on its replies.
-            self.quickacks = 0;
+        if len > 0 {
+            self.ack.on_reply(now, self.cfg.delayed_ack);
         }
         if self.opts.sack {
             // One record per MSS-sized piece even for a super-segment: the
@@ -678,7 +670,7 @@ impl Connection {
         }
         if self.timers.is_due(Timer::DelayedAck, now) {
             self.timers.stop(Timer::DelayedAck);
-            self.ack_now = true;
+            self.ack.due = true;
         }
     }
 

@@ -11,7 +11,7 @@ use super::ecn::EcnState;
 use super::options::{self, Negotiated, TIMESTAMP_LEN};
 use super::prr::Prr;
 use super::rack::Rack;
-use super::recv_buf::RecvBuffer;
+use super::recv_buf::{RecvBuffer, RecvTuning};
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::send_buf::SendBuffer;
@@ -175,10 +175,8 @@ pub struct Connection {
     /// When the peer last sent an ACK: the user timeout counts from it.
     pub(super) heard_at: Instant,
 
-    /// Receive-buffer tuning: bytes the application read since
-    /// `drs_epoch`, measured once per RTT.
-    pub(super) drs_copied: usize,
-    pub(super) drs_epoch: Instant,
+    /// Receive-buffer tuning (dynamic right-sizing).
+    pub(super) recv_tuning: RecvTuning,
 
     /// When to ACK.
     pub(super) ack: AckPolicy,
@@ -273,8 +271,7 @@ impl Connection {
             keepalive_probes: 0,
             last_now: now,
             heard_at: now,
-            drs_copied: 0,
-            drs_epoch: now,
+            recv_tuning: RecvTuning::new(now),
             ack: AckPolicy::default(),
             ecn: EcnState::default(),
             established_at: None,
@@ -398,32 +395,17 @@ impl Connection {
         if n > 0 {
             let before = self.recv_buf.window();
             self.recv_buf.read(&mut buf[..n]);
-            self.tune_recv_buf(n);
+            let cap = self.recv_buf.capacity();
+            let max = self.cfg.recv_buf_max;
+            if let Some(target) =
+                self.recv_tuning
+                    .on_read(n, self.last_now, self.rtt.srtt, cap, max)
+            {
+                self.recv_buf.grow_capacity(target);
+            }
             self.maybe_window_update(before);
         }
         Ok(n)
-    }
-
-    /// Dynamic right-sizing of the receive buffer: when the application
-    /// drained more than half the buffer within one RTT, the window, not
-    /// the reader, limits the flow, so the buffer doubles towards twice
-    /// what was read, up to `recv_buf_max`.
-    fn tune_recv_buf(&mut self, read: usize) {
-        self.drs_copied += read;
-        let Some(srtt) = self.rtt.srtt else {
-            return;
-        };
-        let rtt = srtt.max(std::time::Duration::from_millis(1));
-        if self.last_now.saturating_duration_since(self.drs_epoch) < rtt {
-            return;
-        }
-        let cap = self.recv_buf.capacity();
-        if self.drs_copied * 2 > cap {
-            let target = (self.drs_copied * 2).min(self.cfg.recv_buf_max);
-            self.recv_buf.grow_capacity(target);
-        }
-        self.drs_copied = 0;
-        self.drs_epoch = self.last_now;
     }
 
     /// Like `recv` without consuming.

@@ -5,24 +5,25 @@
 //! `output.rs`; this file holds construction, the application calls and
 //! readiness queries. Must not touch the socket table or other connections.
 
+use super::ack::AckPolicy;
 use super::cc::CongestionControl;
+use super::ecn::EcnState;
 use super::options::{self, Negotiated, TIMESTAMP_LEN};
 use super::prr::Prr;
 use super::rack::Rack;
-use super::recv_buf::RecvBuffer;
+use super::recv_buf::{RecvBuffer, RecvTuning};
 use super::rtt::RttEstimator;
 use super::sack::Scoreboard;
 use super::send_buf::SendBuffer;
 use super::seq::Seq;
+use super::sockopt::{CaState, OptionsInUse, Outstanding};
+use super::timer::{Timer, TimerTable, UserTimeout};
+use super::tlp::Tlp;
 use super::undo::Undo;
 use super::{Counters, State, TcpConfig, TcpError};
 use crate::time::Instant;
-use crate::wire::tcp::{TcpFlags, TcpRepr};
+use crate::wire::tcp::TcpRepr;
 use std::net::SocketAddr;
-
-/// How many data segments a new connection ACKs at once (Linux's
-/// TCP_MAX_QUICKACKS).
-const QUICKACKS: u8 = 16;
 
 /// ICMP errors the stack relays to a connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -139,6 +140,8 @@ pub struct Connection {
     pub(super) dsack: Option<(Seq, Seq)>,
 
     // Timers.
+    /// Every deadline of the connection.
+    pub(super) timers: TimerTable,
     pub(super) rtt: RttEstimator,
     /// Karn's rule: the one segment being timed (end seq, send time); cleared
     /// when anything is retransmitted (RFC 6298 section 3).
@@ -151,89 +154,35 @@ pub struct Connection {
     /// older one was sent for the original, so the RTO was spurious
     /// (Eifel detection, RFC 3522).
     pub(super) rto_tsval: Option<u32>,
-    pub(super) rto_at: Option<Instant>,
     pub(super) retries: u32,
-    /// Since when sent data has waited without an ACK of new data: the
-    /// clock of TCP_USER_TIMEOUT.
-    pub(super) una_since: Option<Instant>,
-    /// Since when zero-window probes have gone out without the window
-    /// opening: the clock of TCP_USER_TIMEOUT while probing.
-    pub(super) probe_since: Option<Instant>,
-    pub(super) delack_at: Option<Instant>,
-    pub(super) persist_at: Option<Instant>,
-    /// Tail loss probe timeout (RFC 8985 section 7.2).
-    pub(super) pto_at: Option<Instant>,
-    pub(super) tlp_pending: bool,
-    /// The RTO deadline a due probe deferred (see `on_timers`).
-    pub(super) rto_before_probe: Option<Instant>,
-    /// snd_max when the unanswered probe went out: one probe per episode
-    /// (TLP.end_seq, RFC 8985 section 7.4).
-    pub(super) tlp_end: Option<Seq>,
-    /// Probes sent in the episode `tlp_end` marks.
-    pub(super) tlp_sent: u8,
-    /// Of those, the ones no D-SACK has yet reported as duplicates.
-    pub(super) tlp_dsacks_due: u8,
-    /// Where the probe's retransmission began: a D-SACK over it says the
-    /// probe repaired nothing.
-    pub(super) tlp_start: Seq,
+    /// The clocks of TCP_USER_TIMEOUT.
+    pub(super) user_timeout: UserTimeout,
+    /// The tail loss probe and the recovery probe.
+    pub(super) tlp: Tlp,
     /// The last fast recovery, until it is proven spurious or superseded.
-    pub(super) undo: Option<Undo>,
+    pub(super) undo: Undo,
     /// Proportional rate reduction of the SACK recovery under way.
     pub(super) prr: Option<Prr>,
     /// RescueRxt (RFC 6675 section 4, NextSeg rule 4): the recovery point
     /// when the last rescue retransmission went out.
     pub(super) rescue_rxt: Option<Seq>,
-    /// The recovery point of the fast recovery whose probe went out: one
-    /// recovery probe per episode (see `tlp`).
-    pub(super) recovery_probed: Option<Seq>,
     pub(super) persist_backoff: u32,
     /// Set when the persist timer fires with a nonzero window: send even a
     /// small segment (the SWS "override timeout", RFC 9293 3.8.6.2.1).
     pub(super) force_send: bool,
-    pub(super) keepalive_at: Option<Instant>,
     pub(super) keepalive_probes: u32,
-    /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
-    pub(super) close_at: Option<Instant>,
     pub(super) last_now: Instant,
     /// When the peer last sent an ACK: the user timeout counts from it.
     pub(super) heard_at: Instant,
 
-    /// Receive-buffer tuning: bytes the application read since
-    /// `drs_epoch`, measured once per RTT.
-    pub(super) drs_copied: usize,
-    pub(super) drs_epoch: Instant,
+    /// Receive-buffer tuning (dynamic right-sizing).
+    pub(super) recv_tuning: RecvTuning,
 
-    // ACK policy.
-    pub(super) ack_now: bool,
-    /// The due ACK is one the peer's loss detection or ACK clock waits
-    /// for (out-of-order, duplicate or hole-filling data, or two full
-    /// segments unacknowledged: RFC 5681 section 4.2), so it goes out
-    /// before the next arrival is taken ([`Connection::poll_urgent_ack`]):
-    /// a batch of arrivals must not collapse into one ACK.
-    pub(super) ack_urgent: bool,
+    /// When to ACK.
+    pub(super) ack: AckPolicy,
 
-    // ECN (RFC 3168 section 6.1).
-    /// Both ends agreed on ECN in the handshake.
-    pub(super) ecn_ok: bool,
-    /// Receiver: a CE mark arrived; every segment carries ECE until the
-    /// peer's CWR.
-    pub(super) ece_echo: bool,
-    /// Sender: cwnd was reduced for an ECE; the next new data carries CWR.
-    pub(super) cwr_pending: bool,
-    /// snd_max at the last ECE reduction: at most one per window.
-    pub(super) ecn_high: Option<Seq>,
-    /// snd_max at the last ECE reduction alone: Linux's CWR state lasts
-    /// until it is acknowledged.
-    pub(super) cwr_high: Option<Seq>,
-    pub(super) unacked_bytes: usize,
-    /// In-order data segments still to be ACKed at once: the quick-ACK
-    /// start of a connection (Linux's, up to 16 segments), so the peer's
-    /// slow start is not held back by delayed ACKs. Cleared when the
-    /// connection turns interactive (we send data right after receiving),
-    /// where delayed ACKs ride on the replies instead.
-    pub(super) quickacks: u8,
-    /// When in-order data last arrived.
-    pub(super) last_data_in: Option<Instant>,
+    /// ECN (RFC 3168 section 6.1).
+    pub(super) ecn: EcnState,
     /// When the handshake completed.
     pub(super) established_at: Option<Instant>,
 
@@ -251,7 +200,6 @@ pub struct Connection {
     pub(super) scoreboard: Scoreboard,
     /// RACK loss detection (with SACK only) and its reordering timer.
     pub(super) rack: Rack,
-    pub(super) rack_at: Option<Instant>,
 
     /// RFC 5961 section 7 throttling: challenge ACKs sent in the second
     /// that began at `challenge_epoch`.
@@ -307,46 +255,25 @@ impl Connection {
             ts_recent: 0,
             last_ack_sent: Seq(0),
             dsack: None,
+            timers: TimerTable::default(),
             rtt,
             rtt_probe: None,
             rtx_tsval: None,
             rto_tsval: None,
-            rto_at: None,
             retries: 0,
-            una_since: None,
-            probe_since: None,
-            delack_at: None,
-            persist_at: None,
-            pto_at: None,
-            tlp_pending: false,
-            rto_before_probe: None,
-            tlp_end: None,
-            tlp_sent: 0,
-            tlp_dsacks_due: 0,
-            tlp_start: Seq(0),
-            undo: None,
+            user_timeout: UserTimeout::default(),
+            tlp: Tlp::default(),
+            undo: Undo::default(),
             prr: None,
             rescue_rxt: None,
-            recovery_probed: None,
             persist_backoff: 0,
             force_send: false,
-            keepalive_at: None,
             keepalive_probes: 0,
-            close_at: None,
             last_now: now,
             heard_at: now,
-            drs_copied: 0,
-            drs_epoch: now,
-            ack_now: false,
-            ack_urgent: false,
-            ecn_ok: false,
-            ece_echo: false,
-            cwr_pending: false,
-            ecn_high: None,
-            cwr_high: None,
-            unacked_bytes: 0,
-            quickacks: QUICKACKS,
-            last_data_in: None,
+            recv_tuning: RecvTuning::new(now),
+            ack: AckPolicy::default(),
+            ecn: EcnState::default(),
             established_at: None,
             cc: cfg.congestion.build(mss),
             dupacks: 0,
@@ -355,7 +282,6 @@ impl Connection {
             rtx_una: false,
             scoreboard: Scoreboard::default(),
             rack: Rack::default(),
-            rack_at: None,
             challenge_epoch: now,
             challenge_count: 0,
             oow_ack_at: None,
@@ -397,9 +323,7 @@ impl Connection {
         c.state = State::SynReceived;
         c.stats.segs_in += 1;
         c.take_syn(syn);
-        // An ECN-setup SYN carries both ECE and CWR (RFC 3168 6.1.1).
-        c.ecn_ok =
-            c.cfg.ecn != super::Ecn::Off && syn.flags.contains(TcpFlags::ECE | TcpFlags::CWR);
+        c.ecn.on_syn(c.cfg.ecn, syn.flags);
         c
     }
 
@@ -471,32 +395,17 @@ impl Connection {
         if n > 0 {
             let before = self.recv_buf.window();
             self.recv_buf.read(&mut buf[..n]);
-            self.tune_recv_buf(n);
+            let cap = self.recv_buf.capacity();
+            let max = self.cfg.recv_buf_max;
+            if let Some(target) =
+                self.recv_tuning
+                    .on_read(n, self.last_now, self.rtt.srtt, cap, max)
+            {
+                self.recv_buf.grow_capacity(target);
+            }
             self.maybe_window_update(before);
         }
         Ok(n)
-    }
-
-    /// Dynamic right-sizing of the receive buffer: when the application
-    /// drained more than half the buffer within one RTT, the window, not
-    /// the reader, limits the flow, so the buffer doubles towards twice
-    /// what was read, up to `recv_buf_max`.
-    fn tune_recv_buf(&mut self, read: usize) {
-        self.drs_copied += read;
-        let Some(srtt) = self.rtt.srtt else {
-            return;
-        };
-        let rtt = srtt.max(std::time::Duration::from_millis(1));
-        if self.last_now.saturating_duration_since(self.drs_epoch) < rtt {
-            return;
-        }
-        let cap = self.recv_buf.capacity();
-        if self.drs_copied * 2 > cap {
-            let target = (self.drs_copied * 2).min(self.cfg.recv_buf_max);
-            self.recv_buf.grow_capacity(target);
-        }
-        self.drs_copied = 0;
-        self.drs_epoch = self.last_now;
     }
 
     /// Like `recv` without consuming.
@@ -534,7 +443,7 @@ impl Connection {
             && doubles
             && !self.fin_received
         {
-            self.ack_now = true;
+            self.ack.due = true;
         }
     }
 
@@ -571,7 +480,8 @@ impl Connection {
         }
         self.shutdown_write();
         if self.state == State::FinWait2 {
-            self.close_at = Some(self.last_now + self.cfg.time_wait);
+            self.timers
+                .set(Timer::FinWait2, self.last_now + self.cfg.time_wait);
         }
     }
 
@@ -592,16 +502,9 @@ impl Connection {
 
     pub(super) fn enter_closed(&mut self) {
         self.state = State::Closed;
-        self.rto_at = None;
-        self.delack_at = None;
-        self.persist_at = None;
-        self.pto_at = None;
-        self.rack_at = None;
-        self.tlp_pending = false;
-        self.keepalive_at = None;
-        self.close_at = None;
-        self.ack_now = false;
-        self.ack_urgent = false;
+        self.timers.stop_all();
+        self.tlp.pending = false;
+        self.ack.clear();
         self.rtx_una = false;
         self.probe_pending = false;
     }
@@ -791,7 +694,7 @@ impl Connection {
     /// When data last arrived, or the handshake completed if none has
     /// (Linux's `tcpi_last_data_recv` counts from it); `None` before.
     pub fn last_data_in(&self) -> Option<Instant> {
-        self.last_data_in.or(self.established_at)
+        self.ack.last_data_in().or(self.established_at)
     }
 
     /// When the peer last sent an ACK.
@@ -804,10 +707,11 @@ impl Connection {
     pub fn set_keepalive(&mut self, keepalive: Option<super::Keepalive>) {
         self.cfg.keepalive = keepalive;
         self.keepalive_probes = 0;
-        self.keepalive_at = match keepalive {
+        let at = match keepalive {
             Some(ka) if self.state.is_synchronized() => Some(self.last_now + ka.idle),
             _ => None,
         };
+        self.timers.put(Timer::Keepalive, at);
     }
 
     /// The connection's counters.
@@ -833,25 +737,81 @@ impl Connection {
             return self.rst_to_send.map(|_| self.last_now);
         }
         if self.rst_to_send.is_some()
-            || self.ack_now
+            || self.ack.due
             || self.rtx_una
             || self.probe_pending
-            || self.tlp_pending
+            || self.tlp.pending
         {
             return Some(self.last_now);
         }
-        [
-            self.user_timeout_at(),
-            self.rto_at,
-            self.delack_at,
-            self.persist_at,
-            self.pto_at,
-            self.rack_at,
-            self.keepalive_at,
-            self.close_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        self.timers
+            .next()
+            .into_iter()
+            .chain(self.user_timeout_at())
+            .min()
+    }
+}
+
+// ---- TCP_INFO and poll queries (types in `sockopt`) ----
+
+impl Connection {
+    /// What the handshake agreed on.
+    pub fn options_in_use(&self) -> OptionsInUse {
+        OptionsInUse {
+            timestamps: self.opts.timestamps,
+            sack: self.opts.sack,
+            window_scale: self
+                .opts
+                .window_scaling
+                .then_some((self.opts.snd_wscale, self.opts.rcv_wscale)),
+            ecn: self.ecn.agreed && self.state.is_synchronized(),
+        }
+    }
+    /// Whether an error is pending (without taking it, as poll must not).
+    pub fn has_error(&self) -> bool {
+        self.error.is_some()
+    }
+
+    /// The congestion control algorithm in use.
+    pub fn congestion(&self) -> super::CongestionAlgorithm {
+        self.cfg.congestion
+    }
+
+    /// The application shut down writing (FIN queued or sent).
+    pub fn send_closed(&self) -> bool {
+        self.fin_queued || self.state == State::Closed
+    }
+
+    /// The sender's state (see [`CaState`]).
+    pub fn ca_state(&self) -> CaState {
+        if self.rto_recover.is_some() {
+            CaState::Loss
+        } else if self.recover.is_some() {
+            CaState::Recovery
+        } else if self.ecn.in_cwr(self.snd_una) {
+            CaState::Cwr
+        } else if self.dupacks > 0 || self.rack.outstanding().0 > 0 {
+            CaState::Disorder
+        } else {
+            CaState::Open
+        }
+    }
+
+    /// What is outstanding, in segments of the sender MSS.
+    pub fn outstanding(&self) -> Outstanding {
+        let mss = self.snd_mss.max(1);
+        let (sacked, lost, retrans) = self.rack.outstanding();
+        Outstanding {
+            unacked: self.snd_max.since(self.snd_una).div_ceil(mss),
+            sacked,
+            lost,
+            retrans,
+            reordering: self.rack.degree(),
+        }
+    }
+
+    /// RTTVAR (RFC 6298), once measured.
+    pub fn rttvar(&self) -> Option<std::time::Duration> {
+        self.rtt.srtt.map(|_| self.rtt.rttvar)
     }
 }

@@ -3,12 +3,13 @@
 //! SYN and ACK injection and RFC 7323's PAWS.
 //!
 //! Owns the state transitions caused by the peer. Must not emit segments:
-//! it only records what is due (`ack_now`, `rst_to_send`, `rtx_una`) for the
+//! it only records what is due (`ack`, `rst_to_send`, `rtx_una`) for the
 //! transmit path.
 
 use super::conn::Connection;
 use super::seq::Seq;
-use super::undo::dsack_block;
+use super::timer::Timer;
+use super::undo::{Verdict, dsack_block};
 use super::{State, TcpError};
 use crate::time::Instant;
 use crate::wire::tcp::{MAX_SACK_BLOCKS, TcpFlags, TcpRepr};
@@ -72,9 +73,7 @@ impl Connection {
         }
         self.take_syn(seg);
         self.arm_keepalive(now);
-        // ECN only if our ECN-setup SYN drew an ECN-setup SYN-ACK: ECE
-        // without CWR (RFC 3168 6.1.1).
-        self.ecn_ok &= flags.contains(TcpFlags::ECE) && !flags.contains(TcpFlags::CWR);
+        self.ecn.on_syn_ack(flags);
         if has_ack {
             self.snd_wl2 = ack;
             self.ack_advanced(now, seg, ack);
@@ -85,7 +84,7 @@ impl Connection {
             };
             self.established_at = Some(now);
             // Data or FIN on a SYN-ACK is dropped; the ACK asks for it again.
-            self.ack_now = true;
+            self.ack.due = true;
         } else {
             // Simultaneous open: answer with SYN-ACK (same ISS).
             self.state = State::SynReceived;
@@ -109,7 +108,7 @@ impl Connection {
             && (tsval.wrapping_sub(self.ts_recent) as i32) < 0
         {
             self.stats.dropped += 1;
-            self.ack_now = true;
+            self.ack.due = true;
             return;
         }
 
@@ -159,13 +158,13 @@ impl Connection {
                     // RFC 2883: report the duplicate, before another
                     // duplicate replaces the report.
                     self.dsack = Some((data_start, data_end));
-                    self.ack_urgent = true;
+                    self.ack.urgent = true;
                 }
                 if fin && self.state == State::TimeWait {
                     // A retransmitted FIN restarts the 2*MSL wait (3.10.7.4).
-                    self.close_at = Some(now + self.cfg.time_wait);
+                    self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
                 }
-                self.ack_now = true;
+                self.ack.due = true;
             }
             return;
         }
@@ -234,14 +233,11 @@ impl Connection {
             return;
         }
         if ack_only {
-            self.ack_now = true;
+            self.ack.due = true;
             return;
         }
 
-        // The peer reduced for our ECE: stop echoing (RFC 3168 6.1.3).
-        if self.ecn_ok && flags.contains(TcpFlags::CWR) {
-            self.ece_echo = false;
-        }
+        self.ecn.on_segment(flags);
 
         // Seventh: segment text.
         if !payload.is_empty() {
@@ -282,12 +278,12 @@ impl Connection {
         }
         self.challenge_count += 1;
         self.stats.challenge_acks += 1;
-        self.ack_now = true;
+        self.ack.due = true;
     }
 
     fn arm_keepalive(&mut self, now: Instant) {
         if let Some(ka) = self.cfg.keepalive {
-            self.keepalive_at = Some(now + ka.idle);
+            self.timers.set(Timer::Keepalive, now + ka.idle);
             self.keepalive_probes = 0;
         }
     }
@@ -312,13 +308,29 @@ impl Connection {
             }
             let n = seg.options.sack().len().min(MAX_SACK_BLOCKS);
             let dsack = dsack_block(&blocks[..n], ack);
-            self.tlp_on_ack(now, ack, dsack);
+            if self.tlp.on_ack(ack, dsack) && self.recover.is_none() {
+                // The window the probe found, not what is left in flight:
+                // the loss says the path held less than cwnd (Linux sizes
+                // this reduction from cwnd too).
+                self.cc.on_congestion(now, self.cc.cwnd());
+                self.stats.tlp_recoveries += 1;
+            }
             // Only a D-SACK of our own retransmission shows reordering; a
             // copy the network made shows nothing about it.
-            if let Some((l, r)) = dsack
-                && self.undo_on_dsack(l, r)
-            {
-                self.rack.on_spurious_retransmission();
+            if let Some((l, r)) = dsack {
+                match self.undo.on_dsack(l, r) {
+                    Verdict::Unrelated => {}
+                    Verdict::Reported => self.rack.on_spurious_retransmission(),
+                    Verdict::Spurious => {
+                        self.cc.undo();
+                        if self.recover.take().is_some() {
+                            self.dupacks = 0;
+                            self.prr = None;
+                        }
+                        self.stats.spurious_undos += 1;
+                        self.rack.on_spurious_retransmission();
+                    }
+                }
             }
             for &(l, r) in seg.options.sack() {
                 self.scoreboard
@@ -343,7 +355,7 @@ impl Connection {
             self.snd_wl1 = seq;
             self.snd_wl2 = ack;
             if wnd > 0 {
-                self.persist_at = None;
+                self.timers.stop(Timer::Persist);
                 self.persist_backoff = 0;
             } else {
                 // The peer answers but its window is shut: waiting for its
@@ -352,8 +364,13 @@ impl Connection {
             }
         }
         let after_rto = self.rto_recover.is_none_or(|r| ack >= r);
-        if self.ecn_ok && seg.flags.contains(TcpFlags::ECE) {
-            self.on_ecn_echo(now);
+        let recovering = self.recover.is_some() || self.rto_recover.is_some();
+        if self
+            .ecn
+            .on_ack(seg.flags, self.snd_una, self.snd_max, recovering)
+        {
+            self.cc.on_congestion(now, self.snd_max.since(self.snd_una));
+            self.stats.ecn_reductions += 1;
         }
         if ack > self.snd_una {
             self.detect_spurious_rto(seg);
@@ -400,7 +417,8 @@ impl Connection {
     pub(super) fn rack_detect(&mut self, now: Instant, after_rto: bool) {
         let in_recovery = self.recover.is_some() || self.rto_recover.is_some();
         let reo_wnd = self.rack.reo_wnd(in_recovery, self.rtt.srtt);
-        self.rack_at = self.rack.detect_loss(now, reo_wnd);
+        self.timers
+            .put(Timer::Rack, self.rack.detect_loss(now, reo_wnd));
         if self.recover.is_none()
             && after_rto
             && self.snd_una != self.snd_max
@@ -433,38 +451,21 @@ impl Connection {
         self.stats.spurious_rtos += 1;
     }
 
-    /// An ECN-Echo: congestion without loss. cwnd and ssthresh go down as
-    /// for a loss, at most once per window of data and not again during a
-    /// recovery that already reduced them; the next new data carries CWR
-    /// so the receiver stops echoing (RFC 3168 section 6.1.2).
-    fn on_ecn_echo(&mut self, now: Instant) {
-        self.cwr_pending = true;
-        let reduced_this_window = self.ecn_high.is_some_and(|h| self.snd_una < h);
-        if reduced_this_window || self.recover.is_some() || self.rto_recover.is_some() {
-            return;
-        }
-        self.cc.on_congestion(now, self.snd_max.since(self.snd_una));
-        self.ecn_high = Some(self.snd_max);
-        self.cwr_high = Some(self.snd_max);
-        self.stats.ecn_reductions += 1;
-    }
-
     /// Fast retransmit (RFC 5681 section 3.2, RFC 6582, RFC 6675).
     fn enter_recovery(&mut self, now: Instant) {
         let flight = self.snd_max.since(self.snd_una);
-        // One reduction per window, whether for loss or ECN.
-        self.ecn_high = Some(self.snd_max);
+        self.ecn.on_loss_reduction(self.snd_max);
         self.cc.on_congestion(now, flight);
         self.recover = Some(self.snd_max);
         self.prr = self.opts.sack.then(|| super::prr::Prr::new(flight));
-        self.undo_begin();
+        self.undo.begin(self.snd_una);
         // Recovery's reduction answers whatever the probe found.
-        self.tlp_end = None;
+        self.tlp.end_episode();
         // The first retransmission goes out whatever the pipe says.
         self.rtx_una = true;
         // No tail loss probe during recovery (RFC 8985 section 7.2); the
         // timer restarts from here for the recovery probe (see `tlp`).
-        self.pto_at = None;
+        self.timers.stop(Timer::Pto);
         if self.opts.sack {
             self.rack.mark_lost(self.snd_una);
         }
@@ -521,11 +522,14 @@ impl Connection {
         }
         self.scoreboard.ack(ack);
         // The PTO restarts from this ACK (armed again by the next poll).
-        self.pto_at = None;
+        self.timers.stop(Timer::Pto);
         self.retries = 0;
         self.rtt.backoff = 0;
-        self.rto_at = (self.snd_una != self.snd_max).then(|| now + self.rtt.current());
-        self.una_since = (self.snd_una != self.snd_max).then_some(now);
+        self.timers.put(
+            Timer::Rto,
+            (self.snd_una != self.snd_max).then(|| now + self.rtt.current()),
+        );
+        self.user_timeout.una_since = (self.snd_una != self.snd_max).then_some(now);
         // Linux pushes on every ACK with the socket's own Nagle setting:
         // an MSG_MORE hold lasts until then.
         self.hold_tail = false;
@@ -563,7 +567,7 @@ impl Connection {
                 State::FinWait1 => {
                     self.state = State::FinWait2;
                     if self.orphaned {
-                        self.close_at = Some(now + self.cfg.time_wait);
+                        self.timers.set(Timer::FinWait2, now + self.cfg.time_wait);
                     }
                 }
                 State::Closing => self.enter_time_wait(now),
@@ -582,15 +586,16 @@ impl Connection {
         self.state = State::TimeWait;
         // Everything we sent is acknowledged: no sender timer or pending
         // retransmission survives into TIME-WAIT.
-        self.rto_at = None;
-        self.persist_at = None;
-        self.pto_at = None;
-        self.rack_at = None;
+        self.timers.stop(Timer::Rto);
+        self.timers.stop(Timer::Persist);
+        self.timers.stop(Timer::Pto);
+        self.timers.stop(Timer::Rack);
         self.rtx_una = false;
-        self.tlp_pending = false;
+        self.tlp.pending = false;
         self.recover = None;
-        self.keepalive_at = None;
-        self.close_at = Some(now + self.cfg.time_wait);
+        self.timers.stop(Timer::Keepalive);
+        self.timers.stop(Timer::FinWait2);
+        self.timers.set(Timer::TimeWait, now + self.cfg.time_wait);
     }
 
     /// Stores in-window data (3.10.7.4, seventh) and decides when to ACK
@@ -602,8 +607,7 @@ impl Connection {
         if seq < self.rcv_nxt {
             let skip = self.rcv_nxt.since(seq) as usize;
             if skip >= data.len() {
-                self.ack_now = true;
-                self.ack_urgent = true;
+                self.ack.urgent();
                 return;
             }
             data = &data[skip..];
@@ -612,15 +616,11 @@ impl Connection {
         let room = self.rcv_adv.since(seq) as usize;
         data = &data[..data.len().min(room)];
         if data.is_empty() {
-            self.ack_now = true;
+            self.ack.due = true;
             return;
         }
-        if ce && self.ecn_ok {
-            // Congestion experienced: echo it on every segment until the
-            // peer's CWR, starting with an ACK now (RFC 3168 6.1.3).
-            self.ece_echo = true;
-            self.ack_now = true;
-            self.ack_urgent = true;
+        if ce && self.ecn.on_ce() {
+            self.ack.urgent();
         }
         let in_order = seq == self.rcv_nxt;
         let had_gaps = self.recv_buf.has_gaps();
@@ -631,20 +631,10 @@ impl Connection {
         if !in_order || had_gaps {
             // Out of order, or filling a hole: ACK at once so the sender's
             // loss detection and recovery run (RFC 5681 section 4.2).
-            self.ack_now = true;
-            self.ack_urgent = true;
-        } else {
-            self.unacked_bytes += advanced;
-            self.last_data_in = Some(now);
-            if self.quickacks > 0 {
-                self.quickacks -= 1;
-                self.ack_now = true;
-            } else if self.unacked_bytes >= 2 * self.snd_mss as usize {
-                self.ack_now = true;
-                self.ack_urgent = true;
-            } else if self.delack_at.is_none() {
-                self.delack_at = Some(now + self.cfg.delayed_ack);
-            }
+            self.ack.urgent();
+        } else if self.ack.on_in_order(now, advanced, self.snd_mss) {
+            self.timers
+                .arm_if_idle(Timer::DelayedAck, now + self.cfg.delayed_ack);
         }
         if self.rcv_fin == Some(self.rcv_nxt) {
             self.take_fin(now, self.rcv_nxt);
@@ -661,13 +651,13 @@ impl Connection {
             if fin_seq > self.rcv_nxt && fin_seq <= self.rcv_adv && self.rcv_fin.is_none() {
                 self.rcv_fin = Some(fin_seq);
             }
-            self.ack_now = true;
+            self.ack.due = true;
             return;
         }
         self.rcv_nxt = self.rcv_nxt + 1u32;
         self.rcv_fin = None;
         self.fin_received = true;
-        self.ack_now = true;
+        self.ack.due = true;
         let our_fin_acked = self.fin_queued && self.snd_una == self.fin_seq() + 1u32;
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,

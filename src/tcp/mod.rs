@@ -40,8 +40,10 @@
 //! that match no connection. Tests: `tests/` (one file per concern) and
 //! `sim` (seeded end-to-end simulation).
 
+mod ack;
 pub mod cc;
 mod conn;
+mod ecn;
 mod input;
 mod isn;
 mod options;
@@ -61,6 +63,7 @@ mod sockopt;
 mod syncookie;
 #[cfg(test)]
 mod tests;
+mod timer;
 mod tlp;
 mod undo;
 

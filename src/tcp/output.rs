@@ -11,6 +11,8 @@
 use super::conn::Connection;
 use super::options::{self, TIMESTAMP_LEN};
 use super::seq::Seq;
+use super::timer::Timer;
+use super::tlp::ProbePath;
 use super::{State, TcpError};
 use crate::time::Instant;
 use crate::wire::tcp::{MAX_SACK_BLOCKS, TcpFlags, TcpOptions, TcpRepr};
@@ -45,7 +47,7 @@ impl Connection {
         }
         if self.state.is_synchronized() && self.state != State::TimeWait {
             self.emit_recovery(now, &mut emit);
-            if std::mem::take(&mut self.tlp_pending) && self.snd_una != self.snd_max {
+            if std::mem::take(&mut self.tlp.pending) && self.snd_una != self.snd_max {
                 self.emit_tlp(now, &mut emit);
             }
             self.emit_new_data(now, &mut emit);
@@ -54,7 +56,7 @@ impl Connection {
             self.arm_pto(now);
         } else {
             self.rtx_una = false;
-            self.tlp_pending = false;
+            self.tlp.pending = false;
         }
         if self.probe_pending && self.state.is_synchronized() {
             self.probe_pending = false;
@@ -62,7 +64,7 @@ impl Connection {
             self.stats.segs_out += 1;
             emit(&probe, &[]);
         }
-        if self.ack_now && self.state != State::SynSent {
+        if self.ack.due && self.state != State::SynSent {
             self.emit_pure_ack(now, &mut emit);
         }
     }
@@ -72,7 +74,7 @@ impl Connection {
     /// ECN, never a SYN, a pure ACK or a retransmission (RFC 3168 sections
     /// 6.1.1 and 6.1.5).
     pub fn poll_transmit_ect(&mut self, now: Instant, mut emit: impl FnMut(&TcpRepr, &[u8], bool)) {
-        let (ecn, new_from) = (self.ecn_ok, self.snd_max);
+        let (ecn, new_from) = (self.ecn.agreed, self.snd_max);
         self.poll_transmit(now, |repr, payload| {
             let ect = ecn
                 && !payload.is_empty()
@@ -90,7 +92,7 @@ impl Connection {
     /// (RFC 5681 section 4.2; Linux likewise ACKs per received packet,
     /// or per GRO super-packet).
     pub fn poll_urgent_ack(&mut self, now: Instant, mut emit: impl FnMut(&TcpRepr, &[u8])) {
-        if self.ack_urgent && self.ack_now && self.state.is_synchronized() {
+        if self.ack.urgent && self.ack.due && self.state.is_synchronized() {
             self.emit_pure_ack(now, &mut emit);
         }
     }
@@ -128,10 +130,7 @@ impl Connection {
     /// options).
     fn header(&mut self, now: Instant, seq: Seq, flags: TcpFlags, payload_len: usize) -> TcpRepr {
         let mut repr = self.base_header(seq, flags | TcpFlags::ACK);
-        if self.ece_echo {
-            // RFC 3168 6.1.3: every segment until the peer's CWR.
-            repr.flags |= TcpFlags::ECE;
-        }
+        repr.flags |= self.ecn.header_flags();
         repr.ack = self.rcv_nxt.0;
         repr.window = self.advertise_window();
         let mut room = MAX_SACK_BLOCKS;
@@ -157,10 +156,8 @@ impl Connection {
             repr.options = self.sack_blocks(repr.options, room);
         }
         self.last_ack_sent = self.rcv_nxt;
-        self.ack_now = false;
-        self.ack_urgent = false;
-        self.delack_at = None;
-        self.unacked_bytes = 0;
+        self.ack.on_sent();
+        self.timers.stop(Timer::DelayedAck);
         repr
     }
 
@@ -224,20 +221,11 @@ impl Connection {
             repr.options = options::syn_options(&self.cfg, None, tsval);
         }
         let first = self.snd_max == self.iss;
-        if syn_ack {
-            // Accepting the peer's ECN-setup SYN (RFC 3168 6.1.1).
-            if self.ecn_ok {
-                repr.flags |= TcpFlags::ECE;
-            }
+        repr.flags |= if syn_ack {
+            self.ecn.syn_ack_flags()
         } else {
-            // An ECN-setup SYN, the first only: a SYN retransmitted goes
-            // without, in case ECN-setup SYNs are what the path drops
-            // (RFC 3168 6.1.1.1; Linux's tcp_ecn_fallback).
-            self.ecn_ok = first && self.cfg.ecn == super::Ecn::On;
-            if self.ecn_ok {
-                repr.flags |= TcpFlags::ECE | TcpFlags::CWR;
-            }
-        }
+            self.ecn.syn_flags(self.cfg.ecn, first)
+        };
         if !first {
             self.stats.retransmits += 1;
             self.rtt_probe = None;
@@ -246,9 +234,10 @@ impl Connection {
         }
         self.snd_nxt = self.iss + 1u32;
         self.snd_max = self.snd_max.max(self.snd_nxt);
-        self.rto_at.get_or_insert(now + self.rtt.current());
-        self.una_since.get_or_insert(now);
-        self.ack_now = false;
+        self.timers
+            .arm_if_idle(Timer::Rto, now + self.rtt.current());
+        self.user_timeout.una_since.get_or_insert(now);
+        self.ack.due = false;
         self.stats.segs_out += 1;
         emit(&repr, &[]);
     }
@@ -276,20 +265,14 @@ impl Connection {
         if len > 0 && off + len == self.send_buf.len() && !self.tail_more || probe_push {
             flags |= TcpFlags::PSH;
         }
-        if len > 0 && seq >= self.snd_max && std::mem::take(&mut self.cwr_pending) {
+        if len > 0 && seq >= self.snd_max && self.ecn.take_cwr() {
             // The first new data after an ECE reduction (RFC 3168 6.1.2).
             flags |= TcpFlags::CWR;
         }
         let repr = self.header(now, seq, flags, len);
         let used = len as u32 + u32::from(fin);
-        if len > 0
-            && self
-                .last_data_in
-                .is_some_and(|t| now.saturating_duration_since(t) < self.cfg.delayed_ack)
-        {
-            // Replying within the delayed-ACK time: an interactive
-            // connection, whose ACKs ride on its replies.
-            self.quickacks = 0;
+        if len > 0 {
+            self.ack.on_reply(now, self.cfg.delayed_ack);
         }
         if self.opts.sack {
             // One record per MSS-sized piece even for a super-segment: the
@@ -311,13 +294,13 @@ impl Connection {
         }
         if seq < self.snd_max {
             self.stats.retransmits += 1;
-            self.undo_on_retransmit(seq, seq + used);
+            self.undo.on_retransmit(seq, seq + used);
             // Karn's rule: no RTT sample across a retransmission.
             self.rtt_probe = None;
             self.rtx_tsval = Some(self.tsval(now));
         } else {
             // New data restarts the probe timeout (RFC 8985 section 7.2).
-            self.pto_at = None;
+            self.timers.stop(Timer::Pto);
             if self.rtt_probe.is_none() && !self.opts.timestamps {
                 self.rtt_probe = Some((seq + used, now));
             }
@@ -329,10 +312,11 @@ impl Connection {
             self.max_flight = flight;
             self.cwnd_usage_seq = self.snd_max;
         }
-        self.rto_at.get_or_insert(now + self.rtt.current());
-        self.una_since.get_or_insert(now);
+        self.timers
+            .arm_if_idle(Timer::Rto, now + self.rtt.current());
+        self.user_timeout.una_since.get_or_insert(now);
         if len > 0 {
-            self.probe_since = None;
+            self.user_timeout.probe_since = None;
         }
         self.stats.segs_out += 1;
         self.stats.bytes_out += len as u64;
@@ -420,7 +404,7 @@ impl Connection {
     }
 
     /// Resends at most one MSS from `[start, end)`; returns the space used.
-    pub(super) fn retransmit_range(
+    fn retransmit_range(
         &mut self,
         now: Instant,
         start: Seq,
@@ -524,20 +508,99 @@ impl Connection {
         self.cfg.tso_max / mss * mss
     }
 
+    /// Arms the PTO when a probe could help: SACK in use, data
+    /// outstanding, a state that sends, and what `Tlp::deadline` asks.
+    fn arm_pto(&mut self, now: Instant) {
+        if self.snd_una == self.snd_max {
+            self.timers.stop(Timer::Pto);
+            return;
+        }
+        let sending = matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        );
+        if self.timers.is_armed(Timer::Pto) || !sending || !self.opts.sack {
+            return;
+        }
+        let path = ProbePath {
+            srtt: self.rtt.srtt,
+            rack_rtt: self.rack.latest_rtt(),
+            rto: self.rtt.current(),
+            backoff: self.rtt.backoff,
+            rto_at: self.timers.get(Timer::Rto),
+            snd_una: self.snd_una,
+            flight: self.snd_max.since(self.snd_una),
+            mss: self.snd_mss,
+            recover: self.recover,
+        };
+        if let Some(at) = self.tlp.deadline(now, &path) {
+            self.timers.set(Timer::Pto, at);
+        }
+    }
+
+    /// Sends the due probe: the recovery probe during a fast recovery,
+    /// else the tail loss probe (see `tlp`). A probe restarts the RTO; one
+    /// that could not go out leaves it where it was.
+    fn emit_tlp(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
+        let sent = match self.recover {
+            Some(recovery_point) => self.emit_recovery_probe(now, recovery_point, emit),
+            None => self.emit_tail_probe(now, emit),
+        };
+        let rto = self.tlp.rto_after(sent, now + self.rtt.current());
+        self.timers.put(Timer::Rto, rto);
+    }
+
+    /// The tail loss probe: the last segment again (why not new data:
+    /// `tlp`'s module docs).
+    fn emit_tail_probe(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) -> bool {
+        let start = (self.snd_max - self.snd_mss).max(self.snd_una);
+        if self.retransmit_range(now, start, self.snd_max, emit) == 0 {
+            return false;
+        }
+        self.tlp.on_tail_probe(start, self.snd_una, self.snd_max);
+        self.stats.tlp_probes += 1;
+        true
+    }
+
+    /// The recovery probe (`tlp`'s module docs): the first segment RACK
+    /// deems lost, else the first one not SACKed, once per recovery.
+    fn emit_recovery_probe(
+        &mut self,
+        now: Instant,
+        recovery_point: Seq,
+        emit: &mut impl FnMut(&TcpRepr, &[u8]),
+    ) -> bool {
+        self.tlp.on_recovery_probe(recovery_point);
+        let Some((start, end)) = self.rack.next_lost().or_else(|| self.rack.first_unsacked())
+        else {
+            return false;
+        };
+        let sent = self.retransmit_range(now, start, end, emit) > 0;
+        if sent {
+            self.stats.recovery_probes += 1;
+        }
+        sent
+    }
+
     /// The persist timer runs while data waits and nothing is in flight
     /// to bring an ACK (RFC 9293 section 3.8.6.1).
     fn arm_persist(&mut self, now: Instant) {
         let unsent = self.snd_nxt.since(self.buf_seq) < self.send_buf.len() as u32;
-        if unsent && self.snd_una == self.snd_max && self.rto_at.is_none() {
-            if self.persist_at.is_none() {
+        if unsent && self.snd_una == self.snd_max && !self.timers.is_armed(Timer::Rto) {
+            if !self.timers.is_armed(Timer::Persist) {
                 let wait = self
                     .rtt
                     .current()
                     .saturating_mul(1 << self.persist_backoff.min(10));
-                self.persist_at = Some(now + wait.min(self.cfg.max_rto));
+                self.timers
+                    .set(Timer::Persist, now + wait.min(self.cfg.max_rto));
             }
         } else {
-            self.persist_at = None;
+            self.timers.stop(Timer::Persist);
         }
     }
 
@@ -549,18 +612,15 @@ impl Connection {
             return None;
         }
         let unsent = self.snd_nxt.since(self.buf_seq) < self.send_buf.len() as u32;
-        let since = if self.snd_una != self.snd_max {
-            self.una_since
-        } else if self.snd_wnd == 0 && unsent {
-            self.probe_since
-        } else {
-            None
-        }?;
-        Some(since + timeout)
+        self.user_timeout.deadline(
+            timeout,
+            self.snd_una != self.snd_max,
+            self.snd_wnd == 0 && unsent,
+        )
     }
 
     fn on_timers(&mut self, now: Instant) {
-        if self.close_at.is_some_and(|t| now >= t) {
+        if self.timers.is_due(Timer::TimeWait, now) || self.timers.is_due(Timer::FinWait2, now) {
             self.enter_closed();
             return;
         }
@@ -573,31 +633,29 @@ impl Connection {
         // timer replaces the retransmission timer; RFC 8985 section 7.2
         // clamps the PTO to the RTO).
         if self
-            .pto_at
-            .is_some_and(|t| now >= t && self.rto_at.is_none_or(|rto| t <= rto))
+            .timers
+            .get(Timer::Pto)
+            .is_some_and(|t| now >= t && self.timers.get(Timer::Rto).is_none_or(|rto| t <= rto))
         {
-            self.pto_at = None;
-            self.tlp_pending = true;
-            // Put back if no probe can go out: a probe that never goes
-            // must not keep deferring the RTO.
-            self.rto_before_probe = self.rto_at;
-            self.rto_at = Some(now + self.rtt.current());
+            self.timers.stop(Timer::Pto);
+            self.tlp.fire(self.timers.get(Timer::Rto));
+            self.timers.set(Timer::Rto, now + self.rtt.current());
         }
-        if self.rto_at.is_some_and(|t| now >= t) {
+        if self.timers.is_due(Timer::Rto, now) {
             self.on_rto(now);
             if self.state == State::Closed {
                 return;
             }
         }
-        if self.rack_at.is_some_and(|t| now >= t) {
+        if self.timers.is_due(Timer::Rack, now) {
             let after_rto = self.rto_recover.is_none();
             self.rack_detect(now, after_rto);
         }
-        if self.persist_at.is_some_and(|t| now >= t) {
-            self.persist_at = None;
+        if self.timers.is_due(Timer::Persist, now) {
+            self.timers.stop(Timer::Persist);
             if self.snd_wnd == 0 {
                 self.probe_pending = true;
-                self.probe_since.get_or_insert(now);
+                self.user_timeout.probe_since.get_or_insert(now);
                 self.persist_backoff = self.persist_backoff.saturating_add(1);
             } else {
                 // Also the ceiling on a cork: with nothing in flight the
@@ -607,19 +665,19 @@ impl Connection {
                 self.hold_tail = false;
             }
         }
-        if self.keepalive_at.is_some_and(|t| now >= t) {
+        if self.timers.is_due(Timer::Keepalive, now) {
             self.on_keepalive(now);
         }
-        if self.delack_at.is_some_and(|t| now >= t) {
-            self.delack_at = None;
-            self.ack_now = true;
+        if self.timers.is_due(Timer::DelayedAck, now) {
+            self.timers.stop(Timer::DelayedAck);
+            self.ack.due = true;
         }
     }
 
     /// RFC 6298 section 5.4-5.6, with go-back-N from snd_una (RFC 5681
     /// section 3.1: cwnd to one segment).
     fn on_rto(&mut self, now: Instant) {
-        self.rto_at = None;
+        self.timers.stop(Timer::Rto);
         if self.snd_una == self.snd_max {
             return;
         }
@@ -660,19 +718,18 @@ impl Connection {
         self.prr = None;
         self.dupacks = 0;
         self.rtx_una = false;
-        self.pto_at = None;
-        self.tlp_end = None;
-        // Undoing an RTO needs F-RTO (RFC 5682), which this engine lacks.
-        self.undo = None;
+        self.timers.stop(Timer::Pto);
+        self.tlp.end_episode();
+        self.undo.forget();
         self.scoreboard.clear();
         self.rack.on_rto();
-        self.rack_at = None;
+        self.timers.stop(Timer::Rack);
         self.rtt_probe = None;
-        self.rto_at = Some(now + self.rtt.current());
+        self.timers.set(Timer::Rto, now + self.rtt.current());
     }
 
     fn on_keepalive(&mut self, now: Instant) {
-        self.keepalive_at = None;
+        self.timers.stop(Timer::Keepalive);
         let Some(ka) = self.cfg.keepalive else {
             return;
         };
@@ -681,7 +738,7 @@ impl Connection {
         }
         if self.snd_una != self.snd_max {
             // Data in flight: the retransmission timer watches the peer.
-            self.keepalive_at = Some(now + ka.idle);
+            self.timers.set(Timer::Keepalive, now + ka.idle);
             return;
         }
         if self.keepalive_probes >= ka.count {
@@ -690,6 +747,6 @@ impl Connection {
         }
         self.keepalive_probes += 1;
         self.probe_pending = true;
-        self.keepalive_at = Some(now + ka.interval);
+        self.timers.set(Timer::Keepalive, now + ka.interval);
     }
 }

@@ -6,6 +6,49 @@
 //! are 64-bit stream positions (0 = the first data byte), so they never wrap;
 //! the connection converts sequence numbers. Memory is the ring plus at most
 //! [`MAX_GAPS`] range entries, whatever a peer sends.
+//!
+//! Also owns the rule that sizes the buffer to the flow ([`RecvTuning`]);
+//! the connection applies the capacity it returns.
+
+/// Dynamic right-sizing of the receive buffer: bytes the application read
+/// since `epoch`, measured once per RTT.
+#[derive(Clone, Copy, Debug)]
+pub struct RecvTuning {
+    copied: usize,
+    epoch: crate::time::Instant,
+}
+
+impl RecvTuning {
+    pub fn new(now: crate::time::Instant) -> RecvTuning {
+        RecvTuning {
+            copied: 0,
+            epoch: now,
+        }
+    }
+
+    /// The application read `read` bytes at `now`. When it drained more
+    /// than half the buffer (`capacity`) within one RTT, the window, not the
+    /// reader, limits the flow: returns the capacity to grow to, twice what
+    /// was read, up to `max`.
+    pub fn on_read(
+        &mut self,
+        read: usize,
+        now: crate::time::Instant,
+        srtt: Option<std::time::Duration>,
+        capacity: usize,
+        max: usize,
+    ) -> Option<usize> {
+        self.copied += read;
+        let rtt = srtt?.max(std::time::Duration::from_millis(1));
+        if now.saturating_duration_since(self.epoch) < rtt {
+            return None;
+        }
+        let target = (self.copied * 2 > capacity).then(|| (self.copied * 2).min(max));
+        self.copied = 0;
+        self.epoch = now;
+        target
+    }
+}
 
 /// Most out-of-order ranges kept at once. A segment that would create one
 /// more is dropped (the peer retransmits it); any number of gaps up to this

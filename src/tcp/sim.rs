@@ -394,13 +394,13 @@ fn run(seed: u64) -> Result<Outcome, String> {
                     .filter_map(|s| s.conn.as_ref())
                     .map(|c| {
                         format!(
-                            "{:?} poll_at {:?} ack_now {} rtx {} probe {} tlp {} rst {:?}",
+                            "{:?} poll_at {:?} ack due {} rtx {} probe {} tlp {} rst {:?}",
                             c.state(),
                             c.poll_at(),
-                            c.ack_now,
+                            c.ack.due,
                             c.rtx_una,
                             c.probe_pending,
-                            c.tlp_pending,
+                            c.tlp.pending,
                             c.rst_to_send
                         )
                     })

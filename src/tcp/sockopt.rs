@@ -1,9 +1,7 @@
-//! Queries the stack layer's poll support and TCP_INFO need beyond the
-//! engine's core API: whether an error is pending (without taking it),
-//! whether the sending side is finished, and the sender's view of what
-//! is outstanding.
-
-use super::{Connection, State};
+//! The types of the queries the stack layer's poll support and TCP_INFO
+//! need beyond the engine's core API: the sender's state in Linux's terms,
+//! the options in use, and what is outstanding. The queries themselves are
+//! `Connection`'s, in `conn.rs`. Must not hold state.
 
 /// Where the sender stands, in Linux's terms (`tcpi_ca_state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -50,21 +48,6 @@ pub struct OptionsInUse {
     pub ecn: bool,
 }
 
-impl Connection {
-    /// What the handshake agreed on.
-    pub fn options_in_use(&self) -> OptionsInUse {
-        OptionsInUse {
-            timestamps: self.opts.timestamps,
-            sack: self.opts.sack,
-            window_scale: self
-                .opts
-                .window_scaling
-                .then_some((self.opts.snd_wscale, self.opts.rcv_wscale)),
-            ecn: self.ecn_ok && self.state.is_synchronized(),
-        }
-    }
-}
-
 /// What is outstanding, in segments, as TCP_INFO reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Outstanding {
@@ -80,54 +63,4 @@ pub struct Outstanding {
     /// The reordering degree seen, in segments; 3 (DupThresh) until some
     /// is (`tcpi_reordering`).
     pub reordering: u32,
-}
-
-impl Connection {
-    /// Whether an error is pending (without taking it, as poll must not).
-    pub fn has_error(&self) -> bool {
-        self.error.is_some()
-    }
-
-    /// The congestion control algorithm in use.
-    pub fn congestion(&self) -> super::CongestionAlgorithm {
-        self.cfg.congestion
-    }
-
-    /// The application shut down writing (FIN queued or sent).
-    pub fn send_closed(&self) -> bool {
-        self.fin_queued || self.state == State::Closed
-    }
-
-    /// The sender's state (see [`CaState`]).
-    pub fn ca_state(&self) -> CaState {
-        if self.rto_recover.is_some() {
-            CaState::Loss
-        } else if self.recover.is_some() {
-            CaState::Recovery
-        } else if self.cwr_high.is_some_and(|h| self.snd_una < h) {
-            CaState::Cwr
-        } else if self.dupacks > 0 || self.rack.outstanding().0 > 0 {
-            CaState::Disorder
-        } else {
-            CaState::Open
-        }
-    }
-
-    /// What is outstanding, in segments of the sender MSS.
-    pub fn outstanding(&self) -> Outstanding {
-        let mss = self.snd_mss.max(1);
-        let (sacked, lost, retrans) = self.rack.outstanding();
-        Outstanding {
-            unacked: self.snd_max.since(self.snd_una).div_ceil(mss),
-            sacked,
-            lost,
-            retrans,
-            reordering: self.rack.degree(),
-        }
-    }
-
-    /// RTTVAR (RFC 6298), once measured.
-    pub fn rttvar(&self) -> Option<std::time::Duration> {
-        self.rtt.srtt.map(|_| self.rtt.rttvar)
-    }
 }

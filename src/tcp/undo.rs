@@ -5,10 +5,11 @@
 //! tcp_try_undo_dsack, counted there as TCPDSACKUndo).
 //!
 //! Owns the record of this episode's retransmissions and the decision to
-//! undo. Must not decide what is lost or what to send: RACK and the
-//! transmit path do; the congestion controller restores its own state.
+//! undo, which it returns as a [`Verdict`]; the arrival path applies it
+//! (the congestion controller restores its own state, recovery ends).
+//! Must not touch the connection, or decide what is lost or what to send:
+//! RACK and the transmit path do.
 
-use super::conn::Connection;
 use super::seq::Seq;
 
 /// Retransmissions remembered per episode; an episode with more is not
@@ -17,7 +18,7 @@ pub const MAX_UNDO_RETRANSMISSIONS: usize = 16;
 
 /// One congestion response that may yet prove spurious.
 #[derive(Debug, Clone, Default)]
-pub struct Undo {
+struct Episode {
     /// snd_una when the episode began: D-SACKs below it report
     /// duplicates of older segments (Linux's undo_marker).
     marker: Seq,
@@ -31,16 +32,16 @@ pub struct Undo {
     any: bool,
 }
 
-impl Undo {
-    pub fn new(marker: Seq) -> Undo {
-        Undo {
+impl Episode {
+    fn new(marker: Seq) -> Episode {
+        Episode {
             marker,
-            ..Undo::default()
+            ..Episode::default()
         }
     }
 
     /// Records a retransmission of `[start, end)`.
-    pub fn on_retransmit(&mut self, start: Seq, end: Seq) {
+    fn on_retransmit(&mut self, start: Seq, end: Seq) {
         self.any = true;
         if self.retransmitted.len() >= MAX_UNDO_RETRANSMISSIONS {
             self.overflow = true;
@@ -52,7 +53,7 @@ impl Undo {
     /// Takes one D-SACK block: `None` if it reports no retransmission of
     /// this episode, else whether every one has now been reported as a
     /// duplicate.
-    pub fn on_dsack(&mut self, start: Seq, end: Seq) -> Option<bool> {
+    fn on_dsack(&mut self, start: Seq, end: Seq) -> Option<bool> {
         if start < self.marker || !self.any {
             return None;
         }
@@ -82,43 +83,62 @@ pub fn dsack_block(blocks: &[(Seq, Seq)], ack: Seq) -> Option<(Seq, Seq)> {
     (below || inside).then_some((l, r))
 }
 
-impl Connection {
-    /// A congestion response begins (fast recovery): remember what undoing
-    /// it would need.
-    pub(super) fn undo_begin(&mut self) {
-        self.undo = Some(Undo::new(self.snd_una));
+/// What a D-SACK block means for the episode under way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It reports no retransmission of this episode (a copy the network
+    /// made, or an older segment).
+    Unrelated,
+    /// It reports one of our retransmissions; others are still out.
+    Reported,
+    /// It reported the last one: nothing was lost, and the congestion
+    /// response is to be taken back (the episode is over).
+    Spurious,
+}
+
+/// The undo record of a connection: the episode that may yet prove
+/// spurious, if any.
+#[derive(Debug, Clone, Default)]
+pub struct Undo {
+    episode: Option<Episode>,
+}
+
+impl Undo {
+    /// A congestion response begins (fast recovery) with snd_una at
+    /// `marker`: remember what undoing it would need.
+    pub fn begin(&mut self, marker: Seq) {
+        self.episode = Some(Episode::new(marker));
+    }
+
+    /// The episode can no longer be undone (an RTO: undoing one needs
+    /// F-RTO, RFC 5682, which this engine lacks).
+    pub fn forget(&mut self) {
+        self.episode = None;
     }
 
     /// A retransmission of `[start, end)` went out.
-    pub(super) fn undo_on_retransmit(&mut self, start: Seq, end: Seq) {
-        if let Some(u) = self.undo.as_mut() {
-            u.on_retransmit(start, end);
+    pub fn on_retransmit(&mut self, start: Seq, end: Seq) {
+        if let Some(e) = self.episode.as_mut() {
+            e.on_retransmit(start, end);
         }
     }
 
-    /// An ACK carried the D-SACK block `[start, end)`: if that was the last
-    /// retransmission of the episode to come back, nothing was lost, and
+    /// An ACK carried the D-SACK block `[start, end)`. [`Verdict::Spurious`]
+    /// when that was the last retransmission of the episode to come back:
     /// cwnd and ssthresh return to what they were (Linux also does this
     /// after recovery ended, as the last D-SACK often arrives later).
-    /// Returns whether the block reported one of our retransmissions (not
-    /// a copy the network made).
-    pub(super) fn undo_on_dsack(&mut self, start: Seq, end: Seq) -> bool {
-        let Some(u) = self.undo.as_mut() else {
-            return false;
+    pub fn on_dsack(&mut self, start: Seq, end: Seq) -> Verdict {
+        let Some(e) = self.episode.as_mut() else {
+            return Verdict::Unrelated;
         };
-        match u.on_dsack(start, end) {
-            None => return false,
-            Some(false) => return true,
-            Some(true) => {}
+        match e.on_dsack(start, end) {
+            None => Verdict::Unrelated,
+            Some(false) => Verdict::Reported,
+            Some(true) => {
+                self.episode = None;
+                Verdict::Spurious
+            }
         }
-        self.undo = None;
-        self.cc.undo();
-        if self.recover.take().is_some() {
-            self.dupacks = 0;
-            self.prr = None;
-        }
-        self.stats.spurious_undos += 1;
-        true
     }
 }
 
@@ -143,7 +163,7 @@ mod tests {
 
     #[test]
     fn undo_needs_every_retransmission_reported_once() {
-        let mut u = Undo::new(Seq(1000));
+        let mut u = Episode::new(Seq(1000));
         assert_eq!(u.on_dsack(Seq(1000), Seq(1100)), None, "nothing resent yet");
         u.on_retransmit(Seq(1000), Seq(1100));
         u.on_retransmit(Seq(1000), Seq(1100));
@@ -161,7 +181,7 @@ mod tests {
 
     #[test]
     fn undo_is_refused_past_the_retransmission_record() {
-        let mut u = Undo::new(Seq(0));
+        let mut u = Episode::new(Seq(0));
         for i in 0..=MAX_UNDO_RETRANSMISSIONS as u32 {
             u.on_retransmit(Seq(i * 10), Seq(i * 10 + 10));
         }

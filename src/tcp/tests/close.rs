@@ -118,7 +118,7 @@ fn time_wait_keeps_only_its_own_timer() {
     // Stale sender work from before the close (a recovery in progress,
     // a tail probe due) must not outlive it (sim seed 55527 livelocked).
     a.rtx_una = true;
-    a.tlp_pending = true;
+    a.tlp.pending = true;
     b.close();
     feed(&mut a, t(2), &out(&mut b, t(2)));
     assert_eq!(a.state(), State::TimeWait);

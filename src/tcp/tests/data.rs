@@ -89,7 +89,7 @@ fn nagle_holds_a_small_segment_while_data_is_unacknowledged() {
 fn delayed_ack_waits_40ms_for_one_segment_and_acks_every_second_full_one() {
     let (mut a, mut b) = pair();
     // Past the quick-ACK start (below).
-    b.quickacks = 0;
+    b.ack.quickacks = 0;
     a.send(&[7; 500]).unwrap();
     feed(&mut b, t(1), &out(&mut a, t(1)));
     assert!(out(&mut b, t(1)).is_empty());

@@ -39,7 +39,7 @@ fn an_ecn_setup_syn_is_answered_by_an_ecn_setup_syn_ack_and_both_ends_agree() {
     assert!(syn.0.flags.contains(ECE | CWR));
     assert!(syn_ack.0.flags.contains(ECE));
     assert!(!syn_ack.0.flags.contains(CWR));
-    assert!(a.ecn_ok && b.ecn_ok);
+    assert!(a.ecn.agreed && b.ecn.agreed);
 }
 
 #[test]
@@ -47,11 +47,11 @@ fn no_ecn_unless_one_end_asks_and_the_other_accepts() {
     // The default only accepts: nobody asks.
     let (a, b, syn, _) = handshake(Ecn::Accept, Ecn::Accept);
     assert!(!syn.0.flags.intersects(ECE | CWR));
-    assert!(!a.ecn_ok && !b.ecn_ok);
+    assert!(!a.ecn.agreed && !b.ecn.agreed);
     // Asked, refused: a SYN-ACK without ECE.
     let (a, b, _, syn_ack) = handshake(Ecn::On, Ecn::Off);
     assert!(!syn_ack.0.flags.intersects(ECE | CWR));
-    assert!(!a.ecn_ok && !b.ecn_ok);
+    assert!(!a.ecn.agreed && !b.ecn.agreed);
     // Nor is data marked ECT.
     let (mut a, _, _, _) = handshake(Ecn::Accept, Ecn::On);
     a.send(b"data").unwrap();
@@ -71,7 +71,7 @@ fn a_retransmitted_syn_goes_without_the_ecn_setup_flags() {
     syn_ack.window = 65535;
     a.on_segment(rto, &syn_ack, &[]);
     assert_eq!(a.state(), State::Established);
-    assert!(!a.ecn_ok);
+    assert!(!a.ecn.agreed);
 }
 
 #[test]

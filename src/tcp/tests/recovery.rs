@@ -1,5 +1,6 @@
 //! Fast retransmit, fast recovery, SACK-based recovery, PMTU.
 use super::*;
+use crate::tcp::timer::Timer;
 use crate::tcp::{CongestionAlgorithm, IcmpError};
 
 fn dupack(a: &Connection, sack: &[(u32, u32)]) -> Seg {
@@ -66,7 +67,7 @@ fn sack_recovery_resends_each_lost_segment_once_without_waiting_when_nothing_was
     let seqs: Vec<u32> = out(&mut a, t(101)).iter().map(|x| x.0.seq).collect();
     assert_eq!(seqs, vec![s(0), s(3), s(6)], "and no tail loss probe");
     assert_eq!(a.counters().sack_recoveries, 1);
-    assert_eq!(a.rack_at, None);
+    assert_eq!(a.timers.get(Timer::Rack), None);
     let d = dupack(&a, &blocks);
     feed(&mut a, t(130), &[d]);
     let again: Vec<u32> = out(&mut a, t(130)).iter().map(|x| x.0.seq).collect();
@@ -143,7 +144,7 @@ fn no_tail_loss_probe_without_sack() {
     feed(&mut a, t(100), &out(&mut b, t(100)));
     a.send(&[4; 3000]).unwrap();
     out(&mut a, t(200));
-    assert_eq!(a.poll_at(), a.rto_at);
+    assert_eq!(a.poll_at(), a.timers.get(Timer::Rto));
 }
 
 #[test]
@@ -251,7 +252,7 @@ fn dsack_after_a_timeout_undoes_nothing() {
     feed(&mut a, t(101), &[d]);
     assert_eq!(out(&mut a, t(101))[0].0.seq, s(0));
     // The retransmission's ACK is lost too: the RTO fires and resends.
-    let rto = a.rto_at.unwrap();
+    let rto = a.timers.get(Timer::Rto).unwrap();
     assert_eq!(out(&mut a, rto)[0].0.seq, s(0));
     assert_eq!(a.cwnd(), a.mss());
     let mut dsack = dupack(&a, &[(s(0), e(0))]);
@@ -286,7 +287,10 @@ fn rack_waits_a_reordering_window_once_a_retransmission_proved_spurious() {
     let srtt = a.rtt.srtt.unwrap();
     assert!(srtt > Duration::ZERO);
     assert_eq!(a.rack.reo_wnd(true, Some(srtt)), srtt.min(ms(25)));
-    let timer = a.rack_at.expect("the reordering timer runs");
+    let timer = a
+        .timers
+        .get(Timer::Rack)
+        .expect("the reordering timer runs");
     assert!(timer > t(300));
     let o = out(&mut a, timer);
     assert_eq!(o.len(), 1);
@@ -482,7 +486,7 @@ fn tcp_info_counts_what_is_outstanding_and_names_the_recovery_state() {
         }
     );
     // The RTO gives up on recovery: everything outstanding is lost.
-    let rto = a.rto_at.unwrap();
+    let rto = a.timers.get(Timer::Rto).unwrap();
     out(&mut a, rto);
     assert_eq!(a.ca_state(), CaState::Loss);
     assert_eq!(a.outstanding().lost, 10);
@@ -532,7 +536,7 @@ fn no_recovery_probe_where_it_would_come_late_against_the_rto() {
     // RTO, so recovery waits for the RTO as RFC 8985 and Linux do.
     let (mut a, data) = lost_retransmission(ms(100));
     let rto = a.poll_at().unwrap();
-    assert_eq!(Some(rto), a.rto_at);
+    assert_eq!(Some(rto), a.timers.get(Timer::Rto));
     let o = out(&mut a, rto);
     assert_eq!(o[0].0.seq, data[0].0.seq);
     assert_eq!(a.counters().rto_expiries, 1);
@@ -542,7 +546,7 @@ fn no_recovery_probe_where_it_would_come_late_against_the_rto() {
 #[test]
 fn a_probe_that_finds_nothing_to_send_does_not_defer_the_rto() {
     let (mut a, _) = lost_retransmission(ms(5));
-    let rto = a.rto_at.unwrap();
+    let rto = a.timers.get(Timer::Rto).unwrap();
     // Nothing left for a probe to resend (a transmit log that lost track
     // of the hole, as a PMTU drop once made it): the probe timer fires,
     // sends nothing, and must leave the RTO where it was, or each PTO

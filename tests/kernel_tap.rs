@@ -166,3 +166,45 @@ fn the_stack_resolves_the_kernel_and_reports_unreachable_neighbours() {
         assert!(start.elapsed() < Duration::from_secs(2));
     });
 }
+
+#[test]
+fn two_stacks_on_one_bridge_talk_to_each_other() {
+    with_bridge(|a, cfg_a| {
+        sh("ip tuntap add ustap1 mode tap \
+            && ip link set ustap1 master br0 \
+            && ip link set ustap1 up");
+        let cfg_b = Config {
+            ifname: "ustap1".into(),
+            link: LinkKind::Tap,
+            addr: Ipv4Addr::new(10, 77, 0, 3),
+            addr6: "fd77::3".parse().unwrap(),
+            ..Config::default()
+        };
+        let b = Stack::from_config(&cfg_b).expect("second stack on TAP");
+        assert_ne!(cfg_a.mac_addr(), cfg_b.mac_addr());
+        let server = echo_server(&a);
+        for peer in [format!("{STACK4}:7"), format!("[{STACK6}]:7")] {
+            let mut s = ustack::api::TcpStream::connect(&b, peer.as_str())
+                .unwrap_or_else(|e| panic!("connect {peer}: {e}"));
+            let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 253) as u8).collect();
+            let mut w = s.try_clone().unwrap();
+            let sent = data.clone();
+            let writer = thread::spawn(move || {
+                w.write_all(&sent).unwrap();
+                w.shutdown(Shutdown::Write).unwrap();
+            });
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).unwrap();
+            writer.join().unwrap();
+            assert!(back == data, "{peer}: {} bytes back", back.len());
+        }
+        server.join().unwrap();
+        // The kernel sees both hosts, each at its own MAC.
+        assert!(ping("10.77.0.3"));
+        let v4 = sh("ip -4 neigh show dev br0");
+        assert!(
+            v4.contains(&format!("10.77.0.3 lladdr {}", cfg_b.mac_addr())),
+            "{v4}"
+        );
+    });
+}

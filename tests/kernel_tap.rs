@@ -208,3 +208,116 @@ fn two_stacks_on_one_bridge_talk_to_each_other() {
         );
     });
 }
+
+/// A second host: a process in a network namespace of its own (a child
+/// of this one's), joined to `br0` by a veth pair, with 10.77.0.4/24 and
+/// fd77::4/64. Dropping it kills the process, and the namespace goes.
+struct SecondHost {
+    child: std::process::Child,
+}
+
+impl SecondHost {
+    fn start() -> SecondHost {
+        let child = Command::new("unshare")
+            .args(["-n", "sleep", "60"])
+            .spawn()
+            .expect("unshare -n");
+        let pid = child.id();
+        // The child's namespace exists once unshare has exec'd sleep.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let ours = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+        while std::fs::read_link(format!("/proc/{pid}/ns/net"))
+            .ok()
+            .as_ref()
+            == Some(&ours)
+            && Instant::now() < deadline
+        {
+            thread::sleep(Duration::from_millis(5));
+        }
+        sh(&format!(
+            "ip link add h2 type veth peer name h2peer \
+             && ip link set h2peer netns {pid} \
+             && ip link set h2 master br0 \
+             && ip link set h2 up \
+             && nsenter -t {pid} -n sh -c 'ip link set lo up \
+                && sysctl -qw net.ipv6.conf.h2peer.accept_dad=0 \
+                && ip addr add 10.77.0.4/24 dev h2peer \
+                && ip addr add fd77::4/64 dev h2peer nodad \
+                && ip link set h2peer up'"
+        ));
+        SecondHost { child }
+    }
+
+    /// Runs a shell command inside the second host.
+    fn sh(&self, cmd: &str) -> std::process::Output {
+        Command::new("nsenter")
+            .args(["-t", &self.child.id().to_string(), "-n", "sh", "-c", cmd])
+            .output()
+            .expect("nsenter")
+    }
+
+    /// Runs `f` on a thread inside the second host's namespace.
+    fn run<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
+        let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.child.id())).unwrap();
+        thread::spawn(move || {
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns takes an fd we hold open and a flag; it moves
+            // only this thread.
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+}
+
+impl Drop for SecondHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_second_host_on_the_bridge_pings_and_talks_tcp_to_the_stack() {
+    with_bridge(|stack, cfg| {
+        let host = SecondHost::start();
+        for addr in ["10.77.0.2", "fd77::2"] {
+            let out = host.sh(&format!("ping -c 2 -i 0.2 -W 2 {addr}"));
+            assert!(
+                out.status.success(),
+                "ping {addr} from the second host: {out:?}"
+            );
+        }
+        let neigh =
+            String::from_utf8_lossy(&host.sh("ip neigh show dev h2peer").stdout).into_owned();
+        let mac = cfg.mac_addr().to_string();
+        assert!(
+            neigh.contains(&format!("10.77.0.2 lladdr {mac}")),
+            "{neigh}"
+        );
+        assert!(neigh.contains(&format!("fd77::2 lladdr {mac}")), "{neigh}");
+        let server = echo_server(&stack);
+        host.run(|| {
+            let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+            for peer in [format!("{STACK4}:7"), format!("[{STACK6}]:7")] {
+                let mut s =
+                    net::TcpStream::connect_timeout(&peer.parse().unwrap(), Duration::from_secs(5))
+                        .unwrap_or_else(|e| panic!("connect {peer}: {e}"));
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let mut w = s.try_clone().unwrap();
+                let sent = data.clone();
+                let writer = thread::spawn(move || {
+                    w.write_all(&sent).unwrap();
+                    w.shutdown(Shutdown::Write).unwrap();
+                });
+                let mut back = Vec::new();
+                s.read_to_end(&mut back).unwrap();
+                writer.join().unwrap();
+                assert!(back == data, "{peer}: {} bytes back", back.len());
+            }
+        });
+        server.join().unwrap();
+    });
+}

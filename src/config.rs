@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::device::FaultConfig;
+use crate::wire::ethernet::MacAddr;
 
 /// What the shim does when the stack cannot start.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -33,6 +34,15 @@ pub enum Shared {
     Auto,
     /// Use the stack daemon, starting `ustackd` if none serves the device.
     On,
+}
+
+/// What kind of device the stack runs on (`USTACK_LINK`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LinkKind {
+    /// A TUN device, point-to-point, bare IP datagrams (the default).
+    Tun,
+    /// A TAP device: Ethernet frames, ARP and NDP (`crate::ethernet`).
+    Tap,
 }
 
 /// Log verbosity, as `USTACK_LOG` names it.
@@ -77,6 +87,22 @@ pub struct Config {
     /// `USTACK_SHARED` (shim only): one stack daemon for every program on
     /// the device.
     pub shared: Shared,
+    /// `USTACK_LINK`: `tun` (default) or `tap`.
+    pub link: LinkKind,
+    /// The prefix length of `USTACK_ADDR=A/PREFIX`, if given; on tap
+    /// [`Config::prefix_len`] defaults it to 24.
+    pub prefix: Option<u8>,
+    /// The prefix length of `USTACK_ADDR6=A/PREFIX`, if given; on tap
+    /// [`Config::prefix6_len`] defaults it to 64.
+    pub prefix6: Option<u8>,
+    /// `USTACK_GATEWAY`: the next hop for off-link IPv4 destinations (tap).
+    pub gateway: Option<Ipv4Addr>,
+    /// `USTACK_GATEWAY6`: the next hop for off-link IPv6 destinations
+    /// (tap).
+    pub gateway6: Option<Ipv6Addr>,
+    /// `USTACK_MAC`: the stack's MAC on tap; unset, [`Config::mac_addr`]
+    /// derives one.
+    pub mac: Option<MacAddr>,
 }
 
 /// The smallest MTU accepted: IPv6's minimum link MTU (RFC 8200 section 5),
@@ -103,6 +129,63 @@ impl Default for Config {
             dns_over_stack: true,
             linger: Duration::from_secs(5),
             shared: Shared::On,
+            link: LinkKind::Tun,
+            prefix: None,
+            prefix6: None,
+            gateway: None,
+            gateway6: None,
+            mac: None,
+        }
+    }
+}
+
+impl Config {
+    /// The on-link IPv4 prefix length: as given, else 24.
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix.unwrap_or(24)
+    }
+
+    /// The on-link IPv6 prefix length: as given, else 64.
+    pub fn prefix6_len(&self) -> u8 {
+        self.prefix6.unwrap_or(64)
+    }
+
+    /// The MAC on tap: `USTACK_MAC`, or one derived from the device name
+    /// and the IPv4 and IPv6 addresses (64-bit FNV-1a of them, the first
+    /// byte's group bit cleared and locally administered bit set): a
+    /// unicast, locally administered address (IEEE 802 section 8.4) that
+    /// stays the same for the same device and addresses, so restarting the
+    /// stack does not leave the neighbours' caches pointing elsewhere.
+    pub fn mac_addr(&self) -> MacAddr {
+        if let Some(mac) = self.mac {
+            return mac;
+        }
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let bytes = self
+            .ifname
+            .as_bytes()
+            .iter()
+            .chain(&[0])
+            .chain(&self.addr.octets())
+            .chain(&self.addr6.octets())
+            .copied()
+            .collect::<Vec<u8>>();
+        for b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let b = h.to_be_bytes();
+        MacAddr([(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]])
+    }
+}
+
+/// `A` or `A/PREFIX` with a prefix of at most `max` bits.
+fn addr_with_prefix<A: std::str::FromStr>(v: &str, max: u8) -> Option<(A, Option<u8>)> {
+    match v.trim().split_once('/') {
+        None => Some((v.trim().parse().ok()?, None)),
+        Some((a, p)) => {
+            let p: u8 = p.parse().ok().filter(|p| *p <= max)?;
+            Some((a.parse().ok()?, Some(p)))
         }
     }
 }
@@ -245,10 +328,21 @@ impl Config {
             }
             c.ifname = v;
         }
+        if let Some(v) = get("USTACK_LINK") {
+            c.link = match v.to_ascii_lowercase().as_str() {
+                "tun" => LinkKind::Tun,
+                "tap" => LinkKind::Tap,
+                _ => return Err(bad("USTACK_LINK", &v, "'tun' or 'tap'")),
+            };
+        }
         if let Some(v) = get("USTACK_ADDR") {
-            c.addr = v
-                .parse()
-                .map_err(|_| bad("USTACK_ADDR", &v, "an IPv4 address such as 10.77.0.2"))?;
+            (c.addr, c.prefix) = addr_with_prefix(&v, 32).ok_or_else(|| {
+                bad(
+                    "USTACK_ADDR",
+                    &v,
+                    "an IPv4 address with an optional prefix length, such as 10.77.0.2 or 192.168.1.20/24",
+                )
+            })?;
         }
         if let Some(v) = get("USTACK_PEER") {
             c.peer = v
@@ -256,9 +350,55 @@ impl Config {
                 .map_err(|_| bad("USTACK_PEER", &v, "an IPv4 address such as 10.77.0.1"))?;
         }
         if let Some(v) = get("USTACK_ADDR6") {
-            c.addr6 = v
+            (c.addr6, c.prefix6) = addr_with_prefix(&v, 128).ok_or_else(|| {
+                bad(
+                    "USTACK_ADDR6",
+                    &v,
+                    "an IPv6 address with an optional prefix length, such as fd77::2 or fd77::2/64",
+                )
+            })?;
+        }
+        if let Some(v) = get("USTACK_GATEWAY") {
+            let gw: Ipv4Addr = v
+                .trim()
                 .parse()
-                .map_err(|_| bad("USTACK_ADDR6", &v, "an IPv6 address such as fd77::2"))?;
+                .ok()
+                .filter(|a: &Ipv4Addr| {
+                    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast())
+                })
+                .ok_or_else(|| {
+                    bad(
+                        "USTACK_GATEWAY",
+                        &v,
+                        "a unicast IPv4 address such as 10.77.0.1",
+                    )
+                })?;
+            c.gateway = Some(gw);
+        }
+        if let Some(v) = get("USTACK_GATEWAY6") {
+            let gw: Ipv6Addr = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|a: &Ipv6Addr| !(a.is_unspecified() || a.is_multicast()))
+                .ok_or_else(|| {
+                    bad(
+                        "USTACK_GATEWAY6",
+                        &v,
+                        "a unicast IPv6 address such as fe80::1",
+                    )
+                })?;
+            c.gateway6 = Some(gw);
+        }
+        if let Some(v) = get("USTACK_MAC") {
+            let mac: MacAddr = v.parse().ok().filter(MacAddr::is_unicast).ok_or_else(|| {
+                bad(
+                    "USTACK_MAC",
+                    &v,
+                    "a unicast MAC address such as 02:00:00:77:00:02",
+                )
+            })?;
+            c.mac = Some(mac);
         }
         if let Some(v) = get("USTACK_PEER6") {
             c.peer6 = v
@@ -452,6 +592,15 @@ mod tests {
             ("USTACK_OFFLOAD", "yes"),
             ("USTACK_ECN", "yes"),
             ("USTACK_LINGER", "5"),
+            ("USTACK_LINK", "tap0"),
+            ("USTACK_ADDR", "10.0.0.2/33"),
+            ("USTACK_ADDR", "10.0.0.2/"),
+            ("USTACK_ADDR6", "fd00::2/129"),
+            ("USTACK_GATEWAY", "10.0.0.256"),
+            ("USTACK_GATEWAY", "255.255.255.255"),
+            ("USTACK_GATEWAY6", "ff02::1"),
+            ("USTACK_MAC", "01:00:5e:00:00:01"),
+            ("USTACK_MAC", "02:00:00:00:00"),
             ("USTACK_FAULT", "loss=2"),
             ("USTACK_FAULT", "jitter=5ms"),
         ];
@@ -465,6 +614,45 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn tap_variables_are_read_and_the_default_mac_is_stable_and_local() {
+        let c = parse(&[
+            ("USTACK_LINK", "TAP"),
+            ("USTACK_ADDR", "192.168.7.20/16"),
+            ("USTACK_ADDR6", "fd07::20/48"),
+            ("USTACK_GATEWAY", "192.168.0.1"),
+            ("USTACK_GATEWAY6", "fe80::1"),
+        ])
+        .unwrap();
+        assert_eq!(c.link, LinkKind::Tap);
+        assert_eq!(
+            (c.addr, c.prefix_len()),
+            (Ipv4Addr::new(192, 168, 7, 20), 16)
+        );
+        assert_eq!(c.prefix6_len(), 48);
+        assert_eq!(c.gateway, Some(Ipv4Addr::new(192, 168, 0, 1)));
+        assert_eq!(c.gateway6, Some("fe80::1".parse().unwrap()));
+        let mac = c.mac_addr();
+        assert!(mac.is_unicast() && mac.is_local());
+        assert_eq!(
+            mac,
+            parse(&[
+                ("USTACK_ADDR", "192.168.7.20"),
+                ("USTACK_ADDR6", "fd07::20")
+            ])
+            .unwrap()
+            .mac_addr()
+        );
+        assert_ne!(mac, Config::default().mac_addr());
+        let d = Config::default();
+        assert_eq!(
+            (d.link, d.prefix_len(), d.prefix6_len()),
+            (LinkKind::Tun, 24, 64)
+        );
+        let c = parse(&[("USTACK_MAC", "02:00:00:77:00:02")]).unwrap();
+        assert_eq!(c.mac_addr().to_string(), "02:00:00:77:00:02");
     }
 
     #[test]

@@ -32,6 +32,8 @@
 //! - [`stack`]: the sans-IO core: demultiplexing, ICMP, the socket table.
 //! - [`device`]: links that move batches of packets: TUN, an in-memory pair,
 //!   a pcap tap and a fault injector.
+//! - [`ethernet`]: the stack as an Ethernet host over a TAP device: ARP, NDP,
+//!   the neighbour cache, next hops.
 //! - [`runtime`]: the thread that drives a stack over a link.
 //! - [`api`]: `std::net`-shaped sockets over a [`api::Stack`].
 //! - [`config`]: the `USTACK_*` environment variables.
@@ -45,6 +47,7 @@
 pub mod api;
 pub mod config;
 pub mod device;
+pub mod ethernet;
 pub mod ip;
 pub mod ipc;
 pub mod logging;

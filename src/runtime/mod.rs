@@ -658,18 +658,43 @@ impl Runtime {
         // cross it whole (which would spare the kernel's data most of the
         // loss it is meant to meet).
         let faulty = cfg.fault.as_ref().is_some_and(|f| !f.is_noop());
+        let tap = cfg.link == crate::config::LinkKind::Tap;
         let tun = TunDevice::open(&TunConfig {
             name: cfg.ifname.clone(),
             mtu: cfg.mtu,
             ipv4: Some((cfg.peer, cfg.addr)),
             ipv6: Some((cfg.peer6, cfg.addr6)),
             offload: cfg.offload && !faulty,
+            tap,
         })?;
-        // An attached persistent device keeps its own MTU.
-        let mtu = tun.mtu();
         let tso_max = if faulty { 0 } else { tun.tso_max() };
+        // On tap the device carries frames: the Ethernet host turns them
+        // into the datagrams the core and the wrappers speak.
+        let device: Box<dyn Link> = if tap {
+            Box::new(crate::ethernet::EthernetLink::new(
+                tun,
+                crate::ethernet::EthernetConfig {
+                    mac: cfg.mac_addr(),
+                    ipv4: Some(crate::ethernet::Prefix {
+                        addr: cfg.addr,
+                        len: cfg.prefix_len(),
+                    }),
+                    ipv6: Some(crate::ethernet::Prefix {
+                        addr: cfg.addr6,
+                        len: cfg.prefix6_len(),
+                    }),
+                    gateway: cfg.gateway,
+                    gateway6: cfg.gateway6,
+                    neighbors: crate::ethernet::NeighborConfig::default(),
+                },
+            ))
+        } else {
+            Box::new(tun)
+        };
+        // An attached persistent device keeps its own MTU.
+        let mtu = device.mtu();
         let link = wrap_link(
-            Box::new(tun),
+            device,
             cfg.fault.as_ref(),
             cfg.pcap.as_deref(),
             Instant::ZERO,

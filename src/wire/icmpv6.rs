@@ -2,8 +2,8 @@
 //! and time exceeded; checksum over the IPv6 pseudo-header (section 2.3).
 //!
 //! Owns the message layout and checksum. Must not touch neighbour discovery
-//! or MLD (types 130-137 parse as `Unsupported`: a point-to-point TUN link
-//! needs neither) nor the decision of when to send an error. Error messages
+//! or MLD (types 130-137 parse as `Unsupported`: neighbour discovery is
+//! [`crate::wire::ndp`], handled below the core by `crate::ethernet`) nor the decision of when to send an error. Error messages
 //! carry the quoted packet as raw bytes; parse it with
 //! [`crate::wire::parse_ip_quoted`].
 

@@ -1,7 +1,9 @@
 //! Packet formats.
 //!
-//! Owns the byte layout of every header the stack speaks: IPv4, IPv6 and its
-//! extension headers, TCP, UDP, ICMPv4, ICMPv6, the Internet checksum, and
+//! Owns the byte layout of every header the stack speaks: Ethernet II, ARP
+//! and neighbour discovery (for a TAP link: `ethernet`, `arp`, `ndp`),
+//! IPv4, IPv6 and its extension headers, TCP, UDP, ICMPv4, ICMPv6, the
+//! Internet checksum, and
 //! DNS messages for the shim's stub resolver (`dns`: a query emitter and a
 //! response parser, the one format without a view).
 //! Each format has a zero-copy view (`XxxPacket<T: AsRef<[u8]>>`, validated
@@ -21,13 +23,16 @@
 //! - [`ip::parse_ip`] and [`ip::IpHeader`] are the entry points the stack
 //!   core uses for demultiplexing and output.
 
+pub mod arp;
 pub mod checksum;
 pub mod dns;
+pub mod ethernet;
 pub mod icmpv4;
 pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod ndp;
 pub mod tcp;
 pub mod udp;
 

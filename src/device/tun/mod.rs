@@ -1,6 +1,8 @@
 //! The real link: a Linux TUN device in point-to-point mode.
 //!
-//! Packets are bare IP datagrams (`IFF_TUN | IFF_NO_PI`). The kernel's
+//! Packets are bare IP datagrams (`IFF_TUN | IFF_NO_PI`), or, with
+//! [`TunConfig::tap`], Ethernet frames (`IFF_TAP | IFF_NO_PI`, no offloads
+//! yet) for `crate::ethernet::EthernetLink` to make a host of. The kernel's
 //! address on the interface is the *kernel* side of each pair; the stack's
 //! address is the far end of the link, reachable through the device.
 //!
@@ -56,8 +58,8 @@ impl TunDevice {
             .map_err(|e| context(e, format_args!("checking for TUN device {name}")))?
             .is_some();
         let mode = if exists { Mode::Attach } else { Mode::Create };
-        let vnet = config.offload && offload::supports_vnet_header();
-        let (fd, name) = setup::set_iff(name, mode, vnet)?;
+        let vnet = config.offload && !config.tap && offload::supports_vnet_header();
+        let (fd, name) = setup::set_iff(name, mode, vnet, config.tap)?;
         let offloads = if vnet {
             offload::set_offloads(&fd, &name)
         } else {
@@ -66,12 +68,17 @@ impl TunDevice {
         if mode == Mode::Create {
             setup::configure(config, &name)?;
         }
-        let mtu = control
+        let mut mtu = control
             .mtu(&name)
             .map_err(|e| context(e, format_args!("reading the MTU of TUN device {name}")))?;
+        if config.tap {
+            // A TAP device's packets are frames: the MTU plus the header.
+            mtu += crate::wire::ethernet::HEADER_LEN;
+        }
         log::info!(
-            "tun: {} {name}, MTU {mtu}, offloads {offloads:?}",
-            if exists { "attached" } else { "created" }
+            "tun: {} {} {name}, MTU {mtu}, offloads {offloads:?}",
+            if exists { "attached" } else { "created" },
+            if config.tap { "TAP" } else { "TUN" }
         );
         Ok(TunDevice::new(fd, name, mtu, !exists, offloads))
     }

@@ -49,6 +49,10 @@ pub struct TunConfig {
     /// kernel refuses. Applies to an attached device too: the offloads are
     /// a property of our file descriptor's view of the device.
     pub offload: bool,
+    /// A TAP device (`IFF_TAP`: Ethernet frames, see `crate::ethernet`)
+    /// instead of TUN. One we create gets its MTU and is brought up, with
+    /// no address: the user puts it in a bridge. No offloads yet.
+    pub tap: bool,
 }
 
 impl Default for TunConfig {
@@ -64,6 +68,7 @@ impl Default for TunConfig {
                 Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2),
             )),
             offload: true,
+            tap: false,
         }
     }
 }
@@ -107,6 +112,9 @@ impl TunConfig {
                     ""
                 }
             )));
+        }
+        if self.tap {
+            return Ok(());
         }
         if let Some((kernel, stack)) = self.ipv4
             && (kernel == stack || kernel.is_unspecified() || stack.is_unspecified())
@@ -301,10 +309,16 @@ pub(super) enum Mode {
 
 /// Opens the clone device and binds it to `name`; returns the fd and the
 /// name the kernel gave back.
-pub(super) fn set_iff(name: &str, mode: Mode, vnet: bool) -> io::Result<(OwnedFd, String)> {
+pub(super) fn set_iff(
+    name: &str,
+    mode: Mode,
+    vnet: bool,
+    tap: bool,
+) -> io::Result<(OwnedFd, String)> {
     let fd = open_clone_device()?;
     let mut ifr = ifreq(name);
-    let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
+    let kind = if tap { libc::IFF_TAP } else { libc::IFF_TUN };
+    let mut flags = kind | libc::IFF_NO_PI;
     if vnet {
         flags |= libc::IFF_VNET_HDR;
     }
@@ -344,8 +358,9 @@ pub(super) fn set_iff(name: &str, mode: Mode, vnet: bool) -> io::Result<(OwnedFd
                 format!("TUN device {name} appeared while we were creating it; try again"),
             ),
             (libc::EINVAL, Mode::Attach) => invalid(format!(
-                "interface {name} exists but is not a single-queue TUN device: {e}; pick another \
-                 name (USTACK_IFNAME) or remove it"
+                "interface {name} exists but is not a single-queue {} device: {e}; pick another \
+                 name (USTACK_IFNAME) or remove it",
+                if tap { "TAP" } else { "TUN" }
             )),
             _ => context(e, format_args!("setting up TUN device {name}")),
         });
@@ -370,6 +385,13 @@ pub(super) fn configure(config: &TunConfig, name: &str) -> io::Result<()> {
     control
         .set_mtu(name, config.mtu)
         .map_err(|e| context(e, what(&format!("setting MTU {}", config.mtu))))?;
+    if config.tap {
+        // Nothing else: a TAP device's kernel side is the user's (a bridge
+        // port, say), and the stack's addresses live in the stack.
+        return control
+            .bring_up(name)
+            .map_err(|e| context(e, what("bringing it up")));
+    }
     if let Some((kernel, stack)) = config.ipv4 {
         let v4 = |e| context(e, what(&format!("IPv4 {kernel} peer {stack}")));
         control
@@ -471,7 +493,7 @@ pub fn create_persistent(
             ),
         ));
     }
-    let (fd, name) = set_iff(name, Mode::Create, false)?;
+    let (fd, name) = set_iff(name, Mode::Create, false, config.tap)?;
     let set = |request: libc::Ioctl, value: libc::c_ulong, what: &str| {
         // These ioctls take their argument by value, not by pointer.
         ioctl(fd.as_raw_fd(), request, value as *mut c_void).map_err(|e| {
@@ -516,7 +538,7 @@ pub fn delete_persistent(name: &str) -> io::Result<()> {
             format!("no TUN device {name} to remove"),
         ));
     }
-    let (fd, name) = set_iff(name, Mode::Attach, false)?;
+    let (fd, name) = set_iff(name, Mode::Attach, false, false)?;
     ioctl(fd.as_raw_fd(), libc::TUNSETPERSIST, std::ptr::null_mut())
         .map_err(|e| context(e, format_args!("removing TUN device {name}")))?;
     // Closing the last fd of a non-persistent device deletes it.

@@ -1,0 +1,580 @@
+//! The adapter over an in-memory frame link: the test plays the other
+//! hosts on the wire, reading and writing frames on the pipe's far end.
+
+use super::*;
+use crate::device::{PipeLink, pipe_pair};
+use crate::wire::Ipv4Packet;
+use std::time::Duration;
+
+const OUR_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x0a]);
+const PEER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x0b]);
+const OURS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+fn ours6() -> Ipv6Addr {
+    "fd00::2".parse().unwrap()
+}
+
+fn peer6() -> Ipv6Addr {
+    "fd00::1".parse().unwrap()
+}
+
+fn config() -> EthernetConfig {
+    EthernetConfig {
+        mac: OUR_MAC,
+        ipv4: Some(Prefix {
+            addr: OURS,
+            len: 24,
+        }),
+        ipv6: Some(Prefix {
+            addr: ours6(),
+            len: 64,
+        }),
+        gateway: None,
+        gateway6: None,
+        neighbors: NeighborConfig::default(),
+    }
+}
+
+struct Wire {
+    host: EthernetLink<PipeLink>,
+    far: PipeLink,
+    now: Instant,
+}
+
+impl Wire {
+    fn new(cfg: EthernetConfig) -> Wire {
+        let (a, far) = pipe_pair(1514);
+        let mut w = Wire {
+            host: EthernetLink::new(a, cfg),
+            far,
+            now: Instant::ZERO,
+        };
+        // The gratuitous ARP goes out at the first call; take it away.
+        let garp = w.recv();
+        assert!(garp.is_empty());
+        assert_eq!(w.frames().len(), 1);
+        w
+    }
+
+    /// What the host delivers up.
+    fn recv(&mut self) -> Vec<Packet> {
+        let mut got = Vec::new();
+        self.host.recv_batch(self.now, &mut got, 64).unwrap();
+        got
+    }
+
+    /// What the host put on the wire.
+    fn frames(&mut self) -> Vec<Packet> {
+        let mut got = Vec::new();
+        while self.far.recv_batch(self.now, &mut got, 64).unwrap() > 0 {}
+        got
+    }
+
+    fn inject(&mut self, frame: Packet) {
+        self.far.send_batch(self.now, &mut vec![frame]).unwrap();
+    }
+
+    fn send(&mut self, packet: Packet) {
+        let mut batch = vec![packet];
+        assert_eq!(self.host.send_batch(self.now, &mut batch).unwrap(), 1);
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+    }
+}
+
+fn eth(dst: MacAddr, src: MacAddr, ethertype: EtherType, payload: &[u8]) -> Packet {
+    let mut f = vec![0u8; 14];
+    EthernetRepr {
+        dst,
+        src,
+        ethertype,
+    }
+    .emit(&mut f)
+    .unwrap();
+    f.extend_from_slice(payload);
+    f
+}
+
+fn arp_frame(dst: MacAddr, repr: ArpRepr) -> Packet {
+    let mut p = [0u8; 28];
+    repr.emit(&mut p).unwrap();
+    eth(dst, repr.source_mac, EtherType::Arp, &p)
+}
+
+fn arp_of(frame: &[u8]) -> Option<(EthernetRepr, ArpRepr)> {
+    let f = EthernetFrame::new_checked(frame).ok()?;
+    let e = EthernetRepr::parse(&f).ok()?;
+    if e.ethertype != EtherType::Arp {
+        return None;
+    }
+    Some((
+        e,
+        ArpRepr::parse(&ArpPacket::new_checked(f.payload()).ok()?).ok()?,
+    ))
+}
+
+/// A minimal IPv4 datagram (UDP-numbered, payload `body`).
+fn ipv4(src: Ipv4Addr, dst: Ipv4Addr, body: &[u8]) -> Packet {
+    let repr = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol: IpProtocol::Udp,
+        payload_len: body.len(),
+        ttl: 64,
+        ident: 1,
+        dont_frag: true,
+        more_frags: false,
+        frag_offset: 0,
+        dscp: 0,
+        ecn: 0,
+    };
+    let mut p = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut p).unwrap();
+    p[20..].copy_from_slice(body);
+    p
+}
+
+fn ipv6(src: Ipv6Addr, dst: Ipv6Addr, next: IpProtocol, hop: u8, body: &[u8]) -> Packet {
+    let repr = Ipv6Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: next,
+        payload_len: body.len(),
+        hop_limit: hop,
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    let mut p = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut p).unwrap();
+    p[40..].copy_from_slice(body);
+    p
+}
+
+fn ndp_frame(dst_mac: MacAddr, src: Ipv6Addr, dst: Ipv6Addr, repr: NdpRepr) -> Packet {
+    let mut m = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut m, src, dst).unwrap();
+    eth(
+        dst_mac,
+        PEER_MAC,
+        EtherType::Ipv6,
+        &ipv6(src, dst, IpProtocol::Icmpv6, 255, &m),
+    )
+}
+
+/// The neighbour discovery message a frame carries, with its addresses
+/// and the frame's destination MAC.
+fn ndp_of(frame: &[u8]) -> Option<(MacAddr, Ipv6Addr, Ipv6Addr, NdpRepr)> {
+    let e = EthernetRepr::parse(&EthernetFrame::new_checked(frame).ok()?).ok()?;
+    let ip = &frame[14..];
+    if e.ethertype != EtherType::Ipv6 || ip[6] != 58 || ip[7] != 255 {
+        return None;
+    }
+    let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
+    let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).ok()?);
+    Some((
+        e.dst,
+        src,
+        dst,
+        NdpRepr::parse_bytes(&ip[40..], src, dst).ok()?,
+    ))
+}
+
+fn request(for_ip: Ipv4Addr, from_ip: Ipv4Addr, from_mac: MacAddr) -> Packet {
+    arp_frame(
+        MacAddr::BROADCAST,
+        ArpRepr {
+            operation: ArpOperation::Request,
+            source_mac: from_mac,
+            source_ip: from_ip,
+            target_mac: MacAddr::ZERO,
+            target_ip: for_ip,
+        },
+    )
+}
+
+fn reply(from_ip: Ipv4Addr, from_mac: MacAddr) -> Packet {
+    arp_frame(
+        OUR_MAC,
+        ArpRepr {
+            operation: ArpOperation::Reply,
+            source_mac: from_mac,
+            source_ip: from_ip,
+            target_mac: OUR_MAC,
+            target_ip: OURS,
+        },
+    )
+}
+
+#[test]
+fn announces_itself_with_a_gratuitous_arp_at_start() {
+    let (a, mut far) = pipe_pair(1514);
+    let mut host = EthernetLink::new(a, config());
+    assert_eq!(host.poll_at(), Some(Instant::ZERO), "due at once");
+    host.recv_batch(Instant::ZERO, &mut Vec::new(), 64).unwrap();
+    let mut got = Vec::new();
+    far.recv_batch(Instant::ZERO, &mut got, 64).unwrap();
+    let (e, arp) = arp_of(&got[0]).unwrap();
+    assert_eq!((e.dst, e.src), (MacAddr::BROADCAST, OUR_MAC));
+    assert_eq!(arp.operation, ArpOperation::Request);
+    assert_eq!((arp.source_ip, arp.target_ip), (OURS, OURS));
+    assert_eq!(host.poll_at(), None, "once only");
+    host.recv_batch(Instant::ZERO, &mut Vec::new(), 64).unwrap();
+    assert_eq!(far.pending(), 0);
+}
+
+#[test]
+fn answers_arp_requests_for_its_own_address_only() {
+    let mut w = Wire::new(config());
+    w.inject(request(OURS, PEER, PEER_MAC));
+    w.inject(request(Ipv4Addr::new(10, 0, 0, 77), PEER, PEER_MAC));
+    assert!(w.recv().is_empty(), "ARP never goes up");
+    let frames = w.frames();
+    assert_eq!(frames.len(), 1, "one answer: {frames:?}");
+    let (e, arp) = arp_of(&frames[0]).unwrap();
+    assert_eq!((e.dst, e.src), (PEER_MAC, OUR_MAC));
+    assert_eq!(
+        arp,
+        ArpRepr {
+            operation: ArpOperation::Reply,
+            source_mac: OUR_MAC,
+            source_ip: OURS,
+            target_mac: PEER_MAC,
+            target_ip: PEER,
+        }
+    );
+    let c = w.host.counters();
+    assert_eq!((c.arp_answered, c.arp_not_ours), (1, 1));
+    // The asker is remembered (stale), so answering it needs no request.
+    assert_eq!(
+        w.host.neighbors().get(IpAddr::V4(PEER)),
+        Some((NeighborState::Stale, PEER_MAC))
+    );
+    w.send(ipv4(OURS, PEER, b"hi"));
+    let frames = w.frames();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(&frames[0][..6], &PEER_MAC.0);
+    assert_eq!(&frames[0][14..], &ipv4(OURS, PEER, b"hi")[..]);
+}
+
+#[test]
+fn queues_while_resolving_and_sends_in_order_once_answered() {
+    let mut w = Wire::new(config());
+    let target = Ipv4Addr::new(10, 0, 0, 9);
+    w.send(ipv4(OURS, target, b"one"));
+    w.send(ipv4(OURS, target, b"two"));
+    let frames = w.frames();
+    assert_eq!(frames.len(), 1, "one request, no datagram yet");
+    let (e, arp) = arp_of(&frames[0]).unwrap();
+    assert_eq!(e.dst, MacAddr::BROADCAST);
+    assert_eq!(
+        (arp.operation, arp.target_ip),
+        (ArpOperation::Request, target)
+    );
+    assert_eq!(arp.source_ip, OURS);
+    w.inject(reply(target, PEER_MAC));
+    w.recv();
+    let frames = w.frames();
+    assert_eq!(frames.len(), 2);
+    assert_eq!(&frames[0][14..], &ipv4(OURS, target, b"one")[..]);
+    assert_eq!(&frames[1][14..], &ipv4(OURS, target, b"two")[..]);
+    assert!(frames.iter().all(|f| f[..6] == PEER_MAC.0));
+}
+
+#[test]
+fn gives_up_after_three_requests_and_tells_the_core_host_unreachable() {
+    let mut w = Wire::new(config());
+    let target = Ipv4Addr::new(10, 0, 0, 9);
+    let sent = ipv4(OURS, target, b"lost");
+    w.send(sent.clone());
+    let mut requests = w.frames().len();
+    for _ in 0..2 {
+        assert_eq!(w.host.poll_at(), Some(w.now + Duration::from_secs(1)));
+        w.advance(Duration::from_secs(1));
+        assert!(w.recv().is_empty());
+        requests += w.frames().len();
+    }
+    assert_eq!(requests, 3);
+    w.advance(Duration::from_secs(1));
+    let up = w.recv();
+    assert!(w.frames().is_empty(), "no fourth request");
+    assert_eq!(up.len(), 1);
+    let ip = Ipv4Packet::new_checked(&up[0][..]).unwrap();
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (OURS, OURS));
+    match Icmpv4Repr::parse_bytes(ip.payload()).unwrap() {
+        Icmpv4Repr::DstUnreachable { reason, quoted } => {
+            assert_eq!(reason, icmpv4::DstUnreachable::HostUnreachable);
+            assert_eq!(quoted, &sent[..]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.host.counters().tx_unresolved, 1);
+    assert!(w.host.neighbors().is_empty());
+}
+
+#[test]
+fn unsolicited_replies_and_adverts_create_no_entries() {
+    let mut w = Wire::new(config());
+    for n in 0..1000u32 {
+        let ip = Ipv4Addr::from(0x0a01_0000 + n);
+        w.inject(reply(ip, PEER_MAC));
+        let na = NdpRepr::NeighborAdvert {
+            flags: AdvertFlags {
+                router: false,
+                solicited: true,
+                override_: true,
+            },
+            target: Ipv6Addr::from((0xfd00_u128 << 112) | (u128::from(n) + 10)),
+            target_mac: Some(PEER_MAC),
+        };
+        w.inject(ndp_frame(OUR_MAC, peer6(), ours6(), na));
+        if n % 100 == 99 {
+            w.recv();
+        }
+    }
+    w.recv();
+    assert!(w.host.neighbors().is_empty());
+    assert_eq!(w.host.neighbors().stats().unsolicited_ignored, 2000);
+    assert!(w.frames().is_empty(), "nothing answered");
+}
+
+#[test]
+fn a_flood_of_requests_leaves_the_cache_bounded_and_the_host_answering() {
+    let mut cfg = config();
+    cfg.neighbors.max_entries = 32;
+    let mut w = Wire::new(cfg);
+    for n in 0..5000u32 {
+        let from = Ipv4Addr::from(0x0a00_1000 + n);
+        let mac = MacAddr([2, 1, 0, 0, (n >> 8) as u8, n as u8]);
+        w.inject(request(OURS, from, mac));
+        if n % 500 == 499 {
+            w.recv();
+            assert_eq!(w.frames().len(), 500, "every request answered");
+        }
+    }
+    assert_eq!(w.host.neighbors().len(), 32);
+    assert_eq!(w.host.counters().arp_answered, 5000);
+}
+
+#[test]
+fn off_link_destinations_need_a_gateway() {
+    let mut w = Wire::new(config());
+    let far_away = Ipv4Addr::new(192, 0, 2, 1);
+    w.send(ipv4(OURS, far_away, b"x"));
+    assert!(w.frames().is_empty());
+    let up = w.recv();
+    let ip = Ipv4Packet::new_checked(&up[0][..]).unwrap();
+    assert!(matches!(
+        Icmpv4Repr::parse_bytes(ip.payload()),
+        Ok(Icmpv4Repr::DstUnreachable {
+            reason: icmpv4::DstUnreachable::NetUnreachable,
+            ..
+        })
+    ));
+    assert_eq!(w.host.counters().tx_no_route, 1);
+
+    let mut cfg = config();
+    cfg.gateway = Some(PEER);
+    let mut w = Wire::new(cfg);
+    w.send(ipv4(OURS, far_away, b"x"));
+    let frames = w.frames();
+    let (_, arp) = arp_of(&frames[0]).unwrap();
+    assert_eq!(arp.target_ip, PEER, "the gateway is resolved");
+    w.inject(reply(PEER, PEER_MAC));
+    w.recv();
+    let frames = w.frames();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(&frames[0][..6], &PEER_MAC.0);
+    assert_eq!(&frames[0][14..], &ipv4(OURS, far_away, b"x")[..]);
+}
+
+#[test]
+fn broadcast_and_multicast_need_no_resolution() {
+    let mut w = Wire::new(config());
+    w.send(ipv4(OURS, Ipv4Addr::new(10, 0, 0, 255), b"b"));
+    w.send(ipv4(OURS, Ipv4Addr::BROADCAST, b"b"));
+    w.send(ipv4(OURS, Ipv4Addr::new(224, 0, 0, 251), b"m"));
+    let all = "ff02::1".parse().unwrap();
+    w.send(ipv6(ours6(), all, IpProtocol::Udp, 1, b"m"));
+    let dsts: Vec<MacAddr> = w
+        .frames()
+        .iter()
+        .map(|f| MacAddr(f[..6].try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        dsts,
+        [
+            MacAddr::BROADCAST,
+            MacAddr::BROADCAST,
+            MacAddr([1, 0, 0x5e, 0, 0, 251]),
+            MacAddr([0x33, 0x33, 0, 0, 0, 1])
+        ]
+    );
+}
+
+#[test]
+fn answers_neighbour_solicitations_for_its_own_addresses_only() {
+    let mut w = Wire::new(config());
+    let ns = |target| NdpRepr::NeighborSolicit {
+        target,
+        source_mac: Some(PEER_MAC),
+    };
+    let group = |a| MacAddr::from_ipv6_multicast(solicited_node(a));
+    w.inject(ndp_frame(
+        group(ours6()),
+        peer6(),
+        solicited_node(ours6()),
+        ns(ours6()),
+    ));
+    let other: Ipv6Addr = "fd00::99".parse().unwrap();
+    w.inject(ndp_frame(
+        group(other),
+        peer6(),
+        solicited_node(other),
+        ns(other),
+    ));
+    let ll = w.host.link_local();
+    assert_eq!(ll.to_string(), "fe80::ff:fe00:a");
+    let peer_ll: Ipv6Addr = "fe80::1".parse().unwrap();
+    w.inject(ndp_frame(group(ll), peer_ll, solicited_node(ll), ns(ll)));
+    assert!(w.recv().is_empty());
+    let answers: Vec<_> = w.frames().iter().filter_map(|f| ndp_of(f)).collect();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    for ((mac, src, dst, repr), (target, to)) in
+        answers.iter().zip([(ours6(), peer6()), (ll, peer_ll)])
+    {
+        assert_eq!((*mac, *src, *dst), (PEER_MAC, target, to));
+        assert_eq!(
+            *repr,
+            NdpRepr::NeighborAdvert {
+                flags: AdvertFlags {
+                    router: false,
+                    solicited: true,
+                    override_: true
+                },
+                target,
+                target_mac: Some(OUR_MAC),
+            }
+        );
+    }
+    let c = w.host.counters();
+    // The other address's group is not ours: the frame is not even read.
+    assert_eq!((c.ns_answered, c.rx_not_for_us), (2, 1));
+    assert_eq!(
+        w.host.neighbors().get(IpAddr::V6(peer6())),
+        Some((NeighborState::Stale, PEER_MAC))
+    );
+}
+
+#[test]
+fn a_duplicate_address_check_for_our_address_is_answered_to_all_nodes() {
+    let mut w = Wire::new(config());
+    let ns = NdpRepr::NeighborSolicit {
+        target: ours6(),
+        source_mac: None,
+    };
+    let group = solicited_node(ours6());
+    w.inject(ndp_frame(
+        MacAddr::from_ipv6_multicast(group),
+        Ipv6Addr::UNSPECIFIED,
+        group,
+        ns,
+    ));
+    w.recv();
+    let frames = w.frames();
+    let (mac, _, dst, repr) = ndp_of(&frames[0]).unwrap();
+    assert_eq!(dst.to_string(), "ff02::1");
+    assert_eq!(mac, MacAddr([0x33, 0x33, 0, 0, 0, 1]));
+    assert!(
+        matches!(repr, NdpRepr::NeighborAdvert { flags, .. } if !flags.solicited && flags.override_)
+    );
+}
+
+#[test]
+fn resolves_ipv6_with_a_solicitation_to_the_solicited_node_group() {
+    let mut w = Wire::new(config());
+    let target: Ipv6Addr = "fd00::9".parse().unwrap();
+    let packet = ipv6(ours6(), target, IpProtocol::Udp, 64, b"v6");
+    w.send(packet.clone());
+    let frames = w.frames();
+    let (mac, src, dst, repr) = ndp_of(&frames[0]).unwrap();
+    assert_eq!(mac, MacAddr([0x33, 0x33, 0xff, 0, 0, 9]));
+    assert_eq!((src, dst), (ours6(), solicited_node(target)));
+    assert_eq!(
+        repr,
+        NdpRepr::NeighborSolicit {
+            target,
+            source_mac: Some(OUR_MAC)
+        }
+    );
+    // An advertisement with the wrong hop limit was forwarded: ignored.
+    let na = NdpRepr::NeighborAdvert {
+        flags: AdvertFlags {
+            router: false,
+            solicited: true,
+            override_: true,
+        },
+        target,
+        target_mac: Some(PEER_MAC),
+    };
+    let mut m = vec![0u8; na.buffer_len()];
+    na.emit(&mut m, target, ours6()).unwrap();
+    let forwarded = eth(
+        OUR_MAC,
+        PEER_MAC,
+        EtherType::Ipv6,
+        &ipv6(target, ours6(), IpProtocol::Icmpv6, 254, &m),
+    );
+    w.inject(forwarded);
+    w.recv();
+    assert!(w.frames().is_empty());
+    w.inject(ndp_frame(OUR_MAC, target, ours6(), na));
+    assert!(w.recv().is_empty(), "NDP never goes up");
+    let frames = w.frames();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(&frames[0][..6], &PEER_MAC.0);
+    assert_eq!(&frames[0][14..], &packet[..]);
+    assert_eq!(
+        w.host.neighbors().get(IpAddr::V6(target)),
+        Some((NeighborState::Reachable, PEER_MAC))
+    );
+}
+
+#[test]
+fn drops_frames_not_for_us_and_tagged_frames_and_strips_the_rest() {
+    let mut w = Wire::new(config());
+    let packet = ipv4(PEER, OURS, b"");
+    let for_us = eth(OUR_MAC, PEER_MAC, EtherType::Ipv4, &packet);
+    let mut padded = for_us.clone();
+    padded.resize(60, 0); // the minimum frame
+    w.inject(padded);
+    w.inject(eth(PEER_MAC, PEER_MAC, EtherType::Ipv4, &packet));
+    w.inject(eth(
+        MacAddr([0x33, 0x33, 0xff, 1, 2, 3]),
+        PEER_MAC,
+        EtherType::Ipv6,
+        &[0x60; 60],
+    ));
+    let mut tagged = eth(OUR_MAC, PEER_MAC, EtherType::Vlan, &[0, 5, 8, 0]);
+    tagged.extend_from_slice(&packet);
+    w.inject(tagged);
+    w.inject(eth(OUR_MAC, PEER_MAC, EtherType::Unknown(0x88cc), &[0; 46]));
+    w.inject(vec![1, 2, 3]);
+    let up = w.recv();
+    assert_eq!(up, [packet], "the padding is cut off");
+    let c = w.host.counters();
+    assert_eq!(c.rx_frames, 6);
+    assert_eq!(c.rx_not_for_us, 2);
+    assert_eq!(c.rx_vlan, 1);
+    assert_eq!(c.rx_unknown_type, 1);
+    assert_eq!(c.rx_malformed, 1);
+    assert!(w.frames().is_empty());
+}
+
+#[test]
+fn the_ip_mtu_is_the_frame_mtu_less_the_header() {
+    let (a, _far) = pipe_pair(9014);
+    assert_eq!(EthernetLink::new(a, config()).mtu(), 9000);
+}

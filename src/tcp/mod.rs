@@ -27,17 +27,21 @@
 //!
 //! # Files, one concern each
 //!
-//! [`seq`] sequence arithmetic, `send_buf` and `recv_buf` the data rings,
-//! `options` SYN option negotiation, `rtt` the RFC 6298 estimator, `sack`
-//! the sender scoreboard, `rack` RACK loss detection, `tlp` the tail loss
-//! probe and its loss detection (and the recovery probe of short paths),
-//! `prr` proportional rate reduction during recovery, `undo` taking back a
-//! recovery that D-SACKs prove spurious, [`cc`] congestion control, `conn`
-//! the TCB and its application API, `input` the arrival path (RFC 9293
-//! section 3.10.7; also ECN's echo and the response to it, RFC 3168
-//! section 6.1), `output` the transmit path and timers (also ECN's
-//! handshake flags and ECT marking), `isn` ISNs and the reply to segments
-//! that match no connection. Tests: `tests/` (one file per concern) and
+//! [`seq`] sequence arithmetic, `send_buf` and `recv_buf` the data rings
+//! (and `RecvTuning`, the receive buffer's growth), `options` SYN option
+//! negotiation, `rtt` the RFC 6298 estimator, `timer` the one table of a
+//! connection's deadlines (and the user timeout's clocks), `ack` the ACK
+//! policy (now, urgent or delayed), `ecn` the RFC 3168 state and its
+//! rules, `sack` the sender scoreboard, `rack` RACK loss detection, `tlp`
+//! the tail loss probe's state and verdicts (the recovery probe of short
+//! paths included), `prr` proportional rate reduction during recovery,
+//! `undo` the verdict on a recovery that D-SACKs prove spurious, [`cc`]
+//! congestion control, `conn` the TCB, its application API and queries,
+//! `input` the arrival path (RFC 9293 section 3.10.7), applying the
+//! verdicts of `tlp`, `undo` and `ecn`, `output` the transmit path and the
+//! timers' actions (the probes sent included), `isn` ISNs and the reply to
+//! segments that match no connection, `syncookie` SYN cookies. Tests:
+//! `tests/` (one file per concern) and
 //! `sim` (seeded end-to-end simulation).
 
 mod ack;

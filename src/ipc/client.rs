@@ -72,6 +72,7 @@ pub fn call(conn: RawFd, req: &Request, fd: Option<RawFd>) -> io::Result<(Reply,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) => {
                 recv_flags = libc::MSG_DONTWAIT;
+                first_error = Some(e);
                 break;
             }
             Err(e) => return Err(e),

@@ -35,21 +35,16 @@ mod tcp;
 mod udp;
 
 use ustack::ipc::{Reply, Request};
+use ustack::rand::Rng;
 
-/// SplitMix64: small, seedable, and the same everywhere.
-struct Rng(u64);
+/// Indices from the project's seeded generator.
+trait Pick {
+    fn pick(&mut self, n: usize) -> usize;
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+impl Pick for Rng {
+    fn pick(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
     }
 }
 
@@ -58,40 +53,40 @@ const EDGES: [u8; 8] = [0, 1, 0x7f, 0x80, 0xfe, 0xff, 20, 40];
 
 /// One to four mutations of `input`, some splicing in `other`.
 fn mutate(rng: &mut Rng, input: &mut Vec<u8>, other: &[u8]) {
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + rng.pick(4) {
         let len = input.len();
-        match rng.below(8) {
-            0 if len > 0 => input[rng.below(len)] ^= 1 << rng.below(8),
-            1 if len > 0 => input[rng.below(len)] = EDGES[rng.below(EDGES.len())],
+        match rng.pick(8) {
+            0 if len > 0 => input[rng.pick(len)] ^= 1 << rng.pick(8),
+            1 if len > 0 => input[rng.pick(len)] = EDGES[rng.pick(EDGES.len())],
             2 if len > 1 => {
                 // A 16-bit field (a length, a checksum, a port) at an edge.
-                let at = rng.below(len - 1);
+                let at = rng.pick(len - 1);
                 let v: u16 =
-                    [0, 1, 0x7fff, 0x8000, 0xffff, len as u16, (len as u16) ^ 1][rng.below(7)];
+                    [0, 1, 0x7fff, 0x8000, 0xffff, len as u16, (len as u16) ^ 1][rng.pick(7)];
                 input[at..at + 2].copy_from_slice(&v.to_be_bytes());
             }
-            3 => input.truncate(rng.below(len + 1)),
+            3 => input.truncate(rng.pick(len + 1)),
             4 => {
-                let n = 1 + rng.below(64);
-                let at = rng.below(len + 1);
-                let extra: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                let n = 1 + rng.pick(64);
+                let at = rng.pick(len + 1);
+                let extra: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
                 input.splice(at..at, extra);
             }
             5 if !other.is_empty() => {
-                let from = rng.below(other.len());
-                let to = from + rng.below(other.len() - from + 1);
-                let at = rng.below(len + 1);
+                let from = rng.pick(other.len());
+                let to = from + rng.pick(other.len() - from + 1);
+                let at = rng.pick(len + 1);
                 input.splice(at..at, other[from..to].iter().copied());
             }
             6 if len > 0 => {
-                let from = rng.below(len);
-                let to = (from + 1 + rng.below(16)).min(len);
+                let from = rng.pick(len);
+                let to = (from + 1 + rng.pick(16)).min(len);
                 let chunk = input[from..to].to_vec();
                 input.splice(from..from, chunk);
             }
             _ => {
-                let n = rng.below(128);
-                *input = (0..n).map(|_| rng.next() as u8).collect();
+                let n = rng.pick(128);
+                *input = (0..n).map(|_| rng.next_u64() as u8).collect();
             }
         }
     }
@@ -174,7 +169,7 @@ fn fuzz(name: &str, target: fn(&[u8])) {
                 .map_or(1, |d| d.as_nanos() as u64)
         });
     let corpus = seeds();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let check = |input: &[u8], runs: u64| {
         if catch_unwind(AssertUnwindSafe(|| target(input))).is_err() {
             panic!(
@@ -191,8 +186,8 @@ fn fuzz(name: &str, target: fn(&[u8])) {
     let mut runs = corpus.len() as u64;
     while start.elapsed() < budget() {
         for _ in 0..256 {
-            let mut input = corpus[rng.below(corpus.len())].clone();
-            let other = &corpus[rng.below(corpus.len())];
+            let mut input = corpus[rng.pick(corpus.len())].clone();
+            let other = &corpus[rng.pick(corpus.len())];
             mutate(&mut rng, &mut input, other);
             check(&input, runs);
             runs += 1;

@@ -11,7 +11,7 @@
 # script has a daemon of its own.
 #
 # Provides: $USTACKD, daemon_status (its "sockets N connections N ..."
-# line), daemon_pids (the daemons in this namespace), and no_leak (the
+# line), daemon_up, daemon_pids (the daemons in this namespace), and no_leak (the
 # final check: the daemon reports "sockets 0" or has exited). At exit any
 # daemon left in this namespace is stopped after the programs.
 
@@ -36,6 +36,10 @@ daemon_pids() {
 daemon_status() {
     timeout 5 "$USTACKD" --status 2>/dev/null | tr '\n' ' ' | sed 's/ *$//' || true
 }
+
+# daemon_up: whether a daemon answers in this namespace (for `retry`,
+# after starting one by hand).
+daemon_up() { [[ -n $(daemon_status) ]]; }
 
 # no_leak: waits (at most 20 s: the daemon's linger, 5 s, plus its grace,
 # 2 s, with room) until the daemon reports "sockets 0" or is gone; pass or

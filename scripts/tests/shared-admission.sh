@@ -45,7 +45,6 @@ gid=$(id -g nobody)
 
 bg "$USTACKD" --persistent 2>"$WORK/daemon1.log"
 d1=$bg_pid
-daemon_up() { [[ -n $(daemon_status) ]]; }
 retry 10 daemon_up || fail "root's daemon never answered: $(tail -3 "$WORK/daemon1.log")"
 same_text "nobody, root's daemon: socket() fails with EACCES" "error 13" "$(as_nobody)"
 if grep -q "the stack daemon admits only root, not uid $(id -u nobody) gid $gid.*--daemon --group $gid" "$WORK/nobody.err"; then

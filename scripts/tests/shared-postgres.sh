@@ -43,7 +43,6 @@ printf 'host all all %s/32 trust\nhost all all %s/32 trust\n' "$PEER" "$ADDR" >>
 
 if [[ $COMPAT_MODE == shim ]]; then
     bg "$USTACKD" --persistent --group "$(id -g postgres)" 2>"$WORK/ustackd.log"
-    daemon_up() { [[ -n $(daemon_status) ]]; }
     retry 10 daemon_up || fail "the root daemon never answered: $(tail -3 "$WORK/ustackd.log")"
 fi
 bg timeout 300 runuser -u postgres -- "${STACK[@]}" "$pgbin/postgres" -D "$WORK/data" 2>"$WORK/pg.log"

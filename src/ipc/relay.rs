@@ -20,6 +20,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use super::diag::Diag;
 use super::{DgramHeader, send_with_fds};
 use crate::Instant;
 use crate::stack::{Core, SocketHandle, present};
@@ -150,7 +151,15 @@ impl Sock {
     }
 
     /// Moves what can move, both ways.
-    pub fn pump(&mut self, core: &mut Core, now: Instant, scratch: &mut [u8]) -> Outcome {
+    /// `diag` tells a program's close from its shutdown(SHUT_WR) when the
+    /// pair's end of stream is read before its hang-up is seen.
+    pub fn pump(
+        &mut self,
+        core: &mut Core,
+        now: Instant,
+        scratch: &mut [u8],
+        diag: Option<&mut Diag>,
+    ) -> Outcome {
         let mut out = Outcome::default();
         match self.phase {
             Phase::Fresh => {}
@@ -162,7 +171,7 @@ impl Sock {
         }
         if self.phase == Phase::Stream {
             self.core_to_pair(core, scratch);
-            self.pair_to_core(core, scratch);
+            self.pair_to_core(core, scratch, diag);
         }
         if self.hup && self.finish(core) {
             out.gone = true;
@@ -291,7 +300,7 @@ impl Sock {
     }
 
     /// Pair -> core.
-    fn pair_to_core(&mut self, core: &mut Core, scratch: &mut [u8]) {
+    fn pair_to_core(&mut self, core: &mut Core, scratch: &mut [u8], mut diag: Option<&mut Diag>) {
         if self.phase != Phase::Stream {
             return;
         }
@@ -317,9 +326,21 @@ impl Sock {
             match read_fd(&self.end, scratch) {
                 Ok(0) => {
                     self.read_eof = true;
+                    // The end of stream can be read before the hang-up
+                    // event is seen (a pump run by a request in the same
+                    // turn): only the kernel's table tells a close, which
+                    // `finish` handles (a RST under SO_LINGER 0 must not
+                    // follow a FIN), from a shutdown(SHUT_WR).
+                    if !self.hup
+                        && diag
+                            .as_deref_mut()
+                            .is_some_and(|d| d.alive(self.ino).is_ok_and(|a| !a))
+                    {
+                        self.hup = true;
+                    }
                     if !self.hup {
                         // shutdown(SHUT_WR) in the program: FIN after the
-                        // data. (A full close is handled by `finish`.)
+                        // data.
                         let _ = core
                             .tcp_mut()
                             .shutdown(self.handle, crate::stack::Shutdown::Write);

@@ -531,7 +531,7 @@ impl Server {
             let Some(s) = self.socks.get_mut(id).and_then(Option::as_mut) else {
                 continue;
             };
-            let out = s.pump(core, now, &mut self.scratch);
+            let out = s.pump(core, now, &mut self.scratch, self.diag.as_mut());
             if out.gone {
                 self.remove(id);
             } else if s.abandoned && !self.reap.contains(&id) {

@@ -40,6 +40,9 @@ pub struct Remote {
     /// Known to be past Fresh (connected or connecting here, accepted, or
     /// so the daemon said): reads and sends go straight to the pair.
     started: AtomicBool,
+    /// A connect here returned EINPROGRESS and was not yet seen to end:
+    /// sends check the pair is writable first (see [`sendable`]).
+    connecting: AtomicBool,
 }
 
 impl Remote {
@@ -50,6 +53,7 @@ impl Remote {
             opts: Mutex::new(Vec::new()),
             listening: AtomicBool::new(false),
             started: AtomicBool::new(false),
+            connecting: AtomicBool::new(false),
         })
     }
 
@@ -74,6 +78,34 @@ pub fn readable(fd: RawFd, r: &Remote) -> Res<()> {
         return Err(libc::ENOTCONN);
     }
     r.started.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Before a TCP send: while a non-blocking connect is in its handshake
+/// Linux's send() is EAGAIN, where the pair would take the bytes (the
+/// daemon's junk keeps the program's end from polling writable, not from
+/// taking a small write). One poll per send until the handshake is seen
+/// to end, either way; a blocking send lets the pair hold the bytes until
+/// then, as Linux's waits for the connection.
+pub fn sendable(fd: RawFd, r: &Remote, flags: i32) -> Res<()> {
+    readable(fd, r)?;
+    if !r.connecting.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd.
+    let n = unsafe { real::poll(&mut p, 1, 0) };
+    if n > 0 {
+        r.connecting.store(false, Ordering::Relaxed);
+        return Ok(());
+    }
+    if n == 0 && (nonblocking(fd) || flags & libc::MSG_DONTWAIT != 0) {
+        return Err(libc::EAGAIN);
+    }
     Ok(())
 }
 
@@ -492,6 +524,7 @@ pub fn connect(fd: RawFd, r: &Remote, a: Option<SocketAddr>) -> Res<()> {
     }
     r.started.store(true, Ordering::Relaxed);
     if nonblocking(fd) {
+        r.connecting.store(true, Ordering::Relaxed);
         return Err(libc::EINPROGRESS);
     }
     let mut p = libc::pollfd {
@@ -504,7 +537,10 @@ pub fn connect(fd: RawFd, r: &Remote, a: Option<SocketAddr>) -> Res<()> {
     // SAFETY: one live pollfd.
     match unsafe { real::poll(&mut p, 1, send_timeout_ms(fd)) } {
         n if n < 0 => return Err(real::errno()),
-        0 => return Err(libc::EINPROGRESS),
+        0 => {
+            r.connecting.store(true, Ordering::Relaxed);
+            return Err(libc::EINPROGRESS);
+        }
         _ => {}
     }
     // Writable alone is connected; a failure also hangs the pair up

@@ -34,7 +34,7 @@ fn tcp_eof(fd: c_int, n: ssize_t, asked: usize) -> Res<ssize_t> {
 /// Before a TCP send: a socket that never connected is EPIPE (and
 /// SIGPIPE unless MSG_NOSIGNAL), as Linux, not bytes the pair would take.
 fn tcp_sendable(fd: c_int, r: &Remote, flags: c_int) -> Res<()> {
-    match shared::readable(fd, r) {
+    match shared::sendable(fd, r, flags) {
         Err(libc::ENOTCONN) => Err(crate::ops::sigpipe(libc::EPIPE, flags)),
         other => other,
     }

@@ -15,6 +15,16 @@ pub enum Parsed {
     Unspec,
 }
 
+impl Parsed {
+    /// The address, `None` for AF_UNSPEC.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            Parsed::Addr(a) => Some(*a),
+            Parsed::Unspec => None,
+        }
+    }
+}
+
 /// Reads a socket address from raw bytes (`len` as the caller passed it).
 /// `EINVAL` when too short, `EAFNOSUPPORT` for another family.
 pub fn parse(bytes: &[u8]) -> Res<Parsed> {

@@ -22,7 +22,7 @@
 
 #[path = "../../../shim/src/addr.rs"]
 pub mod addr;
-#[path = "../../../shim/src/hooks.rs"]
+#[path = "../../../shim/src/hooks/mod.rs"]
 pub mod hooks;
 #[path = "../../../shim/src/ops.rs"]
 pub mod ops;

@@ -2,13 +2,16 @@
 //! AF_INET/AF_INET6 TCP and UDP sockets on the userspace stack.
 //!
 //! - [`hooks`]: the exported replacements of libc's socket calls.
+//! - [`buf`]: the caller's memory (pointers, iovecs) as slices.
 //! - [`real`]: the real libc functions (`dlsym(RTLD_NEXT)`), for pass-through
 //!   and for the shim's own I/O.
 //! - [`table`]: fd number -> virtual socket or epoll set.
 //! - [`sock`], [`ops`], [`sockopt`], [`addr`]: virtual sockets and the calls
 //!   on them, in errno terms.
 //! - [`poll`]: poll/select/epoll over mixed kernel and virtual fds.
-//! - [`stack`]: the lazily started stack, fallback, fork and exit linger.
+//! - [`stack`]: the lazily started stack, fallback and exit linger.
+//! - [`process`]: whether this is a fork child, and whether the shim's own
+//!   code is running on this thread (its calls pass straight to libc).
 //! - [`syscall`]: socket calls made by number through syscall(2), sent to
 //!   their hooks.
 //! - [`resolve`]: name lookups (getaddrinfo, gethostbyname, res_query)
@@ -25,9 +28,11 @@
 //! in a forked child, inherited virtual sockets fail with `EBADFD`.
 
 pub mod addr;
+pub mod buf;
 pub mod hooks;
 pub mod ops;
 pub mod poll;
+pub mod process;
 pub mod real;
 pub mod resolve;
 pub mod shared;
@@ -38,12 +43,22 @@ pub mod stack;
 pub mod syscall;
 pub mod table;
 
-/// At load: a program exec'd by another under the shim finds the sockets
-/// it inherited from the shared stack.
+/// At exit: every virtual socket closes, and an in-process stack lingers
+/// until their data is delivered ([`stack::linger_at_exit`]). Registered
+/// at load, so it runs after the program's own exit handlers, which may
+/// still use their sockets.
+extern "C" fn at_exit() {
+    let _ = std::panic::catch_unwind(|| stack::linger_at_exit(|| drop(table::take_all())));
+}
+
+/// At load: registers [`at_exit`]; a program exec'd by another under the
+/// shim finds the sockets it inherited from the shared stack.
 extern "C" fn at_load() {
+    // SAFETY: registering a plain extern "C" function with no state.
+    unsafe { libc::atexit(at_exit) };
     let _ = std::panic::catch_unwind(|| {
         if let Ok(cfg) = ustack_core::config::Config::from_env() {
-            stack::as_shim(|| shared::adopt_inherited(&cfg));
+            process::as_shim(|| shared::adopt_inherited(&cfg));
         }
     });
 }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use ustack_core::stack::Shutdown;
 
 use crate::addr::{self, Parsed};
+use crate::process;
 use crate::real;
-use crate::sock::{Res, Stored, VSock, rt};
+use crate::sock::{Res, Stored, VSock};
 use crate::stack::{self, Stack};
 use crate::table::{self, Entry};
 
@@ -36,7 +37,7 @@ fn backing_fd(cloexec: bool, nonblocking: bool) -> Res<i32> {
 /// table with sockets gets EMFILE from socket() or accept(), as on Linux,
 /// and not from a later connect() or read() that Linux would have served.
 fn reserve(cloexec: bool, nonblocking: bool) -> Res<i32> {
-    stack::thread_waker().map_err(|e| crate::sock::errno_of(&e))?;
+    process::thread_waker().map_err(|e| crate::sock::errno_of(&e))?;
     backing_fd(cloexec, nonblocking)
 }
 
@@ -70,7 +71,7 @@ pub fn socket(v6: bool, tcp: bool, flags: i32) -> Res<Route> {
                     }
                 })
                 .map_err(|e| crate::sock::errno_of(&e))?;
-            let s = VSock::new(h, tcp, v6, flags & libc::SOCK_NONBLOCK != 0);
+            let s = VSock::new(rt, h, tcp, v6, flags & libc::SOCK_NONBLOCK != 0);
             install(s, flags & libc::SOCK_CLOEXEC != 0).map(Route::Virtual)
         }
     }
@@ -131,7 +132,7 @@ fn copy_options(k: i32, s: &VSock) {
     if st.reuse_port {
         setint(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
     }
-    if let Ok(rt) = rt() {
+    if let Ok(rt) = s.rt() {
         rt.with_core(|core, _| {
             if s.tcp {
                 if let Ok(o) = core.tcp().options(s.handle) {
@@ -264,7 +265,7 @@ pub fn accept(s: &VSock, flags: i32) -> Res<(i32, SocketAddr)> {
             return Err(e);
         }
     };
-    let child = VSock::new(h, true, s.v6, nonblocking);
+    let child = VSock::new(s.rt()?, h, true, s.v6, nonblocking);
     drop(table::insert(fd, Entry::Sock(Arc::new(child))));
     Ok((fd, addr::present(s.v6, peer)))
 }

@@ -26,7 +26,8 @@ use libc::{epoll_event, pollfd, sigset_t, timespec};
 use ustack_core::runtime::ThreadWaker;
 
 use crate::real;
-use crate::sock::{Res, VSock, errno_of, poll_bits, rt};
+use crate::sock::{Res, VSock, errno_of, poll_bits};
+use crate::stack::rt;
 use crate::table::{self, Entry, EpollReg, EpollSet};
 
 /// Bits always reported whether asked or not.
@@ -93,7 +94,7 @@ pub fn poll(
     mask: *const sigset_t,
 ) -> Res<i32> {
     let rt = rt()?;
-    let waker = crate::stack::thread_waker().map_err(|e| errno_of(&e))?;
+    let waker = crate::process::thread_waker().map_err(|e| errno_of(&e))?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut kernel: Vec<pollfd> = Vec::new();
     let mut kernel_at: Vec<usize> = Vec::new();
@@ -319,7 +320,7 @@ pub fn epoll_wait(
     mask: *const sigset_t,
 ) -> Res<i32> {
     let rt = rt()?;
-    let waker = crate::stack::thread_waker().map_err(|e| errno_of(&e))?;
+    let waker = crate::process::thread_waker().map_err(|e| errno_of(&e))?;
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         waker.reset();

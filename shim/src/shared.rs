@@ -16,53 +16,16 @@
 use std::ffi::CString;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use ustack_core::config::Config;
 use ustack_core::ipc::{self, DgramHeader, Reply, Request, client};
 
+use crate::process;
 use crate::real;
-use crate::sock::Res;
-use crate::stack;
+use crate::sock::{Remote, Res};
 use crate::table::{self, Entry};
-
-/// A socket on the shared stack, as the program's fd table knows it.
-pub struct Remote {
-    pub tcp: bool,
-    pub v6: bool,
-    /// Options set on it (level, name, value), replayed if the socket
-    /// becomes a kernel socket for loopback.
-    pub opts: Mutex<Vec<(i32, i32, Vec<u8>)>>,
-    /// The daemon said it listens (a listener stays one): accept asks
-    /// only once per process.
-    listening: AtomicBool,
-    /// Known to be past Fresh (connected or connecting here, accepted, or
-    /// so the daemon said): reads and sends go straight to the pair.
-    started: AtomicBool,
-    /// A connect here returned EINPROGRESS and was not yet seen to end:
-    /// sends check the pair is writable first (see [`sendable`]).
-    connecting: AtomicBool,
-}
-
-impl Remote {
-    fn new(tcp: bool, v6: bool) -> Arc<Remote> {
-        Arc::new(Remote {
-            tcp,
-            v6,
-            opts: Mutex::new(Vec::new()),
-            listening: AtomicBool::new(false),
-            started: AtomicBool::new(false),
-            connecting: AtomicBool::new(false),
-        })
-    }
-
-    fn accepted(v6: bool) -> Arc<Remote> {
-        let r = Remote::new(true, v6);
-        r.started.store(true, Ordering::Relaxed);
-        r
-    }
-}
 
 /// Before a TCP read or send: Linux says ENOTCONN (a send EPIPE) on a
 /// socket that never connected (or listens), where the pair would block
@@ -131,7 +94,7 @@ fn ifname() -> Option<String> {
 }
 
 fn connect_new(ifname: &str) -> std::io::Result<OwnedFd> {
-    let c = stack::as_shim(|| client::connect(ifname))?;
+    let c = process::as_shim(|| client::connect(ifname))?;
     table::mark_internal(c.as_raw_fd());
     if let Ok(cred) = ipc::peer_cred(c.as_raw_fd()) {
         DAEMON_PID.store(cred.pid, Ordering::Relaxed);
@@ -141,7 +104,7 @@ fn connect_new(ifname: &str) -> std::io::Result<OwnedFd> {
 
 fn release(c: OwnedFd) {
     table::unmark_internal(c.as_raw_fd());
-    stack::as_shim(|| drop(c));
+    process::as_shim(|| drop(c));
 }
 
 /// One request to the daemon. A daemon that is gone is `ENETDOWN`.
@@ -168,7 +131,7 @@ pub fn rpc(req: &Request, fd: Option<RawFd>) -> Res<(Reply, Vec<OwnedFd>)> {
             _ => libc::ENETDOWN,
         })?,
     };
-    match stack::as_shim(|| client::call(conn.as_raw_fd(), req, fd)) {
+    match process::as_shim(|| client::call(conn.as_raw_fd(), req, fd)) {
         Ok((reply, fds)) => {
             lock(&POOL).push((me, conn));
             for f in &fds {
@@ -211,12 +174,12 @@ pub enum NoDaemon {
 /// status once, so a refusal shows here rather than as ENETDOWN later.
 pub fn attach(cfg: &Config, start: bool) -> Result<(), NoDaemon> {
     let probe = || -> Result<Option<()>, NoDaemon> {
-        let Ok(c) = stack::as_shim(|| client::connect(&cfg.ifname)) else {
+        let Ok(c) = process::as_shim(|| client::connect(&cfg.ifname)) else {
             return Ok(None);
         };
         let daemon = ipc::peer_cred(c.as_raw_fd()).ok();
-        let answer = stack::as_shim(|| client::call(c.as_raw_fd(), &Request::Status, None));
-        stack::as_shim(|| drop(c));
+        let answer = process::as_shim(|| client::call(c.as_raw_fd(), &Request::Status, None));
+        process::as_shim(|| drop(c));
         match answer {
             Ok((r, _)) if r.errno == 0 => {
                 if let Some(d) = daemon {
@@ -247,7 +210,7 @@ pub fn attach(cfg: &Config, start: bool) -> Result<(), NoDaemon> {
     if !start {
         return Err(NoDaemon::Absent("no stack daemon serves the device".into()));
     }
-    stack::as_shim(|| spawn_daemon(cfg)).map_err(NoDaemon::Absent)?;
+    process::as_shim(|| spawn_daemon(cfg)).map_err(NoDaemon::Absent)?;
     match probe()? {
         Some(()) => Ok(()),
         None => Err(NoDaemon::Absent(
@@ -484,7 +447,7 @@ pub fn accept(fd: RawFd, r: &Remote, flags: i32) -> Res<(i32, SocketAddr)> {
     unsafe { real::close(probe) };
     let mut hdr = [0u8; ipc::DGRAM_HDR];
     let mut fds = Vec::new();
-    let got = stack::as_shim(|| ipc::recv_with_fds(fd, &mut hdr, &mut fds, 0))
+    let got = process::as_shim(|| ipc::recv_with_fds(fd, &mut hdr, &mut fds, 0))
         .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     if got.fds_lost {
         log::warn!("an accepted connection was lost: no fd left to receive it");
@@ -733,10 +696,10 @@ pub fn adopt_inherited(cfg: &Config) {
     if cfg.shared == ustack_core::config::Shared::Off || attach(cfg, false).is_err() {
         return;
     }
-    let Ok(dir) = stack::as_shim(|| std::fs::read_dir("/proc/self/fd")) else {
+    let Ok(dir) = process::as_shim(|| std::fs::read_dir("/proc/self/fd")) else {
         return;
     };
-    let fds: Vec<RawFd> = stack::as_shim(|| {
+    let fds: Vec<RawFd> = process::as_shim(|| {
         dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
             .collect()
     });

@@ -11,9 +11,10 @@
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use crate::addr::{self, Parsed};
-use crate::hooks::{gather, iovecs, len_ok, scatter, slice, slice_mut};
+use crate::buf::{gather, iovecs, len_ok, scatter, slice, slice_mut};
 use crate::real;
-use crate::shared::{self, Remote};
+use crate::shared;
+use crate::sock::Remote;
 use crate::sock::{Res, is_loopback};
 
 fn real_result(n: ssize_t) -> Res<ssize_t> {
@@ -110,12 +111,12 @@ pub unsafe fn recvmsg(fd: c_int, r: &Remote, msg: *mut msghdr, flags: c_int) -> 
         // SAFETY: the caller's msghdr.
         let got = real_result(unsafe { real::recvmsg(fd, msg, flags) })?;
         // SAFETY: its iovecs.
-        let asked = crate::hooks::iov_total(unsafe { iovecs(m.msg_iov, m.msg_iovlen)? })?;
+        let asked = crate::buf::iov_total(unsafe { iovecs(m.msg_iov, m.msg_iovlen)? })?;
         return tcp_eof(fd, got, asked);
     }
     // SAFETY: its iovecs per the caller.
     let iov = unsafe { iovecs(m.msg_iov, m.msg_iovlen)? };
-    let mut buf = vec![0u8; crate::hooks::iov_total(iov)?];
+    let mut buf = vec![0u8; crate::buf::iov_total(iov)?];
     let d = shared::udp_recv(fd, &mut buf, flags)?;
     // SAFETY: the iovecs describe writable memory.
     unsafe { scatter(iov, &buf[..d.n])? };

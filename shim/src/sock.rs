@@ -1,4 +1,6 @@
-//! A virtual socket and the operations on it, in errno terms.
+//! A virtual socket and the operations on it, in errno terms: [`VSock`],
+//! on the in-process stack, and [`Remote`], the fd table's record of a
+//! shared-stack socket (an AF_UNIX pair; its calls are in `shared`).
 //!
 //! Owns the per-open-file state the core does not keep: blocking mode,
 //! timeouts, stored options. Blocking calls wait in a real `poll(2)` on the
@@ -9,15 +11,15 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ustack_core::Instant;
 use ustack_core::runtime::Runtime;
 use ustack_core::stack::{Core, SocketHandle};
 
-use crate::stack;
+use crate::process::{self, EFORKED};
 
 pub type Res<T> = Result<T, i32>;
 
@@ -57,6 +59,7 @@ impl Default for Stored {
 
 /// One socket in the core, shared by every fd that dups it.
 pub struct VSock {
+    rt: &'static Runtime,
     pub handle: SocketHandle,
     pub tcp: bool,
     pub v6: bool,
@@ -72,8 +75,15 @@ pub struct VSock {
 }
 
 impl VSock {
-    pub fn new(handle: SocketHandle, tcp: bool, v6: bool, nonblocking: bool) -> VSock {
+    pub fn new(
+        rt: &'static Runtime,
+        handle: SocketHandle,
+        tcp: bool,
+        v6: bool,
+        nonblocking: bool,
+    ) -> VSock {
         VSock {
+            rt,
             handle,
             tcp,
             v6,
@@ -82,6 +92,16 @@ impl VSock {
             sndtimeo: AtomicU64::new(0),
             io_gen: AtomicU32::new(0),
             stored: Mutex::new(Stored::default()),
+        }
+    }
+
+    /// The stack the socket lives on; `EFORKED` in a fork child, where the
+    /// stack is the parent's.
+    pub fn rt(&self) -> Res<&'static Runtime> {
+        if process::forked() {
+            Err(EFORKED)
+        } else {
+            Ok(self.rt)
         }
     }
 
@@ -141,7 +161,7 @@ impl VSock {
 
     /// Runs `op` on the core once.
     pub fn with<T>(&self, op: impl FnOnce(&mut Core, Instant) -> io::Result<T>) -> Res<T> {
-        let rt = rt()?;
+        let rt = self.rt()?;
         let r = rt.with_core(op);
         rt.transmit_now();
         r.map_err(|e| errno_of(&e))
@@ -156,11 +176,11 @@ impl VSock {
         timeout: Option<Duration>,
         mut op: impl FnMut(&mut Core, Instant) -> io::Result<T>,
     ) -> Res<T> {
-        let rt = rt()?;
+        let rt = self.rt()?;
         let waker = if nonblocking {
             None
         } else {
-            Some(crate::stack::thread_waker().map_err(|e| errno_of(&e))?)
+            Some(process::thread_waker().map_err(|e| errno_of(&e))?)
         };
         let start = std::time::Instant::now();
         loop {
@@ -213,7 +233,7 @@ impl VSock {
 
     /// Wakes every thread blocked on the socket (after a shutdown).
     pub fn wake_all(&self) {
-        if let Ok(rt) = rt() {
+        if let Ok(rt) = self.rt() {
             rt.with_state(|st, _| st.waiters.wake(self.handle));
         }
     }
@@ -221,7 +241,7 @@ impl VSock {
 
 impl Drop for VSock {
     fn drop(&mut self) {
-        if let Some(rt) = stack::runtime() {
+        if let Ok(rt) = self.rt() {
             rt.with_state(|st, _| {
                 // EBADF means the core dropped it already: nothing to do.
                 let _ = st.core.close(self.handle);
@@ -230,15 +250,6 @@ impl Drop for VSock {
             rt.wake();
         }
     }
-}
-
-/// The runtime, or the errno for a socket that cannot reach it.
-pub fn rt() -> Res<&'static Runtime> {
-    stack::runtime().ok_or(if stack::forked() {
-        stack::EFORKED
-    } else {
-        libc::EBADF
-    })
 }
 
 /// Sleeps until `fd` (this thread's waker eventfd) is signalled, in a
@@ -329,5 +340,42 @@ pub fn is_loopback(a: &SocketAddr) -> bool {
         SocketAddr::V6(v) => {
             v.ip().is_loopback() || v.ip().to_ipv4_mapped().is_some_and(|m| m.is_loopback())
         }
+    }
+}
+
+/// A socket on the shared stack, as the program's fd table knows it.
+pub struct Remote {
+    pub tcp: bool,
+    pub v6: bool,
+    /// Options set on it (level, name, value), replayed if the socket
+    /// becomes a kernel socket for loopback.
+    pub opts: Mutex<Vec<(i32, i32, Vec<u8>)>>,
+    /// The daemon said it listens (a listener stays one): accept asks
+    /// only once per process.
+    pub(crate) listening: AtomicBool,
+    /// Known to be past Fresh (connected or connecting here, accepted, or
+    /// so the daemon said): reads and sends go straight to the pair.
+    pub(crate) started: AtomicBool,
+    /// A connect here returned EINPROGRESS and was not yet seen to end:
+    /// sends check the pair is writable first (see `shared::sendable`).
+    pub(crate) connecting: AtomicBool,
+}
+
+impl Remote {
+    pub(crate) fn new(tcp: bool, v6: bool) -> Arc<Remote> {
+        Arc::new(Remote {
+            tcp,
+            v6,
+            opts: Mutex::new(Vec::new()),
+            listening: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            connecting: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn accepted(v6: bool) -> Arc<Remote> {
+        let r = Remote::new(true, v6);
+        r.started.store(true, Ordering::Relaxed);
+        r
     }
 }

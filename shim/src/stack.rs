@@ -3,19 +3,19 @@
 //! disowned in a forked child.
 //!
 //! Owns the `Runtime` and the start-up decision (stack, kernel fallback, or
-//! failure). Must not touch: the fd table's entries (exit closes them
-//! through `table::take_all`).
+//! failure). Must not touch: the fd table (this module sits below it: the
+//! exit hook in `lib.rs` closes the table's sockets and then calls
+//! [`linger_at_exit`]).
 
-use std::cell::Cell;
 use std::io::Write;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ustack_core::config::{Config, Fallback};
 use ustack_core::runtime::Runtime;
 
-use crate::table;
+use crate::process::{self, EFORKED, as_shim, forked};
+use crate::sock::Res;
 
 /// The errno of socket() for AF_INET/AF_INET6 when the stack cannot start
 /// and `USTACK_FALLBACK=fail` (the default): "permission denied", the usual
@@ -24,9 +24,6 @@ pub const ENOSTACK: i32 = libc::EACCES;
 /// The errno of socket() for AF_INET/AF_INET6 when a `USTACK_*` variable
 /// is malformed.
 pub const EBADCONFIG: i32 = libc::EINVAL;
-/// The errno of every call but close on a virtual socket inherited across
-/// fork: the stack lives in the parent.
-pub const EFORKED: i32 = libc::EBADFD;
 
 /// How the stack came out.
 pub enum Stack {
@@ -43,36 +40,9 @@ pub enum Stack {
 }
 
 static STACK: OnceLock<Stack> = OnceLock::new();
-static FORKED: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    /// Set while the shim itself runs code that may call hooked functions
-    /// (starting the stack): those calls go straight to libc.
-    static BYPASS: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether hooks on this thread must pass straight through.
-pub fn bypass() -> bool {
-    BYPASS.with(Cell::get)
-}
-
-/// Whether this process is a fork child of the one that owns the stack.
-pub fn forked() -> bool {
-    FORKED.load(Ordering::Relaxed)
-}
-
-/// Runs `f` with hooks bypassed on this thread, so the fds it opens are
-/// marked as the shim's own.
-pub fn as_shim<R>(f: impl FnOnce() -> R) -> R {
-    let was = BYPASS.with(|b| b.replace(true));
-    let r = f();
-    BYPASS.with(|b| b.set(was));
-    r
-}
-
-/// This thread's waker, its eventfd marked as the shim's own.
-pub fn thread_waker() -> std::io::Result<std::sync::Arc<ustack_core::runtime::ThreadWaker>> {
-    as_shim(ustack_core::runtime::ThreadWaker::current)
+/// The runtime, or the errno for a socket that cannot reach it.
+pub fn rt() -> Res<&'static Runtime> {
+    runtime().ok_or(if forked() { EFORKED } else { libc::EBADF })
 }
 
 /// The running stack, if it started and this process owns it.
@@ -165,11 +135,8 @@ fn start() -> Stack {
     }
     match Runtime::from_config(&cfg) {
         Ok(rt) => {
-            // SAFETY: registering plain extern "C" functions with no state.
-            unsafe {
-                libc::atexit(at_exit);
-                libc::pthread_atfork(None, None, Some(in_child));
-            }
+            // SAFETY: registering a plain extern "C" function with no state.
+            unsafe { libc::pthread_atfork(None, None, Some(process::in_child)) };
             log::info!("stack up on {} ({} / {})", cfg.ifname, cfg.addr, cfg.addr6);
             Stack::Up {
                 rt,
@@ -213,32 +180,28 @@ fn fail(cfg: &Config, e: &str, fix: &str) -> Stack {
     }
 }
 
-extern "C" fn in_child() {
-    FORKED.store(true, Ordering::Relaxed);
-}
-
-/// At exit: closes every virtual socket and keeps the stack running until
-/// their data and FINs are acknowledged, for at most `USTACK_LINGER`.
-extern "C" fn at_exit() {
-    let _ = std::panic::catch_unwind(|| {
-        if forked() {
-            return;
+/// At exit (the hook `lib.rs` registers at load): when this process runs
+/// a stack, `close_all` closes every virtual socket, then the stack keeps
+/// running until their data and FINs are acknowledged, for at most
+/// `USTACK_LINGER`. Nothing in a forked child or without a stack.
+pub fn linger_at_exit(close_all: impl FnOnce()) {
+    if forked() {
+        return;
+    }
+    let Some(Stack::Up { rt, linger }) = STACK.get() else {
+        return;
+    };
+    close_all();
+    let deadline = Instant::now() + *linger;
+    while Instant::now() < deadline {
+        if rt.with_core(|core, _| core.tcp().lingering()) == 0 {
+            break;
         }
-        let Some(Stack::Up { rt, linger }) = STACK.get() else {
-            return;
-        };
-        drop(table::take_all());
-        let deadline = Instant::now() + *linger;
-        while Instant::now() < deadline {
-            if rt.with_core(|core, _| core.tcp().lingering()) == 0 {
-                break;
-            }
-            rt.wake();
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        // Hand whatever is still queued (final ACKs and FINs, UDP
-        // datagrams sent just before exit) to the device before the
-        // process goes.
-        rt.flush();
-    });
+        rt.wake();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Hand whatever is still queued (final ACKs and FINs, UDP
+    // datagrams sent just before exit) to the device before the
+    // process goes.
+    rt.flush();
 }

@@ -74,7 +74,7 @@ pub enum Entry {
     Epoll(Arc<EpollSet>),
     /// A socket of the shared stack: the fd is a real AF_UNIX socket the
     /// kernel handles for most calls (see `shared.rs`).
-    Remote(Arc<crate::shared::Remote>),
+    Remote(Arc<crate::sock::Remote>),
 }
 
 /// One virtual socket registered in an epoll set.
@@ -152,7 +152,7 @@ pub fn sock(fd: i32) -> Option<Arc<VSock>> {
 }
 
 /// The shared-stack socket at `fd`.
-pub fn remote(fd: i32) -> Option<Arc<crate::shared::Remote>> {
+pub fn remote(fd: i32) -> Option<Arc<crate::sock::Remote>> {
     match get(fd)? {
         Entry::Remote(r) => Some(r),
         _ => None,

@@ -7,14 +7,14 @@ use std::panic::catch_unwind;
 
 use libc::{iovec, mmsghdr, msghdr, nfds_t, off_t, pollfd, size_t, sockaddr, socklen_t, ssize_t};
 
-use super::{
-    Virt, gather, guard, iov_total, iovecs, len_ok, lookup, scatter, slice, slice_mut, vsock,
-};
+use super::{Virt, guard, lookup, vsock};
 use crate::addr::{self, Parsed};
+use crate::buf::{gather, iov_total, iovecs, len_ok, scatter, slice, slice_mut};
 use crate::ops;
+use crate::process;
 use crate::real;
 use crate::sock::{Res, VSock, is_loopback};
-use crate::{shared_io, stack, table};
+use crate::{shared_io, table};
 
 /// The length a receive returns: the datagram's full length under
 /// MSG_TRUNC on UDP, as Linux.
@@ -141,7 +141,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         // The shim's own receives (its replies and accepted connections,
         // under as_shim) know what they got: adopting those would cost an
         // Identify round trip, on a second control connection, each.
-        if n >= 0 && !stack::bypass() && crate::shared::attached() {
+        if n >= 0 && !process::bypass() && crate::shared::attached() {
             // SAFETY: the msghdr the kernel just filled.
             let _ = catch_unwind(|| unsafe { shared_io::adopt_received(msg) });
         }

@@ -29,11 +29,9 @@
 //! name (hence no per-function `# Safety` sections).
 #![allow(clippy::missing_safety_doc)]
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-
-use libc::{iovec, size_t, ssize_t};
 
 #[cfg(not(all(
     target_os = "linux",
@@ -41,10 +39,10 @@ use libc::{iovec, size_t, ssize_t};
 )))]
 compile_error!("the variadic hooks assume the x86-64 or AArch64 Linux calling convention");
 
+use crate::process;
 use crate::real::{Fail, set_errno};
-use crate::shared::Remote;
+use crate::sock::Remote;
 use crate::sock::{Res, VSock};
-use crate::stack;
 use crate::table::{self, Entry};
 
 /// Returns the real call's result at once when `fd` is certainly not
@@ -125,7 +123,7 @@ pub(crate) enum Virt {
 /// The virtual socket at `fd`, if it is one (one bitmap load for an fd
 /// that never was).
 pub(crate) fn lookup(fd: c_int) -> Option<Virt> {
-    if !table::maybe_virtual(fd) || stack::bypass() {
+    if !table::maybe_virtual(fd) || process::bypass() {
         return None;
     }
     match table::get(fd)? {
@@ -139,7 +137,7 @@ fn vsock(fd: c_int) -> Option<Arc<VSock>> {
     // The bitmap first: an fd that was never virtual (nearly every call of
     // a program that is not networking) costs one atomic load, not a
     // thread-local lookup as well.
-    if !table::maybe_virtual(fd) || stack::bypass() {
+    if !table::maybe_virtual(fd) || process::bypass() {
         return None;
     }
     table::sock(fd)
@@ -150,7 +148,7 @@ fn vsock(fd: c_int) -> Option<Arc<VSock>> {
 fn fresh(fd: c_int) -> Res<c_int> {
     if fd >= 0 {
         table::forget(fd);
-        if stack::bypass() {
+        if process::bypass() {
             log::trace!("fd {fd} is the shim's own");
             table::mark_internal(fd);
         }
@@ -161,95 +159,11 @@ fn fresh(fd: c_int) -> Res<c_int> {
 /// The program may not close or overwrite the shim's own fds: to it they
 /// are not open (`EBADF`), or busy as a dup target (`EBUSY`).
 fn guard_internal(fd: c_int, e: i32) -> Res<()> {
-    if !stack::bypass() && table::is_internal(fd) {
+    if !process::bypass() && table::is_internal(fd) {
         log::debug!("fd {fd} belongs to the shim; refused");
         return Err(e);
     }
     Ok(())
-}
-
-pub(crate) fn len_ok(n: usize) -> ssize_t {
-    ssize_t::try_from(n).unwrap_or(ssize_t::MAX)
-}
-
-/// # Safety
-/// `p` must be valid for `n` bytes (or `n` zero).
-pub(crate) unsafe fn slice<'a>(p: *const c_void, n: size_t) -> Res<&'a [u8]> {
-    if n == 0 {
-        return Ok(&[]);
-    }
-    if p.is_null() {
-        return Err(libc::EFAULT);
-    }
-    // SAFETY: the caller promises `n` readable bytes.
-    Ok(unsafe { std::slice::from_raw_parts(p.cast(), n) })
-}
-
-/// # Safety
-/// `p` must be valid for `n` writable bytes (or `n` zero).
-pub(crate) unsafe fn slice_mut<'a>(p: *mut c_void, n: size_t) -> Res<&'a mut [u8]> {
-    if n == 0 {
-        return Ok(&mut []);
-    }
-    if p.is_null() {
-        return Err(libc::EFAULT);
-    }
-    // SAFETY: the caller promises `n` writable bytes.
-    Ok(unsafe { std::slice::from_raw_parts_mut(p.cast(), n) })
-}
-
-/// # Safety
-/// `iov` must point to `n` valid iovecs (or `n` zero).
-pub(crate) unsafe fn iovecs<'a>(iov: *const iovec, n: usize) -> Res<&'a [iovec]> {
-    if n == 0 {
-        return Ok(&[]);
-    }
-    if iov.is_null() || n > 1024 {
-        return Err(if iov.is_null() {
-            libc::EFAULT
-        } else {
-            libc::EINVAL
-        });
-    }
-    // SAFETY: the caller promises `n` iovecs.
-    Ok(unsafe { std::slice::from_raw_parts(iov, n) })
-}
-
-/// Concatenates what the iovecs point at.
-///
-/// # Safety
-/// Each iovec must describe readable memory.
-pub(crate) unsafe fn gather(iov: &[iovec]) -> Res<Vec<u8>> {
-    let mut out = Vec::new();
-    for v in iov {
-        // SAFETY: per the caller.
-        out.extend_from_slice(unsafe { slice(v.iov_base, v.iov_len)? });
-    }
-    Ok(out)
-}
-
-/// Copies `data` out across the iovecs.
-///
-/// # Safety
-/// Each iovec must describe writable memory.
-pub(crate) unsafe fn scatter(iov: &[iovec], mut data: &[u8]) -> Res<()> {
-    for v in iov {
-        if data.is_empty() {
-            break;
-        }
-        let n = v.iov_len.min(data.len());
-        // SAFETY: per the caller.
-        unsafe { slice_mut(v.iov_base, n)? }.copy_from_slice(&data[..n]);
-        data = &data[n..];
-    }
-    Ok(())
-}
-
-pub(crate) fn iov_total(iov: &[iovec]) -> Res<usize> {
-    iov.iter()
-        .try_fold(0usize, |a, v| a.checked_add(v.iov_len))
-        .filter(|t| *t <= isize::MAX as usize)
-        .ok_or(libc::EINVAL)
 }
 
 // The hooks, after the macros they use (textual scope).

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use libc::{epoll_event, fd_set, nfds_t, pollfd, sigset_t, timespec, timeval};
 
 use super::{fresh, guard, vsock};
+use crate::poll;
+use crate::process;
 use crate::real;
 use crate::sock::Res;
 use crate::table::{self, Entry};
-use crate::{poll, stack};
 
 fn ms_timeout(ms: c_int) -> Option<Duration> {
     (ms >= 0).then(|| Duration::from_millis(ms as u64))
@@ -37,7 +38,7 @@ unsafe fn poll_any(
     timeout: Option<Duration>,
     mask: *const sigset_t,
 ) -> Option<Res<c_int>> {
-    if stack::bypass() || fds.is_null() || n == 0 || n > 65536 {
+    if process::bypass() || fds.is_null() || n == 0 || n > 65536 {
         return None;
     }
     // SAFETY: `fds` holds `n` pollfds per the caller.
@@ -95,7 +96,7 @@ pub unsafe extern "C" fn select(
             }
             Some(Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64))
         };
-        if stack::bypass() {
+        if process::bypass() {
             // SAFETY: passed through as given.
             return Ok(unsafe { real::select(n, r, w, e, tv) });
         }
@@ -131,7 +132,7 @@ pub unsafe extern "C" fn pselect(
 ) -> c_int {
     guard(move || {
         let timeout = ts_timeout(ts)?;
-        if !stack::bypass() {
+        if !process::bypass() {
             // SAFETY: the caller's fd_sets.
             if let Some(res) = unsafe { poll::select(n, r, w, e, timeout, mask) } {
                 return res;
@@ -185,7 +186,7 @@ unsafe fn epoll_any(
     timeout: Option<Duration>,
     mask: *const sigset_t,
 ) -> Option<Res<c_int>> {
-    if stack::bypass() {
+    if process::bypass() {
         return None;
     }
     let Some(Entry::Epoll(set)) = table::get(epfd) else {

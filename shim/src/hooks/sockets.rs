@@ -6,13 +6,15 @@ use std::ffi::{c_int, c_uint, c_void};
 
 use libc::{sockaddr, socklen_t};
 
-use super::{Virt, fresh, guard, guard_internal, lookup, slice};
+use super::{Virt, fresh, guard, guard_internal, lookup};
 use crate::addr::{self, Parsed};
+use crate::buf::slice;
 use crate::ops::{self, Route};
+use crate::process;
 use crate::real;
 use crate::sock::{Res, is_loopback};
 use crate::table;
-use crate::{shared, sockopt, stack};
+use crate::{shared, sockopt};
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
@@ -21,7 +23,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
         let tcp = base == libc::SOCK_STREAM && (protocol == 0 || protocol == libc::IPPROTO_TCP);
         let udp = base == libc::SOCK_DGRAM && (protocol == 0 || protocol == libc::IPPROTO_UDP);
-        if inet && (tcp || udp) && !stack::bypass() {
+        if inet && (tcp || udp) && !process::bypass() {
             match ops::socket(domain == libc::AF_INET6, tcp, ty)? {
                 Route::Virtual(fd) => return Ok(fd),
                 Route::Kernel => {}
@@ -202,7 +204,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     }
     guard(move || {
         guard_internal(fd, libc::EBADF)?;
-        let old = if stack::bypass() {
+        let old = if process::bypass() {
             table::unmark_internal(fd);
             None
         } else {

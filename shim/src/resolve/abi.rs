@@ -19,6 +19,7 @@ use std::sync::{Mutex, OnceLock};
 use libc::{addrinfo, c_int, c_void, size_t};
 
 use super::{Families, Found, Miss};
+use crate::process;
 use crate::stack::{self, Stack};
 
 /// glibc's values (netdb.h), which the libc crate lacks for Linux.
@@ -58,7 +59,7 @@ fn set_h_errno(v: c_int) {
 /// `USTACK_DNS` is not `kernel`. Never from inside the shim.
 fn active() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    if stack::bypass() {
+    if process::bypass() {
         return false;
     }
     let on = *ON

@@ -48,6 +48,7 @@ use ustack_core::runtime::{Clock, Runtime, ThreadWaker};
 use ustack_core::stack::{Core, CoreConfig};
 use ustack_core::tcp::TcpConfig;
 
+use crate::process;
 use crate::{hooks, stack};
 
 /// packetdrill's `struct packetdrill_interface` (gtests/net/packetdrill/
@@ -324,7 +325,7 @@ impl Adapter {
     /// Waits until every other thread inside a socket call is parked (see
     /// the module docs), for at most [`QUIESCE_LIMIT`].
     fn quiesce(&self) {
-        let me = stack::thread_waker().ok();
+        let me = process::thread_waker().ok();
         let other = |w: &Arc<ThreadWaker>| !me.as_ref().is_some_and(|m| Arc::ptr_eq(m, w));
         let start = std::time::Instant::now();
         loop {
@@ -347,7 +348,7 @@ impl Adapter {
 
     /// This thread has read the clock after its call returned.
     fn clock_read(&self) {
-        if let Ok(me) = stack::thread_waker() {
+        if let Ok(me) = process::thread_waker() {
             lock(&self.returning).retain(|w| !Arc::ptr_eq(w, &me));
         }
     }
@@ -406,7 +407,7 @@ impl Adapter {
 
     /// Marks this thread as inside a socket call until the guard drops.
     fn enter(&'static self) -> InCall {
-        let waker = stack::thread_waker().ok();
+        let waker = process::thread_waker().ok();
         if let Some(w) = &waker {
             // A registration that ended without a wake-up (a timeout) must
             // not make this call look parked.

@@ -22,12 +22,16 @@
 
 #[path = "../../../shim/src/addr.rs"]
 pub mod addr;
+#[path = "../../../shim/src/buf.rs"]
+pub mod buf;
 #[path = "../../../shim/src/hooks/mod.rs"]
 pub mod hooks;
 #[path = "../../../shim/src/ops.rs"]
 pub mod ops;
 #[path = "../../../shim/src/poll.rs"]
 pub mod poll;
+#[path = "../../../shim/src/process.rs"]
+pub mod process;
 #[path = "../../../shim/src/real.rs"]
 pub mod real;
 #[path = "../../../shim/src/shared.rs"]

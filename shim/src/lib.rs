@@ -1,5 +1,7 @@
-//! `libustack.so`: the LD_PRELOAD shim that puts unmodified programs'
-//! AF_INET/AF_INET6 TCP and UDP sockets on the userspace stack.
+//! The LD_PRELOAD shim that puts unmodified programs' AF_INET/AF_INET6
+//! TCP and UDP sockets on the userspace stack. This crate is its code;
+//! `shim/preload` makes it `libustack.so` (and adds the load-time hook),
+//! and the packetdrill adapter links it too.
 //!
 //! - [`hooks`]: the exported replacements of libc's socket calls.
 //! - [`buf`]: the caller's memory (pointers, iovecs) as slices.
@@ -12,10 +14,6 @@
 //! - [`stack`]: the lazily started stack, fallback and exit linger.
 //! - [`process`]: whether this is a fork child, and whether the shim's own
 //!   code is running on this thread (its calls pass straight to libc).
-//! - [`syscall`]: socket calls made by number through syscall(2), sent to
-//!   their hooks.
-//! - [`resolve`]: name lookups (getaddrinfo, gethostbyname, res_query)
-//!   over the stack instead of libc's kernel sockets.
 //! - [`shared`]: sockets of the shared stack (a daemon serving many
 //!   programs), real AF_UNIX fds that fork, exec and SCM_RIGHTS carry.
 //!
@@ -34,13 +32,11 @@ pub mod ops;
 pub mod poll;
 pub mod process;
 pub mod real;
-pub mod resolve;
 pub mod shared;
 pub mod shared_io;
 pub mod sock;
 pub mod sockopt;
 pub mod stack;
-pub mod syscall;
 pub mod table;
 
 /// At exit: every virtual socket closes, and an in-process stack lingers
@@ -53,7 +49,7 @@ extern "C" fn at_exit() {
 
 /// At load: registers [`at_exit`]; a program exec'd by another under the
 /// shim finds the sockets it inherited from the shared stack.
-extern "C" fn at_load() {
+pub extern "C" fn at_load() {
     // SAFETY: registering a plain extern "C" function with no state.
     unsafe { libc::atexit(at_exit) };
     let _ = std::panic::catch_unwind(|| {
@@ -62,7 +58,3 @@ extern "C" fn at_load() {
         }
     });
 }
-
-#[used]
-#[unsafe(link_section = ".init_array")]
-static AT_LOAD: extern "C" fn() = at_load;

@@ -32,7 +32,7 @@ impl Fail for ssize_t {
 
 /// Looks `name` (NUL-terminated) up in the libraries after ours; null if
 /// there is no such function.
-pub(crate) fn lookup(name: &'static str) -> *mut c_void {
+pub fn lookup(name: &'static str) -> *mut c_void {
     // SAFETY: `name` is a static NUL-terminated string; dlsym only reads it.
     unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) }
 }

@@ -5,7 +5,7 @@
 //!
 //! Owns the message's byte layout. Must not touch sockets, configuration
 //! files or the order in which servers are asked (that is the shim's
-//! resolver, `shim/src/resolve`).
+//! resolver, `shim/preload/src/resolve`).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

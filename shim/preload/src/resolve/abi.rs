@@ -19,8 +19,8 @@ use std::sync::{Mutex, OnceLock};
 use libc::{addrinfo, c_int, c_void, size_t};
 
 use super::{Families, Found, Miss};
-use crate::process;
-use crate::stack::{self, Stack};
+use ustack_shim::process;
+use ustack_shim::stack::{self, Stack};
 
 /// glibc's values (netdb.h), which the libc crate lacks for Linux.
 const EAI_NONAME: c_int = -2;
@@ -79,7 +79,7 @@ fn checked<T>(f: impl FnOnce() -> Result<T, Miss>) -> Result<T, Miss> {
 
 /// The libc function after ours, by name (NUL-terminated).
 fn next<F: Copy>(slot: &OnceLock<usize>, name: &'static str) -> Option<F> {
-    let p = *slot.get_or_init(|| crate::real::lookup(name) as usize);
+    let p = *slot.get_or_init(|| ustack_shim::real::lookup(name) as usize);
     // SAFETY: the caller names a function of type F; a null pointer is None.
     (p != 0).then(|| unsafe { std::mem::transmute_copy::<usize, F>(&p) })
 }
@@ -404,7 +404,7 @@ pub unsafe extern "C" fn gethostbyname2_r(
     if !unsafe { fill(&found, af, ret, buf, len) } {
         // SAFETY: as above.
         unsafe { *h_errnop = -1 }; // NETDB_INTERNAL: see errno
-        crate::real::set_errno(libc::ERANGE);
+        ustack_shim::real::set_errno(libc::ERANGE);
         return libc::ERANGE;
     }
     // SAFETY: as above.

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use libc::{c_int, c_long, c_uint, c_void};
 
-use crate::hooks;
-use crate::table;
+use ustack_shim::hooks;
+use ustack_shim::table;
 
 type RealSyscall = unsafe extern "C" fn(c_long, ...) -> c_long;
 
@@ -32,7 +32,7 @@ static REAL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 fn real() -> Option<RealSyscall> {
     let mut p = REAL.load(Ordering::Relaxed);
     if p.is_null() {
-        p = crate::real::lookup("syscall\0");
+        p = ustack_shim::real::lookup("syscall\0");
         REAL.store(p, Ordering::Relaxed);
     }
     // SAFETY: dlsym found libc's syscall, of this type.
@@ -113,7 +113,7 @@ pub unsafe extern "C" fn syscall(
         match real() {
             Some(s) => s(n, a, b, c, d, e, f),
             None => {
-                crate::real::set_errno(libc::ENOSYS);
+                ustack_shim::real::set_errno(libc::ENOSYS);
                 -1
             }
         }

@@ -25,8 +25,8 @@ use ustack_core::wire::dns::{
     self, CLASS_IN, Query, RCODE_NXDOMAIN, RCODE_OK, RData, Response, TYPE_A, TYPE_AAAA,
 };
 
-use crate::hooks;
 use conf::{HostLine, ResolvConf, Source};
+use ustack_shim::hooks;
 
 /// Why a lookup found nothing, in the terms glibc's callers see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,14 +322,14 @@ fn connect(fd: &Fd, server: SocketAddr, until: Instant) -> bool {
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
     // SAFETY: `ss` has room for any address.
-    if unsafe { crate::addr::write(server, (&raw mut ss).cast(), &mut len) }.is_err() {
+    if unsafe { ustack_shim::addr::write(server, (&raw mut ss).cast(), &mut len) }.is_err() {
         return false;
     }
     // SAFETY: `ss` holds `len` bytes of address.
     if unsafe { hooks::connect(fd.0, (&raw const ss).cast::<sockaddr>(), len) } == 0 {
         return true;
     }
-    if crate::real::errno() != libc::EINPROGRESS || !wait(fd, libc::POLLOUT, until) {
+    if ustack_shim::real::errno() != libc::EINPROGRESS || !wait(fd, libc::POLLOUT, until) {
         return false;
     }
     let mut err: c_int = 0;
@@ -365,7 +365,7 @@ fn wait(fd: &Fd, events: i16, until: Instant) -> bool {
         if r > 0 {
             return p.revents & events != 0;
         }
-        if r < 0 && crate::real::errno() != libc::EINTR {
+        if r < 0 && ustack_shim::real::errno() != libc::EINTR {
             return false;
         }
     }
@@ -394,7 +394,7 @@ fn udp(
         // SAFETY: `buf` is writable for its length.
         let n = unsafe { hooks::recv(fd.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
         if n < 0 {
-            match crate::real::errno() {
+            match ustack_shim::real::errno() {
                 libc::EAGAIN | libc::EINTR => continue,
                 _ => return None,
             }
@@ -431,7 +431,7 @@ fn tcp(
         // SAFETY: `rest` is live for the call.
         let n = unsafe { hooks::send(fd.0, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
         if n < 0 {
-            match crate::real::errno() {
+            match ustack_shim::real::errno() {
                 libc::EAGAIN | libc::EINTR => continue,
                 _ => return None,
             }
@@ -455,7 +455,7 @@ fn tcp(
         let n = unsafe { hooks::recv(fd.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
         match n {
             0 => return None,
-            n if n < 0 => match crate::real::errno() {
+            n if n < 0 => match ustack_shim::real::errno() {
                 libc::EAGAIN | libc::EINTR => continue,
                 _ => return None,
             },

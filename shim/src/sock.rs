@@ -174,7 +174,7 @@ impl VSock {
         &self,
         nonblocking: bool,
         timeout: Option<Duration>,
-        mut op: impl FnMut(&mut Core, Instant) -> io::Result<T>,
+        op: impl FnMut(&mut Core, Instant) -> io::Result<T>,
     ) -> Res<T> {
         let rt = self.rt()?;
         let waker = if nonblocking {
@@ -183,39 +183,12 @@ impl VSock {
             Some(process::thread_waker().map_err(|e| errno_of(&e))?)
         };
         let start = std::time::Instant::now();
-        loop {
-            if let Some(w) = &waker {
-                w.reset();
-            }
-            let r = rt.with_state(|st, now| {
-                let r = op(&mut st.core, now);
-                if let Err(e) = &r
-                    && e.raw_os_error() == Some(libc::EAGAIN)
-                {
-                    // Whoever saw EAGAIN must hear of the next change (a
-                    // blocked thread, or an event loop that polls next).
-                    st.core.note_waiting(self.handle);
-                    if let Some(w) = &waker {
-                        st.waiters.register(self.handle, w);
-                    }
-                }
-                r
-            });
-            // Send what the call queued from this thread, at once.
-            rt.transmit_now();
-            let e = match r {
-                Ok(v) => return Ok(v),
-                Err(e) => errno_of(&e),
-            };
-            let Some(w) = &waker else { return Err(e) };
-            if e != libc::EAGAIN {
-                return Err(e);
-            }
+        rt.block_on(self.handle, waker.as_ref(), op, |w| {
             let remaining = match timeout {
                 Some(t) => {
                     let spent = start.elapsed();
                     if spent >= t {
-                        return Err(libc::EAGAIN);
+                        return Err(io::Error::from_raw_os_error(libc::EAGAIN));
                     }
                     Some(t - spent)
                 }
@@ -225,10 +198,12 @@ impl VSock {
             // whatever the handler's flags; without one it honours
             // SA_RESTART, which the blocking read gives us.
             match remaining {
-                Some(_) => wait_fd(w.as_raw_fd(), remaining)?,
-                None => wait_fd_restartable(w.as_raw_fd())?,
+                Some(_) => wait_fd(w.as_raw_fd(), remaining),
+                None => wait_fd_restartable(w.as_raw_fd()),
             }
-        }
+            .map_err(io::Error::from_raw_os_error)
+        })
+        .map_err(|e| errno_of(&e))
     }
 
     /// Wakes every thread blocked on the socket (after a shutdown).

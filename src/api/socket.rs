@@ -162,7 +162,7 @@ impl SocketRef {
     pub fn block<R>(
         &self,
         dir: Direction,
-        mut op: impl FnMut(&mut Core, Instant) -> io::Result<R>,
+        op: impl FnMut(&mut Core, Instant) -> io::Result<R>,
     ) -> io::Result<R> {
         let rt = self.stack.runtime();
         let timeout = match dir {
@@ -177,34 +177,7 @@ impl SocketRef {
             Some(ThreadWaker::current()?)
         };
         let start = rt.clock().now();
-        loop {
-            if let Some(w) = &waker {
-                w.reset();
-            }
-            let r = rt.with_state(|st, now| {
-                let r = op(&mut st.core, now);
-                if let Err(e) = &r
-                    && is_would_block(e)
-                {
-                    // The caller saw "not ready": the next change from this
-                    // state must be reported, to a blocked thread and to an
-                    // event loop's readiness fd alike (the edge-triggered
-                    // contract: work until EAGAIN, then wait).
-                    st.core.note_waiting(self.handle);
-                    if let Some(w) = &waker {
-                        st.waiters.register(self.handle, w);
-                    }
-                }
-                r
-            });
-            // The operation may have queued output or changed a window:
-            // send it from this thread rather than wait for the runtime's.
-            rt.transmit_now();
-            let Some(w) = &waker else { return r };
-            match r {
-                Err(e) if is_would_block(&e) => {}
-                other => return other,
-            }
+        rt.block_on(self.handle, waker.as_ref(), op, |w| {
             let remaining = match timeout {
                 Some(t) => {
                     let spent = rt.clock().now() - start;
@@ -215,8 +188,8 @@ impl SocketRef {
                 }
                 None => None,
             };
-            w.wait(remaining)?;
-        }
+            w.wait(remaining).map(drop)
+        })
     }
 
     /// Runs `op` once for an async task: `Pending` if it says `EAGAIN`,

@@ -30,6 +30,7 @@
 //! retransmission timeout takes no real time and fires at exactly its
 //! instant, every run.
 
+mod block;
 mod waiters;
 
 pub use waiters::{ThreadWaker, Waiters};

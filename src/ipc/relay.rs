@@ -72,6 +72,9 @@ pub(super) struct Sock {
     pub hup: bool,
     /// Our end is closed (see `abandon`): only the table entry is left.
     pub abandoned: bool,
+    /// Registered for EPOLLOUT (the server's to keep equal to
+    /// [`Sock::wants_out`]).
+    pub out_armed: bool,
     /// An error for the next SO_ERROR or failed call.
     pub error: Option<i32>,
     /// SO_REUSEPORT, SO_LINGER, keepalive parameters, UDP buffer sizes as
@@ -145,9 +148,15 @@ impl Sock {
             sent_eof: false,
             hup: false,
             abandoned: false,
+            out_armed: false,
             error: None,
             stored: Default::default(),
         }
+    }
+
+    /// Whether bytes or accepted connections wait for room in the pair.
+    pub fn wants_out(&self) -> bool {
+        !self.out.is_empty() || !self.accepts.is_empty()
     }
 
     /// Moves what can move, both ways.

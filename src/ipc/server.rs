@@ -108,10 +108,27 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 fn epoll_add(epfd: RawFd, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, events, token)
+}
+
+fn epoll_ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
     let mut ev = libc::epoll_event { events, u64: token };
     // SAFETY: epoll_ctl reads our live event.
-    cvt(unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+    cvt(unsafe { libc::epoll_ctl(epfd, op, fd, &mut ev) })?;
     Ok(())
+}
+
+/// What the daemon's end of a pair is registered for. EPOLLOUT only while
+/// bytes wait for room in the pair ([`Sock::wants_out`]): otherwise every
+/// read by the program (which frees room) would wake the daemon for
+/// nothing, once per request in a request/response exchange.
+fn pair_events(out: bool) -> u32 {
+    let base = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+    if out {
+        base | libc::EPOLLOUT as u32
+    } else {
+        base
+    }
 }
 
 /// Whether the other end of a SEQPACKET connection is gone (a zero-length
@@ -383,7 +400,7 @@ impl Server {
                 self.socks.len() - 1
             }
         };
-        let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        let events = pair_events(s.out_armed);
         if let Err(e) = epoll_add(self.epfd.as_raw_fd(), s.end.as_raw_fd(), events, id as u64) {
             self.free.push(id);
             return Err(e);
@@ -532,6 +549,21 @@ impl Server {
                 continue;
             };
             let out = s.pump(core, now, &mut self.scratch, self.diag.as_mut());
+            if !out.gone && s.wants_out() != s.out_armed && !s.abandoned {
+                // MOD re-polls the fd: room freed before it still wakes us.
+                let want = s.wants_out();
+                let fd = s.end.as_raw_fd();
+                match epoll_ctl(
+                    self.epfd.as_raw_fd(),
+                    libc::EPOLL_CTL_MOD,
+                    fd,
+                    pair_events(want),
+                    id as u64,
+                ) {
+                    Ok(()) => s.out_armed = want,
+                    Err(e) => log::warn!("cannot re-register a pair: {e}"),
+                }
+            }
             if out.gone {
                 self.remove(id);
             } else if s.abandoned && !self.reap.contains(&id) {
@@ -564,11 +596,23 @@ impl Driver for Server {
         self.epfd.as_raw_fd()
     }
 
-    fn turn(&mut self, st: &mut State, now: Instant, changed: &[SocketHandle]) -> bool {
+    fn turn(
+        &mut self,
+        st: &mut State,
+        now: Instant,
+        changed: &[SocketHandle],
+        fd_ready: bool,
+    ) -> bool {
         let core = &mut st.core;
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; 256];
-        // SAFETY: epoll_wait writes at most 256 events into our array.
-        let n = unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), events.as_mut_ptr(), 256, 0) };
+        // Asked only when the epoll fd polled readable: a turn woken by the
+        // link (a reply to relay) needs no epoll_wait of its own.
+        let n = if fd_ready {
+            // SAFETY: epoll_wait writes at most 256 events into our array.
+            unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), events.as_mut_ptr(), 256, 0) }
+        } else {
+            0
+        };
         let n = usize::try_from(n).unwrap_or(0);
         for ev in &events[..n] {
             let token = ev.u64;

@@ -183,9 +183,17 @@ pub trait Driver: Send {
     /// [`Driver::turn`]"), such as an epoll fd.
     fn wait_fd(&self) -> std::os::fd::RawFd;
     /// One turn: `changed` lists the sockets whose readiness may have
-    /// changed since the last turn. Returns whether the driver has more
-    /// to do at once (the thread then does not sleep).
-    fn turn(&mut self, st: &mut State, now: Instant, changed: &[SocketHandle]) -> bool;
+    /// changed since the last turn; `fd_ready` says whether its fd may be
+    /// readable (false when the thread woke for something else, so the
+    /// driver need not ask it). Returns whether the driver has more to do
+    /// at once (the thread then does not sleep).
+    fn turn(
+        &mut self,
+        st: &mut State,
+        now: Instant,
+        changed: &[SocketHandle],
+        fd_ready: bool,
+    ) -> bool;
     /// Whether the runtime may stop: asked when the driver says it is idle
     /// and nothing lingers. `None` keeps running.
     fn done(&self) -> bool {
@@ -500,6 +508,12 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
     let mut spent: Vec<Packet> = Vec::new();
     let mut errors = ErrorOnce(None);
     let mut changed = Vec::new();
+    // Whether the link may have packets: its fd polled readable (or it has
+    // none), or the last turn stopped reading early. A turn woken only by
+    // the wake-up fd or the driver's skips a read that would say EAGAIN,
+    // unless the link has work due (`poll_at`: held or queued packets).
+    let mut link_ready = true;
+    let mut driver_ready = true;
     loop {
         let now = shared.clock.now();
         let stop_at = shared.stop_at.load(Ordering::Acquire);
@@ -511,7 +525,8 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
         let mut link = shared.link.lock().unwrap_or_else(|p| p.into_inner());
         let mut fed = 0;
         let mut rx_error = false;
-        while fed < RX_PER_TURN {
+        let read_link = link_ready || link.poll_at().is_some_and(|t| t <= now);
+        while read_link && fed < RX_PER_TURN {
             match link.recv_batch_verified(now, &mut rx, &mut verified, RX_BATCH) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -525,6 +540,13 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
                     verified.clear();
                     // The buffers go back to the link to be read into again.
                     link.recycle(&mut rx);
+                    if n < RX_BATCH {
+                        // Less than asked: the link had no more just now.
+                        // Its fd (level-triggered) or `poll_at` says when
+                        // it has, so a second read that would say EAGAIN
+                        // is saved.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // The device was deleted under us (`ip link del`, the
@@ -553,7 +575,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
             st.core.poll_transmit(now, &mut tx);
             if let Some(d) = driver.as_mut() {
                 st.wake_changed_keep(&mut changed);
-                busy = d.turn(&mut st, now, &changed);
+                busy = d.turn(&mut st, now, &changed, driver_ready);
                 // What the driver queued goes out in this batch.
                 st.core.poll_transmit(now, &mut tx);
                 if !busy && d.done() && st.core.tcp().lingering() == 0 {
@@ -577,6 +599,8 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
             break;
         }
         if fed >= RX_PER_TURN || busy {
+            link_ready = true;
+            driver_ready = true;
             continue; // more may be waiting: read again before sleeping
         }
         let mut deadline = match (deadline, link.poll_at()) {
@@ -615,11 +639,16 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
             // A link with nothing to wait on is polled every millisecond.
             timeout = Some(Duration::from_millis(1));
         }
-        match sys::poll(&mut fds, timeout) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => errors.report("waiting for the link", &e),
-        }
+        let polled = match sys::poll(&mut fds, timeout) {
+            Ok(_) => true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+            Err(e) => {
+                errors.report("waiting for the link", &e);
+                false
+            }
+        };
+        link_ready = !polled || wait_fd.is_none() || fds[1].revents != 0;
+        driver_ready = !polled || fds[2].revents != 0;
         if fds[0].revents != 0 {
             shared.wake.drain();
         }

@@ -160,10 +160,33 @@ fn the_stack_resolves_the_kernel_and_reports_unreachable_neighbours() {
             "{:?}",
             start.elapsed()
         );
-        // Off-link with no gateway: refused at once.
-        let start = Instant::now();
-        assert!(ustack::api::TcpStream::connect(&stack, "192.0.2.1:9").is_err());
-        assert!(start.elapsed() < Duration::from_secs(2));
+        // Off-link with no gateway: no route, ENETUNREACH at once (no
+        // ARP or NDP is tried), in both families, as Linux's connect.
+        for peer in ["192.0.2.1:9", "[2001:db8::1]:9"] {
+            let e = ustack::api::TcpStream::connect(&stack, peer).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENETUNREACH), "{peer}: {e}");
+        }
+        // UDP: sendto and connect fail at once as well, and the socket
+        // still sends on-link.
+        for (bind, peer, near) in [
+            ("0.0.0.0:0", "192.0.2.1:9", "10.77.0.1:9"),
+            ("[::]:0", "[2001:db8::1]:9", "[fd77::1]:9"),
+        ] {
+            let u = ustack::api::UdpSocket::bind(&stack, bind).unwrap();
+            let e = u.send_to(b"x", peer).unwrap_err();
+            assert_eq!(
+                e.raw_os_error(),
+                Some(libc::ENETUNREACH),
+                "sendto {peer}: {e}"
+            );
+            let e = u.connect(peer).unwrap_err();
+            assert_eq!(
+                e.raw_os_error(),
+                Some(libc::ENETUNREACH),
+                "connect {peer}: {e}"
+            );
+            assert_eq!(u.send_to(b"x", near).unwrap(), 1, "{near}");
+        }
     });
 }
 

@@ -729,10 +729,27 @@ impl Runtime {
             cfg.pcap.as_deref(),
             Instant::ZERO,
         )?;
+        let routes = if tap {
+            crate::stack::Routes::Lan {
+                v4: crate::wire::Prefix {
+                    addr: cfg.addr,
+                    len: cfg.prefix_len(),
+                },
+                gateway4: cfg.gateway.is_some(),
+                v6: crate::wire::Prefix {
+                    addr: cfg.addr6,
+                    len: cfg.prefix6_len(),
+                },
+                gateway6: cfg.gateway6.is_some(),
+            }
+        } else {
+            crate::stack::Routes::PointToPoint
+        };
         let core = Core::new(crate::stack::CoreConfig {
             addr: cfg.addr,
             addr6: cfg.addr6,
             mtu,
+            routes,
             tcp: crate::tcp::TcpConfig {
                 tso_max,
                 ecn: cfg.ecn,

@@ -18,6 +18,7 @@
 
 mod icmp;
 mod output;
+mod route;
 mod socket;
 mod tcp;
 mod udp;
@@ -25,6 +26,7 @@ mod udp;
 #[cfg(test)]
 mod tests;
 
+pub use route::Routes;
 pub use socket::SocketHandle;
 pub(crate) use socket::present;
 pub use tcp::{Readiness, Shutdown, Tcp, TcpInfo, TcpMut, TcpOptionsSet};
@@ -68,6 +70,9 @@ pub struct CoreConfig {
     /// TIME-WAIT); MSS, buffers and per-socket options are set per
     /// connection.
     pub tcp: crate::tcp::TcpConfig,
+    /// Which destinations have a route ([`Routes`]): on a LAN, sockets get
+    /// `ENETUNREACH` at once for the others, as Linux.
+    pub routes: Routes,
     /// Seeds port choice, fragment identification, the ISN and SYN-cookie
     /// secrets. The default draws it from the OS (RFC 6528 and 6056 want
     /// them unpredictable); simulations set it to replay exactly.
@@ -85,6 +90,7 @@ impl Default for CoreConfig {
             max_sockets: 65536,
             udp_recv_buf: 212_992,
             max_tx_queue: 16384,
+            routes: Routes::PointToPoint,
             tcp: crate::tcp::TcpConfig::default(),
             seed: Rng::from_os().next_u64(),
         }

@@ -225,6 +225,9 @@ impl Core {
         if remote.port() == 0 {
             return Err(errno(libc::EINVAL));
         }
+        if !self.cfg.routes.has_route(remote.ip()) {
+            return Err(errno(libc::ENETUNREACH));
+        }
         self.udp_autobind(h)?;
         // As Linux: connecting picks the source address, which getsockname
         // then reports (a wildcard bind becomes the stack's own address).
@@ -275,6 +278,9 @@ impl Core {
         };
         if dst.port() == 0 {
             return Err(errno(libc::EINVAL));
+        }
+        if !self.cfg.routes.has_route(dst.ip()) {
+            return Err(errno(libc::ENETUNREACH));
         }
         let limit = if dst.is_ipv4() {
             MAX_PAYLOAD_V4

@@ -30,8 +30,11 @@ use std::net::SocketAddr;
 pub enum IcmpError {
     /// Port unreachable (or administratively prohibited).
     PortUnreachable,
-    /// Host or network unreachable.
+    /// Host unreachable (and the other codes but network).
     HostUnreachable,
+    /// Network unreachable, or no route (the link had none: Linux's
+    /// connect fails with ENETUNREACH then).
+    NetUnreachable,
     /// Fragmentation needed / packet too big, with the next-hop MTU.
     PacketTooBig {
         /// The next-hop MTU in bytes, from the ICMP message (0 if the
@@ -543,12 +546,12 @@ impl Connection {
     /// RFC 1122 section 4.2.3.9: unreachable is hard only while connecting).
     pub fn on_icmp(&mut self, _now: Instant, err: IcmpError) {
         match err {
-            IcmpError::PortUnreachable | IcmpError::HostUnreachable => {
+            IcmpError::PortUnreachable | IcmpError::HostUnreachable | IcmpError::NetUnreachable => {
                 if self.state == State::SynSent {
-                    self.fail(if err == IcmpError::PortUnreachable {
-                        TcpError::ConnectionRefused
-                    } else {
-                        TcpError::HostUnreachable
+                    self.fail(match err {
+                        IcmpError::PortUnreachable => TcpError::ConnectionRefused,
+                        IcmpError::NetUnreachable => TcpError::NetUnreachable,
+                        _ => TcpError::HostUnreachable,
                     });
                 }
             }

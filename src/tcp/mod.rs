@@ -267,8 +267,10 @@ pub enum TcpError {
     ConnectionReset,
     /// Retransmissions or keepalive probes exhausted.
     TimedOut,
-    /// ICMP host/net unreachable while connecting.
+    /// ICMP host unreachable while connecting.
     HostUnreachable,
+    /// ICMP network unreachable (no route) while connecting.
+    NetUnreachable,
     /// Nothing to read yet / no room to write (non-blocking semantics).
     WouldBlock,
     /// Writing after `shutdown_write`/`close`, or using a closed connection.
@@ -282,6 +284,7 @@ impl fmt::Display for TcpError {
             TcpError::ConnectionReset => "connection reset by peer",
             TcpError::TimedOut => "connection timed out",
             TcpError::HostUnreachable => "host unreachable",
+            TcpError::NetUnreachable => "network unreachable",
             TcpError::WouldBlock => "operation would block",
             TcpError::NotConnected => "not connected",
         })

@@ -33,6 +33,7 @@ pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
 pub mod ndp;
+pub mod prefix;
 pub mod tcp;
 pub mod udp;
 
@@ -41,6 +42,7 @@ pub use icmpv6::{Icmpv6Packet, Icmpv6Repr};
 pub use ip::{IpFragment, IpHeader, IpView, parse_ip, parse_ip_quoted};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6FragmentRepr, Ipv6Packet, Ipv6Repr};
+pub use prefix::Prefix;
 pub use tcp::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
 

@@ -234,6 +234,9 @@ impl TcpMut<'_> {
         if v6 && remote.is_ipv4() && s.opts.v6only {
             return Err(errno(libc::ENETUNREACH));
         }
+        if !self.core.cfg.routes.has_route(remote.ip()) {
+            return Err(errno(libc::ENETUNREACH));
+        }
         let local_ip: IpAddr = match remote.ip() {
             IpAddr::V4(_) => self.core.cfg.addr.into(),
             IpAddr::V6(_) => self.core.cfg.addr6.into(),

@@ -242,6 +242,7 @@ impl TcpMut<'_> {
             ReceivedError::Unreachable(Unreachable::Port | Unreachable::Protocol) => {
                 IcmpError::PortUnreachable
             }
+            ReceivedError::Unreachable(Unreachable::Net) => IcmpError::NetUnreachable,
             ReceivedError::Unreachable(_) => IcmpError::HostUnreachable,
             ReceivedError::PacketTooBig { mtu } => IcmpError::PacketTooBig {
                 mtu: u16::try_from(mtu).unwrap_or(u16::MAX),

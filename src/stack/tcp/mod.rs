@@ -187,6 +187,7 @@ fn map_tcp_error(e: TcpError) -> io::Error {
         TcpError::ConnectionReset => libc::ECONNRESET,
         TcpError::TimedOut => libc::ETIMEDOUT,
         TcpError::HostUnreachable => libc::EHOSTUNREACH,
+        TcpError::NetUnreachable => libc::ENETUNREACH,
         TcpError::WouldBlock => libc::EAGAIN,
         TcpError::NotConnected => libc::ENOTCONN,
     })

@@ -134,6 +134,19 @@ fn icmp_unreachable_fails_a_connect_but_not_an_established_connection() {
 }
 
 #[test]
+fn icmp_network_unreachable_fails_a_connect_as_no_route() {
+    // Linux's connect without a route is ENETUNREACH, not EHOSTUNREACH.
+    let mut a = Connection::connect(cfg(), addr_a(), addr_b(), ISS_A, t(0));
+    out(&mut a, t(0));
+    a.on_icmp(t(1), IcmpError::NetUnreachable);
+    assert_eq!(a.take_error(), Some(TcpError::NetUnreachable));
+    assert!(a.is_closed());
+    let (mut a, _b) = pair();
+    a.on_icmp(t(1), IcmpError::NetUnreachable);
+    assert_eq!(a.state(), State::Established);
+}
+
+#[test]
 fn retransmitted_syn_in_syn_received_resends_the_syn_ack() {
     let syn = seg(ISS_A, 0, TcpFlags::SYN);
     let mut b = Connection::accept(cfg(), addr_b(), addr_a(), &syn, ISS_B, t(0));

@@ -15,6 +15,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ustack::api::{Stack, TcpListener};
+
+#[allow(dead_code)] // the fixtures' helpers
+#[path = "common/pcap.rs"]
+mod pcap;
 use ustack::config::{Config, LinkKind};
 
 const STACK4: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
@@ -33,6 +37,14 @@ fn sh(cmd: &str) -> String {
 /// Runs `f` with a stack on TAP device `ustap0` in bridge `br0`, in a
 /// private network namespace.
 fn with_bridge<R: Send + 'static>(f: impl FnOnce(Stack, &Config) -> R + Send + 'static) -> R {
+    with_bridge_cfg(Config::default(), f)
+}
+
+/// [`with_bridge`] with the stack's configuration based on `base`.
+fn with_bridge_cfg<R: Send + 'static>(
+    base: Config,
+    f: impl FnOnce(Stack, &Config) -> R + Send + 'static,
+) -> R {
     thread::spawn(move || {
         ustack::sys::enter_private_netns().expect("private network namespace (run as root)");
         sh("ip link add br0 type bridge \
@@ -46,7 +58,7 @@ fn with_bridge<R: Send + 'static>(f: impl FnOnce(Stack, &Config) -> R + Send + '
         let cfg = Config {
             ifname: "ustap0".into(),
             link: LinkKind::Tap,
-            ..Config::default()
+            ..base
         };
         let stack = Stack::from_config(&cfg).expect("stack on TAP");
         // The bridge port forwards once it is up and the kernel's IPv6
@@ -101,6 +113,39 @@ fn the_kernel_pings_the_stack_on_a_bridge_and_caches_its_mac() {
         let none = sh("ip -4 neigh show 10.77.0.3 dev br0");
         assert!(!none.contains("lladdr"), "{none}");
     });
+}
+
+#[test]
+fn a_capture_on_tap_records_ethernet_frames() {
+    let path = std::env::temp_dir().join(format!("ustack-tap-{}.pcap", std::process::id()));
+    let base = Config {
+        pcap: Some(path.clone()),
+        ..Config::default()
+    };
+    with_bridge_cfg(base, |stack, cfg| {
+        assert!(ping(&STACK4.to_string()), "IPv4 ping");
+        drop(stack); // flushes and closes the capture
+        let frames = pcap::read(cfg.pcap.as_ref().unwrap(), 1);
+        let ethertype = |f: &Vec<u8>| u16::from_be_bytes([f[12], f[13]]);
+        let mac = cfg.mac_addr().0;
+        // The stack's gratuitous ARP or its ARP reply, from its MAC.
+        assert!(
+            frames
+                .iter()
+                .any(|f| ethertype(f) == 0x0806 && f[6..12] == mac),
+            "no ARP frame from the stack among {} frames",
+            frames.len()
+        );
+        // An echo reply (ICMP type 0) to the kernel, in an IPv4 frame.
+        assert!(
+            frames.iter().any(|f| ethertype(f) == 0x0800
+                && f[6..12] == mac
+                && f[14 + 9] == 1
+                && f[14 + 20] == 0),
+            "no echo reply frame"
+        );
+    });
+    let _ = std::fs::remove_file(&path);
 }
 
 #[test]

@@ -359,6 +359,22 @@ pub struct Impairment {
     /// When the rate-limited "wire" finishes serialising what it has.
     wire_free_at: Instant,
     counters: FaultCounters,
+    /// The packets are Ethernet frames (a TAP device's): `ce` marks the
+    /// datagram inside.
+    frames: bool,
+}
+
+/// Sets CE in an ECN-capable IP datagram's ECN field, or in the datagram
+/// an Ethernet II frame carries when `frames` (ethertype 0x0800 or 0x86dd;
+/// other frames, ARP, are left alone); returns whether it did.
+fn mark_ce_in(packet: &mut [u8], frames: bool) -> bool {
+    if !frames {
+        return mark_ce(packet);
+    }
+    match packet.get(12..14) {
+        Some([0x08, 0x00] | [0x86, 0xdd]) => mark_ce(&mut packet[14..]),
+        _ => false,
+    }
 }
 
 /// Sets CE in an ECN-capable IP datagram's ECN field (fixing the IPv4
@@ -392,6 +408,7 @@ impl Impairment {
             seq: 0,
             wire_free_at: Instant::ZERO,
             counters: FaultCounters::default(),
+            frames: false,
         }
     }
 
@@ -410,7 +427,7 @@ impl Impairment {
             self.counters.lost += 1;
             return;
         }
-        if mark && mark_ce(&mut packet) {
+        if mark && mark_ce_in(&mut packet, self.frames) {
             self.counters.marked += 1;
         }
         if corrupt && !packet.is_empty() {
@@ -524,6 +541,16 @@ impl<L: Link> FaultLink<L> {
             last_now: Instant::ZERO,
             deferred_error: None,
         }
+    }
+
+    /// [`FaultLink::new`] over a link of Ethernet II frames (a TAP
+    /// device): `ce` marks the IP datagram a frame carries, not its first
+    /// bytes; loss, duplication, delay and corruption act on whole frames.
+    pub fn frames(inner: L, config: &FaultConfig) -> FaultLink<L> {
+        let mut link = FaultLink::new(inner, config);
+        link.tx.frames = true;
+        link.rx.frames = true;
+        link
     }
 
     /// What each direction has done so far.
@@ -811,6 +838,30 @@ mod tests {
             };
             prop_assert_eq!(FaultConfig::parse(&c.to_string()).unwrap(), c);
         }
+    }
+
+    #[test]
+    fn ce_on_frames_marks_the_datagram_inside_and_leaves_arp_alone() {
+        let config = FaultConfig::parse("ce=1").unwrap();
+        let mut imp = Impairment::new(&config, 0);
+        imp.frames = true;
+        // An IPv4 frame whose datagram is ECT(0), and an ARP frame whose
+        // first byte would read as IPv4.
+        let mut ip = vec![0x46u8; 14];
+        ip[12..14].copy_from_slice(&[0x08, 0x00]);
+        let mut header = [0u8; 20];
+        header[0] = 0x45;
+        header[1] = 0x02;
+        ip.extend_from_slice(&header);
+        let mut arp = vec![0x46u8; 42];
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert!(mark_ce_in(&mut ip, true));
+        assert_eq!(ip[14 + 1] & 3, 3);
+        assert_eq!(ip[1], 0x46, "the MAC is untouched");
+        let before = arp.clone();
+        assert!(!mark_ce_in(&mut arp, true));
+        assert_eq!(arp, before);
+        let _ = imp.counters();
     }
 
     #[test]

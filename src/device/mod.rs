@@ -111,7 +111,7 @@ use std::path::Path;
 use crate::time::Instant;
 
 pub use fault::{FaultConfig, FaultCounters, FaultLink, FaultStats, Impairment};
-pub use pcap::{PcapTap, PcapWriter};
+pub use pcap::{LINKTYPE_ETHERNET, LINKTYPE_RAW, PcapTap, PcapWriter};
 pub use pipe::{PipeLink, pipe_pair, pipe_pair_with_capacity};
 pub use tun::{Offloads, TunConfig, TunDevice, create_persistent, delete_persistent};
 
@@ -129,12 +129,29 @@ pub fn wrap_link(
     pcap: Option<&Path>,
     now: Instant,
 ) -> io::Result<Box<dyn Link>> {
+    wrap_link_of(link, fault, pcap, now, pcap::LINKTYPE_RAW)
+}
+
+/// [`wrap_link`] for a link of another pcap link type: a TAP device's
+/// frames ([`pcap::LINKTYPE_ETHERNET`]), below the Ethernet host, so the
+/// fault injector impairs frames (ARP and NDP too) and the capture shows
+/// them.
+pub fn wrap_link_of(
+    link: Box<dyn Link>,
+    fault: Option<&FaultConfig>,
+    pcap: Option<&Path>,
+    now: Instant,
+    linktype: u32,
+) -> io::Result<Box<dyn Link>> {
     let link: Box<dyn Link> = match fault {
+        Some(config) if !config.is_noop() && linktype == pcap::LINKTYPE_ETHERNET => {
+            Box::new(FaultLink::frames(link, config))
+        }
         Some(config) if !config.is_noop() => Box::new(FaultLink::new(link, config)),
         _ => link,
     };
     Ok(match pcap {
-        Some(path) => Box::new(PcapTap::create(link, path, now)?),
+        Some(path) => Box::new(PcapTap::create_linktype(link, path, now, linktype)?),
         None => link,
     })
 }

@@ -1,7 +1,8 @@
 //! Packet capture: a classic pcap writer and a tap that records a link.
 //!
-//! Owns the pcap file format (libpcap 2.4, LINKTYPE_RAW: each record is a
-//! bare IPv4 or IPv6 datagram, microsecond timestamps) and [`PcapTap`],
+//! Owns the pcap file format (libpcap 2.4, microsecond timestamps; records
+//! are bare IPv4 or IPv6 datagrams, LINKTYPE_RAW, or Ethernet frames on a
+//! TAP device, LINKTYPE_ETHERNET) and [`PcapTap`],
 //! which wraps any [`Link`] and records every packet it carries, in both
 //! directions. Files open in tcpdump and Wireshark.
 //!
@@ -19,6 +20,9 @@ use crate::time::Instant;
 /// LINKTYPE_RAW: the record starts with the IP header, version in the first
 /// nibble.
 pub const LINKTYPE_RAW: u32 = 101;
+
+/// LINKTYPE_ETHERNET: the record is an Ethernet II frame (a TAP device's).
+pub const LINKTYPE_ETHERNET: u32 = 1;
 
 /// Bytes of each packet kept. Larger than any datagram without jumbograms.
 pub const SNAPLEN: u32 = 65_535;
@@ -47,14 +51,20 @@ pub struct PcapWriter<W: Write> {
 impl<W: Write> PcapWriter<W> {
     /// Writes the file header (little-endian, as the magic number tells
     /// readers) and returns a writer ready for records.
-    pub fn new(mut out: W) -> io::Result<PcapWriter<W>> {
+    pub fn new(out: W) -> io::Result<PcapWriter<W>> {
+        PcapWriter::with_linktype(out, LINKTYPE_RAW)
+    }
+
+    /// [`PcapWriter::new`] for records of another link type
+    /// ([`LINKTYPE_ETHERNET`] for frames).
+    pub fn with_linktype(mut out: W, linktype: u32) -> io::Result<PcapWriter<W>> {
         let mut header = [0u8; 24];
         header[0..4].copy_from_slice(&MAGIC_MICROS.to_le_bytes());
         header[4..6].copy_from_slice(&2u16.to_le_bytes());
         header[6..8].copy_from_slice(&4u16.to_le_bytes());
         // thiszone and sigfigs (8..16) stay zero: timestamps are UTC.
         header[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
-        header[20..24].copy_from_slice(&LINKTYPE_RAW.to_le_bytes());
+        header[20..24].copy_from_slice(&linktype.to_le_bytes());
         out.write_all(&header)?;
         Ok(PcapWriter { out })
     }
@@ -122,13 +132,19 @@ impl<L: Link> PcapTap<L, BufWriter<File>> {
     /// Creates (or truncates) the pcap file at `path` and wraps `inner`.
     /// `now` is the link's clock at this moment.
     pub fn create(inner: L, path: &Path, now: Instant) -> io::Result<Self> {
+        PcapTap::create_linktype(inner, path, now, LINKTYPE_RAW)
+    }
+
+    /// [`PcapTap::create`] for a link of another type: a TAP device's
+    /// frames are [`LINKTYPE_ETHERNET`].
+    pub fn create_linktype(inner: L, path: &Path, now: Instant, linktype: u32) -> io::Result<Self> {
         let file = File::create(path).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("cannot create pcap file {}: {e}", path.display()),
             )
         })?;
-        let writer = PcapWriter::new(BufWriter::new(file))?;
+        let writer = PcapWriter::with_linktype(BufWriter::new(file), linktype)?;
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);

@@ -681,7 +681,7 @@ impl Runtime {
         cfg: &crate::config::Config,
         driver: Option<Box<dyn Driver>>,
     ) -> io::Result<Runtime> {
-        use crate::device::{TunConfig, TunDevice, wrap_link};
+        use crate::device::{TunConfig, TunDevice, wrap_link, wrap_link_of};
         // The fault injector models a wire of MTU-sized packets, one loss
         // decision each: with faults there are no offloads in either
         // direction, so neither the kernel's 64 KiB super-packets nor ours
@@ -699,10 +699,19 @@ impl Runtime {
         })?;
         let tso_max = if faulty { 0 } else { tun.tso_max() };
         // On tap the device carries frames: the Ethernet host turns them
-        // into the datagrams the core and the wrappers speak.
-        let device: Box<dyn Link> = if tap {
+        // into the datagrams the core speaks. The fault injector and the
+        // capture sit below it, on the frames (ARP and NDP included; the
+        // capture is LINKTYPE_ETHERNET); on tun they wrap the datagrams.
+        let link: Box<dyn Link> = if tap {
+            let frames = wrap_link_of(
+                Box::new(tun),
+                cfg.fault.as_ref(),
+                cfg.pcap.as_deref(),
+                Instant::ZERO,
+                crate::device::LINKTYPE_ETHERNET,
+            )?;
             Box::new(crate::ethernet::EthernetLink::new(
-                tun,
+                frames,
                 crate::ethernet::EthernetConfig {
                     mac: cfg.mac_addr(),
                     ipv4: Some(crate::ethernet::Prefix {
@@ -719,16 +728,15 @@ impl Runtime {
                 },
             ))
         } else {
-            Box::new(tun)
+            wrap_link(
+                Box::new(tun),
+                cfg.fault.as_ref(),
+                cfg.pcap.as_deref(),
+                Instant::ZERO,
+            )?
         };
         // An attached persistent device keeps its own MTU.
-        let mtu = device.mtu();
-        let link = wrap_link(
-            device,
-            cfg.fault.as_ref(),
-            cfg.pcap.as_deref(),
-            Instant::ZERO,
-        )?;
+        let mtu = link.mtu();
         let routes = if tap {
             crate::stack::Routes::Lan {
                 v4: crate::wire::Prefix {

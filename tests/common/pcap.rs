@@ -11,11 +11,17 @@ pub fn dir() -> PathBuf {
 /// The records of a little-endian microsecond pcap file with
 /// LINKTYPE_RAW (101), as tcpdump writes for a TUN device.
 pub fn records(name: &str) -> Vec<Vec<u8>> {
-    let path = dir().join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    read(&dir().join(name), 101)
+}
+
+/// The records of the little-endian microsecond pcap file at `path`, whose
+/// link type must be `linktype`.
+pub fn read(path: &Path, linktype: u32) -> Vec<Vec<u8>> {
+    let name = path.display();
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "{name}: pcap magic");
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
-    assert_eq!(u32_at(20), 101, "{name}: LINKTYPE_RAW");
+    assert_eq!(u32_at(20), linktype, "{name}: link type");
     let mut records = vec![];
     let mut at = 24;
     while at < bytes.len() {

@@ -168,9 +168,17 @@ fn close_walks_both_sides_to_closed_and_time_wait_and_frees_orphans() {
     );
     assert!(p.a.tcp_mut().readiness(s).unwrap().read_closed);
     assert_eq!(p.a.tcp().info(s).unwrap().state, State::CloseWait);
+    assert_eq!(
+        p.a.tcp().states(),
+        [(State::CloseWait, 1)],
+        "the listener is no connection"
+    );
+    assert_eq!(p.b.tcp().states(), [(State::FinWait2, 1)]);
     p.a.close(s).unwrap();
     p.run(50);
     // The active closer (b) sits in TIME-WAIT for 60 s, then its slot goes.
+    assert_eq!(p.b.tcp().states(), [(State::TimeWait, 1)]);
+    assert_eq!(p.a.tcp().states(), []);
     assert_eq!(p.b.sockets_in_use(), 1);
     assert_eq!(p.a.sockets_in_use(), 1, "only the listener is left");
     p.advance(Duration::from_secs(61));

@@ -1,5 +1,13 @@
-//! Socket calls on virtual sockets, in errno terms: the hooks decide
-//! which fds are virtual, these do the work.
+//! Socket calls on in-process virtual sockets, in errno terms: the hooks
+//! decide which fds are virtual, these do the work.
+//!
+//! What every protocol shares lives here (fd numbers, argument and family
+//! checks, the loopback hand-off to a kernel socket); what differs is a
+//! [`Proto`], one table of operations per protocol, as OpenOnload keeps
+//! one per fd type: [`tcp::TCP`] and [`udp::UDP`]. A socket points at its
+//! table ([`VSock::proto`]), so no call here branches on the protocol.
+//! Must not touch: shared-stack sockets (`shared`), the fd table's
+//! bookkeeping beyond inserting and removing (`table`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,9 +17,13 @@ use ustack_core::stack::Shutdown;
 use crate::addr::{self, Parsed};
 use crate::process;
 use crate::real;
+pub use crate::sock::{Proto, Received};
 use crate::sock::{Res, Stored, VSock};
 use crate::stack::{self, Stack};
 use crate::table::{self, Entry};
+
+pub mod tcp;
+pub mod udp;
 
 /// A new real eventfd to stand for a virtual socket.
 fn backing_fd(cloexec: bool, nonblocking: bool) -> Res<i32> {
@@ -62,16 +74,11 @@ pub fn socket(v6: bool, tcp: bool, flags: i32) -> Res<Route> {
         Stack::Shared => crate::shared::socket(v6, tcp, flags).map(Route::Virtual),
         Stack::Fail(e) => Err(*e),
         Stack::Up { rt, .. } => {
+            let proto: &'static dyn Proto = if tcp { &tcp::TCP } else { &udp::UDP };
             let h = rt
-                .with_core(|core, _| {
-                    if tcp {
-                        core.tcp_mut().socket(v6)
-                    } else {
-                        core.udp_socket(v6)
-                    }
-                })
+                .with_core(|core, _| proto.open(core, v6))
                 .map_err(|e| crate::sock::errno_of(&e))?;
-            let s = VSock::new(rt, h, tcp, v6, flags & libc::SOCK_NONBLOCK != 0);
+            let s = VSock::new(rt, h, proto, v6, flags & libc::SOCK_NONBLOCK != 0);
             install(s, flags & libc::SOCK_CLOEXEC != 0).map(Route::Virtual)
         }
     }
@@ -126,67 +133,14 @@ fn copy_options(k: i32, s: &VSock) {
             );
         }
     };
-    let setint = |level: i32, name: i32, v: i32| set(level, name, &v.to_ne_bytes());
+    let mut setint = |level: i32, name: i32, v: i32| set(level, name, &v.to_ne_bytes());
     let st = *s.stored();
     let dflt = Stored::default();
     if st.reuse_port {
         setint(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
     }
     if let Ok(rt) = s.rt() {
-        rt.with_core(|core, _| {
-            if s.tcp {
-                if let Ok(o) = core.tcp().options(s.handle) {
-                    setint(libc::SOL_SOCKET, libc::SO_REUSEADDR, o.reuse_addr.into());
-                    if s.v6 {
-                        setint(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, o.v6only.into());
-                    }
-                    for (name, b) in [(libc::SO_RCVBUF, o.recv_buf), (libc::SO_SNDBUF, o.send_buf)]
-                    {
-                        if let Some(b) = b {
-                            setint(libc::SOL_SOCKET, name, i32::try_from(b).unwrap_or(i32::MAX));
-                        }
-                    }
-                    if let Some(m) = o.maxseg {
-                        setint(libc::IPPROTO_TCP, libc::TCP_MAXSEG, m.into());
-                    }
-                    setint(libc::IPPROTO_TCP, libc::TCP_NODELAY, o.nodelay.into());
-                    setint(libc::IPPROTO_TCP, libc::TCP_CORK, o.cork.into());
-                    if let Some(t) = o.user_timeout {
-                        let ms = i32::try_from(t.as_millis()).unwrap_or(i32::MAX);
-                        setint(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms);
-                    }
-                    for (name, v, d) in [
-                        (libc::TCP_KEEPIDLE, st.keep_idle, dflt.keep_idle),
-                        (libc::TCP_KEEPINTVL, st.keep_intvl, dflt.keep_intvl),
-                        (libc::TCP_KEEPCNT, st.keep_cnt, dflt.keep_cnt),
-                    ] {
-                        if v != d {
-                            setint(libc::IPPROTO_TCP, name, v as i32);
-                        }
-                    }
-                    setint(
-                        libc::SOL_SOCKET,
-                        libc::SO_KEEPALIVE,
-                        o.keepalive.is_some().into(),
-                    );
-                }
-            } else if let Ok(o) = core.udp_options(s.handle) {
-                setint(libc::SOL_SOCKET, libc::SO_REUSEADDR, o.reuse_addr.into());
-                if s.v6 {
-                    setint(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, o.v6only.into());
-                }
-                setint(libc::SOL_SOCKET, libc::SO_BROADCAST, o.broadcast.into());
-                let (rcv, snd) = st.udp_bufs;
-                for (name, b, d) in [
-                    (libc::SO_RCVBUF, rcv, dflt.udp_bufs.0),
-                    (libc::SO_SNDBUF, snd, dflt.udp_bufs.1),
-                ] {
-                    if b != d {
-                        setint(libc::SOL_SOCKET, name, i32::try_from(b).unwrap_or(i32::MAX));
-                    }
-                }
-            }
-        });
+        rt.with_core(|core, _| s.proto.kernel_options(core, s, &mut setint));
     }
     if st.linger != dflt.linger {
         let (on, secs) = st.linger;
@@ -220,123 +174,51 @@ fn want_family(s: &VSock, a: SocketAddr) -> Res<SocketAddr> {
     }
 }
 
+/// A destination for connect or sendto: an IPv4 address given to an IPv6
+/// socket is taken as its mapped form; otherwise the families must match.
+fn connect_family(s: &VSock, a: SocketAddr) -> Res<SocketAddr> {
+    match (s.v6, a) {
+        (true, SocketAddr::V4(_)) => Ok(addr::present(true, a)),
+        _ => want_family(s, a),
+    }
+}
+
 pub fn bind(s: &VSock, a: SocketAddr) -> Res<()> {
-    let a = want_family(s, a)?;
-    s.with(|core, _| {
-        if s.tcp {
-            core.tcp_mut().bind(s.handle, a)
-        } else {
-            core.udp_bind(s.handle, a)
-        }
-    })
+    s.proto.bind(s, want_family(s, a)?)
 }
 
 pub fn listen(s: &VSock, backlog: i32) -> Res<()> {
-    if !s.tcp {
-        return Err(libc::EOPNOTSUPP);
-    }
-    let backlog = backlog.clamp(1, 4096) as usize;
-    s.with(|core, _| core.tcp_mut().listen(s.handle, backlog))
+    s.proto.listen(s, backlog.clamp(1, 4096) as usize)
 }
 
 /// accept4(2): the new fd and the peer.
 pub fn accept(s: &VSock, flags: i32) -> Res<(i32, SocketAddr)> {
-    if !s.tcp {
-        return Err(libc::EOPNOTSUPP);
-    }
-    if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
-        return Err(libc::EINVAL);
-    }
     s.touch();
-    let nonblocking = flags & libc::SOCK_NONBLOCK != 0;
-    // Out of fds, the connection stays queued.
-    let fd = reserve(flags & libc::SOCK_CLOEXEC != 0, nonblocking)?;
-    let got = s.block(s.nonblocking(), s.timeout(false), |core, _| {
-        if !core.tcp().is_listening(s.handle)? {
-            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
-        }
-        core.tcp_mut().accept(s.handle)
-    });
-    let (h, peer) = match got {
-        Ok(a) => a,
-        Err(e) => {
-            // SAFETY: the eventfd reserved above, ours alone.
-            unsafe { real::close(fd) };
-            return Err(e);
-        }
-    };
-    let child = VSock::new(s.rt()?, h, true, s.v6, nonblocking);
-    drop(table::insert(fd, Entry::Sock(Arc::new(child))));
-    Ok((fd, addr::present(s.v6, peer)))
+    s.proto.accept(s, flags)
 }
 
 pub fn connect(s: &VSock, target: Parsed) -> Res<()> {
     s.touch();
-    let a = match target {
-        Parsed::Unspec if !s.tcp => return s.with(|core, _| core.udp_disconnect(s.handle)),
-        Parsed::Unspec => return Err(libc::EAFNOSUPPORT),
-        Parsed::Addr(a) => a,
-    };
-    let a = match (s.v6, a) {
-        (true, SocketAddr::V4(_)) => addr::present(true, a),
-        _ => want_family(s, a)?,
-    };
-    if !s.tcp {
-        return s.with(|core, _| core.udp_connect(s.handle, a));
-    }
-    s.with(|core, now| core.tcp_mut().connect(now, s.handle, a))?;
-    if s.nonblocking() {
-        return Err(libc::EINPROGRESS);
-    }
-    let r = s.block(false, s.timeout(true), |core, _| {
-        let r = core.tcp_mut().readiness(s.handle)?;
-        if r.error || r.writable {
-            Ok(())
-        } else {
-            Err(std::io::Error::from_raw_os_error(libc::EAGAIN))
-        }
-    });
-    match r {
-        // SO_SNDTIMEO ran out: the connect goes on, as Linux reports it.
-        Err(libc::EAGAIN) => return Err(libc::EINPROGRESS),
-        Err(e) => return Err(e),
-        Ok(()) => {}
-    }
-    match s.with(|core, _| core.tcp_mut().take_error(s.handle))? {
-        Some(e) => Err(crate::sock::errno_of(&e)),
-        None => Ok(()),
-    }
+    s.proto.connect(
+        s,
+        match target {
+            Parsed::Unspec => None,
+            Parsed::Addr(a) => Some(a),
+        },
+    )
 }
 
 pub fn sockname(s: &VSock) -> Res<SocketAddr> {
-    let a = s.with(|core, _| {
-        if s.tcp {
-            core.tcp().addrs(s.handle).map(|(l, _)| l)
-        } else {
-            core.udp_addrs(s.handle).map(|(l, _)| Some(l))
-        }
-    })?;
+    let (local, _) = s.proto.addrs(s)?;
     Ok(addr::present(
         s.v6,
-        a.unwrap_or_else(|| addr::unspecified(s.v6)),
+        local.unwrap_or_else(|| addr::unspecified(s.v6)),
     ))
 }
 
 pub fn peername(s: &VSock) -> Res<SocketAddr> {
-    let a = s.with(|core, _| {
-        if s.tcp {
-            let synced = core
-                .tcp()
-                .info(s.handle)
-                .is_ok_and(|i| i.state != ustack_core::tcp::State::SynSent);
-            core.tcp()
-                .addrs(s.handle)
-                .map(|(_, p)| p.filter(|_| synced))
-        } else {
-            core.udp_addrs(s.handle).map(|(_, p)| p)
-        }
-    })?;
-    a.map(|a| addr::present(s.v6, a)).ok_or(libc::ENOTCONN)
+    let (_, peer) = s.proto.addrs(s)?;
+    peer.map(|a| addr::present(s.v6, a)).ok_or(libc::ENOTCONN)
 }
 
 pub fn shutdown(s: &VSock, how: i32) -> Res<()> {
@@ -346,15 +228,7 @@ pub fn shutdown(s: &VSock, how: i32) -> Res<()> {
         libc::SHUT_RDWR => Shutdown::Both,
         _ => return Err(libc::EINVAL),
     };
-    if !s.tcp {
-        return match s.with(|core, _| core.udp_addrs(s.handle))? {
-            (_, Some(_)) => Ok(()),
-            (_, None) => Err(libc::ENOTCONN),
-        };
-    }
-    s.with(|core, _| core.tcp_mut().shutdown(s.handle, how))?;
-    s.wake_all();
-    Ok(())
+    s.proto.shutdown(s, how)
 }
 
 /// Raises SIGPIPE for an EPIPE unless the caller said MSG_NOSIGNAL.
@@ -370,109 +244,22 @@ pub(crate) fn sigpipe(e: i32, flags: i32) -> i32 {
 pub fn send(s: &VSock, data: &[u8], flags: i32, dst: Option<SocketAddr>) -> Res<usize> {
     s.touch();
     let nonblocking = s.nonblocking() || flags & libc::MSG_DONTWAIT != 0;
-    if !s.tcp {
-        let dst = match dst {
-            Some(d) => Some(match (s.v6, d) {
-                (true, SocketAddr::V4(_)) => addr::present(true, d),
-                _ => want_family(s, d)?,
-            }),
-            None => None,
-        };
-        return s.with(|core, now| core.udp_send_to(now, s.handle, data, dst));
-    }
-    let timeout = s.timeout(true);
-    let more = flags & libc::MSG_MORE != 0;
-    let mut sent = 0;
-    loop {
-        let r = s.block(nonblocking, timeout, |core, _| {
-            core.tcp_mut().send_more(s.handle, &data[sent..], more)
-        });
-        match r {
-            Ok(n) => {
-                sent += n;
-                if sent >= data.len() || nonblocking {
-                    return Ok(sent);
-                }
-            }
-            Err(e) if sent > 0 && (e == libc::EAGAIN || e == libc::EINTR) => return Ok(sent),
-            Err(e) => return Err(sigpipe(e, flags)),
-        }
-    }
-}
-
-/// What a receive returned: bytes copied, the datagram's full length, and
-/// its source.
-pub struct Received {
-    pub n: usize,
-    pub full: usize,
-    pub from: Option<SocketAddr>,
+    s.proto.send(s, data, flags, dst, nonblocking)
 }
 
 /// recv/recvfrom/recvmsg/read.
 pub fn recv(s: &VSock, buf: &mut [u8], flags: i32) -> Res<Received> {
     s.touch();
     let nonblocking = s.nonblocking() || flags & libc::MSG_DONTWAIT != 0;
-    let peek = flags & libc::MSG_PEEK != 0;
-    let timeout = s.timeout(false);
-    if !s.tcp {
-        let d = s.block(nonblocking, timeout, |core, _| {
-            core.udp_recv(s.handle, peek)
-        })?;
-        let n = d.data.len().min(buf.len());
-        buf[..n].copy_from_slice(&d.data[..n]);
-        return Ok(Received {
-            n,
-            full: d.data.len(),
-            from: Some(addr::present(s.v6, d.from)),
-        });
-    }
-    let waitall = flags & libc::MSG_WAITALL != 0 && !peek && !nonblocking;
-    let mut got = 0;
-    loop {
-        let r = s.block(nonblocking, timeout, |core, _| {
-            core.tcp_mut().recv(s.handle, &mut buf[got..], peek)
-        });
-        match r {
-            Ok(0) => break,
-            Ok(n) => {
-                got += n;
-                if !waitall || got >= buf.len() {
-                    break;
-                }
-            }
-            Err(e) if got > 0 && (e == libc::EAGAIN || e == libc::EINTR) => break,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(Received {
-        n: got,
-        full: got,
-        from: None,
-    })
+    s.proto.recv(s, buf, flags, nonblocking)
 }
 
 /// FIONREAD: bytes readable (TCP) or the next datagram's size (UDP).
 pub fn readable_bytes(s: &VSock) -> Res<usize> {
-    s.with(|core, _| {
-        if s.tcp {
-            if core.tcp().is_listening(s.handle)? {
-                return Ok(0);
-            }
-            Ok(core.tcp().info(s.handle).map_or(0, |i| i.recv_queue))
-        } else {
-            match core.udp_recv(s.handle, true) {
-                Ok(d) => Ok(d.data.len()),
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(0),
-                Err(e) => Err(e),
-            }
-        }
-    })
+    s.proto.readable_bytes(s)
 }
 
 /// SIOCOUTQ: bytes not yet acknowledged.
 pub fn unsent_bytes(s: &VSock) -> Res<usize> {
-    if !s.tcp {
-        return Ok(0);
-    }
-    s.with(|core, _| Ok(core.tcp().info(s.handle).map_or(0, |i| i.send_queue)))
+    s.proto.unsent_bytes(s)
 }

@@ -385,10 +385,12 @@ fn clients(
     let st = stats.clone();
     joins.push(client_loop(stop, stats, "kernel churn client", move |n| {
         let mut s = kernel_stream(ECHO_PORT)?;
+        let port = s.local_addr().map_or(0, |a| a.port());
         let msg = [(n % 253) as u8; CHURN_SIZE];
-        s.write_all(&msg)?;
         let mut back = [0u8; CHURN_SIZE];
-        s.read_exact(&mut back)?;
+        s.write_all(&msg)
+            .and_then(|()| s.read_exact(&mut back))
+            .map_err(|e| io::Error::new(e.kind(), format!("{e} (port {port})")))?;
         if back != msg {
             return Err(io::Error::other("churn echo corrupted"));
         }

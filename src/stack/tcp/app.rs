@@ -131,6 +131,7 @@ impl TcpMut<'_> {
                 orphan: false,
                 parent: None,
                 deadline: None,
+                indexed: None,
                 last_ready: Readiness::default(),
                 read_shut: false,
             }))

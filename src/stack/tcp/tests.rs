@@ -837,3 +837,28 @@ fn a_connection_to_our_own_address_never_leaves_the_stack() {
         assert!(out.is_empty());
     }
 }
+
+#[test]
+fn the_timer_index_stays_small_when_every_ack_moves_a_deadline_later() {
+    // Request/response: each exchange re-arms the retransmission timer (and
+    // the delayed ACK) later. The index keeps one live entry per socket and
+    // re-indexes it when it pops, so it does not grow with the exchanges
+    // (pushing one entry per change left 61 here, one per exchange within
+    // an RTO). What remains: the live entry and those of deadlines that
+    // moved earlier (a delayed ACK before the RTO), each gone at its time.
+    let mut p = Pair::new();
+    let (s, c) = connected(&mut p, false);
+    let mut buf = [0u8; 16];
+    for _ in 0..2000 {
+        p.b.tcp_mut().send(c, b"q").unwrap();
+        p.run(3);
+        assert_eq!(p.a.tcp_mut().recv(s, &mut buf, false).unwrap(), 1);
+        p.a.tcp_mut().send(s, b"r").unwrap();
+        p.run(3);
+        assert_eq!(p.b.tcp_mut().recv(c, &mut buf, false).unwrap(), 1);
+    }
+    for core in [&p.a, &p.b] {
+        let entries = core.tcp_tables.timers.len();
+        assert!(entries <= 8, "{entries} timer entries for one connection");
+    }
+}

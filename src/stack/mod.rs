@@ -270,6 +270,13 @@ impl Core {
         self.counters
     }
 
+    /// Fragment reassembly: its counters, and what it holds now (bytes
+    /// charged against its limit, datagrams in progress).
+    pub fn reassembly(&self) -> (crate::ip::ReassemblyStats, usize, usize) {
+        let r = &self.reassembler;
+        (r.stats(), r.bytes_held(), r.datagrams_in_progress())
+    }
+
     /// How many sockets hold a slot: open ones, and closed TCP connections
     /// still finishing (FIN handshake, TIME-WAIT).
     pub fn sockets_in_use(&self) -> usize {

@@ -13,6 +13,7 @@ mod harness;
 #[allow(dead_code)]
 mod pkt;
 
+mod fragments;
 mod injection;
 
 use std::io::{Read, Write};

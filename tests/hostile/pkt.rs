@@ -348,7 +348,12 @@ pub fn parse_tcp(p: &[u8]) -> Option<Seg> {
 
 /// An echo reply's identifier, if `p` is one.
 pub fn echo_reply_ident(p: &[u8]) -> Option<u16> {
-    let ip = parse(p)?;
+    let mut ip = parse(p)?;
+    // The first fragment of a fragmented IPv6 reply.
+    if ip.proto == PROTO_FRAG6 && ip.payload.len() >= 8 && ip.payload[2..4] == [0, 1] {
+        ip.proto = ip.payload[0];
+        ip.payload.drain(..8);
+    }
     let m = &ip.payload;
     let reply = match ip.proto {
         PROTO_ICMP => 0,

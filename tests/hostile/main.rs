@@ -15,6 +15,7 @@ mod pkt;
 
 mod fragments;
 mod injection;
+mod options;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;

@@ -129,6 +129,9 @@ pub struct Counters {
     pub icmp_errors_limited: u64,
     /// ICMP errors received and matched to a socket.
     pub icmp_errors_in: u64,
+    /// ICMP errors about a TCP connection quoting a sequence number it
+    /// does not have in flight, ignored (Linux's OutOfWindowIcmps).
+    pub icmp_out_of_window: u64,
     /// UDP datagrams that did not parse or verify.
     pub udp_malformed: u64,
     /// UDP datagrams to a port no socket is bound to.

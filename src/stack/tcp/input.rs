@@ -227,17 +227,27 @@ impl TcpMut<'_> {
         true
     }
 
-    /// An ICMP error about a segment we sent from `local` to `remote`.
+    /// An ICMP error about a segment we sent from `local` to `remote`
+    /// with sequence number `seq`; ignored unless `seq` is in flight.
     pub(in crate::stack) fn icmp_error(
         &mut self,
         now: Instant,
         err: ReceivedError,
         local: SocketAddr,
         remote: SocketAddr,
+        seq: u32,
     ) -> bool {
         let Some(&h) = self.core.tcp_tables.conns.get(&(local, remote)) else {
             return false;
         };
+        if let Some(Socket::Tcp(s)) = self.core.sockets.get(h)
+            && let Role::Conn(c) = &s.state
+            && !c.quotes_in_flight(seq)
+        {
+            // Linux's OutOfWindowIcmps: forged or stale, ignored.
+            self.core.counters.icmp_out_of_window += 1;
+            return false;
+        }
         let e = match err {
             ReceivedError::Unreachable(Unreachable::Port | Unreachable::Protocol) => {
                 IcmpError::PortUnreachable

@@ -829,3 +829,70 @@ fn a_connection_to_our_own_address_never_leaves_the_stack() {
         assert!(out.is_empty());
     }
 }
+
+/// An ICMPv4 "fragmentation needed" from the peer with `mtu`, quoting a
+/// segment from us to the peer with sequence number `seq`.
+fn frag_needed_quoting(seg: &TcpRepr, seq: u32, mtu: u16) -> Vec<u8> {
+    let mut quoted_seg = *seg;
+    quoted_seg.seq = seq;
+    let mut tcp = vec![0u8; quoted_seg.buffer_len(0)];
+    quoted_seg
+        .emit(&mut tcp, US4.into(), PEER4.into(), &[])
+        .unwrap();
+    let quoted_ip = crate::wire::IpHeader {
+        src: US4.into(),
+        dst: PEER4.into(),
+        protocol: crate::wire::IpProtocol::Tcp,
+        payload_len: tcp.len(),
+        hop_limit: 64,
+        ident: 0,
+        dont_frag: true,
+        ecn: 0,
+    };
+    let mut quoted = vec![0u8; quoted_ip.buffer_len()];
+    let n = quoted_ip.emit(&mut quoted).unwrap();
+    quoted[n..].copy_from_slice(&tcp);
+    let msg = crate::wire::Icmpv4Repr::DstUnreachable {
+        reason: crate::wire::icmpv4::DstUnreachable::FragRequired { next_hop_mtu: mtu },
+        quoted: &quoted,
+    };
+    let h = crate::wire::IpHeader {
+        src: PEER4.into(),
+        dst: US4.into(),
+        protocol: crate::wire::IpProtocol::Icmp,
+        payload_len: msg.buffer_len(),
+        hop_limit: 64,
+        ident: 0,
+        dont_frag: false,
+        ecn: 0,
+    };
+    let mut packet = vec![0u8; h.buffer_len()];
+    let n = h.emit(&mut packet).unwrap();
+    msg.emit(&mut packet[n..]).unwrap();
+    packet
+}
+
+#[test]
+fn an_icmp_error_quoting_a_sequence_not_in_flight_is_ignored_rfc_5927() {
+    let mut p = Pair::new();
+    let (s, _c) = connected(&mut p, false);
+    p.a.tcp_mut().send(s, &[7; 100]).unwrap();
+    let mut out = Vec::new();
+    p.a.poll_transmit(p.now, &mut out);
+    let (seg, len) = segments(&out)[0];
+    assert_eq!(len, 100);
+    // 1460 less the timestamps option.
+    let before = p.a.tcp().info(s).unwrap().mss;
+    assert_eq!(before, 1448);
+    // Forged or stale: far below snd_una, or beyond what was sent.
+    for stale in [seg.seq.wrapping_sub(1_000_000), seg.seq.wrapping_add(101)] {
+        p.a.input(p.now, &frag_needed_quoting(&seg, stale, 576));
+        assert_eq!(p.a.tcp().info(s).unwrap().mss, before);
+    }
+    assert_eq!(p.a.counters().icmp_out_of_window, 2);
+    assert_eq!(p.a.counters().icmp_errors_in, 0);
+    // The segment in flight: taken.
+    p.a.input(p.now, &frag_needed_quoting(&seg, seg.seq, 576));
+    assert_eq!(p.a.tcp().info(s).unwrap().mss, 576 - 40 - 12);
+    assert_eq!(p.a.counters().icmp_errors_in, 1);
+}

@@ -133,6 +133,7 @@ fn overlapping_and_tiny_fragments_are_treated_as_linux_treats_them() {
         let (r, held, _) = stack.reassembly();
         println!("ustack reassembly after the cases: {r:?}, {held} bytes held");
         assert!(r.overlaps >= 2 * 2, "overlaps counted: {r:?}");
+        stack.shutdown();
         out
     });
     let want: Vec<bool> = CASES.iter().map(|c| c.2).collect();

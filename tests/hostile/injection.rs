@@ -112,6 +112,7 @@ fn blind_in_window_rst_syn_and_data_get_challenge_acks_and_the_connection_surviv
             assert!(counted <= limit, "{counted} challenge ACKs in {secs} s");
             assert_eq!(after.rsts_out, before.rsts_out, "no RST sent");
         }
+        stack.shutdown();
     });
 }
 

@@ -189,6 +189,7 @@ fn malformed_tcp_options_are_survived_and_treated_as_linux_treats_them() {
             ));
         }
         println!("ustack counters: {:?}", stack.counters());
+        stack.shutdown();
         out.try_into().unwrap()
     });
     report("ustack", &ours);

@@ -14,6 +14,7 @@ mod harness;
 mod pkt;
 
 mod fragments;
+mod garbage;
 mod icmp;
 mod injection;
 mod options;

@@ -81,9 +81,14 @@ pub fn stack_bench(cfg: Config) -> (Stack, Wire) {
     std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").expect("ip_forward");
     ip(&["route", "add", "blackhole", "10.99.0.0/16"]);
     ip(&["-6", "route", "add", "blackhole", "fd99::/64"]);
-    let wire = Wire::packet_socket("ustack0").expect("AF_PACKET on ustack0");
+    let wire = stack_wire();
     wait_v6(KERNEL6);
     (stack, wire)
+}
+
+/// Another attacker's wire on the stack's device (for a second thread).
+pub fn stack_wire() -> Wire {
+    Wire::packet_socket("ustack0").expect("AF_PACKET on ustack0")
 }
 
 /// The kernel stand-in: `hk0`, a TUN device whose other end is the test.

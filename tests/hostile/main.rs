@@ -18,6 +18,8 @@ mod garbage;
 mod icmp;
 mod injection;
 mod options;
+mod pressure;
+mod synflood;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;

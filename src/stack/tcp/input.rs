@@ -2,7 +2,9 @@
 //! the connection of its 4-tuple (a SYN may take over a TIME-WAIT one, RFC
 //! 6191), a SYN to the listener of its destination (a SYN cookie when the
 //! SYN queue is full, RFC 4987), an ACK that returns a valid cookie to a
-//! connection rebuilt from it, anything else gets an RST.
+//! connection rebuilt from it, anything else gets an RST. The accept
+//! queue holds at most the backlog: an ACK that would complete a handshake
+//! beyond it is dropped (the child waits in SYN-RECEIVED), as Linux does.
 //!
 //! Hands each segment to its connection and files new ones; the only
 //! segments sent from here are the answers due at once (the connection's

@@ -110,9 +110,11 @@ impl TcpMut<'_> {
         let Role::Listening(li) = &ls.state else {
             return false;
         };
+        // As `poll.rs` decides what moves to `ready`.
         let established = |h: &SocketHandle| {
             matches!(self.core.sockets.get(*h),
-                Some(Socket::Tcp(cs)) if matches!(&cs.state, Role::Conn(c) if c.state() != crate::tcp::State::SynReceived))
+                Some(Socket::Tcp(cs)) if matches!(&cs.state,
+                    Role::Conn(c) if c.is_established() || c.state() == crate::tcp::State::CloseWait))
         };
         li.ready.len() + li.pending.iter().filter(|h| established(h)).count() >= li.backlog
     }

@@ -148,6 +148,12 @@ impl Stack {
         self.inner.runtime.with_core(|c, _| c.tcp().states())
     }
 
+    /// Fragment reassembly's counters, the bytes it holds and the
+    /// datagrams in progress (see [`Core::reassembly`]).
+    pub fn reassembly(&self) -> (crate::ip::ReassemblyStats, usize, usize) {
+        self.inner.runtime.with_core(|c, _| c.reassembly())
+    }
+
     /// Stops the thread now, for every clone; sockets fail afterwards.
     /// Dropping the last clone and socket does the same, after giving
     /// closed connections up to [`DEFAULT_LINGER`] to deliver their data.

@@ -160,7 +160,8 @@ pub enum ReassemblyError {
     /// Fragment Offset field.
     Oversize,
     /// Discards. The fragment overlaps data held for the datagram without
-    /// being an exact duplicate (RFC 5722).
+    /// lying wholly inside it (RFC 5722; a fragment inside held data is a
+    /// duplicate, as Linux takes it).
     Overlap,
     /// Discards. Data beyond the end a last fragment set, or a second last
     /// fragment that disagrees about the end.
@@ -193,7 +194,8 @@ pub struct ReassemblyStats {
     pub fragments_in: u64,
     /// Datagrams completed (atomic fragments included).
     pub reassembled: u64,
-    /// Exact duplicates of data already held, ignored.
+    /// Fragments lying wholly inside data already held (exact duplicates
+    /// among them), ignored.
     pub duplicates: u64,
     /// Fragments overlapping held data (RFC 5722); the datagram was discarded.
     pub overlaps: u64,
@@ -324,7 +326,7 @@ impl Reassembler {
     /// fragment).
     ///
     /// Returns the datagram when this fragment completes it, `None` while it
-    /// is incomplete or when the fragment was an exact duplicate.
+    /// is incomplete or when the fragment was a duplicate (wholly inside held data).
     pub fn insert(
         &mut self,
         now: Instant,
@@ -652,13 +654,16 @@ fn check_against(
         }
         _ => {}
     }
+    if covered(dg, offset, end) {
+        // RFC 5722 lets duplicates pass (they are what a retransmitting
+        // link produces), and Linux (inet_frag_queue_insert, following
+        // erratum 3089) takes any fragment lying wholly inside data it
+        // holds for one: the held copy is kept, so the new bytes cannot
+        // change what is delivered.
+        return Ok(Verdict::Duplicate);
+    }
     if let Some((&before, data)) = dg.fragments.range(..=offset).next_back() {
         let before_end = before + data.len();
-        if before == offset && before_end == end {
-            // RFC 5722 lets exact duplicates pass (they are what a
-            // retransmitting link produces); the first copy is kept.
-            return Ok(Verdict::Duplicate);
-        }
         if before_end > offset {
             return Err(ReassemblyError::Overlap);
         }
@@ -672,6 +677,26 @@ fn check_against(
         return Err(ReassemblyError::Overlap);
     }
     Ok(Verdict::Accept)
+}
+
+/// Whether held fragments cover `[offset, end)` without a gap.
+fn covered(dg: &Datagram, offset: usize, end: usize) -> bool {
+    let start = dg
+        .fragments
+        .range(..=offset)
+        .next_back()
+        .map_or(offset, |(&o, _)| o);
+    let mut reach = offset;
+    for (&o, data) in dg.fragments.range(start..end) {
+        if o > reach {
+            return false;
+        }
+        reach = reach.max(o + data.len());
+        if reach >= end {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -842,12 +867,48 @@ mod tests {
     }
 
     #[test]
-    fn same_offset_with_other_length_is_an_overlap_not_a_duplicate() {
+    fn a_fragment_inside_held_data_is_a_duplicate_as_linux_takes_it() {
+        // inet_frag_queue_insert (RFC 5722 erratum 3089): wholly inside
+        // held data, even across two adjacent fragments, is a duplicate;
+        // the held bytes are what is delivered.
+        for key in [v4(4), v6(4)] {
+            let payload = data(64, 5);
+            let mut r = Reassembler::default();
+            feed(&mut r, T0, key, &(0, true, payload[..24].to_vec())).unwrap();
+            feed(&mut r, T0, key, &(24, true, payload[24..40].to_vec())).unwrap();
+            assert_eq!(feed(&mut r, T0, key, &(8, true, vec![0xee; 8])), Ok(None));
+            assert_eq!(feed(&mut r, T0, key, &(16, true, vec![0xee; 16])), Ok(None));
+            assert_eq!(r.stats().duplicates, 2);
+            let done = feed(&mut r, T0, key, &(40, false, payload[40..].to_vec()))
+                .unwrap()
+                .expect("complete");
+            assert_eq!(done.payload, payload);
+        }
+    }
+
+    #[test]
+    fn a_fragment_over_a_gap_or_past_held_data_is_an_overlap() {
+        let mut r = Reassembler::default();
+        let key = v4(5);
+        feed(&mut r, T0, key, &(0, true, vec![0; 16])).unwrap();
+        feed(&mut r, T0, key, &(24, true, vec![0; 16])).unwrap();
+        // Covers the held data's edges and the hole between.
+        assert_eq!(
+            feed(&mut r, T0, key, &(8, true, vec![0; 24])),
+            Err(ReassemblyError::Overlap)
+        );
+        assert_eq!(r.datagrams_in_progress(), 0);
+    }
+
+    #[test]
+    fn same_offset_with_other_length_is_a_duplicate_when_shorter_overlap_when_longer() {
         let mut r = Reassembler::default();
         let key = v4(2);
         feed(&mut r, T0, key, &(8, true, vec![0; 16])).unwrap();
+        assert_eq!(feed(&mut r, T0, key, &(8, true, vec![0; 8])), Ok(None));
+        assert_eq!(r.stats().duplicates, 1);
         assert_eq!(
-            feed(&mut r, T0, key, &(8, true, vec![0; 8])),
+            feed(&mut r, T0, key, &(8, true, vec![0; 24])),
             Err(ReassemblyError::Overlap)
         );
         feed(&mut r, T0, key, &(8, true, vec![0; 8])).unwrap();

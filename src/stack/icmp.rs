@@ -178,12 +178,18 @@ impl Core {
         let dst_port = u16::from_be_bytes([ports[2], ports[3]]);
         let matched = match view.protocol {
             IpProtocol::Udp => self.udp_icmp_error(err, view.dst, src_port, dst_port),
-            IpProtocol::Tcp => self.tcp_mut().icmp_error(
-                now,
-                err,
-                SocketAddr::new(view.src, src_port),
-                SocketAddr::new(view.dst, dst_port),
-            ),
+            // RFC 792 and 4443 quote at least 8 bytes: the sequence number
+            // follows the ports.
+            IpProtocol::Tcp => match view.payload.get(4..8) {
+                Some(seq) => self.tcp_mut().icmp_error(
+                    now,
+                    err,
+                    SocketAddr::new(view.src, src_port),
+                    SocketAddr::new(view.dst, dst_port),
+                    u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]),
+                ),
+                None => false,
+            },
             _ => false,
         };
         if matched {

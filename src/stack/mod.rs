@@ -129,6 +129,9 @@ pub struct Counters {
     pub icmp_errors_limited: u64,
     /// ICMP errors received and matched to a socket.
     pub icmp_errors_in: u64,
+    /// ICMP errors about a TCP connection quoting a sequence number it
+    /// does not have in flight, ignored (Linux's OutOfWindowIcmps).
+    pub icmp_out_of_window: u64,
     /// UDP datagrams that did not parse or verify.
     pub udp_malformed: u64,
     /// UDP datagrams to a port no socket is bound to.
@@ -268,6 +271,13 @@ impl Core {
     /// What the core counted so far.
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// Fragment reassembly: its counters, and what it holds now (bytes
+    /// charged against its limit, datagrams in progress).
+    pub fn reassembly(&self) -> (crate::ip::ReassemblyStats, usize, usize) {
+        let r = &self.reassembler;
+        (r.stats(), r.bytes_held(), r.datagrams_in_progress())
     }
 
     /// How many sockets hold a slot: open ones, and closed TCP connections

@@ -25,6 +25,11 @@ use crate::time::Instant;
 use crate::wire::tcp::TcpRepr;
 use std::net::SocketAddr;
 
+/// Linux's `ip_rt_min_pmtu`: the smallest IPv4 path MTU it believes.
+const IPV4_MIN_PMTU: u16 = 552;
+/// The IPv6 minimum link MTU (RFC 8200 section 5).
+const IPV6_MIN_MTU: u16 = 1280;
+
 /// ICMP errors the stack relays to a connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum IcmpError {
@@ -556,8 +561,21 @@ impl Connection {
                 }
             }
             IcmpError::PacketTooBig { mtu } => {
+                // As Linux: an IPv6 "packet too big" below the minimum
+                // link MTU is ignored (RFC 8200 section 5, RFC 8021:
+                // tcp_v6_err since 5.15); an IPv4 path MTU below
+                // `min_pmtu` is raised to it (`ip_rt_min_pmtu`), so a
+                // forged "fragmentation needed" cannot make segments tiny.
+                let mtu = if self.cfg.ipv6 {
+                    if mtu < IPV6_MIN_MTU {
+                        return;
+                    }
+                    mtu
+                } else {
+                    mtu.max(IPV4_MIN_PMTU)
+                };
                 let ip = if self.cfg.ipv6 { 40 } else { 20 };
-                let mss = u32::from(mtu.saturating_sub(ip + 20)).max(68);
+                let mss = u32::from(mtu - (ip + 20));
                 let current = self.snd_mss
                     + if self.opts.timestamps {
                         u32::from(TIMESTAMP_LEN)
@@ -574,6 +592,15 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Whether `seq`, the sequence number an ICMP error quotes, is one
+    /// this connection has sent and not had acknowledged (RFC 5927
+    /// section 4.1, as Linux's `between(seq, snd_una, snd_nxt)`): an error
+    /// quoting anything else is forged or stale, and ignored.
+    pub fn quotes_in_flight(&self, seq: u32) -> bool {
+        let seq = Seq(seq);
+        self.snd_una <= seq && seq <= self.snd_max
     }
 
     // ---- queries ----

@@ -8,6 +8,8 @@ use crate::wire::tcp::TcpOptions;
 
 /// Bytes the timestamp option takes in every segment (10, padded to 12).
 pub const TIMESTAMP_LEN: u16 = 12;
+/// The smallest MSS a peer can make us use: Linux's `TCP_MIN_SND_MSS`.
+pub const MIN_SND_MSS: u16 = 48;
 /// The largest shift RFC 7323 section 2.3 allows.
 pub const MAX_WSCALE: u8 = 14;
 
@@ -59,7 +61,14 @@ pub fn syn_options(cfg: &TcpConfig, peer: Option<&TcpOptions>, tsval: u32) -> Tc
 /// Combines what we sent with what the peer's SYN (or SYN-ACK) carried.
 pub fn negotiate(cfg: &TcpConfig, peer: &TcpOptions) -> Negotiated {
     let default_mss = if cfg.ipv6 { 1220 } else { 536 };
-    let peer_mss = peer.mss.unwrap_or(default_mss).clamp(64, cfg.mss.max(64));
+    // As Linux: an MSS of 0 counts as none (tcp_parse_options), and a tiny
+    // one is raised to TCP_MIN_SND_MSS, so a peer cannot make us send
+    // segments of a byte or two (CVE-2019-11479).
+    let peer_mss = peer
+        .mss
+        .filter(|&m| m != 0)
+        .unwrap_or(default_mss)
+        .clamp(MIN_SND_MSS, cfg.mss.max(MIN_SND_MSS));
     let (snd_wscale, rcv_wscale, window_scaling) = match peer.window_scale {
         // Scaled for the largest the buffer may grow to: the shift is fixed
         // at the handshake (RFC 7323 section 2.2).
@@ -91,6 +100,19 @@ mod tests {
         assert_eq!(n.peer_mss, 536);
         assert_eq!((n.snd_wscale, n.rcv_wscale), (0, 0));
         assert!(!n.timestamps && !n.sack);
+    }
+
+    #[test]
+    fn an_mss_of_zero_counts_as_none_and_a_tiny_one_is_raised_to_48_as_linux() {
+        let cfg = TcpConfig::default();
+        let with = |mss| TcpOptions {
+            mss: Some(mss),
+            ..TcpOptions::default()
+        };
+        assert_eq!(negotiate(&cfg, &with(0)).peer_mss, 536);
+        assert_eq!(negotiate(&cfg, &with(1)).peer_mss, MIN_SND_MSS);
+        assert_eq!(negotiate(&cfg, &with(40)).peer_mss, 48);
+        assert_eq!(negotiate(&cfg, &with(49)).peer_mss, 49);
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod kind {
     pub const SACK_PERMITTED: u8 = 4;
     pub const SACK: u8 = 5;
     pub const TIMESTAMPS: u8 = 8;
+    pub const MD5_SIGNATURE: u8 = 19;
 }
 
 /// The length of a header without options.
@@ -214,10 +215,14 @@ impl TcpOptions {
         }
     }
 
-    /// Parses an option area (RFC 9293 section 3.2). EOL ends it, NOP is
-    /// skipped, unknown kinds are skipped by their length. A known option of
-    /// the wrong length, a length below 2 or one running past the area is
-    /// `Malformed`. A repeated option keeps the last value.
+    /// Parses an option area (RFC 9293 section 3.2) as Linux's
+    /// `tcp_parse_options` does: EOL ends it, NOP is skipped, other kinds
+    /// are skipped by their length; a length below 2, or one running past
+    /// the area, ends the parse (what came before stands, and the segment
+    /// is still good); a known option of the wrong length is skipped. A
+    /// repeated option keeps the last value. The one `Malformed`: an MD5
+    /// signature (RFC 2385), which Linux drops when no key is set, as this
+    /// stack never sets one (`TCPMD5Unexpected`).
     pub fn parse(area: &[u8]) -> Result<TcpOptions> {
         let mut options = TcpOptions::default();
         let mut at = 0usize;
@@ -230,11 +235,12 @@ impl TcpOptions {
                 }
                 _ => {}
             }
-            let len = usize::from(*area.get(at + 1).ok_or(Error::Malformed)?);
-            let body = area.get(at + 2..at + len.max(2)).ok_or(Error::Malformed)?;
-            if len < 2 {
-                return Err(Error::Malformed);
+            let Some(&len) = area.get(at + 1) else { break };
+            let len = usize::from(len);
+            if len < 2 || at + len > area.len() {
+                break;
             }
+            let body = &area[at + 2..at + len];
             match (k, body.len()) {
                 (kind::MSS, 2) => options.mss = Some(bytes::u16_at(body, 0)),
                 (kind::WINDOW_SCALE, 1) => options.window_scale = Some(bytes::u8_at(body, 0)),
@@ -253,14 +259,7 @@ impl TcpOptions {
                     options.sack_blocks = blocks;
                     options.sack_len = count;
                 }
-                (
-                    kind::MSS
-                    | kind::WINDOW_SCALE
-                    | kind::SACK_PERMITTED
-                    | kind::TIMESTAMPS
-                    | kind::SACK,
-                    _,
-                ) => return Err(Error::Malformed),
+                (kind::MD5_SIGNATURE, _) => return Err(Error::Malformed),
                 _ => {}
             }
             at += len;
@@ -812,21 +811,35 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn bad_option_lengths_are_malformed() {
-        for area in [
-            &[2, 3, 0][..],                // MSS length 3
-            &[2, 4, 5][..],                // MSS running past the area
-            &[3, 4, 1, 1][..],             // WS length 4
-            &[4, 3, 0][..],                // SACK-perm length 3
-            &[8, 8, 0, 0, 0, 0, 0, 0][..], // TS length 8
-            &[5, 2][..],                   // SACK with no block
-            &[5, 6, 0, 0, 0, 0][..],       // SACK with half a block
-            &[30, 1][..],                  // unknown kind, length below 2
-            &[30][..],                     // kind with no length byte
-            &[30, 0, 1, 1][..],            // length 0 would loop forever
+    fn bad_option_lengths_end_the_parse_or_are_skipped_as_linux_does() {
+        // tcp_parse_options: a silly or partial length stops the parse,
+        // keeping what came before; a known kind of the wrong length is
+        // skipped by its length. Never an error.
+        for (area, mss) in [
+            (&[2, 3, 0][..], None),                      // MSS length 3
+            (&[2, 4, 5][..], None),                      // MSS running past the area
+            (&[3, 4, 1, 1, 2, 4, 1, 0][..], Some(256)),  // WS length 4: skipped
+            (&[4, 3, 0, 2, 4, 1, 0][..], Some(256)),     // SACK-perm length 3: skipped
+            (&[8, 8, 0, 0, 0, 0, 0, 0][..], None),       // TS length 8
+            (&[5, 2, 2, 4, 1, 0][..], Some(256)),        // SACK with no block: skipped
+            (&[5, 6, 0, 0, 0, 0][..], None),             // SACK with half a block
+            (&[2, 4, 1, 0, 30, 1][..], Some(256)),       // length below 2 ends it
+            (&[2, 4, 1, 0, 30][..], Some(256)),          // kind with no length byte
+            (&[30, 0, 2, 4, 1, 0][..], None),            // length 0 would loop forever
+            (&[2, 4, 1, 0, 2, 40, 0, 0][..], Some(256)), // past the area ends it
         ] {
-            assert_eq!(TcpOptions::parse(area), Err(Error::Malformed), "{area:?}");
+            let o = TcpOptions::parse(area).unwrap_or_else(|e| panic!("{area:?}: {e:?}"));
+            assert_eq!(o.mss, mss, "{area:?}");
+            assert_eq!(o.window_scale, None, "{area:?}");
+            assert!(!o.sack_permitted && o.timestamps.is_none() && o.sack().is_empty());
         }
+    }
+
+    #[test]
+    fn an_md5_signature_is_malformed_as_linux_drops_it_without_a_key() {
+        let mut area = vec![19, 18];
+        area.extend_from_slice(&[0; 16]);
+        assert_eq!(TcpOptions::parse(&area), Err(Error::Malformed));
     }
 
     #[test]

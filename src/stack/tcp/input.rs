@@ -2,7 +2,9 @@
 //! the connection of its 4-tuple (a SYN may take over a TIME-WAIT one, RFC
 //! 6191), a SYN to the listener of its destination (a SYN cookie when the
 //! SYN queue is full, RFC 4987), an ACK that returns a valid cookie to a
-//! connection rebuilt from it, anything else gets an RST.
+//! connection rebuilt from it, anything else gets an RST. The accept
+//! queue holds at most the backlog: an ACK that would complete a handshake
+//! beyond it is dropped (the child waits in SYN-RECEIVED), as Linux does.
 //!
 //! Hands each segment to its connection and files new ones; the only
 //! segments sent from here are the answers due at once (the connection's
@@ -33,6 +35,14 @@ impl TcpMut<'_> {
         let remote = SocketAddr::new(arrival.src, repr.src_port);
         if let Some(&h) = self.core.tcp_tables.conns.get(&(local, remote)) {
             let reuse = self.time_wait_reuse(h, &repr);
+            if !reuse && self.completes_into_full_accept_queue(h, &repr) {
+                // As Linux (inet_csk_complete_hashdance, LISTENOVERFLOWS):
+                // the handshake's ACK is dropped and the child stays in
+                // SYN-RECEIVED, its SYN-ACK retransmitted, until accept
+                // makes room; the accept queue never exceeds the backlog.
+                self.core.counters.tcp_listen_overflows += 1;
+                return;
+            }
             if !reuse {
                 let mut ack = None;
                 if let Some(Socket::Tcp(s)) = self.core.sockets.get_mut(h)
@@ -70,6 +80,45 @@ impl TcpMut<'_> {
         }
     }
 
+    /// Whether `repr` is an ACK that would complete the handshake of a
+    /// listener's child while that listener's accept queue is full.
+    fn completes_into_full_accept_queue(&self, h: SocketHandle, repr: &TcpRepr) -> bool {
+        if !repr.flags.contains(TcpFlags::ACK)
+            || repr.flags.intersects(TcpFlags::SYN | TcpFlags::RST)
+        {
+            return false;
+        }
+        let Some(Socket::Tcp(s)) = self.core.sockets.get(h) else {
+            return false;
+        };
+        let (Role::Conn(c), Some(p)) = (&s.state, s.parent) else {
+            return false;
+        };
+        if c.state() != crate::tcp::State::SynReceived {
+            return false;
+        }
+        self.accept_queue_full(p)
+    }
+
+    /// Whether listener `l` has `backlog` connections waiting for accept.
+    /// Children established in this batch are still in `pending` until the
+    /// poll moves them to `ready`: they count as queued.
+    fn accept_queue_full(&self, l: SocketHandle) -> bool {
+        let Some(Socket::Tcp(ls)) = self.core.sockets.get(l) else {
+            return false;
+        };
+        let Role::Listening(li) = &ls.state else {
+            return false;
+        };
+        // As `poll.rs` decides what moves to `ready`.
+        let established = |h: &SocketHandle| {
+            matches!(self.core.sockets.get(*h),
+                Some(Socket::Tcp(cs)) if matches!(&cs.state,
+                    Role::Conn(c) if c.is_established() || c.state() == crate::tcp::State::CloseWait))
+        };
+        li.ready.len() + li.pending.iter().filter(|h| established(h)).count() >= li.backlog
+    }
+
     /// Whether a SYN for a 4-tuple in TIME-WAIT may start a new connection:
     /// its sequence number is above what the old connection received (RFC
     /// 6191 without timestamps; RFC 9293 section 3.10.7.4 note).
@@ -97,14 +146,10 @@ impl TcpMut<'_> {
         syn: &TcpRepr,
     ) {
         // As Linux: both queues are bounded by the backlog.
-        let (v6, opts, accept_full, syn_full) = match self.core.sockets.get(l) {
+        let accept_full = self.accept_queue_full(l);
+        let (v6, opts, syn_full) = match self.core.sockets.get(l) {
             Some(Socket::Tcp(s)) => match &s.state {
-                Role::Listening(li) => (
-                    s.v6,
-                    s.opts,
-                    li.ready.len() >= li.backlog,
-                    li.pending.len() >= li.backlog,
-                ),
+                Role::Listening(li) => (s.v6, s.opts, li.pending.len() >= li.backlog),
                 _ => return,
             },
             _ => return,
@@ -192,14 +237,14 @@ impl TcpMut<'_> {
         ack: &TcpRepr,
         payload: &[u8],
     ) -> bool {
-        let (v6, opts, recent, accept_full) = match self.core.sockets.get(l) {
+        let accept_full = self.accept_queue_full(l);
+        let (v6, opts, recent) = match self.core.sockets.get(l) {
             Some(Socket::Tcp(s)) => match &s.state {
                 Role::Listening(li) => (
                     s.v6,
                     s.opts,
                     li.cookies_at
                         .is_some_and(|t| now - t <= std::time::Duration::from_secs(128)),
-                    li.ready.len() >= li.backlog,
                 ),
                 _ => return false,
             },
@@ -227,17 +272,27 @@ impl TcpMut<'_> {
         true
     }
 
-    /// An ICMP error about a segment we sent from `local` to `remote`.
+    /// An ICMP error about a segment we sent from `local` to `remote`
+    /// with sequence number `seq`; ignored unless `seq` is in flight.
     pub(in crate::stack) fn icmp_error(
         &mut self,
         now: Instant,
         err: ReceivedError,
         local: SocketAddr,
         remote: SocketAddr,
+        seq: u32,
     ) -> bool {
         let Some(&h) = self.core.tcp_tables.conns.get(&(local, remote)) else {
             return false;
         };
+        if let Some(Socket::Tcp(s)) = self.core.sockets.get(h)
+            && let Role::Conn(c) = &s.state
+            && !c.quotes_in_flight(seq)
+        {
+            // Linux's OutOfWindowIcmps: forged or stale, ignored.
+            self.core.counters.icmp_out_of_window += 1;
+            return false;
+        }
         let e = match err {
             ReceivedError::Unreachable(Unreachable::Port | Unreachable::Protocol) => {
                 IcmpError::PortUnreachable

@@ -268,6 +268,35 @@ fn full_accept_queue_drops_the_handshake_until_accept_makes_room() {
 }
 
 #[test]
+fn a_handshake_completing_into_a_full_accept_queue_waits_in_syn_received_as_linux() {
+    // Backlog 2, one connection already queued: two SYNs fit the SYN
+    // queue, but only one of their handshakes fits the accept queue. The
+    // other's ACK is dropped (LISTENOVERFLOWS) and its SYN-ACK comes again
+    // once accept makes room.
+    let mut p = Pair::new();
+    let l = p.a.tcp_mut().socket(false).unwrap();
+    p.a.tcp_mut().bind(l, sa(US4, 80)).unwrap();
+    p.a.tcp_mut().listen(l, 2).unwrap();
+    let c: Vec<SocketHandle> = (0..3)
+        .map(|_| p.b.tcp_mut().socket(false).unwrap())
+        .collect();
+    p.b.tcp_mut().connect(p.now, c[0], sa(US4, 80)).unwrap();
+    p.run(100);
+    p.b.tcp_mut().connect(p.now, c[1], sa(US4, 80)).unwrap();
+    p.b.tcp_mut().connect(p.now, c[2], sa(US4, 80)).unwrap();
+    p.run(100);
+    assert!(p.a.counters().tcp_listen_overflows >= 1);
+    assert!(p.a.tcp_mut().accept(l).is_ok());
+    assert!(p.a.tcp_mut().accept(l).is_ok());
+    assert!(
+        p.a.tcp_mut().accept(l).is_err(),
+        "the accept queue held no more than its backlog"
+    );
+    p.advance(Duration::from_millis(1500));
+    assert!(p.a.tcp_mut().accept(l).is_ok(), "the third got in later");
+}
+
+#[test]
 fn tcp_bind_conflicts_and_listener_reuse_rules() {
     let mut c = Core::new(CoreConfig::default());
     let a = listener(&mut c, false, 80);
@@ -407,9 +436,11 @@ fn syn_queue_overflow_answers_with_cookies_that_complete_connections() {
     let l = p.a.tcp_mut().socket(false).unwrap();
     p.a.tcp_mut().bind(l, sa(US4, 80)).unwrap();
     p.a.tcp_mut().listen(l, 4).unwrap();
-    // Eight clients at once against a backlog of 4: the SYN queue fills,
-    // later SYNs are answered with cookies, and those connections are
-    // rebuilt from their ACKs; accepting makes room as they arrive.
+    // Eight clients at once against a backlog of 4: the SYN queue fills
+    // and later SYNs are answered with cookies. Their ACKs arrive with the
+    // others, when the accept queue is full: dropped, as Linux does. Each
+    // client's first data carries the cookie again, and once accept made
+    // room, that rebuilds the connection.
     let clients: Vec<SocketHandle> = (0..8)
         .map(|_| {
             let c = p.b.tcp_mut().socket(false).unwrap();
@@ -417,20 +448,25 @@ fn syn_queue_overflow_answers_with_cookies_that_complete_connections() {
             c
         })
         .collect();
+    p.run(50);
     let mut accepted = Vec::new();
-    for _ in 0..50 {
-        p.run(1);
-        while let Ok((s, _)) = p.a.tcp_mut().accept(l) {
-            accepted.push(s);
-        }
+    while let Ok((s, _)) = p.a.tcp_mut().accept(l) {
+        accepted.push(s);
     }
+    assert_eq!(accepted.len(), 4, "no more than the backlog");
     let n = p.a.counters();
-    assert!(n.tcp_syncookies_sent >= 1, "{n:?}");
-    assert_eq!(n.tcp_syncookies_ok, n.tcp_syncookies_sent, "{n:?}");
-    assert_eq!(accepted.len(), 8);
+    assert_eq!(n.tcp_syncookies_sent, 4, "{n:?}");
+    assert_eq!(n.tcp_listen_overflows, 4, "{n:?}");
     for (i, c) in clients.iter().enumerate() {
         p.b.tcp_mut().send(*c, &[i as u8; 100]).unwrap();
     }
+    p.run(50);
+    while let Ok((s, _)) = p.a.tcp_mut().accept(l) {
+        accepted.push(s);
+    }
+    let n = p.a.counters();
+    assert_eq!(n.tcp_syncookies_ok, n.tcp_syncookies_sent, "{n:?}");
+    assert_eq!(accepted.len(), 8);
     p.run(50);
     let mut total = 0;
     for s in &accepted {
@@ -861,4 +897,71 @@ fn the_timer_index_stays_small_when_every_ack_moves_a_deadline_later() {
         let entries = core.tcp_tables.timers.len();
         assert!(entries <= 8, "{entries} timer entries for one connection");
     }
+}
+
+/// An ICMPv4 "fragmentation needed" from the peer with `mtu`, quoting a
+/// segment from us to the peer with sequence number `seq`.
+fn frag_needed_quoting(seg: &TcpRepr, seq: u32, mtu: u16) -> Vec<u8> {
+    let mut quoted_seg = *seg;
+    quoted_seg.seq = seq;
+    let mut tcp = vec![0u8; quoted_seg.buffer_len(0)];
+    quoted_seg
+        .emit(&mut tcp, US4.into(), PEER4.into(), &[])
+        .unwrap();
+    let quoted_ip = crate::wire::IpHeader {
+        src: US4.into(),
+        dst: PEER4.into(),
+        protocol: crate::wire::IpProtocol::Tcp,
+        payload_len: tcp.len(),
+        hop_limit: 64,
+        ident: 0,
+        dont_frag: true,
+        ecn: 0,
+    };
+    let mut quoted = vec![0u8; quoted_ip.buffer_len()];
+    let n = quoted_ip.emit(&mut quoted).unwrap();
+    quoted[n..].copy_from_slice(&tcp);
+    let msg = crate::wire::Icmpv4Repr::DstUnreachable {
+        reason: crate::wire::icmpv4::DstUnreachable::FragRequired { next_hop_mtu: mtu },
+        quoted: &quoted,
+    };
+    let h = crate::wire::IpHeader {
+        src: PEER4.into(),
+        dst: US4.into(),
+        protocol: crate::wire::IpProtocol::Icmp,
+        payload_len: msg.buffer_len(),
+        hop_limit: 64,
+        ident: 0,
+        dont_frag: false,
+        ecn: 0,
+    };
+    let mut packet = vec![0u8; h.buffer_len()];
+    let n = h.emit(&mut packet).unwrap();
+    msg.emit(&mut packet[n..]).unwrap();
+    packet
+}
+
+#[test]
+fn an_icmp_error_quoting_a_sequence_not_in_flight_is_ignored_rfc_5927() {
+    let mut p = Pair::new();
+    let (s, _c) = connected(&mut p, false);
+    p.a.tcp_mut().send(s, &[7; 100]).unwrap();
+    let mut out = Vec::new();
+    p.a.poll_transmit(p.now, &mut out);
+    let (seg, len) = segments(&out)[0];
+    assert_eq!(len, 100);
+    // 1460 less the timestamps option.
+    let before = p.a.tcp().info(s).unwrap().mss;
+    assert_eq!(before, 1448);
+    // Forged or stale: far below snd_una, or beyond what was sent.
+    for stale in [seg.seq.wrapping_sub(1_000_000), seg.seq.wrapping_add(101)] {
+        p.a.input(p.now, &frag_needed_quoting(&seg, stale, 576));
+        assert_eq!(p.a.tcp().info(s).unwrap().mss, before);
+    }
+    assert_eq!(p.a.counters().icmp_out_of_window, 2);
+    assert_eq!(p.a.counters().icmp_errors_in, 0);
+    // The segment in flight: taken.
+    p.a.input(p.now, &frag_needed_quoting(&seg, seg.seq, 576));
+    assert_eq!(p.a.tcp().info(s).unwrap().mss, 576 - 40 - 12);
+    assert_eq!(p.a.counters().icmp_errors_in, 1);
 }

@@ -88,6 +88,38 @@ fn packet_too_big_lowers_mss_and_resends_what_no_longer_fits() {
     assert_eq!(o[0].1.len(), 536);
 }
 
+#[test]
+fn an_absurd_ipv4_frag_needed_mtu_is_raised_to_linux_min_pmtu_552() {
+    for mtu in [0, 1, 68, 551] {
+        let (mut a, _) = sender(false);
+        a.on_icmp(t(2), IcmpError::PacketTooBig { mtu });
+        assert_eq!(a.mss(), 512, "mtu {mtu}");
+    }
+}
+
+#[test]
+fn an_ipv6_packet_too_big_below_1280_is_ignored_as_linux() {
+    let mut c = cfg();
+    c.ipv6 = true;
+    c.mss = 1440;
+    for (mtu, mss) in [(0, 1440), (1279, 1440), (1280, 1220)] {
+        let (mut a, _b) = pair_with(c.clone(), c.clone());
+        a.on_icmp(t(2), IcmpError::PacketTooBig { mtu });
+        assert_eq!(a.mss(), mss, "mtu {mtu}");
+    }
+}
+
+#[test]
+fn an_icmp_error_quotes_in_flight_only_between_snd_una_and_snd_max() {
+    let (a, data) = sender(false);
+    let first = data[0].0.seq;
+    let last = data[9].0.seq;
+    assert!(a.quotes_in_flight(first));
+    assert!(a.quotes_in_flight(last));
+    assert!(!a.quotes_in_flight(first.wrapping_sub(1)));
+    assert!(!a.quotes_in_flight(last.wrapping_add(1_000_000)));
+}
+
 /// A connection with `srtt` (and a small RTTVAR, so the RTO is SRTT plus
 /// its 200 ms floor) whose flight of three segments is entirely lost.
 fn lost_flight(srtt: Duration) -> (Connection, Vec<Seg>) {

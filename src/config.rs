@@ -103,6 +103,10 @@ pub struct Config {
     /// `USTACK_MAC`: the stack's MAC on tap; unset, [`Config::mac_addr`]
     /// derives one.
     pub mac: Option<MacAddr>,
+    /// `USTACK_ADDR=dhcp` (tap only): the IPv4 address, prefix, gateway
+    /// and DNS servers come from a DHCPv4 lease; `addr`, `prefix` and
+    /// `gateway` are then unused.
+    pub dhcp: bool,
 }
 
 /// The smallest MTU accepted: IPv6's minimum link MTU (RFC 8200 section 5),
@@ -135,6 +139,7 @@ impl Default for Config {
             gateway: None,
             gateway6: None,
             mac: None,
+            dhcp: false,
         }
     }
 }
@@ -336,13 +341,24 @@ impl Config {
             };
         }
         if let Some(v) = get("USTACK_ADDR") {
-            (c.addr, c.prefix) = addr_with_prefix(&v, 32).ok_or_else(|| {
-                bad(
-                    "USTACK_ADDR",
-                    &v,
-                    "an IPv4 address with an optional prefix length, such as 10.77.0.2 or 192.168.1.20/24",
-                )
-            })?;
+            if v.trim().eq_ignore_ascii_case("dhcp") {
+                if c.link != LinkKind::Tap {
+                    return Err(bad(
+                        "USTACK_ADDR",
+                        &v,
+                        "an IPv4 address: 'dhcp' needs USTACK_LINK=tap",
+                    ));
+                }
+                c.dhcp = true;
+            } else {
+                (c.addr, c.prefix) = addr_with_prefix(&v, 32).ok_or_else(|| {
+                    bad(
+                        "USTACK_ADDR",
+                        &v,
+                        "an IPv4 address with an optional prefix length, such as 10.77.0.2 or 192.168.1.20/24, or 'dhcp' (tap)",
+                    )
+                })?;
+            }
         }
         if let Some(v) = get("USTACK_PEER") {
             c.peer = v
@@ -415,7 +431,7 @@ impl Config {
                 return Err(bad(var, &addr.to_string(), "a unicast IPv6 address"));
             }
         }
-        if c.addr == c.peer {
+        if !c.dhcp && c.addr == c.peer {
             return Err(bad(
                 "USTACK_PEER",
                 &c.peer.to_string(),
@@ -653,6 +669,18 @@ mod tests {
         );
         let c = parse(&[("USTACK_MAC", "02:00:00:77:00:02")]).unwrap();
         assert_eq!(c.mac_addr().to_string(), "02:00:00:77:00:02");
+    }
+
+    #[test]
+    fn addr_dhcp_is_accepted_on_tap_only() {
+        let c = parse(&[("USTACK_LINK", "tap"), ("USTACK_ADDR", "DHCP")]).unwrap();
+        assert!(c.dhcp);
+        assert!(!Config::default().dhcp);
+        let e = parse(&[("USTACK_ADDR", "dhcp")]).unwrap_err();
+        assert_eq!(e.var, "USTACK_ADDR");
+        assert!(e.to_string().contains("USTACK_LINK=tap"), "{e}");
+        let e = parse(&[("USTACK_LINK", "tap"), ("USTACK_ADDR", "dhcpx")]).unwrap_err();
+        assert!(e.to_string().contains("'dhcp'"), "{e}");
     }
 
     #[test]

@@ -136,6 +136,18 @@ impl Stack {
         self.inner.runtime.with_core(|c, _| c.tcp().counters())
     }
 
+    /// The stack's IPv4 address: the configured one, or with
+    /// `USTACK_ADDR=dhcp` the lease's (`None` while there is none).
+    pub fn ipv4_addr(&self) -> Option<std::net::Ipv4Addr> {
+        let a = self.inner.runtime.with_core(|c, _| c.config().addr);
+        (!a.is_unspecified()).then_some(a)
+    }
+
+    /// The DNS servers of the DHCP lease (empty without one).
+    pub fn dns_servers(&self) -> Vec<std::net::Ipv4Addr> {
+        self.inner.runtime.dns_servers()
+    }
+
     /// Stops the thread now, for every clone; sockets fail afterwards.
     /// Dropping the last clone and socket does the same, after giving
     /// closed connections up to [`DEFAULT_LINGER`] to deliver their data.

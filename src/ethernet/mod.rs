@@ -32,6 +32,7 @@
 //! this version), as are replies and advertisements for addresses we never
 //! asked about.
 
+mod dhcp;
 pub mod neighbor;
 
 pub use neighbor::{Action, NeighborCache, NeighborConfig, NeighborState, NeighborStats};
@@ -41,7 +42,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
-use crate::device::{Link, Packet};
+use crate::device::{Link, LinkEvent, Packet};
 use crate::time::Instant;
 use crate::wire::arp::{self, ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{self, EtherType, EthernetFrame, EthernetRepr, MacAddr};
@@ -74,6 +75,10 @@ pub struct EthernetConfig {
     pub gateway6: Option<Ipv6Addr>,
     /// The neighbour cache's bounds and timers.
     pub neighbors: NeighborConfig,
+    /// Whether a DHCPv4 client gets the IPv4 address, prefix and gateway
+    /// (`USTACK_ADDR=dhcp`): `ipv4` and `gateway` are then ignored, and the
+    /// host has no IPv4 address until a lease is bound.
+    pub dhcp: bool,
 }
 
 /// The link-local address made from `mac` (RFC 4862 section 5.3, the
@@ -138,6 +143,7 @@ pub struct EthernetCounters {
 ///     gateway: None,
 ///     gateway6: None,
 ///     neighbors: Default::default(),
+///     dhcp: false,
 /// });
 /// # use ustack::device::Link;
 /// assert_eq!(link.mtu(), 1500);
@@ -159,12 +165,22 @@ pub struct EthernetLink<L> {
     actions: Vec<Action>,
     announced: bool,
     last_now: Instant,
+    /// The DHCPv4 client, with `USTACK_ADDR=dhcp`.
+    dhcp: Option<dhcp::DhcpHost>,
+    /// What the runtime must apply to the core ([`Link::poll_event`]).
+    events: VecDeque<LinkEvent>,
 }
 
 impl<L: Link> EthernetLink<L> {
     /// The host `cfg` describes on the frame link `inner`, whose `mtu()`
     /// is the largest frame (the IP MTU plus 14).
-    pub fn new(inner: L, cfg: EthernetConfig) -> EthernetLink<L> {
+    pub fn new(inner: L, mut cfg: EthernetConfig) -> EthernetLink<L> {
+        let dhcp = cfg.dhcp.then(|| {
+            cfg.ipv4 = None;
+            cfg.gateway = None;
+            let seed = crate::rand::Rng::from_os().next_u64();
+            dhcp::DhcpHost::new(cfg.mac, seed)
+        });
         EthernetLink {
             inner,
             link_local: link_local(cfg.mac),
@@ -178,7 +194,14 @@ impl<L: Link> EthernetLink<L> {
             actions: Vec::new(),
             announced: false,
             last_now: Instant::ZERO,
+            dhcp,
+            events: VecDeque::new(),
         }
+    }
+
+    /// The DHCP client's lease, with `USTACK_ADDR=dhcp` once bound.
+    pub fn dhcp_lease(&self) -> Option<&crate::dhcp::Lease> {
+        self.dhcp.as_ref().and_then(|h| h.client.lease())
     }
 
     /// The counters.
@@ -475,6 +498,7 @@ impl<L: Link> EthernetLink<L> {
     /// Timers, and the announcement at start.
     fn service(&mut self, now: Instant) {
         self.last_now = now;
+        self.dhcp_service(now);
         if !self.announced {
             self.announced = true;
             if let Some(ours) = self.cfg.ipv4 {
@@ -527,6 +551,10 @@ impl<L: Link> EthernetLink<L> {
             }
             EtherType::Arp => {
                 self.arp_input(now, &frame[ethernet::HEADER_LEN..]);
+                return self.spare(frame);
+            }
+            EtherType::Ipv4 if self.dhcp.is_some() && dhcp::is_dhcp_reply(payload) => {
+                self.dhcp_input(now, src, &frame[ethernet::HEADER_LEN..]);
                 return self.spare(frame);
             }
             EtherType::Ipv4 if self.cfg.ipv4.is_some() && payload.len() >= 20 => {
@@ -809,13 +837,14 @@ impl<L: Link> Link for EthernetLink<L> {
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        let mut at = [self.cache.poll_at(), self.inner.poll_at()]
+        let dhcp = self.dhcp.as_ref().and_then(|h| h.client.poll_at());
+        let mut at = [self.cache.poll_at(), self.inner.poll_at(), dhcp]
             .into_iter()
             .flatten()
             .min();
         let mut due = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
-        if !self.announced || !self.up.is_empty() {
-            // Due now: the announcement, errors for the core.
+        if !self.announced || !self.up.is_empty() || !self.events.is_empty() {
+            // Due now: the announcement, errors and events for the core.
             due(self.last_now);
         } else if !self.tx.is_empty() {
             // Frames the link could not take: try again soon, without
@@ -831,6 +860,15 @@ impl<L: Link> Link for EthernetLink<L> {
 
     fn take_spent(&mut self, into: &mut Vec<Packet>) {
         self.inner.take_spent(into);
+    }
+
+    fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    fn close(&mut self, now: Instant) {
+        self.dhcp_close(now);
+        self.inner.close(now);
     }
 }
 

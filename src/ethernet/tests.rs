@@ -33,6 +33,7 @@ fn config() -> EthernetConfig {
         gateway: None,
         gateway6: None,
         neighbors: NeighborConfig::default(),
+        dhcp: false,
     }
 }
 
@@ -577,4 +578,199 @@ fn drops_frames_not_for_us_and_tagged_frames_and_strips_the_rest() {
 fn the_ip_mtu_is_the_frame_mtu_less_the_header() {
     let (a, _far) = pipe_pair(9014);
     assert_eq!(EthernetLink::new(a, config()).mtu(), 9000);
+}
+
+mod dhcp_client {
+    use super::*;
+    use crate::wire::dhcp::{DhcpPacket, DhcpRepr, MessageType};
+    use crate::wire::{IpAddr, UdpRepr};
+
+    /// A server's message in a frame from `PEER_MAC`.
+    fn dhcp_frame(dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, msg: &DhcpRepr) -> Packet {
+        let mut m = vec![0u8; msg.buffer_len()];
+        msg.emit(&mut m).unwrap();
+        let udp = UdpRepr {
+            src_port: 67,
+            dst_port: 68,
+        };
+        let mut body = vec![0u8; udp.buffer_len(m.len())];
+        udp.emit(&mut body, IpAddr::V4(src), IpAddr::V4(dst), &m)
+            .unwrap();
+        eth(dst_mac, PEER_MAC, EtherType::Ipv4, &ipv4(src, dst, &body))
+    }
+
+    /// The client's message in a frame, with the frame's destination and
+    /// the IP source and destination.
+    fn dhcp_of(frame: &[u8]) -> Option<(MacAddr, Ipv4Addr, Ipv4Addr, DhcpRepr)> {
+        let f = EthernetFrame::new_checked(frame).ok()?;
+        if f.ethertype() != EtherType::Ipv4 {
+            return None;
+        }
+        let ip = Ipv4Packet::new_checked(f.payload()).ok()?;
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let (udp, m) =
+            UdpRepr::parse_datagram(ip.payload(), IpAddr::V4(src), IpAddr::V4(dst)).ok()?;
+        if (udp.src_port, udp.dst_port) != (68, 67) {
+            return None;
+        }
+        let msg = DhcpRepr::parse(&DhcpPacket::new_checked(m).ok()?).ok()?;
+        Some((f.dst_addr(), src, dst, msg))
+    }
+
+    fn answer(to: &DhcpRepr, kind: MessageType) -> DhcpRepr {
+        let mut r = DhcpRepr::client(kind, to.xid, to.client_mac);
+        r.client_id = None;
+        r.max_size = None;
+        r.request_parameters = false;
+        r.your_addr = OURS;
+        r.server_id = Some(PEER);
+        r.lease_time = Some(3600);
+        r.subnet_mask = Some(Ipv4Addr::new(255, 255, 255, 0));
+        r.router = Some(PEER);
+        r.dns_servers = vec![PEER];
+        r
+    }
+
+    fn dhcp_wire() -> Wire {
+        let mut cfg = config();
+        cfg.dhcp = true;
+        let (a, far) = pipe_pair(1514);
+        Wire {
+            host: EthernetLink::new(a, cfg),
+            far,
+            now: Instant::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_lease_from_frames_gives_the_address_the_gateway_and_an_event_for_the_core() {
+        let mut w = dhcp_wire();
+        assert!(w.recv().is_empty());
+        // No gratuitous ARP without an address: only the DISCOVER.
+        let frames = w.frames();
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        let (mac, src, dst, discover) = dhcp_of(&frames[0]).expect("a DISCOVER");
+        assert_eq!(discover.message_type, MessageType::Discover);
+        assert_eq!(
+            (mac, src, dst),
+            (
+                MacAddr::BROADCAST,
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::BROADCAST
+            )
+        );
+        assert_eq!(discover.client_mac, OUR_MAC);
+        assert!(!discover.broadcast, "unicast replies are heard");
+        // Before the lease the address is not ours: no ARP answer.
+        w.inject(arp_frame(
+            MacAddr::BROADCAST,
+            ArpRepr {
+                operation: ArpOperation::Request,
+                source_mac: PEER_MAC,
+                source_ip: PEER,
+                target_mac: MacAddr::ZERO,
+                target_ip: OURS,
+            },
+        ));
+        assert!(w.recv().is_empty());
+        assert!(w.frames().is_empty());
+        // An OFFER unicast to our MAC and the offered address; one with a
+        // broken UDP checksum first, counted and ignored.
+        let offer = answer(&discover, MessageType::Offer);
+        let mut bad = dhcp_frame(OUR_MAC, PEER, OURS, &offer);
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        w.inject(bad);
+        assert!(w.recv().is_empty());
+        assert_eq!(w.host.counters().rx_malformed, 1);
+        assert!(w.frames().is_empty());
+        w.inject(dhcp_frame(OUR_MAC, PEER, OURS, &offer));
+        assert!(w.recv().is_empty(), "DHCP never reaches the core");
+        let frames = w.frames();
+        let (mac, _, dst, request) = dhcp_of(&frames[0]).expect("a REQUEST");
+        assert_eq!(request.message_type, MessageType::Request);
+        assert_eq!((mac, dst), (MacAddr::BROADCAST, Ipv4Addr::BROADCAST));
+        assert_eq!(request.requested_ip, Some(OURS));
+        assert!(w.host.poll_event().is_none());
+        w.inject(dhcp_frame(
+            OUR_MAC,
+            PEER,
+            OURS,
+            &answer(&request, MessageType::Ack),
+        ));
+        w.recv();
+        assert_eq!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv4 {
+                addr: Some(Prefix {
+                    addr: OURS,
+                    len: 24
+                }),
+                gateway: Some(PEER),
+                dns_servers: vec![PEER],
+            })
+        );
+        assert!(w.host.dhcp_lease().is_some());
+        // Bound: a gratuitous ARP for the new address, and ARP answered.
+        w.recv();
+        let garp = w.frames();
+        assert!(
+            garp.iter()
+                .filter_map(|f| arp_of(f))
+                .any(|(_, a)| a.source_ip == OURS && a.target_ip == OURS),
+            "no gratuitous ARP"
+        );
+        w.inject(arp_frame(
+            MacAddr::BROADCAST,
+            ArpRepr {
+                operation: ArpOperation::Request,
+                source_mac: PEER_MAC,
+                source_ip: PEER,
+                target_mac: MacAddr::ZERO,
+                target_ip: OURS,
+            },
+        ));
+        w.recv();
+        let reply = w.frames();
+        assert!(
+            reply
+                .iter()
+                .filter_map(|f| arp_of(f))
+                .any(|(_, a)| a.operation == ArpOperation::Reply && a.source_ip == OURS)
+        );
+        // At T1 (half of 3600 s) the renewal goes straight to the server's
+        // MAC, from our address.
+        w.advance(Duration::from_secs(1800));
+        assert!(w.host.poll_at().is_some_and(|t| t <= w.now));
+        w.recv();
+        let renew = w.frames();
+        let (mac, src, dst, msg) = renew.iter().find_map(|f| dhcp_of(f)).expect("renewal");
+        assert_eq!(msg.message_type, MessageType::Request);
+        assert_eq!((mac, src, dst), (PEER_MAC, OURS, PEER));
+        assert_eq!(msg.client_addr, OURS);
+        // At the stop: a RELEASE to the server, and the address is gone.
+        w.host.close(w.now);
+        let release = w.frames();
+        let (mac, _, dst, msg) = release.iter().find_map(|f| dhcp_of(f)).expect("release");
+        assert_eq!(msg.message_type, MessageType::Release);
+        assert_eq!((mac, dst), (PEER_MAC, PEER));
+        assert_eq!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv4 {
+                addr: None,
+                gateway: None,
+                dns_servers: vec![],
+            })
+        );
+    }
+
+    #[test]
+    fn ipv4_from_the_core_is_dropped_until_a_lease_is_bound() {
+        let mut w = dhcp_wire();
+        w.recv();
+        w.frames();
+        w.send(ipv4(OURS, PEER, &[0; 8]));
+        assert!(w.frames().is_empty());
+        assert_eq!(w.host.counters().tx_dropped, 1);
+    }
 }

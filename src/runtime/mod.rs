@@ -121,6 +121,8 @@ pub struct State {
     /// Packets a caller's inline transmit could not hand to the link (its
     /// queue was full); the runtime thread sends them first.
     backlog: Vec<Packet>,
+    /// The DNS servers the link's DHCP lease named (empty without one).
+    pub dns_servers: Vec<std::net::Ipv4Addr>,
 }
 
 struct Shared {
@@ -146,6 +148,7 @@ impl Shared {
                 core,
                 waiters: Waiters::default(),
                 backlog: Vec::new(),
+                dns_servers: Vec::new(),
             }),
             link: Mutex::new(link),
             wake: EventFd::new()?,
@@ -157,6 +160,23 @@ impl Shared {
 }
 
 impl State {
+    /// Applies what the link learnt (a DHCP lease bound or lost) to the
+    /// core.
+    fn apply_link_events(&mut self, link: &mut dyn Link) {
+        while let Some(event) = link.poll_event() {
+            match event {
+                crate::device::LinkEvent::Ipv4 {
+                    addr,
+                    gateway,
+                    dns_servers,
+                } => {
+                    self.core.set_ipv4(addr, gateway.is_some());
+                    self.dns_servers = dns_servers;
+                }
+            }
+        }
+    }
+
     /// Wakes the waiters of every socket whose readiness changed.
     fn wake_changed(&mut self, scratch: &mut Vec<SocketHandle>) {
         self.core.take_changed(scratch);
@@ -394,6 +414,7 @@ impl Runtime {
         link.take_spent(&mut tx);
         let (deadline, woken) = {
             let mut st = lock(&self.shared.state);
+            st.apply_link_events(&mut **link);
             st.core.recycle(&mut tx);
             st.core.poll_transmit(now, &mut tx);
             st.wake_changed(&mut changed);
@@ -570,6 +591,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
         let mut finished = false;
         let (deadline, woken) = {
             let mut st = lock(&shared.state);
+            st.apply_link_events(&mut **link);
             st.core.recycle(&mut spent);
             tx.append(&mut st.backlog);
             st.core.poll_transmit(now, &mut tx);
@@ -664,6 +686,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
     if !tx.is_empty() {
         let _ = link.send_batch(now, &mut tx);
     }
+    link.close(now);
 }
 
 impl Runtime {
@@ -725,6 +748,7 @@ impl Runtime {
                     gateway: cfg.gateway,
                     gateway6: cfg.gateway6,
                     neighbors: crate::ethernet::NeighborConfig::default(),
+                    dhcp: cfg.dhcp,
                 },
             ))
         } else {
@@ -739,22 +763,28 @@ impl Runtime {
         let mtu = link.mtu();
         let routes = if tap {
             crate::stack::Routes::Lan {
-                v4: crate::wire::Prefix {
+                // With DHCP, no IPv4 address (and so no route) until a
+                // lease is bound.
+                v4: (!cfg.dhcp).then_some(crate::wire::Prefix {
                     addr: cfg.addr,
                     len: cfg.prefix_len(),
-                },
-                gateway4: cfg.gateway.is_some(),
-                v6: crate::wire::Prefix {
+                }),
+                gateway4: cfg.gateway.is_some() && !cfg.dhcp,
+                v6: Some(crate::wire::Prefix {
                     addr: cfg.addr6,
                     len: cfg.prefix6_len(),
-                },
+                }),
                 gateway6: cfg.gateway6.is_some(),
             }
         } else {
             crate::stack::Routes::PointToPoint
         };
         let core = Core::new(crate::stack::CoreConfig {
-            addr: cfg.addr,
+            addr: if cfg.dhcp {
+                std::net::Ipv4Addr::UNSPECIFIED
+            } else {
+                cfg.addr
+            },
             addr6: cfg.addr6,
             mtu,
             routes,
@@ -765,9 +795,43 @@ impl Runtime {
             },
             ..crate::stack::CoreConfig::default()
         });
-        match driver {
-            Some(d) => Runtime::start_with_driver(core, link, d),
-            None => Runtime::start(core, link),
+        let rt = match driver {
+            Some(d) => Runtime::start_with_driver(core, link, d)?,
+            None => Runtime::start(core, link)?,
+        };
+        if cfg.dhcp && !rt.wait_ipv4(DHCP_START_WAIT) {
+            log::warn!(
+                "{}: no DHCP lease after {} s; IPv4 sockets get ENETUNREACH until one is bound",
+                cfg.ifname,
+                DHCP_START_WAIT.as_secs()
+            );
+        }
+        Ok(rt)
+    }
+
+    /// Waits up to `timeout` for the stack to have an IPv4 address (a DHCP
+    /// lease bound); returns whether it has one.
+    pub fn wait_ipv4(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if !self.with_core(|core, _| core.config().addr.is_unspecified()) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
+
+    /// The DNS servers of the link's DHCP lease (empty without one).
+    pub fn dns_servers(&self) -> Vec<std::net::Ipv4Addr> {
+        lock(&self.shared.state).dns_servers.clone()
+    }
 }
+
+/// How long starting a stack with `USTACK_ADDR=dhcp` waits for the first
+/// lease, so a program's first connect finds an address: long enough for a
+/// server that checks the address with a ping first (dnsmasq waits up to 3
+/// s) and one lost DISCOVER (retransmitted after 3 to 5 s).
+pub const DHCP_START_WAIT: Duration = Duration::from_secs(10);

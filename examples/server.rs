@@ -124,7 +124,7 @@ fn main() -> ExitCode {
     }
     log::info!(
         "serving on {} and {} via {} (mtu {}): ping; tcp echo 7, discard 9, chargen 19; udp echo 7, discard 9",
-        cfg.addr,
+        cfg.addr_text(),
         cfg.addr6,
         cfg.ifname,
         cfg.mtu

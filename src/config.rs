@@ -145,6 +145,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// `USTACK_ADDR` for messages: the address, or `dhcp`.
+    pub fn addr_text(&self) -> String {
+        if self.dhcp {
+            "dhcp".to_string()
+        } else {
+            self.addr.to_string()
+        }
+    }
+
     /// The on-link IPv4 prefix length: as given, else 24.
     pub fn prefix_len(&self) -> u8 {
         self.prefix.unwrap_or(24)

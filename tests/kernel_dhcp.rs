@@ -138,8 +138,10 @@ fn ping(addr: &str) -> bool {
 #[test]
 fn a_lease_from_dnsmasq_gives_the_address_router_and_dns_and_is_released_at_exit() {
     with_dhcp("lease", |dnsmasq, cfg| {
+        let start = Instant::now();
         let stack = Stack::from_config(cfg).expect("stack on TAP");
         let addr = stack.ipv4_addr().expect("a lease within the start-up wait");
+        eprintln!("lease {addr} bound {:?} after the start", start.elapsed());
         let octets = addr.octets();
         assert!(
             octets[..3] == [10, 99, 0] && (50..=99).contains(&octets[3]),

@@ -207,7 +207,7 @@ fn main() {
     log::info!(
         "serving {} ({} / {}) as pid {}",
         cfg.ifname,
-        cfg.addr,
+        cfg.addr_text(),
         cfg.addr6,
         std::process::id()
     );

@@ -407,6 +407,17 @@ impl Runtime {
         self.transmit_with(link);
     }
 
+    /// Lets the link send its own last frames now ([`Link::close`]: the
+    /// DHCP client's RELEASE), for a process about to exit with the thread
+    /// still running (the shim's exit hook). The stack keeps running
+    /// without the lease.
+    pub fn close_link(&self) {
+        let now = self.shared.clock.now();
+        let mut link = self.shared.link.lock().unwrap_or_else(|p| p.into_inner());
+        link.close(now);
+        lock(&self.shared.state).apply_link_events(&mut **link);
+    }
+
     fn transmit_with(&self, mut link: MutexGuard<'_, Box<dyn Link>>) {
         let now = self.shared.clock.now();
         let mut tx = Vec::new();
@@ -831,7 +842,8 @@ impl Runtime {
 }
 
 /// How long starting a stack with `USTACK_ADDR=dhcp` waits for the first
-/// lease, so a program's first connect finds an address: long enough for a
-/// server that checks the address with a ping first (dnsmasq waits up to 3
-/// s) and one lost DISCOVER (retransmitted after 3 to 5 s).
-pub const DHCP_START_WAIT: Duration = Duration::from_secs(10);
+/// lease, so a program's first connect finds an address: long enough for
+/// one lost DISCOVER (retransmitted after 3 to 5 s) or a server that pings
+/// the address before offering it, and shorter than the 10 s the shim
+/// gives a stack daemon it starts to come up.
+pub const DHCP_START_WAIT: Duration = Duration::from_secs(6);

@@ -31,6 +31,12 @@
 //! the core; router advertisements and redirects are ignored (no SLAAC in
 //! this version), as are replies and advertisements for addresses we never
 //! asked about.
+//!
+//! With [`EthernetConfig::dhcp`] the host has no IPv4 address until the
+//! DHCP client (`dhcp.rs`, the transport; `crate::dhcp`, the client) binds
+//! a lease; each change of address comes out of [`Link::poll_event`] for
+//! the runtime to apply to the core, and [`Link::close`] sends the
+//! RELEASE.
 
 mod dhcp;
 pub mod neighbor;

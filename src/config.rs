@@ -107,6 +107,10 @@ pub struct Config {
     /// and DNS servers come from a DHCPv4 lease; `addr`, `prefix` and
     /// `gateway` are then unused.
     pub dhcp: bool,
+    /// `USTACK_ADDR6=auto` (tap only): the IPv6 address and default router
+    /// come from router advertisements (SLAAC, after duplicate address
+    /// detection); `addr6`, `prefix6` and `gateway6` are then unused.
+    pub slaac: bool,
 }
 
 /// The smallest MTU accepted: IPv6's minimum link MTU (RFC 8200 section 5),
@@ -140,6 +144,7 @@ impl Default for Config {
             gateway6: None,
             mac: None,
             dhcp: false,
+            slaac: false,
         }
     }
 }
@@ -151,6 +156,15 @@ impl Config {
             "dhcp".to_string()
         } else {
             self.addr.to_string()
+        }
+    }
+
+    /// `USTACK_ADDR6` for messages: the address, or `auto`.
+    pub fn addr6_text(&self) -> String {
+        if self.slaac {
+            "auto".to_string()
+        } else {
+            self.addr6.to_string()
         }
     }
 
@@ -375,13 +389,24 @@ impl Config {
                 .map_err(|_| bad("USTACK_PEER", &v, "an IPv4 address such as 10.77.0.1"))?;
         }
         if let Some(v) = get("USTACK_ADDR6") {
-            (c.addr6, c.prefix6) = addr_with_prefix(&v, 128).ok_or_else(|| {
-                bad(
-                    "USTACK_ADDR6",
-                    &v,
-                    "an IPv6 address with an optional prefix length, such as fd77::2 or fd77::2/64",
-                )
-            })?;
+            if v.trim().eq_ignore_ascii_case("auto") {
+                if c.link != LinkKind::Tap {
+                    return Err(bad(
+                        "USTACK_ADDR6",
+                        &v,
+                        "an IPv6 address: 'auto' needs USTACK_LINK=tap",
+                    ));
+                }
+                c.slaac = true;
+            } else {
+                (c.addr6, c.prefix6) = addr_with_prefix(&v, 128).ok_or_else(|| {
+                    bad(
+                        "USTACK_ADDR6",
+                        &v,
+                        "an IPv6 address with an optional prefix length, such as fd77::2 or fd77::2/64, or 'auto' (tap)",
+                    )
+                })?;
+            }
         }
         if let Some(v) = get("USTACK_GATEWAY") {
             let gw: Ipv4Addr = v
@@ -447,7 +472,7 @@ impl Config {
                 "an address different from USTACK_ADDR",
             ));
         }
-        if c.addr6 == c.peer6 {
+        if !c.slaac && c.addr6 == c.peer6 {
             return Err(bad(
                 "USTACK_PEER6",
                 &c.peer6.to_string(),
@@ -690,6 +715,16 @@ mod tests {
         assert!(e.to_string().contains("USTACK_LINK=tap"), "{e}");
         let e = parse(&[("USTACK_LINK", "tap"), ("USTACK_ADDR", "dhcpx")]).unwrap_err();
         assert!(e.to_string().contains("'dhcp'"), "{e}");
+    }
+
+    #[test]
+    fn addr6_auto_is_accepted_on_tap_only() {
+        let c = parse(&[("USTACK_LINK", "tap"), ("USTACK_ADDR6", "auto")]).unwrap();
+        assert!(c.slaac && !c.dhcp);
+        assert_eq!(c.addr6_text(), "auto");
+        let e = parse(&[("USTACK_ADDR6", "auto")]).unwrap_err();
+        assert_eq!(e.var, "USTACK_ADDR6");
+        assert!(e.to_string().contains("USTACK_LINK=tap"), "{e}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `USTACK_ADDR=dhcp` against a real DHCP server. Each test runs on a
+//! `USTACK_ADDR=dhcp` against a real DHCP server, and `USTACK_ADDR6=auto`
+//! (SLAAC) against dnsmasq's router advertisements. Each test runs on a
 //! thread that first moves into a private network namespace of its own;
 //! inside it a bridge `br0` holds the kernel's address 10.99.0.1/24 and
 //! the stack's TAP device, and `dnsmasq` serves leases on that bridge only
@@ -222,4 +223,118 @@ fn without_a_lease_ipv4_sockets_get_enetunreach() {
         let err = udp.send_to(b"x", (KERNEL, 9)).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENETUNREACH), "{err}");
     });
+}
+
+/// The address SLAAC forms in fd77::/64 from `mac` (modified EUI-64).
+fn slaac_addr(mac: ustack::wire::ethernet::MacAddr) -> std::net::Ipv6Addr {
+    let mut o = [0u8; 16];
+    o[..2].copy_from_slice(&[0xfd, 0x77]);
+    o[8..].copy_from_slice(&mac.eui64());
+    std::net::Ipv6Addr::from(o)
+}
+
+#[test]
+fn slaac_from_dnsmasq_router_advertisements_gives_the_address_and_the_router() {
+    thread::spawn(|| {
+        ustack::sys::enter_private_netns().expect("private network namespace (run as root)");
+        sh("ip link add br0 type bridge \
+            && sysctl -qw net.ipv6.conf.br0.accept_dad=0 \
+            && ip addr add fd77::1/64 dev br0 nodad \
+            && ip addr add 2001:db8::1/128 dev lo \
+            && ip link set lo up \
+            && ip link set br0 up \
+            && ip tuntap add ustap0 mode tap \
+            && ip link set ustap0 master br0 \
+            && ip link set ustap0 up");
+        // The bridge's link-local address (the advertisements' source)
+        // must be usable before dnsmasq starts.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !sh("ip -6 addr show dev br0 scope link").contains("fe80") {
+            assert!(Instant::now() < deadline, "no link-local address on br0");
+            thread::sleep(Duration::from_millis(20));
+        }
+        let dir = std::env::temp_dir().join(format!("ustack-slaac-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("dnsmasq")
+            .args([
+                "--no-daemon",
+                "--conf-file=/dev/null",
+                "--port=0",
+                "--interface=br0",
+                "--bind-interfaces",
+                "--except-interface=lo",
+                "--user=root",
+                "--enable-ra",
+                "--dhcp-range=fd77::,ra-only",
+                // Advertise a default router lifetime even though the
+                // namespace has no default route.
+                "--ra-param=br0,10,1800",
+            ])
+            .arg(format!("--dhcp-leasefile={}", dir.join("leases").display()))
+            .arg(format!("--pid-file={}", dir.join("pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq (package dnsmasq-base)");
+        let _dnsmasq = Dnsmasq {
+            child,
+            leases: dir.join("leases"),
+            dir,
+        };
+        let cfg = Config {
+            ifname: "ustap0".into(),
+            link: LinkKind::Tap,
+            slaac: true,
+            ..Config::default()
+        };
+        let start = Instant::now();
+        let stack = Stack::from_config(&cfg).expect("stack on TAP");
+        let addr = stack
+            .ipv6_addr()
+            .expect("an address within the start-up wait");
+        eprintln!("slaac {addr} after {:?}", start.elapsed());
+        assert_eq!(addr, slaac_addr(cfg.mac_addr()));
+        assert!(ping(&addr.to_string()), "ping {addr}");
+        let v6 = sh("ip -6 neigh show dev br0");
+        assert!(
+            v6.contains(&format!("{addr} lladdr {}", cfg.mac_addr())),
+            "{v6}"
+        );
+        let listener = TcpListener::bind(&stack, "[::]:7").unwrap();
+        let server = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 64];
+            let n = s.read(&mut buf).unwrap();
+            s.write_all(&buf[..n]).unwrap();
+        });
+        let mut k = net::TcpStream::connect_timeout(
+            &net::SocketAddr::from((addr, 7)),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        k.write_all(b"slaac").unwrap();
+        let mut back = [0u8; 5];
+        k.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"slaac");
+        server.join().unwrap();
+        // On-link, and beyond the prefix through the advertising router.
+        let k6 = net::TcpListener::bind("[::]:9").unwrap();
+        let accept = thread::spawn(move || {
+            for _ in 0..2 {
+                let (mut s, peer) = k6.accept().unwrap();
+                s.write_all(peer.ip().to_string().as_bytes()).unwrap();
+            }
+        });
+        for to in ["fd77::1", "2001:db8::1"] {
+            let to: std::net::Ipv6Addr = to.parse().unwrap();
+            let mut s =
+                TcpStream::connect(&stack, (to, 9)).unwrap_or_else(|e| panic!("connect {to}: {e}"));
+            let mut seen = String::new();
+            s.read_to_string(&mut seen).unwrap();
+            assert_eq!(seen, addr.to_string(), "the kernel saw our source");
+        }
+        accept.join().unwrap();
+    })
+    .join()
+    .unwrap_or_else(|p| std::panic::resume_unwind(p));
 }

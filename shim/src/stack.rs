@@ -141,7 +141,7 @@ fn start() -> Stack {
                 "stack up on {} ({} / {})",
                 cfg.ifname,
                 cfg.addr_text(),
-                cfg.addr6
+                cfg.addr6_text()
             );
             Stack::Up {
                 rt,

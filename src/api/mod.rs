@@ -143,6 +143,14 @@ impl Stack {
         (!a.is_unspecified()).then_some(a)
     }
 
+    /// The stack's IPv6 address: the configured one, or with
+    /// `USTACK_ADDR6=auto` the one SLAAC formed (`None` while there is
+    /// none).
+    pub fn ipv6_addr(&self) -> Option<std::net::Ipv6Addr> {
+        let a = self.inner.runtime.with_core(|c, _| c.config().addr6);
+        (!a.is_unspecified()).then_some(a)
+    }
+
     /// The DNS servers of the DHCP lease (empty without one).
     pub fn dns_servers(&self) -> Vec<std::net::Ipv4Addr> {
         self.inner.runtime.dns_servers()

@@ -208,7 +208,7 @@ fn main() {
         "serving {} ({} / {}) as pid {}",
         cfg.ifname,
         cfg.addr_text(),
-        cfg.addr6,
+        cfg.addr6_text(),
         std::process::id()
     );
     tell(&mut args.ready, "ok");

@@ -315,6 +315,14 @@ pub enum LinkEvent {
         /// DNS servers, in order.
         dns_servers: Vec<std::net::Ipv4Addr>,
     },
+    /// The IPv6 address changed (SLAAC): `addr` the global address and
+    /// its /64 (`None`: none), `gateway` the default router.
+    Ipv6 {
+        /// The address and prefix, if any.
+        addr: Option<crate::wire::Prefix<std::net::Ipv6Addr>>,
+        /// The default router, if any.
+        gateway: Option<std::net::Ipv6Addr>,
+    },
 }
 
 /// Every method, so that a boxed link keeps the overrides of the link in

@@ -40,6 +40,7 @@
 
 mod dhcp;
 pub mod neighbor;
+mod slaac;
 
 pub use neighbor::{Action, NeighborCache, NeighborConfig, NeighborState, NeighborStats};
 
@@ -85,6 +86,10 @@ pub struct EthernetConfig {
     /// (`USTACK_ADDR=dhcp`): `ipv4` and `gateway` are then ignored, and the
     /// host has no IPv4 address until a lease is bound.
     pub dhcp: bool,
+    /// Whether IPv6 addresses come from router advertisements (SLAAC,
+    /// `USTACK_ADDR6=auto`), each after duplicate address detection, the
+    /// link-local one included: `ipv6` and `gateway6` are then ignored.
+    pub slaac: bool,
 }
 
 /// The link-local address made from `mac` (RFC 4862 section 5.3, the
@@ -150,6 +155,7 @@ pub struct EthernetCounters {
 ///     gateway6: None,
 ///     neighbors: Default::default(),
 ///     dhcp: false,
+///     slaac: false,
 /// });
 /// # use ustack::device::Link;
 /// assert_eq!(link.mtu(), 1500);
@@ -175,6 +181,8 @@ pub struct EthernetLink<L> {
     dhcp: Option<dhcp::DhcpHost>,
     /// What the runtime must apply to the core ([`Link::poll_event`]).
     events: VecDeque<LinkEvent>,
+    /// IPv6 autoconfiguration, with `USTACK_ADDR6=auto`.
+    slaac: Option<slaac::Slaac>,
 }
 
 impl<L: Link> EthernetLink<L> {
@@ -186,6 +194,11 @@ impl<L: Link> EthernetLink<L> {
             cfg.gateway = None;
             let seed = crate::rand::Rng::from_os().next_u64();
             dhcp::DhcpHost::new(cfg.mac, seed)
+        });
+        let slaac = cfg.slaac.then(|| {
+            cfg.ipv6 = None;
+            cfg.gateway6 = None;
+            slaac::Slaac::new()
         });
         EthernetLink {
             inner,
@@ -202,6 +215,7 @@ impl<L: Link> EthernetLink<L> {
             last_now: Instant::ZERO,
             dhcp,
             events: VecDeque::new(),
+            slaac,
         }
     }
 
@@ -236,7 +250,8 @@ impl<L: Link> EthernetLink<L> {
     }
 
     fn is_our_v6(&self, a: Ipv6Addr) -> bool {
-        a == self.link_local || self.cfg.ipv6.is_some_and(|p| p.addr == a)
+        (a == self.link_local && self.link_local_usable())
+            || self.cfg.ipv6.is_some_and(|p| p.addr == a)
     }
 
     /// Whether a frame to `dst` is for us.
@@ -253,6 +268,11 @@ impl<L: Link> EthernetLink<L> {
         }
         if let Some(p) = self.cfg.ipv6
             && v6(solicited_node(p.addr))
+        {
+            return true;
+        }
+        if let Some(t) = self.tentative_global()
+            && v6(solicited_node(t))
         {
             return true;
         }
@@ -505,6 +525,7 @@ impl<L: Link> EthernetLink<L> {
     fn service(&mut self, now: Instant) {
         self.last_now = now;
         self.dhcp_service(now);
+        self.slaac_service(now);
         if !self.announced {
             self.announced = true;
             if let Some(ours) = self.cfg.ipv4 {
@@ -566,7 +587,9 @@ impl<L: Link> EthernetLink<L> {
             EtherType::Ipv4 if self.cfg.ipv4.is_some() && payload.len() >= 20 => {
                 usize::from(u16::from_be_bytes([payload[2], payload[3]]))
             }
-            EtherType::Ipv6 if self.cfg.ipv6.is_some() && payload.len() >= 40 => {
+            EtherType::Ipv6
+                if (self.cfg.ipv6.is_some() || self.slaac.is_some()) && payload.len() >= 40 =>
+            {
                 if payload[6] == u8::from(IpProtocol::Icmpv6)
                     && (133..=137).contains(&payload.get(40).copied().unwrap_or(0))
                 {
@@ -578,7 +601,7 @@ impl<L: Link> EthernetLink<L> {
             EtherType::Ipv4 | EtherType::Ipv6 => {
                 let off = match ethertype {
                     EtherType::Ipv4 => self.cfg.ipv4.is_none(),
-                    _ => self.cfg.ipv6.is_none(),
+                    _ => self.cfg.ipv6.is_none() && self.slaac.is_none(),
                 };
                 if off {
                     self.counters.rx_unknown_type += 1;
@@ -696,6 +719,11 @@ impl<L: Link> EthernetLink<L> {
         }
         let repr = match NdpRepr::parse_bytes(message, src, dst) {
             Ok(r) => r,
+            Err(crate::wire::Error::Unsupported)
+                if self.slaac.is_some() && message[0] == ndp::msg_type::ROUTER_ADVERT =>
+            {
+                return self.ra_input(now, src, dst, message);
+            }
             Err(crate::wire::Error::Unsupported) => {
                 self.counters.ndp_ignored += 1;
                 return;
@@ -707,6 +735,18 @@ impl<L: Link> EthernetLink<L> {
         };
         match repr {
             NdpRepr::NeighborSolicit { target, source_mac } => {
+                if self
+                    .slaac
+                    .as_ref()
+                    .is_some_and(|s| s.tentative(target, self.link_local))
+                {
+                    // RFC 4862 5.4.3: another host's DAD for it makes it
+                    // a duplicate; a resolution of it is not answered.
+                    if src.is_unspecified() {
+                        self.dad_failed(target, src_mac);
+                    }
+                    return;
+                }
                 if !self.is_our_v6(target) {
                     self.counters.ns_not_ours += 1;
                     return;
@@ -740,6 +780,14 @@ impl<L: Link> EthernetLink<L> {
                 target,
                 target_mac,
             } => {
+                if self
+                    .slaac
+                    .as_ref()
+                    .is_some_and(|s| s.tentative(target, self.link_local))
+                {
+                    // RFC 4862 5.4.4: it is someone else's.
+                    return self.dad_failed(target, src_mac);
+                }
                 if self.is_our_v6(target) {
                     self.counters.address_conflicts += 1;
                     log::warn!("ethernet: {target} is advertised by another host ({src_mac})");
@@ -844,7 +892,8 @@ impl<L: Link> Link for EthernetLink<L> {
 
     fn poll_at(&self) -> Option<Instant> {
         let dhcp = self.dhcp.as_ref().and_then(|h| h.client.poll_at());
-        let mut at = [self.cache.poll_at(), self.inner.poll_at(), dhcp]
+        let slaac = self.slaac.as_ref().and_then(|s| s.poll_at(self.last_now));
+        let mut at = [self.cache.poll_at(), self.inner.poll_at(), dhcp, slaac]
             .into_iter()
             .flatten()
             .min();

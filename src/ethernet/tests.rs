@@ -34,6 +34,7 @@ fn config() -> EthernetConfig {
         gateway6: None,
         neighbors: NeighborConfig::default(),
         dhcp: false,
+        slaac: false,
     }
 }
 
@@ -772,5 +773,255 @@ mod dhcp_client {
         w.send(ipv4(OURS, PEER, &[0; 8]));
         assert!(w.frames().is_empty());
         assert_eq!(w.host.counters().tx_dropped, 1);
+    }
+}
+
+mod slaac_host {
+    use super::*;
+    use crate::wire::ndp::{PrefixInfo, RouterAdvert};
+
+    fn router_ll() -> Ipv6Addr {
+        "fe80::1".parse().unwrap()
+    }
+
+    fn slaac_wire() -> Wire {
+        let mut cfg = config();
+        cfg.slaac = true;
+        let (a, far) = pipe_pair(1514);
+        Wire {
+            host: EthernetLink::new(a, cfg),
+            far,
+            now: Instant::ZERO,
+        }
+    }
+
+    /// The address SLAAC forms in fd00::/64 from our MAC.
+    fn formed() -> Ipv6Addr {
+        let mut o = [0u8; 16];
+        o[0] = 0xfd;
+        o[8..].copy_from_slice(&OUR_MAC.eui64());
+        Ipv6Addr::from(o)
+    }
+
+    fn ra_frame(lifetime: u16, valid: u32) -> Packet {
+        let ra = RouterAdvert {
+            hop_limit: 64,
+            managed: false,
+            other: false,
+            router_lifetime: lifetime,
+            source_mac: Some(PEER_MAC),
+            mtu: None,
+            prefixes: vec![PrefixInfo {
+                prefix: "fd00::".parse().unwrap(),
+                len: 64,
+                on_link: true,
+                autonomous: true,
+                valid,
+                preferred: valid / 2,
+            }],
+        };
+        let all = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+        let mut m = vec![0u8; ra.buffer_len()];
+        ra.emit(&mut m, router_ll(), all).unwrap();
+        eth(
+            MacAddr::from_ipv6_multicast(all),
+            PEER_MAC,
+            EtherType::Ipv6,
+            &ipv6(router_ll(), all, IpProtocol::Icmpv6, 255, &m),
+        )
+    }
+
+    /// The DAD solicitations among `frames`: their targets.
+    fn dad_targets(frames: &[Packet]) -> Vec<Ipv6Addr> {
+        frames
+            .iter()
+            .filter_map(|f| ndp_of(f))
+            .filter_map(|(mac, src, dst, r)| match r {
+                NdpRepr::NeighborSolicit {
+                    target,
+                    source_mac: None,
+                } if src.is_unspecified()
+                    && dst == solicited_node(target)
+                    && mac == MacAddr::from_ipv6_multicast(dst) =>
+                {
+                    Some(target)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn router_solicits(frames: &[Packet]) -> usize {
+        frames
+            .iter()
+            .filter(|f| f.len() > 54 && f[12..14] == [0x86, 0xdd] && f[14 + 40] == 133)
+            .count()
+    }
+
+    fn solicit_for(target: Ipv6Addr) -> Packet {
+        ndp_frame(
+            MacAddr::from_ipv6_multicast(solicited_node(target)),
+            router_ll(),
+            solicited_node(target),
+            NdpRepr::NeighborSolicit {
+                target,
+                source_mac: Some(PEER_MAC),
+            },
+        )
+    }
+
+    fn answered(frames: &[Packet], target: Ipv6Addr) -> bool {
+        frames.iter().filter_map(|f| ndp_of(f)).any(
+            |(_, _, _, r)| matches!(r, NdpRepr::NeighborAdvert { target: t, .. } if t == target),
+        )
+    }
+
+    #[test]
+    fn checks_the_link_local_address_solicits_a_router_and_checks_the_formed_address() {
+        let mut w = slaac_wire();
+        let ll = w.host.link_local();
+        w.recv();
+        assert_eq!(dad_targets(&w.frames()), vec![ll], "DAD for fe80:: first");
+        // Tentative: a resolution of it goes unanswered.
+        w.inject(solicit_for(ll));
+        w.recv();
+        assert!(!answered(&w.frames(), ll));
+        // After RetransTimer (1 s) it is ours: a router solicitation.
+        w.advance(Duration::from_secs(1));
+        w.recv();
+        assert_eq!(router_solicits(&w.frames()), 1);
+        w.inject(solicit_for(ll));
+        w.recv();
+        assert!(
+            answered(&w.frames(), ll),
+            "the link-local address answers now"
+        );
+        // A router advertises fd00::/64: the formed address gets its DAD.
+        w.inject(ra_frame(1800, 7200));
+        w.recv();
+        assert_eq!(dad_targets(&w.frames()), vec![formed()]);
+        assert!(w.host.poll_event().is_none(), "not before its DAD");
+        w.advance(Duration::from_millis(500));
+        w.recv();
+        assert!(w.host.poll_event().is_none());
+        w.advance(Duration::from_millis(500));
+        w.recv();
+        assert_eq!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv6 {
+                addr: Some(Prefix {
+                    addr: formed(),
+                    len: 64
+                }),
+                gateway: Some(router_ll()),
+            })
+        );
+        w.inject(solicit_for(formed()));
+        w.recv();
+        assert!(answered(&w.frames(), formed()));
+        // No more router solicitations once a router answered.
+        w.advance(Duration::from_secs(20));
+        w.recv();
+        assert_eq!(router_solicits(&w.frames()), 0);
+        // A router lifetime of 0 withdraws the router; the address stays.
+        w.inject(ra_frame(0, 7200));
+        w.recv();
+        assert_eq!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv6 {
+                addr: Some(Prefix {
+                    addr: formed(),
+                    len: 64
+                }),
+                gateway: None,
+            })
+        );
+    }
+
+    #[test]
+    fn a_duplicate_found_by_dad_is_not_used() {
+        let mut w = slaac_wire();
+        w.recv();
+        w.advance(Duration::from_secs(1));
+        w.recv();
+        w.frames();
+        w.inject(ra_frame(1800, 7200));
+        w.recv();
+        assert_eq!(dad_targets(&w.frames()), vec![formed()]);
+        // Another host advertises it.
+        w.inject(ndp_frame(
+            MacAddr::from_ipv6_multicast(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)),
+            router_ll(),
+            Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
+            NdpRepr::NeighborAdvert {
+                flags: AdvertFlags {
+                    router: false,
+                    solicited: false,
+                    override_: true,
+                },
+                target: formed(),
+                target_mac: Some(PEER_MAC),
+            },
+        ));
+        w.recv();
+        w.advance(Duration::from_secs(2));
+        w.recv();
+        assert!(w.host.poll_event().is_none(), "a duplicate is never used");
+        assert_eq!(w.host.counters().address_conflicts, 1);
+        w.inject(solicit_for(formed()));
+        w.recv();
+        assert!(!answered(&w.frames(), formed()));
+    }
+
+    #[test]
+    fn a_duplicate_link_local_address_stops_autoconfiguration() {
+        let mut w = slaac_wire();
+        let ll = w.host.link_local();
+        w.recv();
+        w.frames();
+        // Another host runs DAD for the same address.
+        w.inject(ndp_frame(
+            MacAddr::from_ipv6_multicast(solicited_node(ll)),
+            Ipv6Addr::UNSPECIFIED,
+            solicited_node(ll),
+            NdpRepr::NeighborSolicit {
+                target: ll,
+                source_mac: None,
+            },
+        ));
+        w.recv();
+        w.advance(Duration::from_secs(10));
+        w.recv();
+        assert_eq!(router_solicits(&w.frames()), 0);
+        w.inject(ra_frame(1800, 7200));
+        w.recv();
+        assert!(dad_targets(&w.frames()).is_empty());
+        assert!(w.host.poll_event().is_none());
+        assert_eq!(w.host.counters().address_conflicts, 1);
+    }
+
+    #[test]
+    fn the_address_goes_at_the_end_of_its_valid_lifetime() {
+        let mut w = slaac_wire();
+        w.recv();
+        w.advance(Duration::from_secs(1));
+        w.recv();
+        w.inject(ra_frame(1800, 60));
+        w.recv();
+        w.advance(Duration::from_secs(1));
+        w.recv();
+        assert!(matches!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv6 { addr: Some(_), .. })
+        ));
+        w.advance(Duration::from_secs(59));
+        w.recv();
+        assert_eq!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv6 {
+                addr: None,
+                gateway: None
+            })
+        );
     }
 }

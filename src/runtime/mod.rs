@@ -173,6 +173,9 @@ impl State {
                     self.core.set_ipv4(addr, gateway.is_some());
                     self.dns_servers = dns_servers;
                 }
+                crate::device::LinkEvent::Ipv6 { addr, gateway } => {
+                    self.core.set_ipv6(addr, gateway.is_some());
+                }
             }
         }
     }
@@ -760,6 +763,7 @@ impl Runtime {
                     gateway6: cfg.gateway6,
                     neighbors: crate::ethernet::NeighborConfig::default(),
                     dhcp: cfg.dhcp,
+                    slaac: cfg.slaac,
                 },
             ))
         } else {
@@ -781,11 +785,11 @@ impl Runtime {
                     len: cfg.prefix_len(),
                 }),
                 gateway4: cfg.gateway.is_some() && !cfg.dhcp,
-                v6: Some(crate::wire::Prefix {
+                v6: (!cfg.slaac).then_some(crate::wire::Prefix {
                     addr: cfg.addr6,
                     len: cfg.prefix6_len(),
                 }),
-                gateway6: cfg.gateway6.is_some(),
+                gateway6: cfg.gateway6.is_some() && !cfg.slaac,
             }
         } else {
             crate::stack::Routes::PointToPoint
@@ -796,7 +800,11 @@ impl Runtime {
             } else {
                 cfg.addr
             },
-            addr6: cfg.addr6,
+            addr6: if cfg.slaac {
+                std::net::Ipv6Addr::UNSPECIFIED
+            } else {
+                cfg.addr6
+            },
             mtu,
             routes,
             tcp: crate::tcp::TcpConfig {
@@ -810,26 +818,38 @@ impl Runtime {
             Some(d) => Runtime::start_with_driver(core, link, d)?,
             None => Runtime::start(core, link)?,
         };
-        if cfg.dhcp && !rt.wait_ipv4(DHCP_START_WAIT) {
-            log::warn!(
-                "{}: no DHCP lease after {} s; IPv4 sockets get ENETUNREACH until one is bound",
-                cfg.ifname,
-                DHCP_START_WAIT.as_secs()
-            );
+        if cfg.dhcp || cfg.slaac {
+            let (v4, v6) = rt.wait_addresses(cfg.dhcp, cfg.slaac, DHCP_START_WAIT);
+            let secs = DHCP_START_WAIT.as_secs();
+            if !v4 {
+                log::warn!(
+                    "{}: no DHCP lease after {secs} s; IPv4 sockets get ENETUNREACH until one is bound",
+                    cfg.ifname
+                );
+            }
+            if !v6 {
+                log::warn!(
+                    "{}: no IPv6 address from router advertisements after {secs} s; IPv6 sockets get ENETUNREACH until one is",
+                    cfg.ifname
+                );
+            }
         }
         Ok(rt)
     }
 
     /// Waits up to `timeout` for the stack to have an IPv4 address (a DHCP
-    /// lease bound); returns whether it has one.
-    pub fn wait_ipv4(&self, timeout: Duration) -> bool {
+    /// lease bound), if `v4`, and an IPv6 one (SLAAC), if `v6`; returns
+    /// which it has (true for a family not asked about).
+    pub fn wait_addresses(&self, v4: bool, v6: bool, timeout: Duration) -> (bool, bool) {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            if !self.with_core(|core, _| core.config().addr.is_unspecified()) {
-                return true;
-            }
-            if std::time::Instant::now() >= deadline {
-                return false;
+            let (has4, has6) = self.with_core(|core, _| {
+                let c = core.config();
+                (!c.addr.is_unspecified(), !c.addr6.is_unspecified())
+            });
+            let got = (has4 || !v4, has6 || !v6);
+            if got == (true, true) || std::time::Instant::now() >= deadline {
+                return got;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -842,7 +862,9 @@ impl Runtime {
 }
 
 /// How long starting a stack with `USTACK_ADDR=dhcp` waits for the first
-/// lease, so a program's first connect finds an address: long enough for
+/// lease (and with `USTACK_ADDR6=auto` for the first address from a router
+/// advertisement, about 2 s of DAD), so a program's first connect finds
+/// an address: long enough for
 /// one lost DISCOVER (retransmitted after 3 to 5 s) or a server that pings
 /// the address before offering it, and shorter than the 10 s the shim
 /// gives a stack daemon it starts to come up.

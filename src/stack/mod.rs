@@ -276,13 +276,25 @@ impl Core {
         self.sockets.len()
     }
 
-    /// Whether `addr` is one of the stack's own addresses (0.0.0.0, the
-    /// address of a stack that has none yet, never is).
+    /// Whether `addr` is one of the stack's own addresses (0.0.0.0 and ::,
+    /// the addresses of a stack that has none yet, never are).
     pub fn is_local(&self, addr: IpAddr) -> bool {
         let v4 = |a: Ipv4Addr| a == self.cfg.addr && !a.is_unspecified();
         match addr {
             IpAddr::V4(a) => v4(a),
-            IpAddr::V6(a) => a == self.cfg.addr6 || a.to_ipv4_mapped().is_some_and(v4),
+            IpAddr::V6(a) => {
+                (a == self.cfg.addr6 && !a.is_unspecified()) || a.to_ipv4_mapped().is_some_and(v4)
+            }
+        }
+    }
+
+    /// [`Core::set_ipv4`] for IPv6 (SLAAC's address, `None` while there
+    /// is none or after its valid lifetime).
+    pub fn set_ipv6(&mut self, addr: Option<wire::Prefix<Ipv6Addr>>, gateway: bool) {
+        self.cfg.addr6 = addr.map_or(Ipv6Addr::UNSPECIFIED, |p| p.addr);
+        if let Routes::Lan { v6, gateway6, .. } = &mut self.cfg.routes {
+            *v6 = addr;
+            *gateway6 = gateway;
         }
     }
 

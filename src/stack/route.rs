@@ -52,13 +52,14 @@ impl Routes {
             }),
             IpAddr::V6(a) => match a.to_ipv4_mapped() {
                 Some(m) => Routes::has_route(self, IpAddr::V4(m)),
-                None => {
-                    // Link-local and multicast destinations need only the
-                    // link-local address, which every host has.
-                    a.is_multicast()
+                // The core sends from its one address, so without it
+                // not even link-local destinations are reachable.
+                None => v6.is_some_and(|v6| {
+                    *gateway6
+                        || v6.contains(a)
+                        || a.is_multicast()
                         || (a.segments()[0] & 0xffc0) == 0xfe80
-                        || v6.is_some_and(|v6| *gateway6 || v6.contains(a))
-                }
+                }),
             },
         }
     }
@@ -133,10 +134,10 @@ mod tests {
             "255.255.255.255",
             "224.0.0.1",
             "fd77::9",
+            "fe80::1",
+            "ff02::1",
         ] {
             assert!(!r.has_route(off.parse().unwrap()), "{off}");
         }
-        // Link-local IPv6 stays: the link-local address is always there.
-        assert!(r.has_route("fe80::1".parse().unwrap()));
     }
 }

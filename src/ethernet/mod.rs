@@ -28,9 +28,11 @@
 //! MAC or a group we did not join, 802.1Q/802.1ad tagged (no VLANs), of an
 //! unknown EtherType, malformed. Neighbour discovery messages (ICMPv6
 //! 133-137 right after the IPv6 header) are handled here and never reach
-//! the core; router advertisements and redirects are ignored (no SLAAC in
-//! this version), as are replies and advertisements for addresses we never
-//! asked about.
+//! the core; redirects are ignored, and so are router advertisements
+//! unless SLAAC is on ([`EthernetConfig::slaac`], `slaac.rs`: duplicate
+//! address detection, router solicitations, addresses from advertised
+//! prefixes, reported through [`Link::poll_event`] like DHCP's), as are
+//! replies and advertisements for addresses we never asked about.
 //!
 //! With [`EthernetConfig::dhcp`] the host has no IPv4 address until the
 //! DHCP client (`dhcp.rs`, the transport; `crate::dhcp`, the client) binds

@@ -141,7 +141,17 @@ fn a_lease_from_dnsmasq_gives_the_address_router_and_dns_and_is_released_at_exit
     with_dhcp("lease", |dnsmasq, cfg| {
         let start = Instant::now();
         let stack = Stack::from_config(cfg).expect("stack on TAP");
-        let addr = stack.ipv4_addr().expect("a lease within the start-up wait");
+        // Usually bound within the start-up wait (3 s: dnsmasq pings the
+        // address first); a lost first DISCOVER costs one retransmission
+        // (3 to 5 s more), so wait for the lease itself, bounded.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            if let Some(a) = stack.ipv4_addr() {
+                break a;
+            }
+            assert!(Instant::now() < deadline, "no lease in 30 s");
+            thread::sleep(Duration::from_millis(20));
+        };
         eprintln!("lease {addr} bound {:?} after the start", start.elapsed());
         let octets = addr.octets();
         assert!(

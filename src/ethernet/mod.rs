@@ -33,6 +33,9 @@
 //! address detection, router solicitations, addresses from advertised
 //! prefixes, reported through [`Link::poll_event`] like DHCP's), as are
 //! replies and advertisements for addresses we never asked about.
+//! Multicast listener queries are answered with MLDv2 reports for our
+//! solicited-node groups, which are also reported when joined
+//! ([`EthernetConfig::mld`], `mld.rs`).
 //!
 //! With [`EthernetConfig::dhcp`] the host has no IPv4 address until the
 //! DHCP client (`dhcp.rs`, the transport; `crate::dhcp`, the client) binds
@@ -41,6 +44,7 @@
 //! RELEASE.
 
 mod dhcp;
+mod mld;
 pub mod neighbor;
 mod slaac;
 
@@ -92,6 +96,10 @@ pub struct EthernetConfig {
     /// `USTACK_ADDR6=auto`), each after duplicate address detection, the
     /// link-local one included: `ipv6` and `gateway6` are then ignored.
     pub slaac: bool,
+    /// Whether to send MLDv2 reports for our solicited-node groups and
+    /// answer queries (`mld.rs`), when IPv6 is on. The runtime always
+    /// does; tests of other things may leave them out.
+    pub mld: bool,
 }
 
 /// The link-local address made from `mac` (RFC 4862 section 5.3, the
@@ -158,6 +166,7 @@ pub struct EthernetCounters {
 ///     neighbors: Default::default(),
 ///     dhcp: false,
 ///     slaac: false,
+///     mld: true,
 /// });
 /// # use ustack::device::Link;
 /// assert_eq!(link.mtu(), 1500);
@@ -185,6 +194,8 @@ pub struct EthernetLink<L> {
     events: VecDeque<LinkEvent>,
     /// IPv6 autoconfiguration, with `USTACK_ADDR6=auto`.
     slaac: Option<slaac::Slaac>,
+    /// Multicast listener reports.
+    mld: Option<mld::Mld>,
 }
 
 impl<L: Link> EthernetLink<L> {
@@ -202,6 +213,7 @@ impl<L: Link> EthernetLink<L> {
             cfg.gateway6 = None;
             slaac::Slaac::new()
         });
+        let mld = (cfg.mld && (cfg.ipv6.is_some() || cfg.slaac)).then(mld::Mld::default);
         EthernetLink {
             inner,
             link_local: link_local(cfg.mac),
@@ -218,6 +230,7 @@ impl<L: Link> EthernetLink<L> {
             dhcp,
             events: VecDeque::new(),
             slaac,
+            mld,
         }
     }
 
@@ -527,7 +540,10 @@ impl<L: Link> EthernetLink<L> {
     fn service(&mut self, now: Instant) {
         self.last_now = now;
         self.dhcp_service(now);
+        self.mld_service(now);
         self.slaac_service(now);
+        // A group SLAAC just joined is reported in the same turn.
+        self.mld_service(now);
         if !self.announced {
             self.announced = true;
             if let Some(ours) = self.cfg.ipv4 {
@@ -592,6 +608,14 @@ impl<L: Link> EthernetLink<L> {
             EtherType::Ipv6
                 if (self.cfg.ipv6.is_some() || self.slaac.is_some()) && payload.len() >= 40 =>
             {
+                if self.mld.is_some()
+                    && payload[6] == u8::from(IpProtocol::HopByHop)
+                    && crate::wire::mld::is_query(payload)
+                {
+                    self.mld_query();
+                    self.mld_service(now);
+                    return self.spare(frame);
+                }
                 if payload[6] == u8::from(IpProtocol::Icmpv6)
                     && (133..=137).contains(&payload.get(40).copied().unwrap_or(0))
                 {
@@ -895,7 +919,8 @@ impl<L: Link> Link for EthernetLink<L> {
     fn poll_at(&self) -> Option<Instant> {
         let dhcp = self.dhcp.as_ref().and_then(|h| h.client.poll_at());
         let slaac = self.slaac.as_ref().and_then(|s| s.poll_at(self.last_now));
-        let mut at = [self.cache.poll_at(), self.inner.poll_at(), dhcp, slaac]
+        let mld = self.mld_poll_at(self.last_now);
+        let mut at = [self.cache.poll_at(), self.inner.poll_at(), dhcp, slaac, mld]
             .into_iter()
             .flatten()
             .min();

@@ -35,6 +35,7 @@ fn config() -> EthernetConfig {
         neighbors: NeighborConfig::default(),
         dhcp: false,
         slaac: false,
+        mld: false,
     }
 }
 
@@ -1023,5 +1024,122 @@ mod slaac_host {
                 gateway: None
             })
         );
+    }
+}
+
+mod mld_reports {
+    use super::*;
+
+    fn mld_wire(slaac: bool) -> Wire {
+        let mut cfg = config();
+        cfg.mld = true;
+        cfg.slaac = slaac;
+        let (a, far) = pipe_pair(1514);
+        Wire {
+            host: EthernetLink::new(a, cfg),
+            far,
+            now: Instant::ZERO,
+        }
+    }
+
+    /// The MLDv2 report a frame carries: its destination MAC, IPv6 source
+    /// and (record type, group) records.
+    /// A report: the frame's destination, the IPv6 source, the records.
+    type Report = (MacAddr, Ipv6Addr, Vec<(u8, Ipv6Addr)>);
+
+    fn report_of(frame: &[u8]) -> Option<Report> {
+        let e = EthernetRepr::parse(&EthernetFrame::new_checked(frame).ok()?).ok()?;
+        let ip = &frame[14..];
+        if e.ethertype != EtherType::Ipv6 || ip.len() < 56 || ip[6] != 0 || ip[7] != 1 {
+            return None;
+        }
+        let icmp = &ip[48..];
+        if icmp[0] != 143 {
+            return None;
+        }
+        let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
+        let n = usize::from(u16::from_be_bytes([icmp[6], icmp[7]]));
+        let records = (0..n)
+            .map(|i| {
+                let r = &icmp[8 + 20 * i..28 + 20 * i];
+                (
+                    r[0],
+                    Ipv6Addr::from(<[u8; 16]>::try_from(&r[4..20]).unwrap()),
+                )
+            })
+            .collect();
+        Some((e.dst, src, records))
+    }
+
+    fn reports(w: &mut Wire) -> Vec<Report> {
+        w.frames().iter().filter_map(|f| report_of(f)).collect()
+    }
+
+    fn query() -> Packet {
+        let src: Ipv6Addr = "fe80::1".parse().unwrap();
+        let all: Ipv6Addr = "ff02::1".parse().unwrap();
+        let mut icmp = vec![0u8; 28];
+        icmp[0] = 130;
+        let sum = crate::wire::checksum::combine(&[
+            crate::wire::checksum::pseudo_header_v6(src, all, IpProtocol::Icmpv6, 28),
+            crate::wire::checksum::data(&icmp),
+        ]);
+        icmp[2..4].copy_from_slice(&(!sum).to_be_bytes());
+        let body = [&[58, 0, 5, 2, 0, 0, 1, 0][..], &icmp].concat();
+        eth(
+            MacAddr::from_ipv6_multicast(all),
+            PEER_MAC,
+            EtherType::Ipv6,
+            &ipv6(src, all, IpProtocol::HopByHop, 1, &body),
+        )
+    }
+
+    #[test]
+    fn reports_the_solicited_node_groups_twice_at_start_and_answers_a_query() {
+        let mut w = mld_wire(false);
+        let ll = w.host.link_local();
+        let mut groups = [solicited_node(ll), solicited_node(ours6())];
+        groups.sort();
+        let joined: Vec<(u8, Ipv6Addr)> = groups.iter().map(|g| (4, *g)).collect();
+        let sorted = |mut r: Vec<(u8, Ipv6Addr)>| {
+            r.sort();
+            r
+        };
+        w.recv();
+        let r = reports(&mut w);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].0, MacAddr([0x33, 0x33, 0, 0, 0, 0x16]));
+        assert_eq!(r[0].1, ll);
+        assert_eq!(sorted(r[0].2.clone()), joined);
+        // Robustness 2: once more a second later, then quiet.
+        w.advance(Duration::from_millis(999));
+        w.recv();
+        assert!(reports(&mut w).is_empty());
+        w.advance(Duration::from_millis(1));
+        w.recv();
+        let r = reports(&mut w);
+        assert_eq!(r.len(), 1);
+        assert_eq!(sorted(r[0].2.clone()), joined);
+        w.advance(Duration::from_secs(10));
+        w.recv();
+        assert!(reports(&mut w).is_empty());
+        // A query is answered with every group, MODE_IS_EXCLUDE.
+        w.inject(query());
+        assert!(w.recv().is_empty(), "the query never reaches the core");
+        let r = reports(&mut w);
+        assert_eq!(r.len(), 1);
+        let listening: Vec<(u8, Ipv6Addr)> = groups.iter().map(|g| (2, *g)).collect();
+        assert_eq!(sorted(r[0].2.clone()), listening);
+    }
+
+    #[test]
+    fn with_slaac_the_tentative_link_local_group_is_reported_from_unspecified() {
+        let mut w = mld_wire(true);
+        let ll = w.host.link_local();
+        w.recv();
+        let r = reports(&mut w);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].1, Ipv6Addr::UNSPECIFIED);
+        assert_eq!(r[0].2, vec![(4, solicited_node(ll))]);
     }
 }

@@ -764,6 +764,7 @@ impl Runtime {
                     neighbors: crate::ethernet::NeighborConfig::default(),
                     dhcp: cfg.dhcp,
                     slaac: cfg.slaac,
+                    mld: true,
                 },
             ))
         } else {

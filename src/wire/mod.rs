@@ -1,7 +1,8 @@
 //! Packet formats.
 //!
 //! Owns the byte layout of every header the stack speaks: Ethernet II, ARP
-//! and neighbour discovery (for a TAP link: `ethernet`, `arp`, `ndp`),
+//! neighbour discovery and MLDv2 reports (for a TAP link: `ethernet`,
+//! `arp`, `ndp`, `mld`),
 //! IPv4, IPv6 and its extension headers, TCP, UDP, ICMPv4, ICMPv6, the
 //! Internet checksum, DHCPv4 messages (`dhcp`, for the tap link's client),
 //! and
@@ -34,6 +35,7 @@ pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod mld;
 pub mod ndp;
 pub mod prefix;
 pub mod tcp;

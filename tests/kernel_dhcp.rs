@@ -141,9 +141,10 @@ fn a_lease_from_dnsmasq_gives_the_address_router_and_dns_and_is_released_at_exit
     with_dhcp("lease", |dnsmasq, cfg| {
         let start = Instant::now();
         let stack = Stack::from_config(cfg).expect("stack on TAP");
-        // Usually bound within the start-up wait (3 s: dnsmasq pings the
-        // address first); a lost first DISCOVER costs one retransmission
-        // (3 to 5 s more), so wait for the lease itself, bounded.
+        // Bound within the start-up wait (the first DISCOVER after 1-2 s,
+        // then 3 s while dnsmasq pings the address); should a DISCOVER be
+        // lost, a retransmission follows 3 to 5 s later, so wait for the
+        // lease itself, bounded.
         let deadline = Instant::now() + Duration::from_secs(30);
         let addr = loop {
             if let Some(a) = stack.ipv4_addr() {

@@ -13,8 +13,12 @@
 //! events).
 //!
 //! What it does, by RFC 2131 section:
-//! - 4.4.1: DISCOVER at once (no initial random wait: one stack, not a
-//!   rack of machines booting together), retransmitted after 4, 8, 16, 32
+//! - 4.4.1: the first DISCOVER at once ([`DhcpClient::new`]) or after a
+//!   random wait ([`DhcpClient::new_delayed`]: the Ethernet host waits 1
+//!   to 2 s, the short end of the RFC's one to ten seconds, which also
+//!   lets a bridge port that just saw the TAP device's carrier start
+//!   forwarding: a DISCOVER sent at once was lost on a Linux bridge in 2
+//!   runs of 6), retransmitted after 4, 8, 16, 32
 //!   then every 64 s, each randomised by up to one second either way
 //!   (4.1). The first acceptable OFFER (our xid and MAC, a server
 //!   identifier, a unicast address) is taken.
@@ -151,6 +155,15 @@ pub struct DhcpClient {
 }
 
 impl DhcpClient {
+    /// [`DhcpClient::new`] with the first DISCOVER at a random instant
+    /// in the second after `earliest`.
+    pub fn new_delayed(mac: MacAddr, seed: u64, earliest: Instant) -> DhcpClient {
+        let mut c = DhcpClient::new(mac, seed);
+        let wait = Duration::from_micros(c.rng.below(1_000_000));
+        c.due = Some(earliest + wait);
+        c
+    }
+
     /// A client for the host with `mac`; `seed` drives transaction ids and
     /// jitter. It starts selecting: a DISCOVER is due at once.
     pub fn new(mac: MacAddr, seed: u64) -> DhcpClient {

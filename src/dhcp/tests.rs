@@ -100,6 +100,19 @@ fn discover_offer_request_ack_binds_the_address_with_mask_router_and_dns() {
 }
 
 #[test]
+fn a_delayed_client_sends_its_first_discover_within_the_second_after_earliest() {
+    for seed in 0..20 {
+        let mut c = DhcpClient::new_delayed(MAC, seed, at(1.0));
+        let t = c.poll_at().unwrap();
+        assert!(t >= at(1.0) && t < at(2.0), "{t:?}");
+        assert!(c.poll_transmit(at(0.999)).is_none());
+        let d = c.poll_transmit(t).unwrap();
+        assert_eq!(d.repr.message_type, MessageType::Discover);
+        assert_eq!(d.repr.secs, 0);
+    }
+}
+
+#[test]
 fn t1_and_t2_options_are_used_when_the_server_sends_them() {
     let mut c = DhcpClient::new(MAC, 1);
     let d = c.poll_transmit(at(0.0)).unwrap();

@@ -26,6 +26,8 @@ use crate::wire::{IpProtocol, Ipv4Packet, Ipv4Repr, UdpRepr};
 
 /// The TTL of the client's datagrams.
 const DHCP_TTL: u8 = 64;
+/// The earliest first DISCOVER, after the link's start.
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The DHCP client and what the link remembers of the server.
 pub(super) struct DhcpHost {
@@ -41,7 +43,9 @@ pub(super) struct DhcpHost {
 impl DhcpHost {
     pub(super) fn new(mac: MacAddr, seed: u64) -> DhcpHost {
         DhcpHost {
-            client: DhcpClient::new(mac, seed),
+            // RFC 2131 4.4.1's wait before the first DISCOVER, at its
+            // short end: 1 to 2 s after the start (see `crate::dhcp`).
+            client: DhcpClient::new_delayed(mac, seed, Instant::ZERO + START_WAIT),
             server_mac: None,
             ident: (seed >> 16) as u16,
         }

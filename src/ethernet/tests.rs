@@ -648,6 +648,12 @@ mod dhcp_client {
     fn a_lease_from_frames_gives_the_address_the_gateway_and_an_event_for_the_core() {
         let mut w = dhcp_wire();
         assert!(w.recv().is_empty());
+        assert!(w.frames().is_empty(), "no DISCOVER in the first second");
+        w.advance(Duration::from_secs(1));
+        let due = w.host.poll_at().unwrap();
+        assert!(due < w.now + Duration::from_secs(1));
+        w.now = due;
+        assert!(w.recv().is_empty());
         // No gratuitous ARP without an address: only the DISCOVER.
         let frames = w.frames();
         assert_eq!(frames.len(), 1, "{frames:?}");

@@ -19,6 +19,8 @@ mod common;
 mod core_input;
 #[path = "../fuzz/fuzz_targets/dhcp.rs"]
 mod dhcp;
+#[path = "../fuzz/fuzz_targets/ethernet.rs"]
+mod ethernet;
 #[path = "../fuzz/fuzz_targets/icmpv4.rs"]
 mod icmpv4;
 #[path = "../fuzz/fuzz_targets/icmpv6.rs"]
@@ -31,6 +33,8 @@ mod ipc;
 mod ipv4;
 #[path = "../fuzz/fuzz_targets/ipv6.rs"]
 mod ipv6;
+#[path = "../fuzz/fuzz_targets/link.rs"]
+mod link;
 #[path = "../fuzz/fuzz_targets/tcp.rs"]
 mod tcp;
 #[path = "../fuzz/fuzz_targets/udp.rs"]
@@ -190,7 +194,46 @@ fn seeds() -> Vec<Vec<u8>> {
     )
     .unwrap();
     out.push(b);
+    out.extend(link_seeds());
     out
+}
+
+/// Seeds for the link layer: Linux's ARP request as read from a TAP
+/// device (the frame, and the link target's records for it), a neighbour
+/// solicitation for fd77::2 in the link target's record form, a datagram
+/// to resolve and time passing.
+fn link_seeds() -> Vec<Vec<u8>> {
+    use ustack::wire::ndp::{NdpRepr, solicited_node};
+    let hex =
+        "ffffffffffff020000000001080600010800060400010200000000010a0000010000000000000a000002";
+    let frame: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let arp = frame[14..].to_vec();
+    let target: std::net::Ipv6Addr = "fd77::2".parse().unwrap();
+    let ns = NdpRepr::NeighborSolicit {
+        target,
+        source_mac: Some(ustack::wire::ethernet::MacAddr([2, 0, 0, 0, 0, 1])),
+    };
+    let mut msg = vec![0u8; ns.buffer_len()];
+    let src: std::net::Ipv6Addr = "fe80::1".parse().unwrap();
+    let n = ns
+        .emit(&mut msg, src, solicited_node(target))
+        .expect("an NS emits");
+    msg.truncate(n);
+    let mut records = vec![1, arp.len() as u8];
+    records.extend_from_slice(&arp);
+    records.extend_from_slice(&[2, msg.len() as u8]);
+    records.extend_from_slice(&msg);
+    records.extend_from_slice(&[4, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 5, 120]);
+    vec![
+        frame.clone(),
+        arp,
+        msg,
+        records,
+        [&[0, frame.len() as u8][..], &frame].concat(),
+    ]
 }
 
 fn budget() -> Duration {
@@ -291,6 +334,16 @@ fn fuzz_core_input() {
 #[test]
 fn fuzz_dhcp_and_router_adverts() {
     fuzz("dhcp", dhcp::run);
+}
+
+#[test]
+fn fuzz_ethernet() {
+    fuzz("ethernet", ethernet::run);
+}
+
+#[test]
+fn fuzz_link() {
+    fuzz("link", link::run);
 }
 
 #[test]

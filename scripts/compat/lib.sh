@@ -9,6 +9,10 @@
 #   bind its address before the stack attaches).
 # COMPAT_MODE=kernel: the same script with both ends on kernel sockets over
 #   loopback. It proves the script itself: run it so after every change.
+# COMPAT_LINK=tap (set by the script before sourcing; shim mode): the stack
+#   is an Ethernet host instead, on a TAP device ustap0 in a bridge br0 that
+#   holds the kernel side's addresses (10.77.0.1/24, fd77::1/64), as the
+#   README's "stack on a bridge"; USTACK_LINK and USTACK_IFNAME are exported.
 #
 # Provides: $ADDR $PEER $ADDR6 $PEER6 (the stack side's and the kernel
 # side's addresses), $WORK (a scratch directory), $PY (the real python3),
@@ -36,6 +40,10 @@ compat_cleanup() {
     if [[ $COMPAT_MODE == shim ]] && ip link show ustack0 >/dev/null 2>&1; then
         ip link del ustack0 2>/dev/null || true
     fi
+    if [[ ${COMPAT_LINK:-tun} == tap ]]; then
+        ip link del ustap0 2>/dev/null || true
+        ip link del br0 2>/dev/null || true
+    fi
     rm -rf "$WORK"
 }
 trap compat_cleanup EXIT
@@ -44,10 +52,22 @@ case "$COMPAT_MODE" in
     shim)
         ADDR=10.77.0.2 PEER=10.77.0.1 ADDR6=fd77::2 PEER6=fd77::1
         [[ -f $USTACK_LIB ]] || { echo "$compat_name: $USTACK_LIB missing (cargo build --release)"; exit 1; }
-        USTACK_IFNAME=ustack0 bash "$compat_root/scripts/ustack" --setup >/dev/null
-        # The IPv6 peer route is dropped while the device has no carrier (no
-        # process attached yet); put it back so the kernel can reach fd77::2.
-        ip -6 route replace fd77::2 dev ustack0
+        if [[ ${COMPAT_LINK:-tun} == tap ]]; then
+            ip link add br0 type bridge
+            ip addr add 10.77.0.1/24 dev br0
+            ip addr add fd77::1/64 dev br0 nodad
+            ip link set br0 up
+            ip tuntap add ustap0 mode tap
+            ip link set ustap0 master br0
+            ip link set ustap0 up
+            export USTACK_LINK=tap USTACK_IFNAME=ustap0
+        else
+            USTACK_IFNAME=ustack0 bash "$compat_root/scripts/ustack" --setup >/dev/null
+            # The IPv6 peer route is dropped while the device has no carrier
+            # (no process attached yet); put it back so the kernel can reach
+            # fd77::2.
+            ip -6 route replace fd77::2 dev ustack0
+        fi
         ;;
     kernel)
         ADDR=127.0.0.1 PEER=127.0.0.1 ADDR6=::1 PEER6=::1

@@ -1,6 +1,8 @@
 //! A virtual socket and the operations on it, in errno terms: [`VSock`],
-//! on the in-process stack, and [`Remote`], the fd table's record of a
-//! shared-stack socket (an AF_UNIX pair; its calls are in `shared`).
+//! on the in-process stack, with [`Proto`], the table of its protocol's
+//! operations (implemented in `ops::tcp` and `ops::udp`), and [`Remote`],
+//! the fd table's record of a shared-stack socket (an AF_UNIX pair; its
+//! calls are in `shared`).
 //!
 //! Owns the per-open-file state the core does not keep: blocking mode,
 //! timeouts, stored options. Blocking calls wait in a real `poll(2)` on the
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use ustack_core::Instant;
 use ustack_core::runtime::Runtime;
-use ustack_core::stack::{Core, SocketHandle};
+use ustack_core::stack::{Core, Shutdown, SocketHandle};
 
 use crate::process::{self, EFORKED};
 
@@ -57,11 +59,89 @@ impl Default for Stored {
     }
 }
 
+/// One protocol's operations on an in-process virtual socket. Calls that
+/// do not apply to a protocol keep the default (Linux's errno for them).
+/// The option methods answer `None` for an option that is not the
+/// protocol's own, which `sockopt` then handles the same for every
+/// protocol.
+pub trait Proto: Sync {
+    /// SOCK_STREAM or SOCK_DGRAM.
+    fn sock_type(&self) -> i32;
+    /// IPPROTO_TCP or IPPROTO_UDP.
+    fn protocol(&self) -> i32;
+    /// A new core socket.
+    fn open(&self, core: &mut Core, v6: bool) -> io::Result<SocketHandle>;
+    fn bind(&self, s: &VSock, a: SocketAddr) -> Res<()>;
+    fn listen(&self, _s: &VSock, _backlog: usize) -> Res<()> {
+        Err(libc::EOPNOTSUPP)
+    }
+    /// accept4(2) with checked flags: the new fd and the peer.
+    fn accept(&self, _s: &VSock, _flags: i32) -> Res<(i32, SocketAddr)> {
+        Err(libc::EOPNOTSUPP)
+    }
+    /// connect(2); `None` is AF_UNSPEC (dissolve an association).
+    fn connect(&self, s: &VSock, target: Option<SocketAddr>) -> Res<()>;
+    /// The local and the peer address, as far as known.
+    fn addrs(&self, s: &VSock) -> Res<(Option<SocketAddr>, Option<SocketAddr>)>;
+    fn shutdown(&self, s: &VSock, how: Shutdown) -> Res<()>;
+    /// Bytes taken; `nonblocking` already folds in MSG_DONTWAIT.
+    fn send(
+        &self,
+        s: &VSock,
+        data: &[u8],
+        flags: i32,
+        dst: Option<SocketAddr>,
+        nonblocking: bool,
+    ) -> Res<usize>;
+    fn recv(&self, s: &VSock, buf: &mut [u8], flags: i32, nonblocking: bool) -> Res<Received>;
+    /// FIONREAD.
+    fn readable_bytes(&self, s: &VSock) -> Res<usize>;
+    /// SIOCOUTQ: bytes not yet acknowledged.
+    fn unsent_bytes(&self, _s: &VSock) -> Res<usize> {
+        Ok(0)
+    }
+    /// Readiness as poll(2) bits. Whoever asks becomes the baseline for
+    /// change notification (see `TcpMut::readiness`).
+    fn poll_bits(&self, core: &mut Core, s: &VSock) -> i16;
+    /// SO_ERROR: the pending error, cleared.
+    fn take_error(&self, s: &VSock) -> Res<Option<std::io::Error>>;
+    fn get_option(&self, s: &VSock, level: i32, name: i32) -> Option<Res<Value>>;
+    fn set_option(&self, s: &VSock, level: i32, name: i32, val: &[u8]) -> Option<Res<()>>;
+    /// Sets on a kernel socket (through `setint(level, name, value)`) the
+    /// protocol's options the program set, for the loopback hand-off.
+    fn kernel_options(&self, core: &mut Core, s: &VSock, setint: &mut dyn FnMut(i32, i32, i32));
+}
+
+/// What a receive returned: bytes copied, the datagram's full length, and
+/// its source.
+pub struct Received {
+    pub n: usize,
+    pub full: usize,
+    pub from: Option<SocketAddr>,
+}
+
+/// An option value on its way out: the bytes to copy (truncated to the
+/// caller's length).
+pub enum Value {
+    Int(i32),
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Value::Int(v) => v.to_ne_bytes().to_vec(),
+            Value::Bytes(b) => b.clone(),
+        }
+    }
+}
+
 /// One socket in the core, shared by every fd that dups it.
 pub struct VSock {
     rt: &'static Runtime,
     pub handle: SocketHandle,
-    pub tcp: bool,
+    /// Its protocol's operations (`ops::tcp::TCP` or `ops::udp::UDP`).
+    pub proto: &'static dyn Proto,
     pub v6: bool,
     /// O_NONBLOCK (per open file, so shared by dups, as in the kernel).
     nonblocking: AtomicBool,
@@ -78,14 +158,14 @@ impl VSock {
     pub fn new(
         rt: &'static Runtime,
         handle: SocketHandle,
-        tcp: bool,
+        proto: &'static dyn Proto,
         v6: bool,
         nonblocking: bool,
     ) -> VSock {
         VSock {
             rt,
             handle,
-            tcp,
+            proto,
             v6,
             nonblocking: AtomicBool::new(nonblocking),
             rcvtimeo: AtomicU64::new(0),
@@ -114,11 +194,12 @@ impl VSock {
     }
 
     pub fn sock_type(&self) -> i32 {
-        if self.tcp {
-            libc::SOCK_STREAM
-        } else {
-            libc::SOCK_DGRAM
-        }
+        self.proto.sock_type()
+    }
+
+    /// A stream socket (TCP), not a datagram one.
+    pub fn is_stream(&self) -> bool {
+        self.sock_type() == libc::SOCK_STREAM
     }
 
     pub fn nonblocking(&self) -> bool {
@@ -272,40 +353,7 @@ pub fn wait_fd(fd: i32, timeout: Option<Duration>) -> Res<()> {
 /// Readiness of a virtual socket as poll(2) bits. Whoever asks becomes the
 /// baseline for change notification (see `TcpMut::readiness`).
 pub fn poll_bits(core: &mut Core, s: &VSock) -> i16 {
-    if s.tcp {
-        let Ok(r) = core.tcp_mut().readiness(s.handle) else {
-            return libc::POLLNVAL;
-        };
-        let mut bits = 0;
-        if r.readable || r.read_closed || r.hangup {
-            bits |= libc::POLLIN | libc::POLLRDNORM;
-        }
-        if r.writable {
-            bits |= libc::POLLOUT | libc::POLLWRNORM;
-        }
-        if r.read_closed {
-            bits |= libc::POLLRDHUP;
-        }
-        if r.hangup {
-            bits |= libc::POLLHUP;
-        }
-        if r.error {
-            bits |= libc::POLLERR;
-        }
-        bits
-    } else {
-        let Ok((readable, error)) = core.udp_readiness(s.handle) else {
-            return libc::POLLNVAL;
-        };
-        let mut bits = libc::POLLOUT | libc::POLLWRNORM;
-        if readable {
-            bits |= libc::POLLIN | libc::POLLRDNORM;
-        }
-        if error {
-            bits |= libc::POLLERR;
-        }
-        bits
-    }
+    s.proto.poll_bits(core, s)
 }
 
 /// Whether an address stays on kernel sockets (loopback).

@@ -156,6 +156,18 @@ impl Stack {
         self.inner.runtime.dns_servers()
     }
 
+    /// How many sockets the stack holds: open ones, and closed TCP
+    /// connections still finishing (FIN handshake, TIME-WAIT).
+    pub fn sockets_in_use(&self) -> usize {
+        self.inner.runtime.with_core(|c, _| c.sockets_in_use())
+    }
+
+    /// How many TCP connections are in each state (see
+    /// [`crate::stack::Tcp::states`]).
+    pub fn tcp_states(&self) -> Vec<(crate::tcp::State, usize)> {
+        self.inner.runtime.with_core(|c, _| c.tcp().states())
+    }
+
     /// Stops the thread now, for every clone; sockets fail afterwards.
     /// Dropping the last clone and socket does the same, after giving
     /// closed connections up to [`DEFAULT_LINGER`] to deliver their data.

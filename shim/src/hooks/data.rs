@@ -19,7 +19,7 @@ use crate::{shared_io, table};
 /// The length a receive returns: the datagram's full length under
 /// MSG_TRUNC on UDP, as Linux.
 fn received(s: &VSock, r: &ops::Received, flags: c_int) -> ssize_t {
-    len_ok(if flags & libc::MSG_TRUNC != 0 && !s.tcp {
+    len_ok(if flags & libc::MSG_TRUNC != 0 && !s.is_stream() {
         r.full
     } else {
         r.n
@@ -209,7 +209,7 @@ unsafe fn destination(
     a: *const sockaddr,
     len: socklen_t,
 ) -> Res<Option<Option<std::net::SocketAddr>>> {
-    if a.is_null() || len == 0 || s.tcp {
+    if a.is_null() || len == 0 || s.is_stream() {
         return Ok(Some(None));
     }
     // SAFETY: per the caller.

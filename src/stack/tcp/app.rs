@@ -78,6 +78,25 @@ impl Tcp<'_> {
         total
     }
 
+    /// How many TCP connections are in each state (listeners and sockets
+    /// never connected are not connections), in the order of [`State`]:
+    /// for status output and for tests that check nothing is left behind.
+    pub fn states(&self) -> Vec<(State, usize)> {
+        let mut counts: Vec<(State, usize)> = Vec::new();
+        for s in self.core.sockets.values() {
+            if let Socket::Tcp(t) = s
+                && let Role::Conn(c) = &t.state
+            {
+                match counts.iter_mut().find(|(st, _)| *st == c.state()) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((c.state(), 1)),
+                }
+            }
+        }
+        counts.sort_by_key(|(st, _)| *st as u8);
+        counts
+    }
+
     /// How many closed (orphaned) connections still have data or a FIN
     /// the peer has not acknowledged: the shim keeps the stack running at
     /// process exit until this reaches zero (or `USTACK_LINGER` passes).
@@ -112,6 +131,7 @@ impl TcpMut<'_> {
                 orphan: false,
                 parent: None,
                 deadline: None,
+                indexed: None,
                 last_ready: Readiness::default(),
                 read_shut: false,
             }))

@@ -94,8 +94,14 @@ pub(crate) struct TcpSocket {
     /// The listener that accepted this connection and has not handed it to
     /// the application yet.
     parent: Option<SocketHandle>,
-    /// The deadline last put in the timer index for this socket.
+    /// The connection's next deadline, as last seen after a poll.
     deadline: Option<Instant>,
+    /// The instant of this socket's live entry in the timer index (at
+    /// most one is live; others are stale and skipped when popped). A
+    /// deadline that moves later keeps the earlier entry, which re-indexes
+    /// the socket when it pops: an RTO re-armed by every ACK costs no heap
+    /// push.
+    indexed: Option<Instant>,
     /// Readiness as last reported, to notify waiters only on change.
     last_ready: Readiness,
     /// `shutdown(SHUT_RD)`: reads return what is buffered, then 0.

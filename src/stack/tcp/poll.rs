@@ -40,13 +40,26 @@ impl TcpMut<'_> {
                 break;
             }
             core.tcp_tables.timers.pop();
-            if let Some(Socket::Tcp(s)) = core.sockets.get_mut(h)
-                && s.deadline == Some(at)
-            {
-                // Forget the popped deadline, so the next one is indexed
-                // even if it is the same instant.
-                s.deadline = None;
-                core.tcp_tables.touched.push(h);
+            let Some(Socket::Tcp(s)) = core.sockets.get_mut(h) else {
+                continue;
+            };
+            if s.indexed != Some(at) {
+                continue; // stale: a later entry replaced it
+            }
+            s.indexed = None;
+            match s.deadline {
+                // Due: forget it, so the next one is indexed even if it is
+                // the same instant.
+                Some(d) if d <= now => {
+                    s.deadline = None;
+                    core.tcp_tables.touched.push(h);
+                }
+                // It moved later since it was indexed: index it now.
+                Some(d) => {
+                    s.indexed = Some(d);
+                    core.tcp_tables.timers.push(Reverse((d, h)));
+                }
+                None => {}
             }
         }
         let mut touched = std::mem::take(&mut core.tcp_tables.touched);
@@ -116,7 +129,12 @@ impl TcpMut<'_> {
         };
         if s.deadline != deadline {
             s.deadline = deadline;
-            if let Some(at) = deadline {
+            // Only an earlier deadline needs an entry now; a later one is
+            // re-indexed when the live entry pops.
+            if let Some(at) = deadline
+                && s.indexed.is_none_or(|i| at < i)
+            {
+                s.indexed = Some(at);
                 core.tcp_tables.timers.push(Reverse((at, h)));
             }
         }

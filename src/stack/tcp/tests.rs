@@ -168,9 +168,17 @@ fn close_walks_both_sides_to_closed_and_time_wait_and_frees_orphans() {
     );
     assert!(p.a.tcp_mut().readiness(s).unwrap().read_closed);
     assert_eq!(p.a.tcp().info(s).unwrap().state, State::CloseWait);
+    assert_eq!(
+        p.a.tcp().states(),
+        [(State::CloseWait, 1)],
+        "the listener is no connection"
+    );
+    assert_eq!(p.b.tcp().states(), [(State::FinWait2, 1)]);
     p.a.close(s).unwrap();
     p.run(50);
     // The active closer (b) sits in TIME-WAIT for 60 s, then its slot goes.
+    assert_eq!(p.b.tcp().states(), [(State::TimeWait, 1)]);
+    assert_eq!(p.a.tcp().states(), []);
     assert_eq!(p.b.sockets_in_use(), 1);
     assert_eq!(p.a.sockets_in_use(), 1, "only the listener is left");
     p.advance(Duration::from_secs(61));
@@ -827,5 +835,30 @@ fn a_connection_to_our_own_address_never_leaves_the_stack() {
         c.poll_transmit(now, &mut out);
         assert_eq!(c.tcp_mut().recv(cl, &mut buf, false).unwrap(), 5);
         assert!(out.is_empty());
+    }
+}
+
+#[test]
+fn the_timer_index_stays_small_when_every_ack_moves_a_deadline_later() {
+    // Request/response: each exchange re-arms the retransmission timer (and
+    // the delayed ACK) later. The index keeps one live entry per socket and
+    // re-indexes it when it pops, so it does not grow with the exchanges
+    // (pushing one entry per change left 61 here, one per exchange within
+    // an RTO). What remains: the live entry and those of deadlines that
+    // moved earlier (a delayed ACK before the RTO), each gone at its time.
+    let mut p = Pair::new();
+    let (s, c) = connected(&mut p, false);
+    let mut buf = [0u8; 16];
+    for _ in 0..2000 {
+        p.b.tcp_mut().send(c, b"q").unwrap();
+        p.run(3);
+        assert_eq!(p.a.tcp_mut().recv(s, &mut buf, false).unwrap(), 1);
+        p.a.tcp_mut().send(s, b"r").unwrap();
+        p.run(3);
+        assert_eq!(p.b.tcp_mut().recv(c, &mut buf, false).unwrap(), 1);
+    }
+    for core in [&p.a, &p.b] {
+        let entries = core.tcp_tables.timers.len();
+        assert!(entries <= 8, "{entries} timer entries for one connection");
     }
 }

@@ -10,7 +10,10 @@
 //!
 //! What it does, by RFC 4862 section:
 //! - 5.3, 5.4: the link-local address fe80::/64 + the modified EUI-64 of
-//!   the MAC is tentative at start: one neighbour solicitation from ::
+//!   the MAC is tentative at start; 1 s after the start (5.4.2's delay
+//!   before the first message, MAX_RTR_SOLICITATION_DELAY, at its upper
+//!   end, which also lets a Linux bridge port that just saw the TAP
+//!   device come up start forwarding) one neighbour solicitation from ::
 //!   to its solicited-node group (DupAddrDetectTransmits 1), then
 //!   RetransTimer (1 s) of silence makes it ours. While tentative it is
 //!   neither answered for nor used.
@@ -44,6 +47,9 @@ use crate::wire::ethernet::MacAddr;
 use crate::wire::ndp::{self, NdpRepr, RouterAdvert, solicited_node};
 use crate::wire::{IpProtocol, Ipv6Repr};
 
+/// RFC 4861 section 10's MAX_RTR_SOLICITATION_DELAY: the wait before the
+/// first DAD solicitation after the start.
+const START_DELAY: Duration = Duration::from_secs(1);
 /// RFC 4861 section 10's RetransTimer: how long DAD waits.
 const RETRANS_TIMER: Duration = Duration::from_secs(1);
 /// MAX_RTR_SOLICITATIONS and RTR_SOLICITATION_INTERVAL.
@@ -79,6 +85,8 @@ pub(super) struct Slaac {
     router: Option<(Ipv6Addr, Instant)>,
     solicitations: u32,
     next_solicit: Option<Instant>,
+    /// When the link-local address's DAD may start.
+    start_at: Instant,
 }
 
 impl Slaac {
@@ -89,6 +97,7 @@ impl Slaac {
             router: None,
             solicitations: 0,
             next_solicit: None,
+            start_at: Instant::ZERO + START_DELAY,
         }
     }
 
@@ -99,8 +108,12 @@ impl Slaac {
             Dad::Waiting(t) => Some(t),
             _ => None,
         };
+        let link_local = match self.link_local {
+            Dad::Start => Some(self.start_at.max(now)),
+            d => dad(d),
+        };
         [
-            dad(self.link_local),
+            link_local,
             self.global.as_ref().and_then(|g| dad(g.dad)),
             self.global.as_ref().and_then(|g| g.valid_until),
             self.router.map(|r| r.1),
@@ -145,7 +158,7 @@ impl<L: Link> EthernetLink<L> {
         let mut dad_for = Vec::new();
         let mut changed = false;
         match s.link_local {
-            Dad::Start => {
+            Dad::Start if now >= s.start_at => {
                 s.link_local = Dad::Waiting(now + RETRANS_TIMER);
                 dad_for.push(self.link_local);
             }

@@ -798,8 +798,29 @@ mod slaac_host {
         Wire {
             host: EthernetLink::new(a, cfg),
             far,
-            now: Instant::ZERO,
+            // Past the second SLAAC waits after the start before its first
+            // solicitation (`the_link_local_check_waits_a_second`).
+            now: Instant::ZERO + Duration::from_secs(1),
         }
+    }
+
+    #[test]
+    fn the_link_local_check_waits_a_second_after_the_start() {
+        let mut w = slaac_wire();
+        w.now = Instant::ZERO;
+        let ll = w.host.link_local();
+        w.recv();
+        assert!(dad_targets(&w.frames()).is_empty());
+        assert_eq!(
+            w.host.poll_at(),
+            Some(Instant::ZERO + Duration::from_secs(1))
+        );
+        w.advance(Duration::from_millis(999));
+        w.recv();
+        assert!(dad_targets(&w.frames()).is_empty());
+        w.advance(Duration::from_millis(1));
+        w.recv();
+        assert_eq!(dad_targets(&w.frames()), vec![ll]);
     }
 
     /// The address SLAAC forms in fd00::/64 from our MAC.

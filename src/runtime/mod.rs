@@ -864,7 +864,7 @@ impl Runtime {
 
 /// How long starting a stack with `USTACK_ADDR=dhcp` waits for the first
 /// lease (and with `USTACK_ADDR6=auto` for the first address from a router
-/// advertisement, about 2 s of DAD), so a program's first connect finds
+/// advertisement, 2 to 3 s: a second's wait and two DADs), so a program's first connect finds
 /// an address: long enough for
 /// one lost DISCOVER (retransmitted after 3 to 5 s) or a server that pings
 /// the address before offering it, and shorter than the 10 s the shim

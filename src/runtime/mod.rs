@@ -864,9 +864,10 @@ impl Runtime {
 
 /// How long starting a stack with `USTACK_ADDR=dhcp` waits for the first
 /// lease (and with `USTACK_ADDR6=auto` for the first address from a router
-/// advertisement, 2 to 3 s: a second's wait and two DADs), so a program's first connect finds
-/// an address: long enough for
-/// one lost DISCOVER (retransmitted after 3 to 5 s) or a server that pings
-/// the address before offering it, and shorter than the 10 s the shim
-/// gives a stack daemon it starts to come up.
+/// advertisement: 2 to 3 s, a second's wait and two DADs), so a program's
+/// first connect finds an address: long enough for the first DISCOVER (1
+/// to 2 s after the start) and a server that pings the address before
+/// offering it (dnsmasq: 3 s), and shorter than the 10 s the shim gives a
+/// stack daemon it starts to come up. A lost DISCOVER is retransmitted 3
+/// to 5 s later, and its lease then comes after the wait.
 pub const DHCP_START_WAIT: Duration = Duration::from_secs(6);

@@ -124,8 +124,8 @@ fn main() -> ExitCode {
     }
     log::info!(
         "serving on {} and {} via {} (mtu {}): ping; tcp echo 7, discard 9, chargen 19; udp echo 7, discard 9",
-        cfg.addr,
-        cfg.addr6,
+        cfg.addr_text(),
+        cfg.addr6_text(),
         cfg.ifname,
         cfg.mtu
     );

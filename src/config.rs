@@ -103,6 +103,14 @@ pub struct Config {
     /// `USTACK_MAC`: the stack's MAC on tap; unset, [`Config::mac_addr`]
     /// derives one.
     pub mac: Option<MacAddr>,
+    /// `USTACK_ADDR=dhcp` (tap only): the IPv4 address, prefix, gateway
+    /// and DNS servers come from a DHCPv4 lease; `addr`, `prefix` and
+    /// `gateway` are then unused.
+    pub dhcp: bool,
+    /// `USTACK_ADDR6=auto` (tap only): the IPv6 address and default router
+    /// come from router advertisements (SLAAC, after duplicate address
+    /// detection); `addr6`, `prefix6` and `gateway6` are then unused.
+    pub slaac: bool,
 }
 
 /// The smallest MTU accepted: IPv6's minimum link MTU (RFC 8200 section 5),
@@ -135,11 +143,31 @@ impl Default for Config {
             gateway: None,
             gateway6: None,
             mac: None,
+            dhcp: false,
+            slaac: false,
         }
     }
 }
 
 impl Config {
+    /// `USTACK_ADDR` for messages: the address, or `dhcp`.
+    pub fn addr_text(&self) -> String {
+        if self.dhcp {
+            "dhcp".to_string()
+        } else {
+            self.addr.to_string()
+        }
+    }
+
+    /// `USTACK_ADDR6` for messages: the address, or `auto`.
+    pub fn addr6_text(&self) -> String {
+        if self.slaac {
+            "auto".to_string()
+        } else {
+            self.addr6.to_string()
+        }
+    }
+
     /// The on-link IPv4 prefix length: as given, else 24.
     pub fn prefix_len(&self) -> u8 {
         self.prefix.unwrap_or(24)
@@ -336,13 +364,24 @@ impl Config {
             };
         }
         if let Some(v) = get("USTACK_ADDR") {
-            (c.addr, c.prefix) = addr_with_prefix(&v, 32).ok_or_else(|| {
-                bad(
-                    "USTACK_ADDR",
-                    &v,
-                    "an IPv4 address with an optional prefix length, such as 10.77.0.2 or 192.168.1.20/24",
-                )
-            })?;
+            if v.trim().eq_ignore_ascii_case("dhcp") {
+                if c.link != LinkKind::Tap {
+                    return Err(bad(
+                        "USTACK_ADDR",
+                        &v,
+                        "an IPv4 address: 'dhcp' needs USTACK_LINK=tap",
+                    ));
+                }
+                c.dhcp = true;
+            } else {
+                (c.addr, c.prefix) = addr_with_prefix(&v, 32).ok_or_else(|| {
+                    bad(
+                        "USTACK_ADDR",
+                        &v,
+                        "an IPv4 address with an optional prefix length, such as 10.77.0.2 or 192.168.1.20/24, or 'dhcp' (tap)",
+                    )
+                })?;
+            }
         }
         if let Some(v) = get("USTACK_PEER") {
             c.peer = v
@@ -350,13 +389,24 @@ impl Config {
                 .map_err(|_| bad("USTACK_PEER", &v, "an IPv4 address such as 10.77.0.1"))?;
         }
         if let Some(v) = get("USTACK_ADDR6") {
-            (c.addr6, c.prefix6) = addr_with_prefix(&v, 128).ok_or_else(|| {
-                bad(
-                    "USTACK_ADDR6",
-                    &v,
-                    "an IPv6 address with an optional prefix length, such as fd77::2 or fd77::2/64",
-                )
-            })?;
+            if v.trim().eq_ignore_ascii_case("auto") {
+                if c.link != LinkKind::Tap {
+                    return Err(bad(
+                        "USTACK_ADDR6",
+                        &v,
+                        "an IPv6 address: 'auto' needs USTACK_LINK=tap",
+                    ));
+                }
+                c.slaac = true;
+            } else {
+                (c.addr6, c.prefix6) = addr_with_prefix(&v, 128).ok_or_else(|| {
+                    bad(
+                        "USTACK_ADDR6",
+                        &v,
+                        "an IPv6 address with an optional prefix length, such as fd77::2 or fd77::2/64, or 'auto' (tap)",
+                    )
+                })?;
+            }
         }
         if let Some(v) = get("USTACK_GATEWAY") {
             let gw: Ipv4Addr = v
@@ -415,14 +465,14 @@ impl Config {
                 return Err(bad(var, &addr.to_string(), "a unicast IPv6 address"));
             }
         }
-        if c.addr == c.peer {
+        if !c.dhcp && c.addr == c.peer {
             return Err(bad(
                 "USTACK_PEER",
                 &c.peer.to_string(),
                 "an address different from USTACK_ADDR",
             ));
         }
-        if c.addr6 == c.peer6 {
+        if !c.slaac && c.addr6 == c.peer6 {
             return Err(bad(
                 "USTACK_PEER6",
                 &c.peer6.to_string(),
@@ -653,6 +703,28 @@ mod tests {
         );
         let c = parse(&[("USTACK_MAC", "02:00:00:77:00:02")]).unwrap();
         assert_eq!(c.mac_addr().to_string(), "02:00:00:77:00:02");
+    }
+
+    #[test]
+    fn addr_dhcp_is_accepted_on_tap_only() {
+        let c = parse(&[("USTACK_LINK", "tap"), ("USTACK_ADDR", "DHCP")]).unwrap();
+        assert!(c.dhcp);
+        assert!(!Config::default().dhcp);
+        let e = parse(&[("USTACK_ADDR", "dhcp")]).unwrap_err();
+        assert_eq!(e.var, "USTACK_ADDR");
+        assert!(e.to_string().contains("USTACK_LINK=tap"), "{e}");
+        let e = parse(&[("USTACK_LINK", "tap"), ("USTACK_ADDR", "dhcpx")]).unwrap_err();
+        assert!(e.to_string().contains("'dhcp'"), "{e}");
+    }
+
+    #[test]
+    fn addr6_auto_is_accepted_on_tap_only() {
+        let c = parse(&[("USTACK_LINK", "tap"), ("USTACK_ADDR6", "auto")]).unwrap();
+        assert!(c.slaac && !c.dhcp);
+        assert_eq!(c.addr6_text(), "auto");
+        let e = parse(&[("USTACK_ADDR6", "auto")]).unwrap_err();
+        assert_eq!(e.var, "USTACK_ADDR6");
+        assert!(e.to_string().contains("USTACK_LINK=tap"), "{e}");
     }
 
     #[test]

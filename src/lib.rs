@@ -47,6 +47,7 @@
 pub mod api;
 pub mod config;
 pub mod device;
+pub mod dhcp;
 pub mod ethernet;
 pub mod ip;
 pub mod ipc;

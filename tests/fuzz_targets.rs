@@ -17,6 +17,8 @@ mod common;
 
 #[path = "../fuzz/fuzz_targets/core.rs"]
 mod core_input;
+#[path = "../fuzz/fuzz_targets/dhcp.rs"]
+mod dhcp;
 #[path = "../fuzz/fuzz_targets/ethernet.rs"]
 mod ethernet;
 #[path = "../fuzz/fuzz_targets/icmpv4.rs"]
@@ -146,6 +148,52 @@ fn seeds() -> Vec<Vec<u8>> {
         out.push(r.encode());
     }
     out.push(Reply::err(13).encode());
+    // DHCP messages and a router advertisement with every option the
+    // parsers read.
+    let mac = ustack::wire::ethernet::MacAddr([2, 0, 0, 0, 0, 7]);
+    for kind in [
+        ustack::wire::dhcp::MessageType::Offer,
+        ustack::wire::dhcp::MessageType::Ack,
+        ustack::wire::dhcp::MessageType::Nak,
+    ] {
+        let mut m = ustack::wire::dhcp::DhcpRepr::client(kind, 1, mac);
+        let a = std::net::Ipv4Addr::new(10, 99, 0, 1);
+        m.your_addr = std::net::Ipv4Addr::new(10, 99, 0, 57);
+        m.server_id = Some(a);
+        m.subnet_mask = Some(std::net::Ipv4Addr::new(255, 255, 255, 0));
+        m.router = Some(a);
+        m.dns_servers = vec![a, a];
+        m.lease_time = Some(120);
+        m.renewal_time = Some(60);
+        m.rebinding_time = Some(105);
+        let mut b = vec![0; m.buffer_len()];
+        m.emit(&mut b).unwrap();
+        out.push(b);
+    }
+    let ra = ustack::wire::ndp::RouterAdvert {
+        hop_limit: 64,
+        managed: false,
+        other: false,
+        router_lifetime: 1800,
+        source_mac: Some(mac),
+        mtu: Some(1500),
+        prefixes: vec![ustack::wire::ndp::PrefixInfo {
+            prefix: "fd77::".parse().unwrap(),
+            len: 64,
+            on_link: true,
+            autonomous: true,
+            valid: 7200,
+            preferred: 3600,
+        }],
+    };
+    let mut b = vec![0; ra.buffer_len()];
+    ra.emit(
+        &mut b,
+        "fe80::1".parse().unwrap(),
+        "ff02::1".parse().unwrap(),
+    )
+    .unwrap();
+    out.push(b);
     out.extend(link_seeds());
     out
 }
@@ -281,6 +329,11 @@ fn fuzz_icmpv6() {
 #[test]
 fn fuzz_core_input() {
     fuzz("core", core_input::run);
+}
+
+#[test]
+fn fuzz_dhcp_and_router_adverts() {
+    fuzz("dhcp", dhcp::run);
 }
 
 #[test]

@@ -389,3 +389,27 @@ fn a_second_host_on_the_bridge_pings_and_talks_tcp_to_the_stack() {
         server.join().unwrap();
     });
 }
+
+#[test]
+fn a_snooping_bridge_learns_the_stacks_groups_from_its_mld_reports() {
+    with_bridge(|_stack, _cfg| {
+        // The solicited-node group of fd77::2 (and of the link-local
+        // address, whose low 24 bits may differ).
+        let want = "ff02::1:ff00:2";
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mdb = sh("bridge mdb show dev br0");
+            if mdb
+                .lines()
+                .any(|l| l.contains("port ustap0") && l.contains(want))
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no group {want} on port ustap0: {mdb}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+}

@@ -129,6 +129,9 @@ impl Host {
                 gateway: Some(gateway),
                 gateway6: None,
                 neighbors: Default::default(),
+                dhcp: false,
+                slaac: false,
+                mld: false,
             },
         );
         Host { eth, far }

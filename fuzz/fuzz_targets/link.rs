@@ -122,6 +122,9 @@ pub fn run(data: &[u8]) {
         gateway: None,
         gateway6: None,
         neighbors: Default::default(),
+        dhcp: false,
+        slaac: false,
+        mld: false,
     };
     let bounds = cfg.neighbors.clone();
     let mut w = Wire {

@@ -137,7 +137,12 @@ fn start() -> Stack {
         Ok(rt) => {
             // SAFETY: registering a plain extern "C" function with no state.
             unsafe { libc::pthread_atfork(None, None, Some(process::in_child)) };
-            log::info!("stack up on {} ({} / {})", cfg.ifname, cfg.addr, cfg.addr6);
+            log::info!(
+                "stack up on {} ({} / {})",
+                cfg.ifname,
+                cfg.addr_text(),
+                cfg.addr6_text()
+            );
             Stack::Up {
                 rt,
                 linger: cfg.linger,
@@ -204,4 +209,6 @@ pub fn linger_at_exit(close_all: impl FnOnce()) {
     // datagrams sent just before exit) to the device before the
     // process goes.
     rt.flush();
+    // The DHCP lease goes back to the server (RFC 2131 4.4.6).
+    rt.close_link();
 }

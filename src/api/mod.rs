@@ -136,6 +136,26 @@ impl Stack {
         self.inner.runtime.with_core(|c, _| c.tcp().counters())
     }
 
+    /// The stack's IPv4 address: the configured one, or with
+    /// `USTACK_ADDR=dhcp` the lease's (`None` while there is none).
+    pub fn ipv4_addr(&self) -> Option<std::net::Ipv4Addr> {
+        let a = self.inner.runtime.with_core(|c, _| c.config().addr);
+        (!a.is_unspecified()).then_some(a)
+    }
+
+    /// The stack's IPv6 address: the configured one, or with
+    /// `USTACK_ADDR6=auto` the one SLAAC formed (`None` while there is
+    /// none).
+    pub fn ipv6_addr(&self) -> Option<std::net::Ipv6Addr> {
+        let a = self.inner.runtime.with_core(|c, _| c.config().addr6);
+        (!a.is_unspecified()).then_some(a)
+    }
+
+    /// The DNS servers of the DHCP lease (empty without one).
+    pub fn dns_servers(&self) -> Vec<std::net::Ipv4Addr> {
+        self.inner.runtime.dns_servers()
+    }
+
     /// How many sockets the stack holds: open ones, and closed TCP
     /// connections still finishing (FIN handshake, TIME-WAIT).
     pub fn sockets_in_use(&self) -> usize {

@@ -207,8 +207,8 @@ fn main() {
     log::info!(
         "serving {} ({} / {}) as pid {}",
         cfg.ifname,
-        cfg.addr,
-        cfg.addr6,
+        cfg.addr_text(),
+        cfg.addr6_text(),
         std::process::id()
     );
     tell(&mut args.ready, "ok");

@@ -633,7 +633,7 @@ impl<L: Link> Link for FaultLink<L> {
 
     // recv_batch_verified keeps the default: nothing below the corruption
     // may be vouched for.
-    forward_link!(inner: mtu, wait_fd, recycle, take_spent);
+    forward_link!(inner: mtu, wait_fd, recycle, take_spent, poll_event, close);
 
     fn poll_at(&self) -> Option<Instant> {
         let retry = (!self.tx_out.is_empty()).then(|| self.last_now + RETRY_REFUSED);

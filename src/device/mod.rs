@@ -96,6 +96,16 @@ macro_rules! forward_link {
             $($to)+.take_spent(into)
         }
     };
+    (@ $self:tt [$($to:tt)+] poll_event) => {
+        fn poll_event(&mut $self) -> Option<$crate::device::LinkEvent> {
+            $($to)+.poll_event()
+        }
+    };
+    (@ $self:tt [$($to:tt)+] close) => {
+        fn close(&mut $self, now: $crate::time::Instant) {
+            $($to)+.close(now)
+        }
+    };
 }
 
 pub mod fault;
@@ -272,13 +282,55 @@ pub trait Link: Send {
     fn take_spent(&mut self, into: &mut Vec<Packet>) {
         let _ = into;
     }
+
+    /// What the link learnt that the core must apply: an address it was
+    /// given or lost (the Ethernet host's DHCP client). The runtime asks
+    /// after every receive and transmit, and a link with an event waiting
+    /// says so by a `poll_at` of now. Wrappers forward it; the default has
+    /// none.
+    fn poll_event(&mut self) -> Option<LinkEvent> {
+        None
+    }
+
+    /// Called once when the stack stops, before the link is dropped: the
+    /// last frames a link sends of its own (the DHCP client's RELEASE).
+    /// Wrappers forward it; the default does nothing.
+    fn close(&mut self, now: Instant) {
+        let _ = now;
+    }
+}
+
+/// What a link tells the core about the host's configuration
+/// ([`Link::poll_event`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The IPv4 address changed: `addr` is the new one with its on-link
+    /// prefix (`None`: no IPv4 address any more), `gateway` the next hop
+    /// for off-link destinations, `dns_servers` what the lease named.
+    Ipv4 {
+        /// The address and prefix, if any.
+        addr: Option<crate::wire::Prefix<std::net::Ipv4Addr>>,
+        /// The gateway, if any.
+        gateway: Option<std::net::Ipv4Addr>,
+        /// DNS servers, in order.
+        dns_servers: Vec<std::net::Ipv4Addr>,
+    },
+    /// The IPv6 address changed (SLAAC): `addr` the global address and
+    /// its /64 (`None`: none), `gateway` the default router.
+    Ipv6 {
+        /// The address and prefix, if any.
+        addr: Option<crate::wire::Prefix<std::net::Ipv6Addr>>,
+        /// The default router, if any.
+        gateway: Option<std::net::Ipv6Addr>,
+    },
 }
 
 /// Every method, so that a boxed link keeps the overrides of the link in
 /// the box.
 impl<L: Link + ?Sized> Link for Box<L> {
     forward_link!(
-        *: recv_batch, recv_batch_verified, send_batch, mtu, wait_fd, poll_at, recycle, take_spent
+        *: recv_batch, recv_batch_verified, send_batch, mtu, wait_fd, poll_at, recycle, take_spent,
+        poll_event, close
     );
 }
 

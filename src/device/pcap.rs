@@ -263,7 +263,7 @@ impl<L: Link, W: Write + Send> Link for PcapTap<L, W> {
         Ok(n)
     }
 
-    forward_link!(inner: mtu, wait_fd, poll_at, recycle, take_spent);
+    forward_link!(inner: mtu, wait_fd, poll_at, recycle, take_spent, poll_event, close);
 }
 
 #[cfg(test)]

@@ -28,11 +28,25 @@
 //! MAC or a group we did not join, 802.1Q/802.1ad tagged (no VLANs), of an
 //! unknown EtherType, malformed. Neighbour discovery messages (ICMPv6
 //! 133-137 right after the IPv6 header) are handled here and never reach
-//! the core; router advertisements and redirects are ignored (no SLAAC in
-//! this version), as are replies and advertisements for addresses we never
-//! asked about.
+//! the core; redirects are ignored, and so are router advertisements
+//! unless SLAAC is on ([`EthernetConfig::slaac`], `slaac.rs`: duplicate
+//! address detection, router solicitations, addresses from advertised
+//! prefixes, reported through [`Link::poll_event`] like DHCP's), as are
+//! replies and advertisements for addresses we never asked about.
+//! Multicast listener queries are answered with MLDv2 reports for our
+//! solicited-node groups, which are also reported when joined
+//! ([`EthernetConfig::mld`], `mld.rs`).
+//!
+//! With [`EthernetConfig::dhcp`] the host has no IPv4 address until the
+//! DHCP client (`dhcp.rs`, the transport; `crate::dhcp`, the client) binds
+//! a lease; each change of address comes out of [`Link::poll_event`] for
+//! the runtime to apply to the core, and [`Link::close`] sends the
+//! RELEASE.
 
+mod dhcp;
+mod mld;
 pub mod neighbor;
+mod slaac;
 
 pub use neighbor::{Action, NeighborCache, NeighborConfig, NeighborState, NeighborStats};
 
@@ -41,7 +55,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
-use crate::device::{Link, Packet};
+use crate::device::{Link, LinkEvent, Packet};
 use crate::time::Instant;
 use crate::wire::arp::{self, ArpOperation, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{self, EtherType, EthernetFrame, EthernetRepr, MacAddr};
@@ -74,6 +88,18 @@ pub struct EthernetConfig {
     pub gateway6: Option<Ipv6Addr>,
     /// The neighbour cache's bounds and timers.
     pub neighbors: NeighborConfig,
+    /// Whether a DHCPv4 client gets the IPv4 address, prefix and gateway
+    /// (`USTACK_ADDR=dhcp`): `ipv4` and `gateway` are then ignored, and the
+    /// host has no IPv4 address until a lease is bound.
+    pub dhcp: bool,
+    /// Whether IPv6 addresses come from router advertisements (SLAAC,
+    /// `USTACK_ADDR6=auto`), each after duplicate address detection, the
+    /// link-local one included: `ipv6` and `gateway6` are then ignored.
+    pub slaac: bool,
+    /// Whether to send MLDv2 reports for our solicited-node groups and
+    /// answer queries (`mld.rs`), when IPv6 is on. The runtime always
+    /// does; tests of other things may leave them out.
+    pub mld: bool,
 }
 
 /// The link-local address made from `mac` (RFC 4862 section 5.3, the
@@ -138,6 +164,9 @@ pub struct EthernetCounters {
 ///     gateway: None,
 ///     gateway6: None,
 ///     neighbors: Default::default(),
+///     dhcp: false,
+///     slaac: false,
+///     mld: true,
 /// });
 /// # use ustack::device::Link;
 /// assert_eq!(link.mtu(), 1500);
@@ -159,12 +188,32 @@ pub struct EthernetLink<L> {
     actions: Vec<Action>,
     announced: bool,
     last_now: Instant,
+    /// The DHCPv4 client, with `USTACK_ADDR=dhcp`.
+    dhcp: Option<dhcp::DhcpHost>,
+    /// What the runtime must apply to the core ([`Link::poll_event`]).
+    events: VecDeque<LinkEvent>,
+    /// IPv6 autoconfiguration, with `USTACK_ADDR6=auto`.
+    slaac: Option<slaac::Slaac>,
+    /// Multicast listener reports.
+    mld: Option<mld::Mld>,
 }
 
 impl<L: Link> EthernetLink<L> {
     /// The host `cfg` describes on the frame link `inner`, whose `mtu()`
     /// is the largest frame (the IP MTU plus 14).
-    pub fn new(inner: L, cfg: EthernetConfig) -> EthernetLink<L> {
+    pub fn new(inner: L, mut cfg: EthernetConfig) -> EthernetLink<L> {
+        let dhcp = cfg.dhcp.then(|| {
+            cfg.ipv4 = None;
+            cfg.gateway = None;
+            let seed = crate::rand::Rng::from_os().next_u64();
+            dhcp::DhcpHost::new(cfg.mac, seed)
+        });
+        let slaac = cfg.slaac.then(|| {
+            cfg.ipv6 = None;
+            cfg.gateway6 = None;
+            slaac::Slaac::new()
+        });
+        let mld = (cfg.mld && (cfg.ipv6.is_some() || cfg.slaac)).then(mld::Mld::default);
         EthernetLink {
             inner,
             link_local: link_local(cfg.mac),
@@ -178,7 +227,16 @@ impl<L: Link> EthernetLink<L> {
             actions: Vec::new(),
             announced: false,
             last_now: Instant::ZERO,
+            dhcp,
+            events: VecDeque::new(),
+            slaac,
+            mld,
         }
+    }
+
+    /// The DHCP client's lease, with `USTACK_ADDR=dhcp` once bound.
+    pub fn dhcp_lease(&self) -> Option<&crate::dhcp::Lease> {
+        self.dhcp.as_ref().and_then(|h| h.client.lease())
     }
 
     /// The counters.
@@ -207,7 +265,8 @@ impl<L: Link> EthernetLink<L> {
     }
 
     fn is_our_v6(&self, a: Ipv6Addr) -> bool {
-        a == self.link_local || self.cfg.ipv6.is_some_and(|p| p.addr == a)
+        (a == self.link_local && self.link_local_usable())
+            || self.cfg.ipv6.is_some_and(|p| p.addr == a)
     }
 
     /// Whether a frame to `dst` is for us.
@@ -224,6 +283,11 @@ impl<L: Link> EthernetLink<L> {
         }
         if let Some(p) = self.cfg.ipv6
             && v6(solicited_node(p.addr))
+        {
+            return true;
+        }
+        if let Some(t) = self.tentative_global()
+            && v6(solicited_node(t))
         {
             return true;
         }
@@ -475,6 +539,11 @@ impl<L: Link> EthernetLink<L> {
     /// Timers, and the announcement at start.
     fn service(&mut self, now: Instant) {
         self.last_now = now;
+        self.dhcp_service(now);
+        self.mld_service(now);
+        self.slaac_service(now);
+        // A group SLAAC just joined is reported in the same turn.
+        self.mld_service(now);
         if !self.announced {
             self.announced = true;
             if let Some(ours) = self.cfg.ipv4 {
@@ -529,10 +598,24 @@ impl<L: Link> EthernetLink<L> {
                 self.arp_input(now, &frame[ethernet::HEADER_LEN..]);
                 return self.spare(frame);
             }
+            EtherType::Ipv4 if self.dhcp.is_some() && dhcp::is_dhcp_reply(payload) => {
+                self.dhcp_input(now, src, &frame[ethernet::HEADER_LEN..]);
+                return self.spare(frame);
+            }
             EtherType::Ipv4 if self.cfg.ipv4.is_some() && payload.len() >= 20 => {
                 usize::from(u16::from_be_bytes([payload[2], payload[3]]))
             }
-            EtherType::Ipv6 if self.cfg.ipv6.is_some() && payload.len() >= 40 => {
+            EtherType::Ipv6
+                if (self.cfg.ipv6.is_some() || self.slaac.is_some()) && payload.len() >= 40 =>
+            {
+                if self.mld.is_some()
+                    && payload[6] == u8::from(IpProtocol::HopByHop)
+                    && crate::wire::mld::is_query(payload)
+                {
+                    self.mld_query();
+                    self.mld_service(now);
+                    return self.spare(frame);
+                }
                 if payload[6] == u8::from(IpProtocol::Icmpv6)
                     && (133..=137).contains(&payload.get(40).copied().unwrap_or(0))
                 {
@@ -544,7 +627,7 @@ impl<L: Link> EthernetLink<L> {
             EtherType::Ipv4 | EtherType::Ipv6 => {
                 let off = match ethertype {
                     EtherType::Ipv4 => self.cfg.ipv4.is_none(),
-                    _ => self.cfg.ipv6.is_none(),
+                    _ => self.cfg.ipv6.is_none() && self.slaac.is_none(),
                 };
                 if off {
                     self.counters.rx_unknown_type += 1;
@@ -662,6 +745,11 @@ impl<L: Link> EthernetLink<L> {
         }
         let repr = match NdpRepr::parse_bytes(message, src, dst) {
             Ok(r) => r,
+            Err(crate::wire::Error::Unsupported)
+                if self.slaac.is_some() && message[0] == ndp::msg_type::ROUTER_ADVERT =>
+            {
+                return self.ra_input(now, src, dst, message);
+            }
             Err(crate::wire::Error::Unsupported) => {
                 self.counters.ndp_ignored += 1;
                 return;
@@ -673,6 +761,18 @@ impl<L: Link> EthernetLink<L> {
         };
         match repr {
             NdpRepr::NeighborSolicit { target, source_mac } => {
+                if self
+                    .slaac
+                    .as_ref()
+                    .is_some_and(|s| s.tentative(target, self.link_local))
+                {
+                    // RFC 4862 5.4.3: another host's DAD for it makes it
+                    // a duplicate; a resolution of it is not answered.
+                    if src.is_unspecified() {
+                        self.dad_failed(target, src_mac);
+                    }
+                    return;
+                }
                 if !self.is_our_v6(target) {
                     self.counters.ns_not_ours += 1;
                     return;
@@ -706,6 +806,14 @@ impl<L: Link> EthernetLink<L> {
                 target,
                 target_mac,
             } => {
+                if self
+                    .slaac
+                    .as_ref()
+                    .is_some_and(|s| s.tentative(target, self.link_local))
+                {
+                    // RFC 4862 5.4.4: it is someone else's.
+                    return self.dad_failed(target, src_mac);
+                }
                 if self.is_our_v6(target) {
                     self.counters.address_conflicts += 1;
                     log::warn!("ethernet: {target} is advertised by another host ({src_mac})");
@@ -809,13 +917,16 @@ impl<L: Link> Link for EthernetLink<L> {
     }
 
     fn poll_at(&self) -> Option<Instant> {
-        let mut at = [self.cache.poll_at(), self.inner.poll_at()]
+        let dhcp = self.dhcp.as_ref().and_then(|h| h.client.poll_at());
+        let slaac = self.slaac.as_ref().and_then(|s| s.poll_at(self.last_now));
+        let mld = self.mld_poll_at(self.last_now);
+        let mut at = [self.cache.poll_at(), self.inner.poll_at(), dhcp, slaac, mld]
             .into_iter()
             .flatten()
             .min();
         let mut due = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
-        if !self.announced || !self.up.is_empty() {
-            // Due now: the announcement, errors for the core.
+        if !self.announced || !self.up.is_empty() || !self.events.is_empty() {
+            // Due now: the announcement, errors and events for the core.
             due(self.last_now);
         } else if !self.tx.is_empty() {
             // Frames the link could not take: try again soon, without
@@ -831,6 +942,15 @@ impl<L: Link> Link for EthernetLink<L> {
 
     fn take_spent(&mut self, into: &mut Vec<Packet>) {
         self.inner.take_spent(into);
+    }
+
+    fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    fn close(&mut self, now: Instant) {
+        self.dhcp_close(now);
+        self.inner.close(now);
     }
 }
 

@@ -33,6 +33,9 @@ fn config() -> EthernetConfig {
         gateway: None,
         gateway6: None,
         neighbors: NeighborConfig::default(),
+        dhcp: false,
+        slaac: false,
+        mld: false,
     }
 }
 
@@ -577,4 +580,593 @@ fn drops_frames_not_for_us_and_tagged_frames_and_strips_the_rest() {
 fn the_ip_mtu_is_the_frame_mtu_less_the_header() {
     let (a, _far) = pipe_pair(9014);
     assert_eq!(EthernetLink::new(a, config()).mtu(), 9000);
+}
+
+mod dhcp_client {
+    use super::*;
+    use crate::wire::dhcp::{DhcpPacket, DhcpRepr, MessageType};
+    use crate::wire::{IpAddr, UdpRepr};
+
+    /// A server's message in a frame from `PEER_MAC`.
+    fn dhcp_frame(dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, msg: &DhcpRepr) -> Packet {
+        let mut m = vec![0u8; msg.buffer_len()];
+        msg.emit(&mut m).unwrap();
+        let udp = UdpRepr {
+            src_port: 67,
+            dst_port: 68,
+        };
+        let mut body = vec![0u8; udp.buffer_len(m.len())];
+        udp.emit(&mut body, IpAddr::V4(src), IpAddr::V4(dst), &m)
+            .unwrap();
+        eth(dst_mac, PEER_MAC, EtherType::Ipv4, &ipv4(src, dst, &body))
+    }
+
+    /// The client's message in a frame, with the frame's destination and
+    /// the IP source and destination.
+    fn dhcp_of(frame: &[u8]) -> Option<(MacAddr, Ipv4Addr, Ipv4Addr, DhcpRepr)> {
+        let f = EthernetFrame::new_checked(frame).ok()?;
+        if f.ethertype() != EtherType::Ipv4 {
+            return None;
+        }
+        let ip = Ipv4Packet::new_checked(f.payload()).ok()?;
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let (udp, m) =
+            UdpRepr::parse_datagram(ip.payload(), IpAddr::V4(src), IpAddr::V4(dst)).ok()?;
+        if (udp.src_port, udp.dst_port) != (68, 67) {
+            return None;
+        }
+        let msg = DhcpRepr::parse(&DhcpPacket::new_checked(m).ok()?).ok()?;
+        Some((f.dst_addr(), src, dst, msg))
+    }
+
+    fn answer(to: &DhcpRepr, kind: MessageType) -> DhcpRepr {
+        let mut r = DhcpRepr::client(kind, to.xid, to.client_mac);
+        r.client_id = None;
+        r.max_size = None;
+        r.request_parameters = false;
+        r.your_addr = OURS;
+        r.server_id = Some(PEER);
+        r.lease_time = Some(3600);
+        r.subnet_mask = Some(Ipv4Addr::new(255, 255, 255, 0));
+        r.router = Some(PEER);
+        r.dns_servers = vec![PEER];
+        r
+    }
+
+    fn dhcp_wire() -> Wire {
+        let mut cfg = config();
+        cfg.dhcp = true;
+        let (a, far) = pipe_pair(1514);
+        Wire {
+            host: EthernetLink::new(a, cfg),
+            far,
+            now: Instant::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_lease_from_frames_gives_the_address_the_gateway_and_an_event_for_the_core() {
+        let mut w = dhcp_wire();
+        assert!(w.recv().is_empty());
+        assert!(w.frames().is_empty(), "no DISCOVER in the first second");
+        w.advance(Duration::from_secs(1));
+        let due = w.host.poll_at().unwrap();
+        assert!(due < w.now + Duration::from_secs(1));
+        w.now = due;
+        assert!(w.recv().is_empty());
+        // No gratuitous ARP without an address: only the DISCOVER.
+        let frames = w.frames();
+        assert_eq!(frames.len(), 1, "{frames:?}");
+        let (mac, src, dst, discover) = dhcp_of(&frames[0]).expect("a DISCOVER");
+        assert_eq!(discover.message_type, MessageType::Discover);
+        assert_eq!(
+            (mac, src, dst),
+            (
+                MacAddr::BROADCAST,
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::BROADCAST
+            )
+        );
+        assert_eq!(discover.client_mac, OUR_MAC);
+        assert!(!discover.broadcast, "unicast replies are heard");
+        // Before the lease the address is not ours: no ARP answer.
+        w.inject(arp_frame(
+            MacAddr::BROADCAST,
+            ArpRepr {
+                operation: ArpOperation::Request,
+                source_mac: PEER_MAC,
+                source_ip: PEER,
+                target_mac: MacAddr::ZERO,
+                target_ip: OURS,
+            },
+        ));
+        assert!(w.recv().is_empty());
+        assert!(w.frames().is_empty());
+        // An OFFER unicast to our MAC and the offered address; one with a
+        // broken UDP checksum first, counted and ignored.
+        let offer = answer(&discover, MessageType::Offer);
+        let mut bad = dhcp_frame(OUR_MAC, PEER, OURS, &offer);
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        w.inject(bad);
+        assert!(w.recv().is_empty());
+        assert_eq!(w.host.counters().rx_malformed, 1);
+        assert!(w.frames().is_empty());
+        w.inject(dhcp_frame(OUR_MAC, PEER, OURS, &offer));
+        assert!(w.recv().is_empty(), "DHCP never reaches the core");
+        let frames = w.frames();
+        let (mac, _, dst, request) = dhcp_of(&frames[0]).expect("a REQUEST");
+        assert_eq!(request.message_type, MessageType::Request);
+        assert_eq!((mac, dst), (MacAddr::BROADCAST, Ipv4Addr::BROADCAST));
+        assert_eq!(request.requested_ip, Some(OURS));
+        assert!(w.host.poll_event().is_none());
+        w.inject(dhcp_frame(
+            OUR_MAC,
+            PEER,
+            OURS,
+            &answer(&request, MessageType::Ack),
+        ));
+        w.recv();
+        assert_eq!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv4 {
+                addr: Some(Prefix {
+                    addr: OURS,
+                    len: 24
+                }),
+                gateway: Some(PEER),
+                dns_servers: vec![PEER],
+            })
+        );
+        assert!(w.host.dhcp_lease().is_some());
+        // Bound: a gratuitous ARP for the new address, and ARP answered.
+        w.recv();
+        let garp = w.frames();
+        assert!(
+            garp.iter()
+                .filter_map(|f| arp_of(f))
+                .any(|(_, a)| a.source_ip == OURS && a.target_ip == OURS),
+            "no gratuitous ARP"
+        );
+        w.inject(arp_frame(
+            MacAddr::BROADCAST,
+            ArpRepr {
+                operation: ArpOperation::Request,
+                source_mac: PEER_MAC,
+                source_ip: PEER,
+                target_mac: MacAddr::ZERO,
+                target_ip: OURS,
+            },
+        ));
+        w.recv();
+        let reply = w.frames();
+        assert!(
+            reply
+                .iter()
+                .filter_map(|f| arp_of(f))
+                .any(|(_, a)| a.operation == ArpOperation::Reply && a.source_ip == OURS)
+        );
+        // At T1 (half of 3600 s) the renewal goes straight to the server's
+        // MAC, from our address.
+        w.advance(Duration::from_secs(1800));
+        assert!(w.host.poll_at().is_some_and(|t| t <= w.now));
+        w.recv();
+        let renew = w.frames();
+        let (mac, src, dst, msg) = renew.iter().find_map(|f| dhcp_of(f)).expect("renewal");
+        assert_eq!(msg.message_type, MessageType::Request);
+        assert_eq!((mac, src, dst), (PEER_MAC, OURS, PEER));
+        assert_eq!(msg.client_addr, OURS);
+        // At the stop: a RELEASE to the server, and the address is gone.
+        w.host.close(w.now);
+        let release = w.frames();
+        let (mac, _, dst, msg) = release.iter().find_map(|f| dhcp_of(f)).expect("release");
+        assert_eq!(msg.message_type, MessageType::Release);
+        assert_eq!((mac, dst), (PEER_MAC, PEER));
+        assert_eq!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv4 {
+                addr: None,
+                gateway: None,
+                dns_servers: vec![],
+            })
+        );
+    }
+
+    #[test]
+    fn ipv4_from_the_core_is_dropped_until_a_lease_is_bound() {
+        let mut w = dhcp_wire();
+        w.recv();
+        w.frames();
+        w.send(ipv4(OURS, PEER, &[0; 8]));
+        assert!(w.frames().is_empty());
+        assert_eq!(w.host.counters().tx_dropped, 1);
+    }
+}
+
+mod slaac_host {
+    use super::*;
+    use crate::wire::ndp::{PrefixInfo, RouterAdvert};
+
+    fn router_ll() -> Ipv6Addr {
+        "fe80::1".parse().unwrap()
+    }
+
+    fn slaac_wire() -> Wire {
+        let mut cfg = config();
+        cfg.slaac = true;
+        let (a, far) = pipe_pair(1514);
+        Wire {
+            host: EthernetLink::new(a, cfg),
+            far,
+            // Past the second SLAAC waits after the start before its first
+            // solicitation (`the_link_local_check_waits_a_second`).
+            now: Instant::ZERO + Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn the_link_local_check_waits_a_second_after_the_start() {
+        let mut w = slaac_wire();
+        w.now = Instant::ZERO;
+        let ll = w.host.link_local();
+        w.recv();
+        assert!(dad_targets(&w.frames()).is_empty());
+        assert_eq!(
+            w.host.poll_at(),
+            Some(Instant::ZERO + Duration::from_secs(1))
+        );
+        w.advance(Duration::from_millis(999));
+        w.recv();
+        assert!(dad_targets(&w.frames()).is_empty());
+        w.advance(Duration::from_millis(1));
+        w.recv();
+        assert_eq!(dad_targets(&w.frames()), vec![ll]);
+    }
+
+    /// The address SLAAC forms in fd00::/64 from our MAC.
+    fn formed() -> Ipv6Addr {
+        let mut o = [0u8; 16];
+        o[0] = 0xfd;
+        o[8..].copy_from_slice(&OUR_MAC.eui64());
+        Ipv6Addr::from(o)
+    }
+
+    fn ra_frame(lifetime: u16, valid: u32) -> Packet {
+        let ra = RouterAdvert {
+            hop_limit: 64,
+            managed: false,
+            other: false,
+            router_lifetime: lifetime,
+            source_mac: Some(PEER_MAC),
+            mtu: None,
+            prefixes: vec![PrefixInfo {
+                prefix: "fd00::".parse().unwrap(),
+                len: 64,
+                on_link: true,
+                autonomous: true,
+                valid,
+                preferred: valid / 2,
+            }],
+        };
+        let all = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+        let mut m = vec![0u8; ra.buffer_len()];
+        ra.emit(&mut m, router_ll(), all).unwrap();
+        eth(
+            MacAddr::from_ipv6_multicast(all),
+            PEER_MAC,
+            EtherType::Ipv6,
+            &ipv6(router_ll(), all, IpProtocol::Icmpv6, 255, &m),
+        )
+    }
+
+    /// The DAD solicitations among `frames`: their targets.
+    fn dad_targets(frames: &[Packet]) -> Vec<Ipv6Addr> {
+        frames
+            .iter()
+            .filter_map(|f| ndp_of(f))
+            .filter_map(|(mac, src, dst, r)| match r {
+                NdpRepr::NeighborSolicit {
+                    target,
+                    source_mac: None,
+                } if src.is_unspecified()
+                    && dst == solicited_node(target)
+                    && mac == MacAddr::from_ipv6_multicast(dst) =>
+                {
+                    Some(target)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn router_solicits(frames: &[Packet]) -> usize {
+        frames
+            .iter()
+            .filter(|f| f.len() > 54 && f[12..14] == [0x86, 0xdd] && f[14 + 40] == 133)
+            .count()
+    }
+
+    fn solicit_for(target: Ipv6Addr) -> Packet {
+        ndp_frame(
+            MacAddr::from_ipv6_multicast(solicited_node(target)),
+            router_ll(),
+            solicited_node(target),
+            NdpRepr::NeighborSolicit {
+                target,
+                source_mac: Some(PEER_MAC),
+            },
+        )
+    }
+
+    fn answered(frames: &[Packet], target: Ipv6Addr) -> bool {
+        frames.iter().filter_map(|f| ndp_of(f)).any(
+            |(_, _, _, r)| matches!(r, NdpRepr::NeighborAdvert { target: t, .. } if t == target),
+        )
+    }
+
+    #[test]
+    fn checks_the_link_local_address_solicits_a_router_and_checks_the_formed_address() {
+        let mut w = slaac_wire();
+        let ll = w.host.link_local();
+        w.recv();
+        assert_eq!(dad_targets(&w.frames()), vec![ll], "DAD for fe80:: first");
+        // Tentative: a resolution of it goes unanswered.
+        w.inject(solicit_for(ll));
+        w.recv();
+        assert!(!answered(&w.frames(), ll));
+        // After RetransTimer (1 s) it is ours: a router solicitation.
+        w.advance(Duration::from_secs(1));
+        w.recv();
+        assert_eq!(router_solicits(&w.frames()), 1);
+        w.inject(solicit_for(ll));
+        w.recv();
+        assert!(
+            answered(&w.frames(), ll),
+            "the link-local address answers now"
+        );
+        // A router advertises fd00::/64: the formed address gets its DAD.
+        w.inject(ra_frame(1800, 7200));
+        w.recv();
+        assert_eq!(dad_targets(&w.frames()), vec![formed()]);
+        assert!(w.host.poll_event().is_none(), "not before its DAD");
+        w.advance(Duration::from_millis(500));
+        w.recv();
+        assert!(w.host.poll_event().is_none());
+        w.advance(Duration::from_millis(500));
+        w.recv();
+        assert_eq!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv6 {
+                addr: Some(Prefix {
+                    addr: formed(),
+                    len: 64
+                }),
+                gateway: Some(router_ll()),
+            })
+        );
+        w.inject(solicit_for(formed()));
+        w.recv();
+        assert!(answered(&w.frames(), formed()));
+        // No more router solicitations once a router answered.
+        w.advance(Duration::from_secs(20));
+        w.recv();
+        assert_eq!(router_solicits(&w.frames()), 0);
+        // A router lifetime of 0 withdraws the router; the address stays.
+        w.inject(ra_frame(0, 7200));
+        w.recv();
+        assert_eq!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv6 {
+                addr: Some(Prefix {
+                    addr: formed(),
+                    len: 64
+                }),
+                gateway: None,
+            })
+        );
+    }
+
+    #[test]
+    fn a_duplicate_found_by_dad_is_not_used() {
+        let mut w = slaac_wire();
+        w.recv();
+        w.advance(Duration::from_secs(1));
+        w.recv();
+        w.frames();
+        w.inject(ra_frame(1800, 7200));
+        w.recv();
+        assert_eq!(dad_targets(&w.frames()), vec![formed()]);
+        // Another host advertises it.
+        w.inject(ndp_frame(
+            MacAddr::from_ipv6_multicast(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1)),
+            router_ll(),
+            Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
+            NdpRepr::NeighborAdvert {
+                flags: AdvertFlags {
+                    router: false,
+                    solicited: false,
+                    override_: true,
+                },
+                target: formed(),
+                target_mac: Some(PEER_MAC),
+            },
+        ));
+        w.recv();
+        w.advance(Duration::from_secs(2));
+        w.recv();
+        assert!(w.host.poll_event().is_none(), "a duplicate is never used");
+        assert_eq!(w.host.counters().address_conflicts, 1);
+        w.inject(solicit_for(formed()));
+        w.recv();
+        assert!(!answered(&w.frames(), formed()));
+    }
+
+    #[test]
+    fn a_duplicate_link_local_address_stops_autoconfiguration() {
+        let mut w = slaac_wire();
+        let ll = w.host.link_local();
+        w.recv();
+        w.frames();
+        // Another host runs DAD for the same address.
+        w.inject(ndp_frame(
+            MacAddr::from_ipv6_multicast(solicited_node(ll)),
+            Ipv6Addr::UNSPECIFIED,
+            solicited_node(ll),
+            NdpRepr::NeighborSolicit {
+                target: ll,
+                source_mac: None,
+            },
+        ));
+        w.recv();
+        w.advance(Duration::from_secs(10));
+        w.recv();
+        assert_eq!(router_solicits(&w.frames()), 0);
+        w.inject(ra_frame(1800, 7200));
+        w.recv();
+        assert!(dad_targets(&w.frames()).is_empty());
+        assert!(w.host.poll_event().is_none());
+        assert_eq!(w.host.counters().address_conflicts, 1);
+    }
+
+    #[test]
+    fn the_address_goes_at_the_end_of_its_valid_lifetime() {
+        let mut w = slaac_wire();
+        w.recv();
+        w.advance(Duration::from_secs(1));
+        w.recv();
+        w.inject(ra_frame(1800, 60));
+        w.recv();
+        w.advance(Duration::from_secs(1));
+        w.recv();
+        assert!(matches!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv6 { addr: Some(_), .. })
+        ));
+        w.advance(Duration::from_secs(59));
+        w.recv();
+        assert_eq!(
+            w.host.poll_event(),
+            Some(LinkEvent::Ipv6 {
+                addr: None,
+                gateway: None
+            })
+        );
+    }
+}
+
+mod mld_reports {
+    use super::*;
+
+    fn mld_wire(slaac: bool) -> Wire {
+        let mut cfg = config();
+        cfg.mld = true;
+        cfg.slaac = slaac;
+        let (a, far) = pipe_pair(1514);
+        Wire {
+            host: EthernetLink::new(a, cfg),
+            far,
+            now: Instant::ZERO,
+        }
+    }
+
+    /// The MLDv2 report a frame carries: its destination MAC, IPv6 source
+    /// and (record type, group) records.
+    /// A report: the frame's destination, the IPv6 source, the records.
+    type Report = (MacAddr, Ipv6Addr, Vec<(u8, Ipv6Addr)>);
+
+    fn report_of(frame: &[u8]) -> Option<Report> {
+        let e = EthernetRepr::parse(&EthernetFrame::new_checked(frame).ok()?).ok()?;
+        let ip = &frame[14..];
+        if e.ethertype != EtherType::Ipv6 || ip.len() < 56 || ip[6] != 0 || ip[7] != 1 {
+            return None;
+        }
+        let icmp = &ip[48..];
+        if icmp[0] != 143 {
+            return None;
+        }
+        let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
+        let n = usize::from(u16::from_be_bytes([icmp[6], icmp[7]]));
+        let records = (0..n)
+            .map(|i| {
+                let r = &icmp[8 + 20 * i..28 + 20 * i];
+                (
+                    r[0],
+                    Ipv6Addr::from(<[u8; 16]>::try_from(&r[4..20]).unwrap()),
+                )
+            })
+            .collect();
+        Some((e.dst, src, records))
+    }
+
+    fn reports(w: &mut Wire) -> Vec<Report> {
+        w.frames().iter().filter_map(|f| report_of(f)).collect()
+    }
+
+    fn query() -> Packet {
+        let src: Ipv6Addr = "fe80::1".parse().unwrap();
+        let all: Ipv6Addr = "ff02::1".parse().unwrap();
+        let mut icmp = vec![0u8; 28];
+        icmp[0] = 130;
+        let sum = crate::wire::checksum::combine(&[
+            crate::wire::checksum::pseudo_header_v6(src, all, IpProtocol::Icmpv6, 28),
+            crate::wire::checksum::data(&icmp),
+        ]);
+        icmp[2..4].copy_from_slice(&(!sum).to_be_bytes());
+        let body = [&[58, 0, 5, 2, 0, 0, 1, 0][..], &icmp].concat();
+        eth(
+            MacAddr::from_ipv6_multicast(all),
+            PEER_MAC,
+            EtherType::Ipv6,
+            &ipv6(src, all, IpProtocol::HopByHop, 1, &body),
+        )
+    }
+
+    #[test]
+    fn reports_the_solicited_node_groups_twice_at_start_and_answers_a_query() {
+        let mut w = mld_wire(false);
+        let ll = w.host.link_local();
+        let mut groups = [solicited_node(ll), solicited_node(ours6())];
+        groups.sort();
+        let joined: Vec<(u8, Ipv6Addr)> = groups.iter().map(|g| (4, *g)).collect();
+        let sorted = |mut r: Vec<(u8, Ipv6Addr)>| {
+            r.sort();
+            r
+        };
+        w.recv();
+        let r = reports(&mut w);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].0, MacAddr([0x33, 0x33, 0, 0, 0, 0x16]));
+        assert_eq!(r[0].1, ll);
+        assert_eq!(sorted(r[0].2.clone()), joined);
+        // Robustness 2: once more a second later, then quiet.
+        w.advance(Duration::from_millis(999));
+        w.recv();
+        assert!(reports(&mut w).is_empty());
+        w.advance(Duration::from_millis(1));
+        w.recv();
+        let r = reports(&mut w);
+        assert_eq!(r.len(), 1);
+        assert_eq!(sorted(r[0].2.clone()), joined);
+        w.advance(Duration::from_secs(10));
+        w.recv();
+        assert!(reports(&mut w).is_empty());
+        // A query is answered with every group, MODE_IS_EXCLUDE.
+        w.inject(query());
+        assert!(w.recv().is_empty(), "the query never reaches the core");
+        let r = reports(&mut w);
+        assert_eq!(r.len(), 1);
+        let listening: Vec<(u8, Ipv6Addr)> = groups.iter().map(|g| (2, *g)).collect();
+        assert_eq!(sorted(r[0].2.clone()), listening);
+    }
+
+    #[test]
+    fn with_slaac_the_tentative_link_local_group_is_reported_from_unspecified() {
+        let mut w = mld_wire(true);
+        let ll = w.host.link_local();
+        w.recv();
+        let r = reports(&mut w);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].1, Ipv6Addr::UNSPECIFIED);
+        assert_eq!(r[0].2, vec![(4, solicited_node(ll))]);
+    }
 }

@@ -121,6 +121,8 @@ pub struct State {
     /// Packets a caller's inline transmit could not hand to the link (its
     /// queue was full); the runtime thread sends them first.
     backlog: Vec<Packet>,
+    /// The DNS servers the link's DHCP lease named (empty without one).
+    pub dns_servers: Vec<std::net::Ipv4Addr>,
 }
 
 struct Shared {
@@ -146,6 +148,7 @@ impl Shared {
                 core,
                 waiters: Waiters::default(),
                 backlog: Vec::new(),
+                dns_servers: Vec::new(),
             }),
             link: Mutex::new(link),
             wake: EventFd::new()?,
@@ -157,6 +160,26 @@ impl Shared {
 }
 
 impl State {
+    /// Applies what the link learnt (a DHCP lease bound or lost) to the
+    /// core.
+    fn apply_link_events(&mut self, link: &mut dyn Link) {
+        while let Some(event) = link.poll_event() {
+            match event {
+                crate::device::LinkEvent::Ipv4 {
+                    addr,
+                    gateway,
+                    dns_servers,
+                } => {
+                    self.core.set_ipv4(addr, gateway.is_some());
+                    self.dns_servers = dns_servers;
+                }
+                crate::device::LinkEvent::Ipv6 { addr, gateway } => {
+                    self.core.set_ipv6(addr, gateway.is_some());
+                }
+            }
+        }
+    }
+
     /// Wakes the waiters of every socket whose readiness changed.
     fn wake_changed(&mut self, scratch: &mut Vec<SocketHandle>) {
         self.core.take_changed(scratch);
@@ -387,6 +410,17 @@ impl Runtime {
         self.transmit_with(link);
     }
 
+    /// Lets the link send its own last frames now ([`Link::close`]: the
+    /// DHCP client's RELEASE), for a process about to exit with the thread
+    /// still running (the shim's exit hook). The stack keeps running
+    /// without the lease.
+    pub fn close_link(&self) {
+        let now = self.shared.clock.now();
+        let mut link = self.shared.link.lock().unwrap_or_else(|p| p.into_inner());
+        link.close(now);
+        lock(&self.shared.state).apply_link_events(&mut **link);
+    }
+
     fn transmit_with(&self, mut link: MutexGuard<'_, Box<dyn Link>>) {
         let now = self.shared.clock.now();
         let mut tx = Vec::new();
@@ -394,6 +428,7 @@ impl Runtime {
         link.take_spent(&mut tx);
         let (deadline, woken) = {
             let mut st = lock(&self.shared.state);
+            st.apply_link_events(&mut **link);
             st.core.recycle(&mut tx);
             st.core.poll_transmit(now, &mut tx);
             st.wake_changed(&mut changed);
@@ -570,6 +605,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
         let mut finished = false;
         let (deadline, woken) = {
             let mut st = lock(&shared.state);
+            st.apply_link_events(&mut **link);
             st.core.recycle(&mut spent);
             tx.append(&mut st.backlog);
             st.core.poll_transmit(now, &mut tx);
@@ -664,6 +700,7 @@ fn run(shared: &Shared, wait_fd: Option<std::os::fd::RawFd>, mut driver: Option<
     if !tx.is_empty() {
         let _ = link.send_batch(now, &mut tx);
     }
+    link.close(now);
 }
 
 impl Runtime {
@@ -725,6 +762,9 @@ impl Runtime {
                     gateway: cfg.gateway,
                     gateway6: cfg.gateway6,
                     neighbors: crate::ethernet::NeighborConfig::default(),
+                    dhcp: cfg.dhcp,
+                    slaac: cfg.slaac,
+                    mld: true,
                 },
             ))
         } else {
@@ -739,23 +779,33 @@ impl Runtime {
         let mtu = link.mtu();
         let routes = if tap {
             crate::stack::Routes::Lan {
-                v4: crate::wire::Prefix {
+                // With DHCP, no IPv4 address (and so no route) until a
+                // lease is bound.
+                v4: (!cfg.dhcp).then_some(crate::wire::Prefix {
                     addr: cfg.addr,
                     len: cfg.prefix_len(),
-                },
-                gateway4: cfg.gateway.is_some(),
-                v6: crate::wire::Prefix {
+                }),
+                gateway4: cfg.gateway.is_some() && !cfg.dhcp,
+                v6: (!cfg.slaac).then_some(crate::wire::Prefix {
                     addr: cfg.addr6,
                     len: cfg.prefix6_len(),
-                },
-                gateway6: cfg.gateway6.is_some(),
+                }),
+                gateway6: cfg.gateway6.is_some() && !cfg.slaac,
             }
         } else {
             crate::stack::Routes::PointToPoint
         };
         let core = Core::new(crate::stack::CoreConfig {
-            addr: cfg.addr,
-            addr6: cfg.addr6,
+            addr: if cfg.dhcp {
+                std::net::Ipv4Addr::UNSPECIFIED
+            } else {
+                cfg.addr
+            },
+            addr6: if cfg.slaac {
+                std::net::Ipv6Addr::UNSPECIFIED
+            } else {
+                cfg.addr6
+            },
             mtu,
             routes,
             tcp: crate::tcp::TcpConfig {
@@ -765,9 +815,59 @@ impl Runtime {
             },
             ..crate::stack::CoreConfig::default()
         });
-        match driver {
-            Some(d) => Runtime::start_with_driver(core, link, d),
-            None => Runtime::start(core, link),
+        let rt = match driver {
+            Some(d) => Runtime::start_with_driver(core, link, d)?,
+            None => Runtime::start(core, link)?,
+        };
+        if cfg.dhcp || cfg.slaac {
+            let (v4, v6) = rt.wait_addresses(cfg.dhcp, cfg.slaac, DHCP_START_WAIT);
+            let secs = DHCP_START_WAIT.as_secs();
+            if !v4 {
+                log::warn!(
+                    "{}: no DHCP lease after {secs} s; IPv4 sockets get ENETUNREACH until one is bound",
+                    cfg.ifname
+                );
+            }
+            if !v6 {
+                log::warn!(
+                    "{}: no IPv6 address from router advertisements after {secs} s; IPv6 sockets get ENETUNREACH until one is",
+                    cfg.ifname
+                );
+            }
+        }
+        Ok(rt)
+    }
+
+    /// Waits up to `timeout` for the stack to have an IPv4 address (a DHCP
+    /// lease bound), if `v4`, and an IPv6 one (SLAAC), if `v6`; returns
+    /// which it has (true for a family not asked about).
+    pub fn wait_addresses(&self, v4: bool, v6: bool, timeout: Duration) -> (bool, bool) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let (has4, has6) = self.with_core(|core, _| {
+                let c = core.config();
+                (!c.addr.is_unspecified(), !c.addr6.is_unspecified())
+            });
+            let got = (has4 || !v4, has6 || !v6);
+            if got == (true, true) || std::time::Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
+
+    /// The DNS servers of the link's DHCP lease (empty without one).
+    pub fn dns_servers(&self) -> Vec<std::net::Ipv4Addr> {
+        lock(&self.shared.state).dns_servers.clone()
+    }
 }
+
+/// How long starting a stack with `USTACK_ADDR=dhcp` waits for the first
+/// lease (and with `USTACK_ADDR6=auto` for the first address from a router
+/// advertisement: 2 to 3 s, a second's wait and two DADs), so a program's
+/// first connect finds an address: long enough for the first DISCOVER (1
+/// to 2 s after the start) and a server that pings the address before
+/// offering it (dnsmasq: 3 s), and shorter than the 10 s the shim gives a
+/// stack daemon it starts to come up. A lost DISCOVER is retransmitted 3
+/// to 5 s later, and its lease then comes after the wait.
+pub const DHCP_START_WAIT: Duration = Duration::from_secs(6);

@@ -286,11 +286,41 @@ impl Core {
         self.sockets.len()
     }
 
-    /// Whether `addr` is one of the stack's own addresses.
+    /// Whether `addr` is one of the stack's own addresses (0.0.0.0 and ::,
+    /// the addresses of a stack that has none yet, never are).
     pub fn is_local(&self, addr: IpAddr) -> bool {
+        let v4 = |a: Ipv4Addr| a == self.cfg.addr && !a.is_unspecified();
         match addr {
-            IpAddr::V4(a) => a == self.cfg.addr,
-            IpAddr::V6(a) => a == self.cfg.addr6 || a.to_ipv4_mapped() == Some(self.cfg.addr),
+            IpAddr::V4(a) => v4(a),
+            IpAddr::V6(a) => {
+                (a == self.cfg.addr6 && !a.is_unspecified()) || a.to_ipv4_mapped().is_some_and(v4)
+            }
+        }
+    }
+
+    /// [`Core::set_ipv4`] for IPv6 (SLAAC's address, `None` while there
+    /// is none or after its valid lifetime).
+    pub fn set_ipv6(&mut self, addr: Option<wire::Prefix<Ipv6Addr>>, gateway: bool) {
+        self.cfg.addr6 = addr.map_or(Ipv6Addr::UNSPECIFIED, |p| p.addr);
+        if let Routes::Lan { v6, gateway6, .. } = &mut self.cfg.routes {
+            *v6 = addr;
+            *gateway6 = gateway;
+        }
+    }
+
+    /// The IPv4 address changed (a DHCP lease bound, renewed with another
+    /// address, or lost: `None`). New sockets take the new address as
+    /// their source; without one, nothing of IPv4 has a route, so connect
+    /// and sendto fail with `ENETUNREACH` as on Linux. Connections made on
+    /// an old address keep it: their segments no longer leave the link
+    /// layer and, unanswered, they time out, as Linux's do when their
+    /// address is deleted. Only a LAN's routes change; on a
+    /// point-to-point link the address alone does.
+    pub fn set_ipv4(&mut self, addr: Option<wire::Prefix<Ipv4Addr>>, gateway: bool) {
+        self.cfg.addr = addr.map_or(Ipv4Addr::UNSPECIFIED, |p| p.addr);
+        if let Routes::Lan { v4, gateway4, .. } = &mut self.cfg.routes {
+            *v4 = addr;
+            *gateway4 = gateway;
         }
     }
 

@@ -19,13 +19,16 @@ pub enum Routes {
     #[default]
     PointToPoint,
     /// A LAN: on-link prefixes, and whether a gateway takes the rest.
+    /// Without an address of a family (`None`: DHCP has no lease yet, or
+    /// lost it) nothing of that family has a route, as on Linux with no
+    /// address and so no route on the interface.
     Lan {
-        /// Our IPv4 address and on-link prefix.
-        v4: Prefix<Ipv4Addr>,
+        /// Our IPv4 address and on-link prefix, if we have one.
+        v4: Option<Prefix<Ipv4Addr>>,
         /// Whether a gateway takes off-link IPv4 destinations.
         gateway4: bool,
-        /// Our IPv6 address and on-link prefix.
-        v6: Prefix<Ipv6Addr>,
+        /// Our IPv6 address and on-link prefix, if we have one.
+        v6: Option<Prefix<Ipv6Addr>>,
         /// Whether a gateway takes off-link IPv6 destinations.
         gateway6: bool,
     },
@@ -44,15 +47,19 @@ impl Routes {
             return true;
         };
         match dst {
-            IpAddr::V4(a) => *gateway4 || v4.contains(a) || a.is_broadcast() || a.is_multicast(),
+            IpAddr::V4(a) => v4.is_some_and(|v4| {
+                *gateway4 || v4.contains(a) || a.is_broadcast() || a.is_multicast()
+            }),
             IpAddr::V6(a) => match a.to_ipv4_mapped() {
                 Some(m) => Routes::has_route(self, IpAddr::V4(m)),
-                None => {
+                // The core sends from its one address, so without it
+                // not even link-local destinations are reachable.
+                None => v6.is_some_and(|v6| {
                     *gateway6
                         || v6.contains(a)
                         || a.is_multicast()
                         || (a.segments()[0] & 0xffc0) == 0xfe80
-                }
+                }),
             },
         }
     }
@@ -64,15 +71,15 @@ mod tests {
 
     fn lan(gw4: bool, gw6: bool) -> Routes {
         Routes::Lan {
-            v4: Prefix {
+            v4: Some(Prefix {
                 addr: Ipv4Addr::new(10, 77, 0, 2),
                 len: 24,
-            },
+            }),
             gateway4: gw4,
-            v6: Prefix {
+            v6: Some(Prefix {
                 addr: "fd77::2".parse().unwrap(),
                 len: 64,
-            },
+            }),
             gateway6: gw6,
         }
     }
@@ -112,5 +119,25 @@ mod tests {
         assert!(!r.has_route("192.0.2.1".parse().unwrap()));
         assert!(r.has_route("2001:db8::1".parse().unwrap()));
         assert!(Routes::PointToPoint.has_route("192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn without_an_address_a_family_has_no_route_even_with_a_gateway() {
+        let mut r = lan(true, true);
+        if let Routes::Lan { v4, v6, .. } = &mut r {
+            *v4 = None;
+            *v6 = None;
+        }
+        for off in [
+            "10.77.0.9",
+            "192.0.2.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "fd77::9",
+            "fe80::1",
+            "ff02::1",
+        ] {
+            assert!(!r.has_route(off.parse().unwrap()), "{off}");
+        }
     }
 }

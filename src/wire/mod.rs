@@ -1,9 +1,11 @@
 //! Packet formats.
 //!
 //! Owns the byte layout of every header the stack speaks: Ethernet II, ARP
-//! and neighbour discovery (for a TAP link: `ethernet`, `arp`, `ndp`),
+//! neighbour discovery and MLDv2 reports (for a TAP link: `ethernet`,
+//! `arp`, `ndp`, `mld`),
 //! IPv4, IPv6 and its extension headers, TCP, UDP, ICMPv4, ICMPv6, the
-//! Internet checksum, and
+//! Internet checksum, DHCPv4 messages (`dhcp`, for the tap link's client),
+//! and
 //! DNS messages for the shim's stub resolver (`dns`: a query emitter and a
 //! response parser, the one format without a view).
 //! Each format has a zero-copy view (`XxxPacket<T: AsRef<[u8]>>`, validated
@@ -25,6 +27,7 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod dhcp;
 pub mod dns;
 pub mod ethernet;
 pub mod icmpv4;
@@ -32,6 +35,7 @@ pub mod icmpv6;
 pub mod ip;
 pub mod ipv4;
 pub mod ipv6;
+pub mod mld;
 pub mod ndp;
 pub mod prefix;
 pub mod tcp;

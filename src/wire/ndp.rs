@@ -10,7 +10,10 @@
 //! is checked by the caller, which sees the IP header. Must not touch:
 //! what to answer or remember (that is `crate::ethernet`). Router
 //! solicitations and advertisements and redirects (133, 134, 137) parse as
-//! [`Error::Unsupported`]: this slice has no SLAAC and ignores redirects.
+//! [`Error::Unsupported`] in [`NdpRepr`]; router advertisements have their
+//! own [`RouterAdvert`] (with the prefix information, MTU and source
+//! link-layer options SLAAC uses), and [`emit_router_solicit`] writes a
+//! router solicitation. Redirects are ignored.
 
 use super::bytes;
 use super::checksum;
@@ -255,6 +258,332 @@ impl NdpRepr {
         ]);
         bytes::set_u16(b, field::CHECKSUM, !sum);
         Ok(len)
+    }
+}
+
+/// The most prefix information options kept from one router
+/// advertisement.
+pub const MAX_PREFIXES: usize = 8;
+
+const OPT_PREFIX_INFO: u8 = 3;
+const OPT_MTU: u8 = 5;
+const RA_OPTIONS: usize = 16;
+const RS_OPTIONS: usize = 8;
+
+/// A prefix information option (RFC 4861 section 4.6.2).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PrefixInfo {
+    /// The prefix (bits past `len` as sent).
+    pub prefix: Ipv6Addr,
+    /// Its length in bits.
+    pub len: u8,
+    /// L: the prefix is on-link.
+    pub on_link: bool,
+    /// A: addresses may be formed from it (RFC 4862 SLAAC).
+    pub autonomous: bool,
+    /// Valid lifetime, seconds (`u32::MAX`: infinite).
+    pub valid: u32,
+    /// Preferred lifetime, seconds.
+    pub preferred: u32,
+}
+
+/// A router advertisement (ICMPv6 type 134, RFC 4861 section 4.2) with
+/// the options SLAAC uses.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RouterAdvert {
+    /// Cur Hop Limit (0: unspecified).
+    pub hop_limit: u8,
+    /// M: addresses are available by DHCPv6.
+    pub managed: bool,
+    /// O: other configuration is available by DHCPv6.
+    pub other: bool,
+    /// Router lifetime, seconds (0: not a default router).
+    pub router_lifetime: u16,
+    /// The router's link-layer address (source link-layer address option).
+    pub source_mac: Option<MacAddr>,
+    /// The link MTU option.
+    pub mtu: Option<u32>,
+    /// Prefix information options, up to [`MAX_PREFIXES`], in order.
+    pub prefixes: Vec<PrefixInfo>,
+}
+
+impl RouterAdvert {
+    /// Parses an ICMPv6 message that `src` sent to `dst`, verifying its
+    /// checksum and RFC 4861 section 6.1.2's checks on the message (a
+    /// link-local source, code 0, at least 16 bytes, options of non-zero
+    /// length); the caller checks the hop limit of 255.
+    pub fn parse(message: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<RouterAdvert> {
+        if message.len() < RA_OPTIONS {
+            return Err(Error::Truncated);
+        }
+        if bytes::u8_at(message, field::TYPE) != msg_type::ROUTER_ADVERT {
+            return Err(Error::Unsupported);
+        }
+        let len = u32::try_from(message.len()).map_err(|_| Error::Malformed)?;
+        let sum = checksum::combine(&[
+            checksum::pseudo_header_v6(src, dst, IpProtocol::Icmpv6, len),
+            checksum::data(message),
+        ]);
+        if sum != 0xffff {
+            return Err(Error::Checksum);
+        }
+        if bytes::u8_at(message, field::CODE) != 0 || src.segments()[0] & 0xffc0 != 0xfe80 {
+            return Err(Error::Malformed);
+        }
+        let flags = bytes::u8_at(message, 5);
+        let mut ra = RouterAdvert {
+            hop_limit: bytes::u8_at(message, 4),
+            managed: flags & 0x80 != 0,
+            other: flags & 0x40 != 0,
+            router_lifetime: bytes::u16_at(message, 6),
+            source_mac: None,
+            mtu: None,
+            prefixes: Vec::new(),
+        };
+        let mut options = &message[RA_OPTIONS..];
+        while !options.is_empty() {
+            let (kind, units) = match options {
+                [kind, units, ..] => (*kind, usize::from(*units)),
+                _ => return Err(Error::Malformed),
+            };
+            let Some(option) = options.get(..units * 8).filter(|_| units > 0) else {
+                return Err(Error::Malformed);
+            };
+            match (kind, units) {
+                (OPT_SOURCE_LLA, 1) => ra.source_mac = Some(MacAddr(bytes::array_at(option, 2))),
+                (OPT_MTU, 1) => ra.mtu = Some(bytes::u32_at(option, 4)),
+                (OPT_PREFIX_INFO, 4) if ra.prefixes.len() < MAX_PREFIXES => {
+                    let flags = bytes::u8_at(option, 3);
+                    ra.prefixes.push(PrefixInfo {
+                        len: bytes::u8_at(option, 2).min(128),
+                        on_link: flags & 0x80 != 0,
+                        autonomous: flags & 0x40 != 0,
+                        valid: bytes::u32_at(option, 4),
+                        preferred: bytes::u32_at(option, 8),
+                        prefix: Ipv6Addr::from(bytes::array_at::<16>(option, 16)),
+                    });
+                }
+                (OPT_PREFIX_INFO, _) if ra.prefixes.len() < MAX_PREFIXES => {
+                    return Err(Error::Malformed);
+                }
+                _ => {}
+            }
+            options = &options[option.len()..];
+        }
+        Ok(ra)
+    }
+
+    /// The length of the message `emit` writes.
+    pub fn buffer_len(&self) -> usize {
+        RA_OPTIONS
+            + if self.source_mac.is_some() { 8 } else { 0 }
+            + if self.mtu.is_some() { 8 } else { 0 }
+            + 32 * self.prefixes.len().min(MAX_PREFIXES)
+    }
+
+    /// Writes the message from `src` to `dst`, checksum included (for
+    /// tests that play the router).
+    pub fn emit(&self, buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<usize> {
+        let len = self.buffer_len();
+        let b = buf.get_mut(..len).ok_or(Error::Truncated)?;
+        b.fill(0);
+        bytes::set_u8(b, field::TYPE, msg_type::ROUTER_ADVERT);
+        bytes::set_u8(b, 4, self.hop_limit);
+        let flags = if self.managed { 0x80 } else { 0 } | if self.other { 0x40 } else { 0 };
+        bytes::set_u8(b, 5, flags);
+        bytes::set_u16(b, 6, self.router_lifetime);
+        let mut at = RA_OPTIONS;
+        if let Some(mac) = self.source_mac {
+            bytes::set_u8(b, at, OPT_SOURCE_LLA);
+            bytes::set_u8(b, at + 1, 1);
+            bytes::set_bytes(b, at + 2, &mac.0);
+            at += 8;
+        }
+        if let Some(mtu) = self.mtu {
+            bytes::set_u8(b, at, OPT_MTU);
+            bytes::set_u8(b, at + 1, 1);
+            bytes::set_u32(b, at + 4, mtu);
+            at += 8;
+        }
+        for p in self.prefixes.iter().take(MAX_PREFIXES) {
+            bytes::set_u8(b, at, OPT_PREFIX_INFO);
+            bytes::set_u8(b, at + 1, 4);
+            bytes::set_u8(b, at + 2, p.len);
+            let flags = if p.on_link { 0x80 } else { 0 } | if p.autonomous { 0x40 } else { 0 };
+            bytes::set_u8(b, at + 3, flags);
+            bytes::set_u32(b, at + 4, p.valid);
+            bytes::set_u32(b, at + 8, p.preferred);
+            bytes::set_bytes(b, at + 16, &p.prefix.octets());
+            at += 32;
+        }
+        let sum = checksum::combine(&[
+            checksum::pseudo_header_v6(src, dst, IpProtocol::Icmpv6, len as u32),
+            checksum::data(b),
+        ]);
+        bytes::set_u16(b, field::CHECKSUM, !sum);
+        Ok(len)
+    }
+}
+
+/// The length of a router solicitation from `src` ([`emit_router_solicit`]).
+pub fn router_solicit_len(src: Ipv6Addr) -> usize {
+    RS_OPTIONS + if src.is_unspecified() { 0 } else { 8 }
+}
+
+/// Writes a router solicitation (ICMPv6 type 133, RFC 4861 section 4.1)
+/// from `src` to `dst`: with the source link-layer address `mac` unless
+/// `src` is unspecified (section 4.1 forbids it then).
+pub fn emit_router_solicit(
+    buf: &mut [u8],
+    mac: MacAddr,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+) -> Result<usize> {
+    let len = router_solicit_len(src);
+    let b = buf.get_mut(..len).ok_or(Error::Truncated)?;
+    b.fill(0);
+    bytes::set_u8(b, field::TYPE, msg_type::ROUTER_SOLICIT);
+    if !src.is_unspecified() {
+        bytes::set_u8(b, RS_OPTIONS, OPT_SOURCE_LLA);
+        bytes::set_u8(b, RS_OPTIONS + 1, 1);
+        bytes::set_bytes(b, RS_OPTIONS + 2, &mac.0);
+    }
+    let sum = checksum::combine(&[
+        checksum::pseudo_header_v6(src, dst, IpProtocol::Icmpv6, len as u32),
+        checksum::data(b),
+    ]);
+    bytes::set_u16(b, field::CHECKSUM, !sum);
+    Ok(len)
+}
+
+#[cfg(test)]
+mod ra_tests {
+    use super::*;
+
+    fn router() -> Ipv6Addr {
+        "fe80::1".parse().unwrap()
+    }
+
+    fn all_nodes() -> Ipv6Addr {
+        "ff02::1".parse().unwrap()
+    }
+
+    fn sample() -> RouterAdvert {
+        RouterAdvert {
+            hop_limit: 64,
+            managed: false,
+            other: true,
+            router_lifetime: 1800,
+            source_mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
+            mtu: Some(1500),
+            prefixes: vec![PrefixInfo {
+                prefix: "fd77::".parse().unwrap(),
+                len: 64,
+                on_link: true,
+                autonomous: true,
+                valid: 7200,
+                preferred: 3600,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_router_advert_round_trips_with_its_prefix() {
+        let ra = sample();
+        let mut buf = vec![0u8; ra.buffer_len()];
+        ra.emit(&mut buf, router(), all_nodes()).unwrap();
+        assert_eq!(
+            RouterAdvert::parse(&buf, router(), all_nodes()).unwrap(),
+            ra
+        );
+    }
+
+    #[test]
+    fn a_router_advert_as_dnsmasq_sends_it_parses() {
+        // Hand-built in dnsmasq's layout: hop limit 64, O flag clear,
+        // lifetime 1800 s, a /64 prefix fd77:: with L and A, valid 7200 s
+        // and preferred 3600 s, then MTU and source link-layer options.
+        let mut m = vec![134, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&[
+            3, 4, 64, 0xc0, 0, 0, 0x1c, 0x20, 0, 0, 0x0e, 0x10, 0, 0, 0, 0,
+        ]);
+        m.extend_from_slice(&[0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        m.extend_from_slice(&[5, 1, 0, 0, 0, 0, 0x05, 0xdc]);
+        m.extend_from_slice(&[1, 1, 2, 0, 0, 0, 0, 1]);
+        let sum = checksum::combine(&[
+            checksum::pseudo_header_v6(router(), all_nodes(), IpProtocol::Icmpv6, m.len() as u32),
+            checksum::data(&m),
+        ]);
+        m[2..4].copy_from_slice(&(!sum).to_be_bytes());
+        let mut want = sample();
+        want.other = false;
+        assert_eq!(
+            RouterAdvert::parse(&m, router(), all_nodes()).unwrap(),
+            want
+        );
+    }
+
+    #[test]
+    fn bad_router_adverts_are_errors_not_panics() {
+        let ra = sample();
+        let mut good = vec![0u8; ra.buffer_len()];
+        ra.emit(&mut good, router(), all_nodes()).unwrap();
+        for n in 0..good.len() {
+            let _ = RouterAdvert::parse(&good[..n], router(), all_nodes());
+        }
+        // A global source (not a router on this link).
+        let global: Ipv6Addr = "fd77::1".parse().unwrap();
+        let mut b = vec![0u8; ra.buffer_len()];
+        ra.emit(&mut b, global, all_nodes()).unwrap();
+        assert_eq!(
+            RouterAdvert::parse(&b, global, all_nodes()),
+            Err(Error::Malformed)
+        );
+        // A broken checksum.
+        let mut b = good.clone();
+        b[20] ^= 1;
+        assert_eq!(
+            RouterAdvert::parse(&b, router(), all_nodes()),
+            Err(Error::Checksum)
+        );
+        // A zero-length option (fix the checksum after the change).
+        let mut b = good.clone();
+        b[RA_OPTIONS + 1] = 0;
+        b[2] = 0;
+        b[3] = 0;
+        let sum = checksum::combine(&[
+            checksum::pseudo_header_v6(router(), all_nodes(), IpProtocol::Icmpv6, b.len() as u32),
+            checksum::data(&b),
+        ]);
+        b[2..4].copy_from_slice(&(!sum).to_be_bytes());
+        assert_eq!(
+            RouterAdvert::parse(&b, router(), all_nodes()),
+            Err(Error::Malformed)
+        );
+        // A neighbour solicitation is not an advertisement.
+        assert_eq!(
+            RouterAdvert::parse(&[135; 24], router(), all_nodes()),
+            Err(Error::Unsupported)
+        );
+    }
+
+    #[test]
+    fn a_router_solicitation_carries_our_mac_unless_from_unspecified() {
+        let mac = MacAddr([2, 0, 0, 0, 0, 9]);
+        let ll: Ipv6Addr = "fe80::9".parse().unwrap();
+        let routers: Ipv6Addr = "ff02::2".parse().unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(emit_router_solicit(&mut buf, mac, ll, routers), Ok(16));
+        assert_eq!(&buf[8..16], &[1, 1, 2, 0, 0, 0, 0, 9]);
+        let sum = checksum::combine(&[
+            checksum::pseudo_header_v6(ll, routers, IpProtocol::Icmpv6, 16),
+            checksum::data(&buf),
+        ]);
+        assert_eq!(sum, 0xffff);
+        assert_eq!(
+            emit_router_solicit(&mut buf, mac, Ipv6Addr::UNSPECIFIED, routers),
+            Ok(8)
+        );
     }
 }
 

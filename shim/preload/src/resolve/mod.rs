@@ -80,14 +80,28 @@ fn hostname() -> String {
 }
 
 /// resolv.conf as it is now (re-read per lookup, as glibc does when it
-/// changes).
+/// changes). With `USTACK_ADDR=dhcp` and the stack in this process, the
+/// lease's DNS servers stand in for the file's `nameserver` lines, as
+/// they would once a DHCP client rewrote the file; the rest of the file
+/// (search list, options) still holds. A program on the shared stack does
+/// not see the daemon's lease and keeps the file's servers.
 pub fn resolv_conf() -> ResolvConf {
-    ResolvConf::parse(
+    let mut conf = ResolvConf::parse(
         &read("/etc/resolv.conf"),
         std::env::var("LOCALDOMAIN").ok().as_deref(),
         std::env::var("RES_OPTIONS").ok().as_deref(),
         &hostname(),
-    )
+    );
+    if let ustack_shim::stack::Stack::Up { rt, .. } = ustack_shim::stack::get() {
+        let leased = rt.dns_servers();
+        if !leased.is_empty() {
+            conf.servers = leased
+                .into_iter()
+                .map(|a| SocketAddr::from((a, 53)))
+                .collect();
+        }
+    }
+    conf
 }
 
 /// Looks `name` up through nsswitch.conf's sources, in order; the first

@@ -382,10 +382,11 @@ pub fn send(s: &VSock, data: &[u8], flags: i32, dst: Option<SocketAddr>) -> Res<
     }
     let timeout = s.timeout(true);
     let more = flags & libc::MSG_MORE != 0;
+    let eor = flags & libc::MSG_EOR != 0;
     let mut sent = 0;
     loop {
         let r = s.block(nonblocking, timeout, |core, _| {
-            core.tcp_mut().send_more(s.handle, &data[sent..], more)
+            core.tcp_mut().send_with(s.handle, &data[sent..], more, eor)
         });
         match r {
             Ok(n) => {

@@ -108,10 +108,8 @@ pub struct Connection {
     pub(super) send_buf: SendBuffer,
     /// The application shut down writing: FIN goes after the buffer.
     pub(super) fin_queued: bool,
-    /// The last `send` said MSG_MORE: the buffer's tail carries no PSH.
-    pub(super) tail_more: bool,
-    /// ... and its partial segment waits for the next `send`, an ACK of
-    /// new data or the persist timer (Linux corks only the push that
+    /// The last `send` said MSG_MORE: its partial segment waits for the
+    /// next `send`, an ACK of new data or the persist timer (Linux corks only the push that
     /// ends that call).
     pub(super) hold_tail: bool,
     /// The persist timer fired with the window open: the segment it lets
@@ -242,7 +240,6 @@ impl Connection {
             buf_seq: iss + 1u32,
             send_buf: SendBuffer::new(cfg.send_buf),
             fin_queued: false,
-            tail_more: false,
             hold_tail: false,
             probe_push: false,
             max_flight: 0,
@@ -370,6 +367,12 @@ impl Connection {
     /// (until the next send, an ACK of new data, or the persist timer) and
     /// carries no PSH, as in Linux.
     pub fn send_more(&mut self, data: &[u8], more: bool) -> Result<usize, TcpError> {
+        self.send_with(data, more, false)
+    }
+
+    /// `send_more`, and with `eor` (MSG_EOR) the data ends a record: no
+    /// segment, sent or resent, joins it with what is written after it.
+    pub fn send_with(&mut self, data: &[u8], more: bool, eor: bool) -> Result<usize, TcpError> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -378,8 +381,13 @@ impl Connection {
         }
         let n = self.send_buf.write(data);
         if n > 0 || data.is_empty() {
-            self.tail_more = more;
             self.hold_tail = more;
+            // A record ends where all of its data is in.
+            let eor = eor && n == data.len();
+            if !more || eor {
+                let sent = self.snd_max.since(self.buf_seq) as usize;
+                self.send_buf.mark_write_end(eor, sent);
+            }
         }
         Ok(n)
     }

@@ -287,6 +287,19 @@ impl TcpMut<'_> {
     /// [`TcpMut::send`] with MSG_MORE when `more`: a partial segment at the
     /// end of `data` waits for more (see [`Connection::send_more`]).
     pub fn send_more(&mut self, h: SocketHandle, data: &[u8], more: bool) -> io::Result<usize> {
+        self.send_with(h, data, more, false)
+    }
+
+    /// [`TcpMut::send_more`], and with `eor` (MSG_EOR) the data ends a
+    /// record no segment joins with later data (see
+    /// [`Connection::send_with`]).
+    pub fn send_with(
+        &mut self,
+        h: SocketHandle,
+        data: &[u8],
+        more: bool,
+        eor: bool,
+    ) -> io::Result<usize> {
         // Linux (tcp_sendmsg / sk_stream_wait_connect): a socket that never
         // connected, or listens, gives EPIPE; one still connecting waits
         // (EAGAIN) rather than queueing.
@@ -300,7 +313,7 @@ impl TcpMut<'_> {
         if matches!(c.state(), State::SynSent | State::SynReceived) {
             return Err(errno(libc::EAGAIN));
         }
-        let r = match c.send_more(data, more) {
+        let r = match c.send_with(data, more, eor) {
             Ok(0) if !data.is_empty() => Err(errno(libc::EAGAIN)),
             Ok(n) => Ok(n),
             Err(TcpError::NotConnected) if c.state() == State::SynSent => Err(errno(libc::EAGAIN)),

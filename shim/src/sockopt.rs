@@ -196,6 +196,7 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
             ))
         }
         (libc::IPPROTO_TCP, libc::TCP_INFO) => Ok(Value::Bytes(tcp_info(s)?)),
+        (libc::IPPROTO_TCP, libc::TCP_INQ) => int(s.stored().inq),
         // The congestion control's own report: CUBIC and NewReno have
         // none, which Linux answers with zero bytes.
         (libc::IPPROTO_TCP, TCP_CC_INFO) => Ok(Value::Bytes(Vec::new())),
@@ -292,6 +293,14 @@ fn set_int(s: &VSock, level: i32, name: i32, v: i32) -> Res<()> {
             Ok(())
         }
         (libc::IPPROTO_TCP, libc::TCP_CORK) => set_tcp(s, |o| o.cork = on),
+        (libc::IPPROTO_TCP, libc::TCP_INQ) => {
+            // Linux: 0 or 1, anything else EINVAL.
+            if !(0..=1).contains(&v) {
+                return Err(libc::EINVAL);
+            }
+            s.stored().inq = on;
+            Ok(())
+        }
         (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
             // Linux: milliseconds, negative is EINVAL, 0 restores the
             // retransmission count.

@@ -658,6 +658,14 @@ impl Connection {
         self.recv_buf.readable()
     }
 
+    /// What TCP_CM_INQ reports: the bytes ready to read, plus one for a
+    /// FIN received, so a reader told 0 knows no more will come and one
+    /// told 1 after the data reads the end of stream (Linux's
+    /// tcp_inq_hint: rcv_nxt - copied_seq, the FIN counted in rcv_nxt).
+    pub fn inq(&self) -> usize {
+        self.recv_buf.readable() + usize::from(self.fin_received)
+    }
+
     /// Smoothed RTT, once measured.
     pub fn srtt(&self) -> Option<std::time::Duration> {
         self.rtt.srtt

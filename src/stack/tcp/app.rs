@@ -59,6 +59,15 @@ impl Tcp<'_> {
         })
     }
 
+    /// TCP_CM_INQ's count (see [`Connection::inq`]); 0 for a socket that
+    /// is no connection.
+    pub fn inq(&self, h: SocketHandle) -> io::Result<usize> {
+        Ok(match &self.get(h)?.state {
+            Role::Conn(c) => c.inq(),
+            _ => 0,
+        })
+    }
+
     /// Whether the socket is listening.
     pub fn is_listening(&self, h: SocketHandle) -> io::Result<bool> {
         Ok(matches!(self.get(h)?.state, Role::Listening(_)))

@@ -197,6 +197,10 @@ pub fn get(s: &VSock, level: i32, name: i32) -> Res<Value> {
         }
         (libc::IPPROTO_TCP, libc::TCP_INFO) => Ok(Value::Bytes(tcp_info(s)?)),
         (libc::IPPROTO_TCP, libc::TCP_INQ) => int(s.stored().inq),
+        // The socket's own mark; 0 when it set none (the sysctl's applies).
+        (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => Ok(Value::Int(
+            tcp_opts(s)?.notsent_lowat.map_or(0, |l| l as i32),
+        )),
         // The congestion control's own report: CUBIC and NewReno have
         // none, which Linux answers with zero bytes.
         (libc::IPPROTO_TCP, TCP_CC_INFO) => Ok(Value::Bytes(Vec::new())),
@@ -293,6 +297,10 @@ fn set_int(s: &VSock, level: i32, name: i32, v: i32) -> Res<()> {
             Ok(())
         }
         (libc::IPPROTO_TCP, libc::TCP_CORK) => set_tcp(s, |o| o.cork = on),
+        (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
+            // Linux keeps the int as a u32; 0 goes back to the sysctl's.
+            set_tcp(s, |o| o.notsent_lowat = (v != 0).then_some(v as u32))
+        }
         (libc::IPPROTO_TCP, libc::TCP_INQ) => {
             // Linux: 0 or 1, anything else EINVAL.
             if !(0..=1).contains(&v) {

@@ -379,7 +379,11 @@ impl Connection {
         if self.fin_queued || !self.may_queue_data() {
             return Err(TcpError::NotConnected);
         }
-        let n = self.send_buf.write(data);
+        let room = self
+            .cfg
+            .notsent_lowat
+            .map_or(data.len(), |l| self.lowat_room(l));
+        let n = self.send_buf.write(&data[..room.min(data.len())]);
         if n > 0 || data.is_empty() {
             self.hold_tail = more;
             // A record ends where all of its data is in.
@@ -629,12 +633,54 @@ impl Connection {
         self.fin_received && self.recv_buf.readable() == 0
     }
 
-    /// A `send` would accept bytes.
+    /// The socket polls writable: a `send` would accept bytes, a third
+    /// of the send buffer is free (Linux's sk_stream_wspace >=
+    /// sk_stream_min_wspace: free space at least half of what is
+    /// queued), and with TCP_NOTSENT_LOWAT, fewer than half the mark's
+    /// bytes wait unsent (tcp_poll's __sk_stream_memory_free(sk, 1)). A
+    /// writer blocked on a full buffer sleeps until then.
     pub fn can_send(&self) -> bool {
         self.error.is_none()
             && !self.fin_queued
             && self.may_queue_data()
             && self.send_buf.free() > 0
+            && self.send_buf.len() <= 2 * self.send_buf.free()
+            && self
+                .cfg
+                .notsent_lowat
+                .is_none_or(|l| 2 * self.not_sent() < l as usize)
+    }
+
+    /// Bytes written and not yet sent once (Linux's write_seq - snd_nxt;
+    /// snd_max here, which an RTO does not move back).
+    pub fn not_sent(&self) -> usize {
+        let sent = self.snd_max.since(self.buf_seq) as usize;
+        self.send_buf.len().saturating_sub(sent)
+    }
+
+    /// How much one write may take under TCP_NOTSENT_LOWAT, as Linux's
+    /// tcp_sendmsg gives it: nothing while `lowat` bytes or more wait
+    /// unsent; else what can go at once (the windows' room beyond what
+    /// already waits) and one more TSO-sized chunk (half the peer's
+    /// largest window in whole segments, at most 64 KiB: tcp_sendmsg
+    /// checks the mark only before each new such chunk).
+    fn lowat_room(&self, lowat: u32) -> usize {
+        let waiting = self.not_sent();
+        if waiting >= lowat as usize {
+            return 0;
+        }
+        let mss = self.snd_mss.max(1) as usize;
+        let in_flight = self.snd_max.since(self.snd_una) as usize;
+        let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(in_flight);
+        let wnd_room = (self.snd_wnd as usize).saturating_sub(in_flight);
+        let now = cwnd_room.min(wnd_room).saturating_sub(waiting);
+        let chunk = (self.max_snd_wnd as usize / 2).min(65_536) / mss * mss;
+        now + chunk.max(mss)
+    }
+
+    /// TCP_NOTSENT_LOWAT (see `TcpConfig::notsent_lowat`).
+    pub fn set_notsent_lowat(&mut self, lowat: Option<u32>) {
+        self.cfg.notsent_lowat = lowat;
     }
 
     /// Bytes queued and not yet acknowledged (SIOCOUTQ).

@@ -132,6 +132,11 @@ pub struct TcpConfig {
     /// has waited this long without progress, or zero-window probes have
     /// gone unanswered this long, instead of counting retransmissions.
     pub user_timeout: Option<Duration>,
+    /// TCP_NOTSENT_LOWAT (Linux; `net.ipv4.tcp_notsent_lowat` for a
+    /// host): while this many bytes or more wait unsent, a write takes
+    /// nothing, and the socket polls writable only once fewer than half
+    /// of it wait. `None`: no limit.
+    pub notsent_lowat: Option<u32>,
     /// Keepalive probing (SO_KEEPALIVE); `None` sends no probes.
     pub keepalive: Option<Keepalive>,
     /// TIME-WAIT duration, 2*MSL; also the orphaned FIN-WAIT-2 timeout.
@@ -202,6 +207,7 @@ impl TcpConfig {
             nodelay: false,
             cork: false,
             user_timeout: None,
+            notsent_lowat: None,
             keepalive: None,
             time_wait: Duration::from_secs(60),
             retries: 15,

@@ -133,12 +133,20 @@ impl TcpMut<'_> {
         self.core.cfg.tcp.ecn = ecn;
     }
 
+    /// The TCP_NOTSENT_LOWAT of sockets that set none, from now on (what
+    /// Linux's `net.ipv4.tcp_notsent_lowat` sets for a host; `None` is
+    /// its default, no limit).
+    pub fn set_notsent_lowat(&mut self, lowat: Option<u32>) {
+        self.core.cfg.tcp.notsent_lowat = lowat;
+    }
+
     /// Sets options. Buffer sizes apply to connections made afterwards;
     /// `nodelay` and keepalive also to the current connection.
     pub fn set_options(&mut self, h: SocketHandle, opts: TcpOptionsSet) -> io::Result<()> {
         if opts.recv_buf == Some(0) || opts.send_buf == Some(0) {
             return Err(errno(libc::EINVAL));
         }
+        let default_lowat = self.core.cfg.tcp.notsent_lowat;
         let s = self.get_mut(h)?;
         s.opts = opts;
         if !s.v6 {
@@ -149,6 +157,7 @@ impl TcpMut<'_> {
             c.set_cork(opts.cork);
             c.set_user_timeout(opts.user_timeout);
             c.set_keepalive(opts.keepalive);
+            c.set_notsent_lowat(opts.notsent_lowat.or(default_lowat));
         }
         self.touch(h);
         Ok(())

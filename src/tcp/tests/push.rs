@@ -288,3 +288,60 @@ fn a_burst_cut_short_by_cwnd_ends_with_psh_but_one_cut_by_the_peer_window_does_n
     );
     assert!(o.iter().all(|s| !psh(s)), "cut by the receive window");
 }
+
+#[test]
+fn notsent_lowat_write_takes_what_goes_now_and_one_chunk_then_nothing() {
+    let mut c = cfg();
+    c.notsent_lowat = Some(4000);
+    let (mut a, _b) = pair_with(c, cfg());
+    // Initial window 10 x 1000 goes at once; one more chunk of half the
+    // peer's largest window (65535 / 2, in whole segments) waits.
+    assert_eq!(a.send(&[1; 100_000]), Ok(10_000 + 32_000));
+    assert_eq!(a.send(&[1; 10]), Ok(0), "42000 unsent >= 4000");
+    assert!(!a.can_send());
+    out(&mut a, t(0));
+    assert_eq!(a.not_sent(), 32_000);
+    assert_eq!(a.send(&[1; 10]), Ok(0));
+}
+
+#[test]
+fn notsent_lowat_polls_writable_once_under_half_the_mark_waits() {
+    let mut c = cfg();
+    c.nodelay = true;
+    c.notsent_lowat = Some(4000);
+    let (mut a, mut b) = pair_with(c, cfg());
+    a.send(&[1; 11_500]).unwrap();
+    out(&mut a, t(0));
+    assert_eq!(a.not_sent(), 1500);
+    assert!(a.can_send(), "2 x 1500 < 4000");
+    a.send(&[1; 1000]).unwrap();
+    assert_eq!(a.not_sent(), 2500);
+    assert!(!a.can_send(), "2 x 2500 >= 4000, though a write would take");
+    assert_eq!(a.send(&[1; 100]), Ok(100));
+    a.set_notsent_lowat(None);
+    assert!(a.can_send());
+    let _ = &mut b;
+}
+
+#[test]
+fn a_full_send_buffer_polls_writable_again_only_when_a_third_is_free() {
+    let mut c = cfg();
+    c.send_buf = 9000;
+    let (mut a, mut b) = pair_with(c, cfg());
+    assert_eq!(a.send(&[1; 20_000]), Ok(9000));
+    assert!(!a.can_send());
+    let o = out(&mut a, t(0));
+    // 2000 acknowledged: 2000 free of 9000, under a third.
+    feed(&mut b, t(10), &o[..2]);
+    let ack = out(&mut b, t(10));
+    feed(&mut a, t(10), &ack);
+    assert_eq!(a.send_capacity(), 2000);
+    assert!(!a.can_send(), "free 2000 < queued 7000 / 2");
+    // 3000 free of 9000: a third, writable (Linux's sk_stream_wspace >=
+    // sk_stream_min_wspace).
+    feed(&mut b, t(20), &o[2..3]);
+    let ack = out(&mut b, t(20));
+    feed(&mut a, t(20), &ack);
+    assert_eq!(a.send_capacity(), 3000);
+    assert!(a.can_send());
+}

@@ -620,28 +620,41 @@ unsafe extern "C" fn pd_free(_: *mut c_void) {
 }
 
 unsafe extern "C" fn pd_socket(_: *mut c_void, domain: c_int, ty: c_int, proto: c_int) -> c_int {
-    follow_tcp_ecn_sysctl();
+    follow_sysctls();
     // SAFETY: see above.
     call(|| unsafe { hooks::socket(domain, ty, proto) })
 }
 
-/// The scripts turn ECN on as they would for the kernel, with `sysctl
-/// net.ipv4.tcp_ecn` (in the runner's private namespace): new sockets
-/// follow it (0 off, 1 on, 2 accept only), as a kernel socket would.
-fn follow_tcp_ecn_sysctl() {
+/// The scripts set TCP's sysctls as they would for the kernel (in the
+/// runner's private namespace): new sockets follow them, as a kernel
+/// socket would. `net.ipv4.tcp_ecn` (0 off, 1 on, 2 accept only) and
+/// `net.ipv4.tcp_notsent_lowat` (bytes; 4294967295, its default, none).
+fn follow_sysctls() {
     use ustack_core::tcp::Ecn;
-    let Ok(v) = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_ecn") else {
+    let Some(a) = adapter() else {
         return;
     };
-    let ecn = match v.trim() {
-        "0" => Ecn::Off,
-        "1" => Ecn::On,
-        "2" => Ecn::Accept,
-        _ => return,
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .ok()
+            .map(|v| v.trim().to_string())
     };
-    if let Some(a) = adapter() {
-        a.rt.with_core(|core, _| core.tcp_mut().set_ecn(ecn));
-    }
+    let ecn = match read("tcp_ecn").as_deref() {
+        Some("0") => Some(Ecn::Off),
+        Some("1") => Some(Ecn::On),
+        Some("2") => Some(Ecn::Accept),
+        _ => None,
+    };
+    let lowat = read("tcp_notsent_lowat").and_then(|v| v.parse::<u32>().ok());
+    a.rt.with_core(|core, _| {
+        if let Some(ecn) = ecn {
+            core.tcp_mut().set_ecn(ecn);
+        }
+        if let Some(l) = lowat {
+            core.tcp_mut()
+                .set_notsent_lowat((l != u32::MAX).then_some(l));
+        }
+    });
 }
 
 unsafe extern "C" fn pd_bind(_: *mut c_void, fd: c_int, a: *const sockaddr, l: socklen_t) -> c_int {

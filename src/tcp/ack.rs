@@ -81,6 +81,21 @@ impl AckPolicy {
         false
     }
 
+    /// A FIN took the connection to CLOSE-WAIT. Linux then enters
+    /// pingpong mode, so the FIN's ACK waits for the delayed-ACK timer,
+    /// unless more than a segment of data waits unacknowledged with it,
+    /// or no data ever arrived (Linux's ACK timeout is still zero then,
+    /// so its timer fires at once). Returns whether the delayed-ACK timer
+    /// is to run; the ACK is not due before it fires.
+    pub fn on_fin(&mut self, mss: u32) -> bool {
+        if self.last_data_in.is_none() || self.urgent || self.unacked_bytes > mss as usize {
+            self.due = true;
+            return false;
+        }
+        self.due = false;
+        true
+    }
+
     /// A segment carrying our ACK went out: it satisfies what was due.
     pub fn on_sent(&mut self) {
         self.due = false;

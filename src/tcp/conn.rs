@@ -443,7 +443,9 @@ impl Connection {
     /// Sends a window update when reading opened the window enough to
     /// matter (receiver SWS avoidance, RFC 9293 section 3.8.6.2.2).
     fn maybe_window_update(&mut self, before: usize) {
-        let now = self.recv_buf.window();
+        // What the window field can say: a buffer larger than that opens
+        // no window the peer would see.
+        let now = self.recv_buf.window().min(0xffff << self.opts.rcv_wscale);
         let advertised = self.rcv_adv.since(self.rcv_nxt) as usize;
         let threshold = (self.recv_buf.capacity() / 2).min(2 * self.snd_mss as usize);
         let open = self.state.is_synchronized() && self.state != State::TimeWait;

@@ -660,7 +660,13 @@ impl Connection {
         self.ack.due = true;
         let our_fin_acked = self.fin_queued && self.snd_una == self.fin_seq() + 1u32;
         match self.state {
-            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::SynReceived | State::Established => {
+                self.state = State::CloseWait;
+                if self.ack.on_fin(self.snd_mss) {
+                    self.timers
+                        .arm_if_idle(Timer::DelayedAck, now + self.cfg.delayed_ack);
+                }
+            }
             State::FinWait1 if our_fin_acked => self.enter_time_wait(now),
             State::FinWait1 => self.state = State::Closing,
             State::FinWait2 => self.enter_time_wait(now),

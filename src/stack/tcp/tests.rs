@@ -561,6 +561,10 @@ fn closed_connection_lingers_until_its_data_and_fin_are_acknowledged() {
     let info = p.a.tcp().info(s).unwrap();
     assert_eq!(info.recv_queue, 0);
     p.run(50);
+    // The peer ACKs a FIN after data after the delayed-ACK time (Linux's
+    // pingpong mode on FIN).
+    p.now += Duration::from_millis(40);
+    p.run(50);
     assert_eq!(
         p.b.tcp().lingering(),
         0,

@@ -163,3 +163,30 @@ fn data_after_close_is_reset_at_the_sequence_the_peer_acknowledges() {
     feed(&mut b, t(3), &rst);
     assert!(b.is_closed());
 }
+
+#[test]
+fn a_fin_after_data_is_acked_after_the_delayed_ack_time_as_linux() {
+    let (mut a, mut b) = pair();
+    a.send(&[1; 100]).unwrap();
+    pump(&mut a, &mut b, t(1));
+    a.close();
+    let fin = out(&mut a, t(1000));
+    assert_eq!(fin.len(), 1);
+    feed(&mut b, t(1000), &fin);
+    assert!(out(&mut b, t(1000)).is_empty(), "not at once");
+    assert_eq!(b.poll_at(), Some(t(1040)));
+    let ack = out(&mut b, t(1040));
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].0.ack, fin[0].0.seq + 1);
+}
+
+#[test]
+fn a_fin_on_a_connection_that_never_received_data_is_acked_at_once() {
+    let (mut a, mut b) = pair();
+    a.close();
+    let fin = out(&mut a, t(10));
+    feed(&mut b, t(10), &fin);
+    let ack = out(&mut b, t(10));
+    assert_eq!(ack.len(), 1, "Linux's ACK timeout is still zero");
+    assert_eq!(ack[0].0.ack, fin[0].0.seq + 1);
+}

@@ -513,3 +513,17 @@ fn inq_is_zero_with_nothing_to_read_and_no_fin() {
     pump(&mut a, &mut b, t(1));
     assert_eq!(b.inq(), 10);
 }
+
+#[test]
+fn a_read_sends_no_window_update_beyond_what_the_window_field_can_say() {
+    // No window scaling: the field tops out at 65535, below the buffer.
+    let mut c = cfg();
+    c.window_scaling = false;
+    c.recv_buf = 256 * 1024;
+    let (mut a, mut b) = pair_with(cfg(), c);
+    a.send(&[1; 100]).unwrap();
+    pump(&mut a, &mut b, t(1));
+    let mut buf = [0u8; 200];
+    assert_eq!(b.recv(&mut buf), Ok(100));
+    assert!(out(&mut b, t(2)).is_empty(), "65435 -> 65535 is no update");
+}

@@ -85,14 +85,16 @@ impl AckPolicy {
     /// pingpong mode, so the FIN's ACK waits for the delayed-ACK timer,
     /// unless more than a segment of data waits unacknowledged with it,
     /// or no data ever arrived (Linux's ACK timeout is still zero then,
-    /// so its timer fires at once). Returns whether the delayed-ACK timer
-    /// is to run; the ACK is not due before it fires.
+    /// so its timer fires at once); data that came again with the FIN
+    /// does not hurry it either. Returns whether the delayed-ACK timer is
+    /// to run; the ACK is not due before it fires.
     pub fn on_fin(&mut self, mss: u32) -> bool {
-        if self.last_data_in.is_none() || self.urgent || self.unacked_bytes > mss as usize {
+        if self.last_data_in.is_none() || self.unacked_bytes > mss as usize {
             self.due = true;
             return false;
         }
         self.due = false;
+        self.urgent = false;
         true
     }
 

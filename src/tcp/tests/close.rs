@@ -190,3 +190,33 @@ fn a_fin_on_a_connection_that_never_received_data_is_acked_at_once() {
     assert_eq!(ack.len(), 1, "Linux's ACK timeout is still zero");
     assert_eq!(ack[0].0.ack, fin[0].0.seq + 1);
 }
+
+#[test]
+fn data_again_with_a_new_fin_is_acked_through_the_fin_late_and_without_dsack() {
+    let (mut a, mut b) = pair();
+    a.send(&[1; 500]).unwrap();
+    let data = out(&mut a, t(1));
+    feed(&mut b, t(1), &data);
+    assert_eq!(out(&mut b, t(1)).len(), 1, "quick ACK of the data");
+    // The same bytes again, now with a FIN.
+    let mut again = data[0].clone();
+    again.0.flags |= TcpFlags::FIN;
+    feed(&mut b, t(500), &[again.clone()]);
+    assert!(
+        out(&mut b, t(500)).is_empty(),
+        "the FIN's ACK waits (pingpong)"
+    );
+    let ack = out(&mut b, t(540));
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].0.ack, again.0.seq + 501, "through the FIN");
+    assert_eq!(ack[0].0.options.sack_len, 0, "Linux's tcp_fin resets SACK");
+    // Once more: all a duplicate now, FIN included in the D-SACK block.
+    feed(&mut b, t(600), &[again.clone()]);
+    let dup = out(&mut b, t(600));
+    assert_eq!(dup.len(), 1);
+    assert_eq!(dup[0].0.options.sack_len, 1);
+    assert_eq!(
+        dup[0].0.options.sack_blocks[0],
+        (again.0.seq, again.0.seq + 501)
+    );
+}

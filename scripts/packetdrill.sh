@@ -29,7 +29,8 @@
 #
 # $PD_OWN=1 runs ustack's own scripts instead, tests/packetdrill/scripts
 # (every *.pkt there, or the SCRIPTs named); TCP_SCRIPTS_DIR may then be
-# left out. $PD_KERNEL=1 runs the scripts against this machine's kernel,
+# left out; a script named NAME-ipv4.pkt or NAME-ipv6.pkt runs only in
+# that IP version. $PD_KERNEL=1 runs the scripts against this machine's kernel,
 # without the adapter: the oracle a script is proven on before ustack.
 #
 #   PD_OWN=1 scripts/packetdrill.sh PACKETDRILL_BINARY
@@ -67,7 +68,10 @@ lib="$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")"
 if [[ $# -gt 0 ]]; then
     scripts=("$@")
 elif [[ "${PD_OWN:-0}" == 1 ]]; then
-    mapfile -t scripts < <(cd "$tcp" && ls -- *.pkt)
+    # NAME-ipv4.pkt / NAME-ipv6.pkt expect one IP version's packets.
+    other=ipv6
+    [[ "${PD_IP:-ipv4}" == ipv6 ]] && other=ipv4
+    mapfile -t scripts < <(cd "$tcp" && ls -- *.pkt | grep -v -- "-$other\.pkt\$")
 else
     mapfile -t scripts < <(grep -v '^\s*\(#\|$\)' "$repo/tests/packetdrill/kernel-passing.txt")
 fi
@@ -76,10 +80,13 @@ fi
 # device packetdrill makes when it tests the kernel. Give each script a
 # fresh one here (in this namespace) so the defaults apply as they do for
 # the kernel.
-# Against the kernel packetdrill makes tun0 itself.
+# Against the kernel packetdrill makes tun0 itself. For the adapter tun0
+# has the link's MTU, which the adapter follows if a script changes it.
 fresh_tun0() {
     ip link del tun0 2>/dev/null
-    [[ "$kernel" == 1 ]] || ip tuntap add dev tun0 mode tun
+    [[ "$kernel" == 1 ]] && return
+    ip tuntap add dev tun0 mode tun
+    ip link set dev tun0 mtu "$link_mtu"
 }
 
 # The addresses and options packetdrill's own run_all.py uses; the stack
@@ -87,12 +94,14 @@ fresh_tun0() {
 case "${PD_IP:-ipv4}" in
 ipv4)
     so_flags="addr=192.168.0.1"
+    link_mtu=1500
     ip_args=(--ip_version=ipv4
         --local_ip=192.168.0.1 --remote_ip=192.0.2.1
         --gateway_ip=192.168.0.1 --netmask_ip=255.255.0.0)
     ;;
 ipv6)
     so_flags="addr6=fd3d:a0b:17d6::1,mtu=1520"
+    link_mtu=1520
     ip_args=(--ip_version=ipv6 --mtu=1520
         --local_ip=fd3d:0a0b:17d6::1 --remote_ip=fd3d:fa7b:d17d::1
         --gateway_ip=fd3d:0a0b:17d6:8888::1)

@@ -133,6 +133,17 @@ impl TcpMut<'_> {
         self.core.cfg.tcp.ecn = ecn;
     }
 
+    /// Which options SYNs offer from now on: timestamps (RFC 7323 section
+    /// 3), SACK (RFC 2018) and window scaling (RFC 7323 section 2), as
+    /// Linux's `net.ipv4.tcp_timestamps`, `tcp_sack` and
+    /// `tcp_window_scaling` set them for a host.
+    pub fn set_syn_options(&mut self, timestamps: bool, sack: bool, window_scaling: bool) {
+        let t = &mut self.core.cfg.tcp;
+        t.timestamps = timestamps;
+        t.sack = sack;
+        t.window_scaling = window_scaling;
+    }
+
     /// The TCP_NOTSENT_LOWAT of sockets that set none, from now on (what
     /// Linux's `net.ipv4.tcp_notsent_lowat` sets for a host; `None` is
     /// its default, no limit).

@@ -833,3 +833,23 @@ fn a_connection_to_our_own_address_never_leaves_the_stack() {
         assert!(out.is_empty());
     }
 }
+
+#[test]
+fn a_new_mtu_and_syn_option_switches_apply_to_the_next_connect() {
+    let mut p = Pair::new();
+    p.b.set_mtu(9000);
+    p.b.tcp_mut().set_syn_options(false, false, false);
+    let c = p.b.tcp_mut().socket(false).unwrap();
+    p.b.tcp_mut().connect(p.now, c, sa(US4, 80)).unwrap();
+    let mut out = Vec::new();
+    p.b.poll_transmit(p.now, &mut out);
+    assert_eq!(out.len(), 1);
+    let ip = parse_ip(&out[0]).unwrap();
+    let (syn, _) = TcpRepr::parse_segment(ip.payload, ip.src, ip.dst).unwrap();
+    assert!(syn.flags.contains(TcpFlags::SYN));
+    let o = syn.options;
+    assert_eq!(o.mss, Some(9000 - 40), "the MSS follows the new MTU");
+    assert_eq!(o.timestamps, None);
+    assert!(!o.sack_permitted);
+    assert_eq!(o.window_scale, None);
+}

@@ -3,8 +3,8 @@
 //! time.
 //!
 //! Owns whether an ACK is due and whether it is urgent, the bytes received
-//! since the last ACK, the quick-ACK start of a connection and when in-order
-//! data last arrived. Must not build segments or arm timers: the delayed-ACK
+//! since the last ACK, the quick-ACK start of a connection, when in-order
+//! data last arrived, and when a FIN's ACK goes (Linux's pingpong mode). Must not build segments or arm timers: the delayed-ACK
 //! deadline is the connection's `Timer::DelayedAck`, armed when
 //! [`AckPolicy::on_in_order`] asks for it.
 

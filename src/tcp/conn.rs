@@ -181,6 +181,8 @@ pub struct Connection {
 
     /// When to ACK.
     pub(super) ack: AckPolicy,
+    /// Send-time accounting for TCP_INFO.
+    pub(super) chrono: super::Chrono,
 
     /// ECN (RFC 3168 section 6.1).
     pub(super) ecn: EcnState,
@@ -273,6 +275,7 @@ impl Connection {
             heard_at: now,
             recv_tuning: RecvTuning::new(now),
             ack: AckPolicy::default(),
+            chrono: super::Chrono::default(),
             ecn: EcnState::default(),
             established_at: None,
             cc: cfg.congestion.build(mss),
@@ -384,6 +387,9 @@ impl Connection {
             .notsent_lowat
             .map_or(data.len(), |l| self.lowat_room(l));
         let n = self.send_buf.write(&data[..room.min(data.len())]);
+        if n > 0 {
+            self.chrono.on_queued(self.last_now);
+        }
         if n > 0 || data.is_empty() {
             self.hold_tail = more;
             // A record ends where all of its data is in.
@@ -699,6 +705,11 @@ impl Connection {
     /// is allocated only as data needs it.
     pub fn buffer_sizes(&self) -> (usize, usize) {
         (self.send_buf.capacity(), self.recv_buf.capacity())
+    }
+
+    /// Send-time accounting (TCP_INFO's busy and rwnd-limited times).
+    pub fn chrono(&self) -> super::Chrono {
+        self.chrono
     }
 
     /// Bytes ready to read (FIONREAD).

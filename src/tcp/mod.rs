@@ -46,6 +46,7 @@
 
 mod ack;
 pub mod cc;
+mod chrono;
 mod conn;
 mod ecn;
 mod input;
@@ -73,6 +74,7 @@ mod undo;
 
 pub use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 pub use cc::CongestionAlgorithm;
+pub use chrono::Chrono;
 pub use conn::{Connection, IcmpError};
 pub use isn::{IsnGenerator, rst_for_unmatched};
 pub use seq::Seq;

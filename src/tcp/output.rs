@@ -51,6 +51,7 @@ impl Connection {
                 self.emit_tlp(now, &mut emit);
             }
             self.emit_new_data(now, &mut emit);
+            self.account_send_time(now);
             self.emit_rescue(now, &mut emit);
             self.arm_persist(now);
             self.arm_pto(now);
@@ -435,6 +436,22 @@ impl Connection {
             let used = self.emit_segment(now, self.snd_nxt, len, fin, cwnd_cut, emit);
             self.snd_nxt = self.snd_nxt + used;
         }
+    }
+
+    /// Tells the chrono what this transmit pass left: idle (nothing queued
+    /// or in flight), or data waiting that the receive window refuses
+    /// (Linux's is_rwnd_limited: the next segment does not fit it).
+    fn account_send_time(&mut self, now: Instant) {
+        let queued = self.send_buf.len();
+        if queued == 0 && self.snd_una == self.snd_max {
+            self.chrono.on_idle(now);
+            return;
+        }
+        let off = self.snd_nxt.since(self.buf_seq) as usize;
+        let waiting = queued.saturating_sub(off);
+        let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
+        let next = waiting.min(self.snd_mss as usize);
+        self.chrono.on_transmit(now, waiting > 0 && wnd_room < next);
     }
 
     /// The next segment at snd_nxt, if the windows and the sender-side rules

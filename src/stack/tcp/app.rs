@@ -56,6 +56,7 @@ impl Tcp<'_> {
             ca_state: c.ca_state(),
             outstanding: c.outstanding(),
             options: c.options_in_use(),
+            chrono: c.chrono(),
         })
     }
 

@@ -243,6 +243,8 @@ pub struct TcpInfo {
     /// The options agreed in the handshake (timestamps, SACK, window
     /// scaling, ECN).
     pub options: crate::tcp::OptionsInUse,
+    /// Send-time accounting (TCP_INFO's tcpi_busy_time, tcpi_rwnd_limited).
+    pub chrono: crate::tcp::Chrono,
 }
 
 /// The core's TCP sockets, for looking ([`Core::tcp`]).

@@ -345,3 +345,23 @@ fn a_full_send_buffer_polls_writable_again_only_when_a_third_is_free() {
     assert_eq!(a.send_capacity(), 3000);
     assert!(a.can_send());
 }
+
+#[test]
+fn time_held_by_a_closed_receive_window_counts_as_rwnd_limited_and_busy() {
+    let mut small = cfg();
+    small.recv_buf = 1000;
+    let (mut a, mut b) = pair_with(cfg(), small);
+    out(&mut a, t(0));
+    a.send(&[1; 3000]).unwrap();
+    let o = out(&mut a, t(0));
+    assert_eq!(lens(&o), [1000], "the window takes one segment");
+    assert_eq!(a.chrono().rwnd_limited(t(100)), ms(100));
+    feed(&mut b, t(100), &o);
+    for _ in 0..10 {
+        read_all(&mut b);
+        pump(&mut a, &mut b, t(100));
+    }
+    assert_eq!(a.send_queue(), 0);
+    assert_eq!(a.chrono().rwnd_limited(t(500)), ms(100), "idle now");
+    assert_eq!(a.chrono().busy_time(t(500)), ms(100));
+}

@@ -43,6 +43,8 @@ pub struct Stored {
     pub maxseg: Option<u32>,
     /// UDP SO_RCVBUF / SO_SNDBUF as set (the core's UDP buffer is fixed).
     pub udp_bufs: (usize, usize),
+    /// TCP_INQ: recvmsg adds a TCP_CM_INQ control message.
+    pub inq: bool,
 }
 
 impl Default for Stored {
@@ -55,6 +57,7 @@ impl Default for Stored {
             keep_cnt: 9,
             maxseg: None,
             udp_bufs: (106_496, 106_496),
+            inq: false,
         }
     }
 }

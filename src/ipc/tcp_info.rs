@@ -3,7 +3,8 @@
 //!
 //! Owns the field mapping only (state, ca_state, options, window scales,
 //! rto, rtt, rttvar, mss, cwnd in segments, the outstanding counts,
-//! retransmits, last data and ACK received); every other field reads zero.
+//! retransmits, last data and ACK received, busy and rwnd-limited time);
+//! every other field reads zero.
 
 use std::time::Duration;
 
@@ -73,6 +74,9 @@ pub fn linux_tcp_info(info: Option<&TcpInfo>, listening: bool, now: Instant) -> 
             t.tcpi_last_data_recv = ms(at);
         }
         t.tcpi_last_ack_recv = ms(i.last_ack_in);
+        let us64 = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        t.tcpi_busy_time = us64(i.chrono.busy_time(now));
+        t.tcpi_rwnd_limited = us64(i.chrono.rwnd_limited(now));
     }
     // SAFETY: reading the bytes of a plain-data struct we own.
     let b = unsafe {

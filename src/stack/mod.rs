@@ -268,6 +268,14 @@ impl Core {
         &self.cfg
     }
 
+    /// The link's MTU changed (an administrator set it, as `ip link set
+    /// mtu`): connections made from now on take their MSS from it, and
+    /// datagrams are fragmented to it. Connections already made keep
+    /// their MSS, as in Linux. IPv4's minimum, 68, is the floor.
+    pub fn set_mtu(&mut self, mtu: usize) {
+        self.cfg.mtu = mtu.max(68);
+    }
+
     /// What the core counted so far.
     pub fn counters(&self) -> Counters {
         self.counters

@@ -3,8 +3,8 @@
 //! time.
 //!
 //! Owns whether an ACK is due and whether it is urgent, the bytes received
-//! since the last ACK, the quick-ACK start of a connection and when in-order
-//! data last arrived. Must not build segments or arm timers: the delayed-ACK
+//! since the last ACK, the quick-ACK start of a connection, when in-order
+//! data last arrived, and when a FIN's ACK goes (Linux's pingpong mode). Must not build segments or arm timers: the delayed-ACK
 //! deadline is the connection's `Timer::DelayedAck`, armed when
 //! [`AckPolicy::on_in_order`] asks for it.
 
@@ -79,6 +79,23 @@ impl AckPolicy {
             return true;
         }
         false
+    }
+
+    /// A FIN took the connection to CLOSE-WAIT. Linux then enters
+    /// pingpong mode, so the FIN's ACK waits for the delayed-ACK timer,
+    /// unless more than a segment of data waits unacknowledged with it,
+    /// or no data ever arrived (Linux's ACK timeout is still zero then,
+    /// so its timer fires at once); data that came again with the FIN
+    /// does not hurry it either. Returns whether the delayed-ACK timer is
+    /// to run; the ACK is not due before it fires.
+    pub fn on_fin(&mut self, mss: u32) -> bool {
+        if self.last_data_in.is_none() || self.unacked_bytes > mss as usize {
+            self.due = true;
+            return false;
+        }
+        self.due = false;
+        self.urgent = false;
+        true
     }
 
     /// A segment carrying our ACK went out: it satisfies what was due.

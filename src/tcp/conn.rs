@@ -113,10 +113,8 @@ pub struct Connection {
     pub(super) send_buf: SendBuffer,
     /// The application shut down writing: FIN goes after the buffer.
     pub(super) fin_queued: bool,
-    /// The last `send` said MSG_MORE: the buffer's tail carries no PSH.
-    pub(super) tail_more: bool,
-    /// ... and its partial segment waits for the next `send`, an ACK of
-    /// new data or the persist timer (Linux corks only the push that
+    /// The last `send` said MSG_MORE: its partial segment waits for the
+    /// next `send`, an ACK of new data or the persist timer (Linux corks only the push that
     /// ends that call).
     pub(super) hold_tail: bool,
     /// The persist timer fired with the window open: the segment it lets
@@ -188,6 +186,8 @@ pub struct Connection {
 
     /// When to ACK.
     pub(super) ack: AckPolicy,
+    /// Send-time accounting for TCP_INFO.
+    pub(super) chrono: super::Chrono,
 
     /// ECN (RFC 3168 section 6.1).
     pub(super) ecn: EcnState,
@@ -247,7 +247,6 @@ impl Connection {
             buf_seq: iss + 1u32,
             send_buf: SendBuffer::new(cfg.send_buf),
             fin_queued: false,
-            tail_more: false,
             hold_tail: false,
             probe_push: false,
             max_flight: 0,
@@ -281,6 +280,7 @@ impl Connection {
             heard_at: now,
             recv_tuning: RecvTuning::new(now),
             ack: AckPolicy::default(),
+            chrono: super::Chrono::default(),
             ecn: EcnState::default(),
             established_at: None,
             cc: cfg.congestion.build(mss),
@@ -375,16 +375,34 @@ impl Connection {
     /// (until the next send, an ACK of new data, or the persist timer) and
     /// carries no PSH, as in Linux.
     pub fn send_more(&mut self, data: &[u8], more: bool) -> Result<usize, TcpError> {
+        self.send_with(data, more, false)
+    }
+
+    /// `send_more`, and with `eor` (MSG_EOR) the data ends a record: no
+    /// segment, sent or resent, joins it with what is written after it.
+    pub fn send_with(&mut self, data: &[u8], more: bool, eor: bool) -> Result<usize, TcpError> {
         if let Some(e) = self.error {
             return Err(e);
         }
         if self.fin_queued || !self.may_queue_data() {
             return Err(TcpError::NotConnected);
         }
-        let n = self.send_buf.write(data);
+        let room = self
+            .cfg
+            .notsent_lowat
+            .map_or(data.len(), |l| self.lowat_room(l));
+        let n = self.send_buf.write(&data[..room.min(data.len())]);
+        if n > 0 {
+            self.chrono.on_queued(self.last_now);
+        }
         if n > 0 || data.is_empty() {
-            self.tail_more = more;
             self.hold_tail = more;
+            // A record ends where all of its data is in.
+            let eor = eor && n == data.len();
+            if !more || eor {
+                let sent = self.snd_max.since(self.buf_seq) as usize;
+                self.send_buf.mark_write_end(eor, sent);
+            }
         }
         Ok(n)
     }
@@ -436,7 +454,9 @@ impl Connection {
     /// Sends a window update when reading opened the window enough to
     /// matter (receiver SWS avoidance, RFC 9293 section 3.8.6.2.2).
     fn maybe_window_update(&mut self, before: usize) {
-        let now = self.recv_buf.window();
+        // What the window field can say: a buffer larger than that opens
+        // no window the peer would see.
+        let now = self.recv_buf.window().min(0xffff << self.opts.rcv_wscale);
         let advertised = self.rcv_adv.since(self.rcv_nxt) as usize;
         let threshold = (self.recv_buf.capacity() / 2).min(2 * self.snd_mss as usize);
         let open = self.state.is_synchronized() && self.state != State::TimeWait;
@@ -648,12 +668,54 @@ impl Connection {
         self.fin_received && self.recv_buf.readable() == 0
     }
 
-    /// A `send` would accept bytes.
+    /// The socket polls writable: a `send` would accept bytes, a third
+    /// of the send buffer is free (Linux's sk_stream_wspace >=
+    /// sk_stream_min_wspace: free space at least half of what is
+    /// queued), and with TCP_NOTSENT_LOWAT, fewer than half the mark's
+    /// bytes wait unsent (tcp_poll's __sk_stream_memory_free(sk, 1)). A
+    /// writer blocked on a full buffer sleeps until then.
     pub fn can_send(&self) -> bool {
         self.error.is_none()
             && !self.fin_queued
             && self.may_queue_data()
             && self.send_buf.free() > 0
+            && self.send_buf.len() <= 2 * self.send_buf.free()
+            && self
+                .cfg
+                .notsent_lowat
+                .is_none_or(|l| 2 * self.not_sent() < l as usize)
+    }
+
+    /// Bytes written and not yet sent once (Linux's write_seq - snd_nxt;
+    /// snd_max here, which an RTO does not move back).
+    pub fn not_sent(&self) -> usize {
+        let sent = self.snd_max.since(self.buf_seq) as usize;
+        self.send_buf.len().saturating_sub(sent)
+    }
+
+    /// How much one write may take under TCP_NOTSENT_LOWAT, as Linux's
+    /// tcp_sendmsg gives it: nothing while `lowat` bytes or more wait
+    /// unsent; else what can go at once (the windows' room beyond what
+    /// already waits) and one more TSO-sized chunk (half the peer's
+    /// largest window in whole segments, at most 64 KiB: tcp_sendmsg
+    /// checks the mark only before each new such chunk).
+    fn lowat_room(&self, lowat: u32) -> usize {
+        let waiting = self.not_sent();
+        if waiting >= lowat as usize {
+            return 0;
+        }
+        let mss = self.snd_mss.max(1) as usize;
+        let in_flight = self.snd_max.since(self.snd_una) as usize;
+        let cwnd_room = (self.cc.cwnd() as usize).saturating_sub(in_flight);
+        let wnd_room = (self.snd_wnd as usize).saturating_sub(in_flight);
+        let now = cwnd_room.min(wnd_room).saturating_sub(waiting);
+        let chunk = (self.max_snd_wnd as usize / 2).min(65_536) / mss * mss;
+        now + chunk.max(mss)
+    }
+
+    /// TCP_NOTSENT_LOWAT (see `TcpConfig::notsent_lowat`).
+    pub fn set_notsent_lowat(&mut self, lowat: Option<u32>) {
+        self.cfg.notsent_lowat = lowat;
     }
 
     /// Bytes queued and not yet acknowledged (SIOCOUTQ).
@@ -672,9 +734,22 @@ impl Connection {
         (self.send_buf.capacity(), self.recv_buf.capacity())
     }
 
+    /// Send-time accounting (TCP_INFO's busy and rwnd-limited times).
+    pub fn chrono(&self) -> super::Chrono {
+        self.chrono
+    }
+
     /// Bytes ready to read (FIONREAD).
     pub fn recv_queue(&self) -> usize {
         self.recv_buf.readable()
+    }
+
+    /// What TCP_CM_INQ reports: the bytes ready to read, plus one for a
+    /// FIN received, so a reader told 0 knows no more will come and one
+    /// told 1 after the data reads the end of stream (Linux's
+    /// tcp_inq_hint: rcv_nxt - copied_seq, the FIN counted in rcv_nxt).
+    pub fn inq(&self) -> usize {
+        self.recv_buf.readable() + usize::from(self.fin_received)
     }
 
     /// Smoothed RTT, once measured.

@@ -153,8 +153,10 @@ impl Connection {
                     self.oow_ack_at = Some(now);
                 }
                 let data_start = seq + u32::from(syn);
-                let data_end = data_start + payload.len();
-                if self.opts.sack && !payload.is_empty() && data_end <= self.rcv_nxt {
+                // A FIN already taken is part of the duplicate (Linux's
+                // tcp_send_dupack reports seq..end_seq).
+                let data_end = data_start + payload.len() + u32::from(fin);
+                if self.opts.sack && data_end != data_start && data_end <= self.rcv_nxt {
                     // RFC 2883: report the duplicate, before another
                     // duplicate replaces the report.
                     self.dsack = Some((data_start, data_end));
@@ -657,10 +659,19 @@ impl Connection {
         self.rcv_nxt = self.rcv_nxt + 1u32;
         self.rcv_fin = None;
         self.fin_received = true;
+        // Linux's tcp_fin resets the SACK state: no D-SACK for data that
+        // came again with the FIN.
+        self.dsack = None;
         self.ack.due = true;
         let our_fin_acked = self.fin_queued && self.snd_una == self.fin_seq() + 1u32;
         match self.state {
-            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::SynReceived | State::Established => {
+                self.state = State::CloseWait;
+                if self.ack.on_fin(self.snd_mss) {
+                    self.timers
+                        .arm_if_idle(Timer::DelayedAck, now + self.cfg.delayed_ack);
+                }
+            }
             State::FinWait1 if our_fin_acked => self.enter_time_wait(now),
             State::FinWait1 => self.state = State::Closing,
             State::FinWait2 => self.enter_time_wait(now),

@@ -46,6 +46,7 @@
 
 mod ack;
 pub mod cc;
+mod chrono;
 mod conn;
 mod ecn;
 mod input;
@@ -73,6 +74,7 @@ mod undo;
 
 pub use crate::wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 pub use cc::CongestionAlgorithm;
+pub use chrono::Chrono;
 pub use conn::{Connection, IcmpError};
 pub use isn::{IsnGenerator, rst_for_unmatched};
 pub use seq::Seq;
@@ -132,6 +134,11 @@ pub struct TcpConfig {
     /// has waited this long without progress, or zero-window probes have
     /// gone unanswered this long, instead of counting retransmissions.
     pub user_timeout: Option<Duration>,
+    /// TCP_NOTSENT_LOWAT (Linux; `net.ipv4.tcp_notsent_lowat` for a
+    /// host): while this many bytes or more wait unsent, a write takes
+    /// nothing, and the socket polls writable only once fewer than half
+    /// of it wait. `None`: no limit.
+    pub notsent_lowat: Option<u32>,
     /// Keepalive probing (SO_KEEPALIVE); `None` sends no probes.
     pub keepalive: Option<Keepalive>,
     /// TIME-WAIT duration, 2*MSL; also the orphaned FIN-WAIT-2 timeout.
@@ -202,6 +209,7 @@ impl TcpConfig {
             nodelay: false,
             cork: false,
             user_timeout: None,
+            notsent_lowat: None,
             keepalive: None,
             time_wait: Duration::from_secs(60),
             retries: 15,

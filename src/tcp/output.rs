@@ -51,6 +51,7 @@ impl Connection {
                 self.emit_tlp(now, &mut emit);
             }
             self.emit_new_data(now, &mut emit);
+            self.account_send_time(now);
             self.emit_rescue(now, &mut emit);
             self.arm_persist(now);
             self.arm_pto(now);
@@ -242,14 +243,16 @@ impl Connection {
         emit(&repr, &[]);
     }
 
-    /// Sends `[seq, seq + len)` from the send buffer, with FIN if asked;
-    /// returns the sequence space used.
+    /// Sends `[seq, seq + len)` from the send buffer, with FIN if asked
+    /// and PSH if `cwnd_cut` (see `next_segment`); returns the sequence
+    /// space used.
     pub(super) fn emit_segment(
         &mut self,
         now: Instant,
         seq: Seq,
         len: usize,
         fin: bool,
+        cwnd_cut: bool,
         emit: &mut impl FnMut(&TcpRepr, &[u8]),
     ) -> u32 {
         let off = seq.since(self.buf_seq) as usize;
@@ -257,12 +260,14 @@ impl Connection {
         if fin {
             flags |= TcpFlags::FIN;
         }
-        // PSH marks the end of what the application wrote (RFC 9293
-        // section 3.9.1.2); data written with MSG_MORE is not an end.
-        // What the persist timer sends carries PSH whatever was written
-        // (Linux's tcp_write_wakeup).
+        // PSH marks the end of each write (RFC 9293 section 3.9.1.2;
+        // Linux marks the tail of every write not sent with MSG_MORE),
+        // wherever the segment stands in the buffer, retransmissions
+        // too. What the persist timer sends carries PSH whatever was
+        // written (Linux's tcp_write_wakeup), and so does new data cut
+        // short by the congestion window, as Linux 6.18 sends it.
         let probe_push = len > 0 && std::mem::take(&mut self.probe_push);
-        if len > 0 && off + len == self.send_buf.len() && !self.tail_more || probe_push {
+        if len > 0 && (self.send_buf.is_write_end(off + len) || cwnd_cut) || probe_push {
             flags |= TcpFlags::PSH;
         }
         if len > 0 && seq >= self.snd_max && self.ecn.take_cwr() {
@@ -422,20 +427,41 @@ impl Connection {
         if len == 0 && !fin {
             return 0;
         }
-        self.emit_segment(now, start, len, fin, emit)
+        self.emit_segment(now, start, len, fin, false, emit)
     }
 
     /// New data (and, after an RTO, everything from snd_nxt again).
     fn emit_new_data(&mut self, now: Instant, emit: &mut impl FnMut(&TcpRepr, &[u8])) {
-        while let Some((len, fin)) = self.next_segment() {
-            let used = self.emit_segment(now, self.snd_nxt, len, fin, emit);
+        while let Some((len, fin, cwnd_cut)) = self.next_segment() {
+            let used = self.emit_segment(now, self.snd_nxt, len, fin, cwnd_cut, emit);
             self.snd_nxt = self.snd_nxt + used;
         }
     }
 
+    /// Tells the chrono what this transmit pass left: idle (nothing queued
+    /// or in flight), or data waiting that the receive window refuses
+    /// (Linux's is_rwnd_limited: the next segment does not fit it).
+    fn account_send_time(&mut self, now: Instant) {
+        let queued = self.send_buf.len();
+        if queued == 0 && self.snd_una == self.snd_max {
+            self.chrono.on_idle(now);
+            return;
+        }
+        let off = self.snd_nxt.since(self.buf_seq) as usize;
+        let waiting = queued.saturating_sub(off);
+        let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
+        let next = waiting.min(self.snd_mss as usize);
+        self.chrono.on_transmit(now, waiting > 0 && wnd_room < next);
+    }
+
     /// The next segment at snd_nxt, if the windows and the sender-side rules
-    /// allow one.
-    fn next_segment(&mut self) -> Option<(usize, bool)> {
+    /// allow one: its length, whether FIN goes with it, and whether it is
+    /// new data cut short by the congestion window outside loss recovery
+    /// with the peer's window still open beyond it. Linux (6.18, observed
+    /// with packetdrill) pushes such a segment, the last of a
+    /// cwnd-limited burst, but not one cut by the receive window or by
+    /// PRR during a recovery.
+    fn next_segment(&mut self) -> Option<(usize, bool, bool)> {
         if !matches!(
             self.state,
             State::Established
@@ -451,7 +477,12 @@ impl Connection {
         if off > buffered || (off == buffered && !self.fin_queued) {
             return None;
         }
-        let avail = buffered - off;
+        // A record (MSG_EOR) that is not the tail goes whole, its short
+        // last piece inside the super-segment, and nothing joins it: Linux
+        // sends such an skb whole (tcp_mss_split_point) and never appends
+        // to it.
+        let record_end = self.send_buf.record_end_after(off);
+        let avail = record_end.unwrap_or(buffered) - off;
         let retransmitting = self.snd_nxt < self.snd_max;
         let mut wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
         if retransmitting && self.snd_nxt == self.snd_una && wnd_room == 0 {
@@ -470,7 +501,8 @@ impl Connection {
             room => (room as usize).div_ceil(mss) * mss,
         };
         let mut full = avail.min(seg_max).min(wnd_room).min(cwnd_room);
-        if full > mss {
+        let whole_record = record_end.is_some() && full == avail;
+        if full > mss && !whole_record {
             // A super-segment carries whole MSS-sized pieces; the rest
             // waits for the rules below, as a short segment would.
             full -= full % mss;
@@ -486,6 +518,7 @@ impl Connection {
         let corked = self.cfg.cork || self.hold_tail;
         let nagle_ok = !corked && (self.cfg.nodelay || nothing_in_flight);
         let ok = retransmitting
+            || whole_record
             || std::mem::take(&mut self.force_send)
             || full >= self.snd_mss as usize
             || fin
@@ -494,7 +527,15 @@ impl Connection {
             || (full == avail && nagle_ok)
             // Sender SWS: at least half the largest window seen (3.8.6.2.1).
             || (self.max_snd_wnd > 0 && full >= (self.max_snd_wnd / 2) as usize && nagle_ok);
-        ok.then_some((len, fin))
+        // This segment takes what is left of cwnd, more data waits, and
+        // the peer's window would take more of it.
+        let cwnd_cut = !retransmitting
+            && self.recover.is_none()
+            && len == full
+            && full >= cwnd_room
+            && avail > full
+            && wnd_room > full;
+        ok.then_some((len, fin, cwnd_cut))
     }
 
     /// The largest segment to build: one MSS, or with TSO as many whole

@@ -118,7 +118,14 @@ unsafe fn recvmsg_v(s: &VSock, msg: *mut msghdr, flags: c_int) -> Res<ssize_t> {
     if r.full > r.n {
         m.msg_flags |= libc::MSG_TRUNC;
     }
-    m.msg_controllen = 0;
+    if s.is_stream() && s.stored().inq {
+        let inq = s.with(|core, _| core.tcp().inq(s.handle))?;
+        let inq = i32::try_from(inq).unwrap_or(i32::MAX);
+        // SAFETY: msg_control has msg_controllen bytes per the caller.
+        unsafe { put_cmsg(m, libc::SOL_TCP, libc::TCP_CM_INQ, &inq.to_ne_bytes()) };
+    } else {
+        m.msg_controllen = 0;
+    }
     match r.from {
         Some(from) if !m.msg_name.is_null() => {
             let mut l = m.msg_namelen;
@@ -129,6 +136,32 @@ unsafe fn recvmsg_v(s: &VSock, msg: *mut msghdr, flags: c_int) -> Res<ssize_t> {
         _ => m.msg_namelen = 0,
     }
     Ok(received(s, &r, flags))
+}
+
+/// Puts one control message as the only one in `m`'s control buffer, or
+/// sets MSG_CTRUNC when it does not fit there (Linux's put_cmsg).
+///
+/// # Safety
+/// `m.msg_control` must have `m.msg_controllen` writable bytes.
+unsafe fn put_cmsg(m: &mut msghdr, level: c_int, kind: c_int, data: &[u8]) {
+    let len = data.len() as u32;
+    // SAFETY: CMSG_SPACE and CMSG_LEN only compute sizes.
+    let (space, cmsg_len) = unsafe { (libc::CMSG_SPACE(len), libc::CMSG_LEN(len)) };
+    if m.msg_control.is_null() || m.msg_controllen < space as usize {
+        m.msg_flags |= libc::MSG_CTRUNC;
+        m.msg_controllen = 0;
+        return;
+    }
+    // SAFETY: the buffer holds `space` bytes (checked above), so
+    // CMSG_FIRSTHDR is its start and CMSG_DATA has `len` bytes after it.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(m);
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = kind;
+        (*c).cmsg_len = cmsg_len as usize;
+        std::ptr::copy_nonoverlapping(data.as_ptr(), libc::CMSG_DATA(c), data.len());
+    }
+    m.msg_controllen = space as usize;
 }
 
 /// recvmsg is written out: on a plain fd it also adopts shared-stack

@@ -162,10 +162,11 @@ impl Proto for Tcp {
     ) -> Res<usize> {
         let timeout = s.timeout(true);
         let more = flags & libc::MSG_MORE != 0;
+        let eor = flags & libc::MSG_EOR != 0;
         let mut sent = 0;
         loop {
             let r = s.block(nonblocking, timeout, |core, _| {
-                core.tcp_mut().send_more(s.handle, &data[sent..], more)
+                core.tcp_mut().send_with(s.handle, &data[sent..], more, eor)
             });
             match r {
                 Ok(n) => {
@@ -289,6 +290,11 @@ impl Proto for Tcp {
                     )
                 }),
             (libc::IPPROTO_TCP, libc::TCP_INFO) => tcp_info(s).map(Value::Bytes),
+            (libc::IPPROTO_TCP, libc::TCP_INQ) => Ok(int(s.stored().inq)),
+            // The socket's own mark; 0 when it set none (the sysctl's applies).
+            (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
+                opts(s).map(|o| Value::Int(o.notsent_lowat.map_or(0, |l| l as i32)))
+            }
             // The congestion control's own report: CUBIC and NewReno have
             // none, which Linux answers with zero bytes.
             (libc::IPPROTO_TCP, TCP_CC_INFO) => Ok(Value::Bytes(Vec::new())),
@@ -390,6 +396,18 @@ fn set_int(s: &VSock, level: i32, name: i32, v: i32) -> Res<()> {
             Ok(())
         }
         (libc::IPPROTO_TCP, libc::TCP_CORK) => set_opts(s, |o| o.cork = on),
+        (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT) => {
+            // Linux keeps the int as a u32; 0 goes back to the sysctl's.
+            set_opts(s, |o| o.notsent_lowat = (v != 0).then_some(v as u32))
+        }
+        (libc::IPPROTO_TCP, libc::TCP_INQ) => {
+            // Linux: 0 or 1, anything else EINVAL.
+            if !(0..=1).contains(&v) {
+                return Err(libc::EINVAL);
+            }
+            s.stored().inq = on;
+            Ok(())
+        }
         (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => {
             // Linux: milliseconds, negative is EINVAL, 0 restores the
             // retransmission count.

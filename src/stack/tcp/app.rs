@@ -56,6 +56,16 @@ impl Tcp<'_> {
             ca_state: c.ca_state(),
             outstanding: c.outstanding(),
             options: c.options_in_use(),
+            chrono: c.chrono(),
+        })
+    }
+
+    /// TCP_CM_INQ's count (see [`Connection::inq`]); 0 for a socket that
+    /// is no connection.
+    pub fn inq(&self, h: SocketHandle) -> io::Result<usize> {
+        Ok(match &self.get(h)?.state {
+            Role::Conn(c) => c.inq(),
+            _ => 0,
         })
     }
 
@@ -144,12 +154,31 @@ impl TcpMut<'_> {
         self.core.cfg.tcp.ecn = ecn;
     }
 
+    /// Which options SYNs offer from now on: timestamps (RFC 7323 section
+    /// 3), SACK (RFC 2018) and window scaling (RFC 7323 section 2), as
+    /// Linux's `net.ipv4.tcp_timestamps`, `tcp_sack` and
+    /// `tcp_window_scaling` set them for a host.
+    pub fn set_syn_options(&mut self, timestamps: bool, sack: bool, window_scaling: bool) {
+        let t = &mut self.core.cfg.tcp;
+        t.timestamps = timestamps;
+        t.sack = sack;
+        t.window_scaling = window_scaling;
+    }
+
+    /// The TCP_NOTSENT_LOWAT of sockets that set none, from now on (what
+    /// Linux's `net.ipv4.tcp_notsent_lowat` sets for a host; `None` is
+    /// its default, no limit).
+    pub fn set_notsent_lowat(&mut self, lowat: Option<u32>) {
+        self.core.cfg.tcp.notsent_lowat = lowat;
+    }
+
     /// Sets options. Buffer sizes apply to connections made afterwards;
     /// `nodelay` and keepalive also to the current connection.
     pub fn set_options(&mut self, h: SocketHandle, opts: TcpOptionsSet) -> io::Result<()> {
         if opts.recv_buf == Some(0) || opts.send_buf == Some(0) {
             return Err(errno(libc::EINVAL));
         }
+        let default_lowat = self.core.cfg.tcp.notsent_lowat;
         let s = self.get_mut(h)?;
         s.opts = opts;
         if !s.v6 {
@@ -160,6 +189,7 @@ impl TcpMut<'_> {
             c.set_cork(opts.cork);
             c.set_user_timeout(opts.user_timeout);
             c.set_keepalive(opts.keepalive);
+            c.set_notsent_lowat(opts.notsent_lowat.or(default_lowat));
         }
         self.touch(h);
         Ok(())
@@ -307,6 +337,19 @@ impl TcpMut<'_> {
     /// [`TcpMut::send`] with MSG_MORE when `more`: a partial segment at the
     /// end of `data` waits for more (see [`Connection::send_more`]).
     pub fn send_more(&mut self, h: SocketHandle, data: &[u8], more: bool) -> io::Result<usize> {
+        self.send_with(h, data, more, false)
+    }
+
+    /// [`TcpMut::send_more`], and with `eor` (MSG_EOR) the data ends a
+    /// record no segment joins with later data (see
+    /// [`Connection::send_with`]).
+    pub fn send_with(
+        &mut self,
+        h: SocketHandle,
+        data: &[u8],
+        more: bool,
+        eor: bool,
+    ) -> io::Result<usize> {
         // Linux (tcp_sendmsg / sk_stream_wait_connect): a socket that never
         // connected, or listens, gives EPIPE; one still connecting waits
         // (EAGAIN) rather than queueing.
@@ -320,7 +363,7 @@ impl TcpMut<'_> {
         if matches!(c.state(), State::SynSent | State::SynReceived) {
             return Err(errno(libc::EAGAIN));
         }
-        let r = match c.send_more(data, more) {
+        let r = match c.send_with(data, more, eor) {
             Ok(0) if !data.is_empty() => Err(errno(libc::EAGAIN)),
             Ok(n) => Ok(n),
             Err(TcpError::NotConnected) if c.state() == State::SynSent => Err(errno(libc::EAGAIN)),

@@ -80,6 +80,9 @@ pub struct TcpOptionsSet {
     /// unacknowledged (or zero-window probes unanswered) before the
     /// connection fails with `ETIMEDOUT`; `None` counts retransmissions.
     pub user_timeout: Option<std::time::Duration>,
+    /// TCP_NOTSENT_LOWAT (see `TcpConfig::notsent_lowat`); `None` uses
+    /// the stack's (`TcpMut::set_notsent_lowat`, Linux's sysctl).
+    pub notsent_lowat: Option<u32>,
 }
 
 pub(crate) struct TcpSocket {
@@ -246,6 +249,8 @@ pub struct TcpInfo {
     /// The options agreed in the handshake (timestamps, SACK, window
     /// scaling, ECN).
     pub options: crate::tcp::OptionsInUse,
+    /// Send-time accounting (TCP_INFO's tcpi_busy_time, tcpi_rwnd_limited).
+    pub chrono: crate::tcp::Chrono,
 }
 
 /// The core's TCP sockets, for looking ([`Core::tcp`]).
@@ -299,6 +304,7 @@ impl<'a> Tcp<'a> {
             cork: opts.cork,
             user_timeout: opts.user_timeout.filter(|t| !t.is_zero()),
             keepalive: opts.keepalive,
+            notsent_lowat: opts.notsent_lowat.or(self.core.cfg.tcp.notsent_lowat),
             ..self.core.cfg.tcp.clone()
         };
         if let Some(cc) = opts.congestion {

@@ -605,6 +605,10 @@ fn closed_connection_lingers_until_its_data_and_fin_are_acknowledged() {
     let info = p.a.tcp().info(s).unwrap();
     assert_eq!(info.recv_queue, 0);
     p.run(50);
+    // The peer ACKs a FIN after data after the delayed-ACK time (Linux's
+    // pingpong mode on FIN).
+    p.now += Duration::from_millis(40);
+    p.run(50);
     assert_eq!(
         p.b.tcp().lingering(),
         0,
@@ -964,4 +968,24 @@ fn an_icmp_error_quoting_a_sequence_not_in_flight_is_ignored_rfc_5927() {
     p.a.input(p.now, &frag_needed_quoting(&seg, seg.seq, 576));
     assert_eq!(p.a.tcp().info(s).unwrap().mss, 576 - 40 - 12);
     assert_eq!(p.a.counters().icmp_errors_in, 1);
+}
+
+#[test]
+fn a_new_mtu_and_syn_option_switches_apply_to_the_next_connect() {
+    let mut p = Pair::new();
+    p.b.set_mtu(9000);
+    p.b.tcp_mut().set_syn_options(false, false, false);
+    let c = p.b.tcp_mut().socket(false).unwrap();
+    p.b.tcp_mut().connect(p.now, c, sa(US4, 80)).unwrap();
+    let mut out = Vec::new();
+    p.b.poll_transmit(p.now, &mut out);
+    assert_eq!(out.len(), 1);
+    let ip = parse_ip(&out[0]).unwrap();
+    let (syn, _) = TcpRepr::parse_segment(ip.payload, ip.src, ip.dst).unwrap();
+    assert!(syn.flags.contains(TcpFlags::SYN));
+    let o = syn.options;
+    assert_eq!(o.mss, Some(9000 - 40), "the MSS follows the new MTU");
+    assert_eq!(o.timestamps, None);
+    assert!(!o.sack_permitted);
+    assert_eq!(o.window_scale, None);
 }

@@ -163,3 +163,60 @@ fn data_after_close_is_reset_at_the_sequence_the_peer_acknowledges() {
     feed(&mut b, t(3), &rst);
     assert!(b.is_closed());
 }
+
+#[test]
+fn a_fin_after_data_is_acked_after_the_delayed_ack_time_as_linux() {
+    let (mut a, mut b) = pair();
+    a.send(&[1; 100]).unwrap();
+    pump(&mut a, &mut b, t(1));
+    a.close();
+    let fin = out(&mut a, t(1000));
+    assert_eq!(fin.len(), 1);
+    feed(&mut b, t(1000), &fin);
+    assert!(out(&mut b, t(1000)).is_empty(), "not at once");
+    assert_eq!(b.poll_at(), Some(t(1040)));
+    let ack = out(&mut b, t(1040));
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].0.ack, fin[0].0.seq + 1);
+}
+
+#[test]
+fn a_fin_on_a_connection_that_never_received_data_is_acked_at_once() {
+    let (mut a, mut b) = pair();
+    a.close();
+    let fin = out(&mut a, t(10));
+    feed(&mut b, t(10), &fin);
+    let ack = out(&mut b, t(10));
+    assert_eq!(ack.len(), 1, "Linux's ACK timeout is still zero");
+    assert_eq!(ack[0].0.ack, fin[0].0.seq + 1);
+}
+
+#[test]
+fn data_again_with_a_new_fin_is_acked_through_the_fin_late_and_without_dsack() {
+    let (mut a, mut b) = pair();
+    a.send(&[1; 500]).unwrap();
+    let data = out(&mut a, t(1));
+    feed(&mut b, t(1), &data);
+    assert_eq!(out(&mut b, t(1)).len(), 1, "quick ACK of the data");
+    // The same bytes again, now with a FIN.
+    let mut again = data[0].clone();
+    again.0.flags |= TcpFlags::FIN;
+    feed(&mut b, t(500), &[again.clone()]);
+    assert!(
+        out(&mut b, t(500)).is_empty(),
+        "the FIN's ACK waits (pingpong)"
+    );
+    let ack = out(&mut b, t(540));
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].0.ack, again.0.seq + 501, "through the FIN");
+    assert_eq!(ack[0].0.options.sack_len, 0, "Linux's tcp_fin resets SACK");
+    // Once more: all a duplicate now, FIN included in the D-SACK block.
+    feed(&mut b, t(600), &[again.clone()]);
+    let dup = out(&mut b, t(600));
+    assert_eq!(dup.len(), 1);
+    assert_eq!(dup[0].0.options.sack_len, 1);
+    assert_eq!(
+        dup[0].0.options.sack_blocks[0],
+        (again.0.seq, again.0.seq + 501)
+    );
+}

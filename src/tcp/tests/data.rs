@@ -489,3 +489,41 @@ fn an_application_limited_flow_does_not_grow_cwnd_in_slow_start() {
     }
     assert_eq!(a.cwnd(), before, "cwnd {} MSS", a.cwnd() / mss);
 }
+
+#[test]
+fn inq_counts_unread_bytes_and_one_for_a_received_fin() {
+    let (mut a, mut b) = pair();
+    a.send(&[7; 300]).unwrap();
+    a.close();
+    pump(&mut a, &mut b, t(1));
+    assert_eq!(b.recv_queue(), 300);
+    assert_eq!(b.inq(), 301, "the FIN counts, as in rcv_nxt");
+    let mut buf = [0u8; 100];
+    assert_eq!(b.recv(&mut buf), Ok(100));
+    assert_eq!(b.inq(), 201);
+    read_all(&mut b);
+    assert_eq!(b.inq(), 1, "all read: 1 tells the reader to read the end");
+}
+
+#[test]
+fn inq_is_zero_with_nothing_to_read_and_no_fin() {
+    let (mut a, mut b) = pair();
+    assert_eq!(b.inq(), 0);
+    a.send(&[1; 10]).unwrap();
+    pump(&mut a, &mut b, t(1));
+    assert_eq!(b.inq(), 10);
+}
+
+#[test]
+fn a_read_sends_no_window_update_beyond_what_the_window_field_can_say() {
+    // No window scaling: the field tops out at 65535, below the buffer.
+    let mut c = cfg();
+    c.window_scaling = false;
+    c.recv_buf = 256 * 1024;
+    let (mut a, mut b) = pair_with(cfg(), c);
+    a.send(&[1; 100]).unwrap();
+    pump(&mut a, &mut b, t(1));
+    let mut buf = [0u8; 200];
+    assert_eq!(b.recv(&mut buf), Ok(100));
+    assert!(out(&mut b, t(2)).is_empty(), "65435 -> 65535 is no update");
+}

@@ -620,28 +620,82 @@ unsafe extern "C" fn pd_free(_: *mut c_void) {
 }
 
 unsafe extern "C" fn pd_socket(_: *mut c_void, domain: c_int, ty: c_int, proto: c_int) -> c_int {
-    follow_tcp_ecn_sysctl();
+    follow_sysctls();
     // SAFETY: see above.
     call(|| unsafe { hooks::socket(domain, ty, proto) })
 }
 
-/// The scripts turn ECN on as they would for the kernel, with `sysctl
-/// net.ipv4.tcp_ecn` (in the runner's private namespace): new sockets
-/// follow it (0 off, 1 on, 2 accept only), as a kernel socket would.
-fn follow_tcp_ecn_sysctl() {
+/// The scripts set TCP's sysctls as they would for the kernel (in the
+/// runner's private namespace): new sockets follow them, as a kernel
+/// socket would. `net.ipv4.tcp_ecn` (0 off, 1 on, 2 accept only) and
+/// `net.ipv4.tcp_notsent_lowat` (bytes; 4294967295, its default, none),
+/// `tcp_timestamps`, `tcp_sack` and `tcp_window_scaling` (0 off, else
+/// on), and the MTU the script gives tun0 (the runner makes tun0 with
+/// the MTU of `--so_flags`, so the device stands for the stack's link).
+fn follow_sysctls() {
     use ustack_core::tcp::Ecn;
-    let Ok(v) = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_ecn") else {
+    let Some(a) = adapter() else {
         return;
     };
-    let ecn = match v.trim() {
-        "0" => Ecn::Off,
-        "1" => Ecn::On,
-        "2" => Ecn::Accept,
-        _ => return,
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .ok()
+            .map(|v| v.trim().to_string())
     };
-    if let Some(a) = adapter() {
-        a.rt.with_core(|core, _| core.tcp_mut().set_ecn(ecn));
+    let ecn = match read("tcp_ecn").as_deref() {
+        Some("0") => Some(Ecn::Off),
+        Some("1") => Some(Ecn::On),
+        Some("2") => Some(Ecn::Accept),
+        _ => None,
+    };
+    let lowat = read("tcp_notsent_lowat").and_then(|v| v.parse::<u32>().ok());
+    let on = |name: &str| read(name).is_none_or(|v| v != "0");
+    let syn_options = (
+        on("tcp_timestamps"),
+        on("tcp_sack"),
+        on("tcp_window_scaling"),
+    );
+    let mtu = tun0_mtu();
+    a.rt.with_core(|core, _| {
+        let (ts, sack, ws) = syn_options;
+        core.tcp_mut().set_syn_options(ts, sack, ws);
+        if let Some(m) = mtu {
+            core.set_mtu(m);
+        }
+        if let Some(ecn) = ecn {
+            core.tcp_mut().set_ecn(ecn);
+        }
+        if let Some(l) = lowat {
+            core.tcp_mut()
+                .set_notsent_lowat((l != u32::MAX).then_some(l));
+        }
+    });
+}
+
+/// The MTU of the runner's tun0, if there is one: SIOCGIFMTU on a kernel
+/// socket of this namespace (/sys shows the namespace it was mounted in).
+/// Raw system calls, so neither the socket nor the ioctl is the shim's.
+fn tun0_mtu() -> Option<usize> {
+    // SAFETY: socket(2) takes no memory.
+    let fd = unsafe { libc::syscall(libc::SYS_socket, libc::AF_INET, libc::SOCK_DGRAM, 0) };
+    if fd < 0 {
+        return None;
     }
+    // SAFETY: ifreq is plain data; all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"tun0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFMTU reads the name and writes ifru_mtu inside `req`.
+    let rc = unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::SIOCGIFMTU, &mut req) };
+    // SAFETY: fd is the socket made above.
+    unsafe { libc::syscall(libc::SYS_close, fd) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: the ioctl succeeded, so ifru_mtu is the field it wrote.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    usize::try_from(mtu).ok()
 }
 
 unsafe extern "C" fn pd_bind(_: *mut c_void, fd: c_int, a: *const sockaddr, l: socklen_t) -> c_int {

@@ -188,6 +188,16 @@ fn churn_client(mut s: impl Read + Write, n: u64) -> io::Result<()> {
     }
 }
 
+/// A bulk round's receiver on a server's connection, counted.
+fn count_sink(st: &Stats, what: &str, s: impl Read + Write) {
+    match sink(s) {
+        Ok(n) => {
+            st.bulk_bytes.fetch_add(n, Relaxed);
+        }
+        Err(e) => st.error(what, e),
+    }
+}
+
 fn kernel_servers(stats: &Arc<Stats>) -> io::Result<()> {
     let bulk = net::TcpListener::bind((KERNEL, BULK_PORT))?;
     let churn = net::TcpListener::bind((KERNEL, CHURN_PORT))?;
@@ -199,12 +209,7 @@ fn kernel_servers(stats: &Arc<Stats>) -> io::Result<()> {
             let st = st.clone();
             thread::spawn(move || {
                 let _ = s.set_read_timeout(Some(IO_TIMEOUT));
-                match sink(&s) {
-                    Ok(n) => {
-                        st.bulk_bytes.fetch_add(n, Relaxed);
-                    }
-                    Err(e) => st.error("kernel bulk sink", e),
-                }
+                count_sink(&st, "kernel bulk sink", &s);
             });
         }
     });
@@ -249,12 +254,7 @@ fn stack_servers(stack: &Stack, stats: &Arc<Stats>) -> io::Result<()> {
                     let st = st.clone();
                     thread::spawn(move || {
                         let _ = s.set_read_timeout(Some(IO_TIMEOUT));
-                        match sink(&s) {
-                            Ok(n) => {
-                                st.bulk_bytes.fetch_add(n, Relaxed);
-                            }
-                            Err(e) => st.error("stack bulk sink", e),
-                        }
+                        count_sink(&st, "stack bulk sink", &s);
                     });
                 }
                 Err(e) => return st.error("stack bulk accept", e),

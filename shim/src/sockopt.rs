@@ -32,6 +32,30 @@ pub fn int_arg(bytes: &[u8]) -> Res<i32> {
     Ok(i32::from_ne_bytes(b))
 }
 
+/// For a protocol's `set_option`: the int value of an option it owns, or
+/// `None` for one it does not (`set` then handles it alike for every
+/// protocol); `Some(Err(EINVAL))` when the value is shorter than an int.
+/// Each protocol owns SO_REUSEADDR, SO_RCVBUF, SO_SNDBUF, IPV6_V6ONLY on an
+/// AF_INET6 socket and the IPPROTO_TCP level (UDP to refuse it), and
+/// `extra` at SOL_SOCKET.
+pub(crate) fn owned_int(
+    s: &VSock,
+    level: i32,
+    name: i32,
+    val: &[u8],
+    extra: i32,
+) -> Option<Res<i32>> {
+    let owned = match level {
+        libc::SOL_SOCKET => {
+            matches!(name, libc::SO_REUSEADDR | libc::SO_RCVBUF | libc::SO_SNDBUF) || name == extra
+        }
+        libc::IPPROTO_TCP => true,
+        libc::IPPROTO_IPV6 => name == libc::IPV6_V6ONLY && s.v6,
+        _ => false,
+    };
+    owned.then(|| int_arg(val))
+}
+
 /// Reads a `struct timeval` timeout; zero is none.
 pub fn timeval_arg(bytes: &[u8]) -> Res<Option<Duration>> {
     if bytes.len() < size_of::<libc::timeval>() {

@@ -18,7 +18,7 @@ use super::{Proto, Received, reserve, sigpipe};
 use crate::addr;
 use crate::real;
 use crate::sock::{Res, Stored, VSock, errno_of};
-use crate::sockopt::{MAX_BUF, MIN_BUF, Value, int, keepalive};
+use crate::sockopt::{MAX_BUF, MIN_BUF, Value, int, keepalive, owned_int};
 use crate::table::{self, Entry};
 
 /// The TCP operations.
@@ -309,17 +309,7 @@ impl Proto for Tcp {
             let (on, secs) = s.stored().linger;
             return Some(set_opts(s, |o| o.linger_abort = on && secs == 0));
         }
-        let known = matches!(
-            (level, name),
-            (
-                libc::SOL_SOCKET,
-                libc::SO_REUSEADDR | libc::SO_KEEPALIVE | libc::SO_RCVBUF | libc::SO_SNDBUF
-            ) | (libc::IPPROTO_TCP, _)
-        ) || (level, name) == (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) && s.v6;
-        if !known {
-            return None;
-        }
-        let v = match crate::sockopt::int_arg(val) {
+        let v = match owned_int(s, level, name, val, libc::SO_KEEPALIVE)? {
             Ok(v) => v,
             Err(e) => return Some(Err(e)),
         };

@@ -14,7 +14,7 @@ use ustack_core::stack::{Core, Shutdown, SocketHandle, UdpOptions};
 use super::{Proto, Received, connect_family};
 use crate::addr;
 use crate::sock::{Res, Stored, VSock};
-use crate::sockopt::{MAX_BUF, MIN_BUF, Value, int};
+use crate::sockopt::{MAX_BUF, MIN_BUF, Value, int, owned_int};
 
 /// The UDP operations.
 pub struct Udp;
@@ -143,17 +143,7 @@ impl Proto for Udp {
     }
 
     fn set_option(&self, s: &VSock, level: i32, name: i32, val: &[u8]) -> Option<Res<()>> {
-        let known = matches!(
-            (level, name),
-            (
-                libc::SOL_SOCKET,
-                libc::SO_REUSEADDR | libc::SO_BROADCAST | libc::SO_RCVBUF | libc::SO_SNDBUF
-            ) | (libc::IPPROTO_TCP, _)
-        ) || (level, name) == (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) && s.v6;
-        if !known {
-            return None;
-        }
-        let v = match crate::sockopt::int_arg(val) {
+        let v = match owned_int(s, level, name, val, libc::SO_BROADCAST)? {
             Ok(v) => v,
             Err(e) => return Some(Err(e)),
         };

@@ -173,6 +173,10 @@ fn close_walks_both_sides_to_closed_and_time_wait_and_frees_orphans() {
         [(State::CloseWait, 1)],
         "the listener is no connection"
     );
+    // The FIN came after data: its ACK waits the delayed-ACK time (40 ms),
+    // as Linux's.
+    assert_eq!(p.b.tcp().states(), [(State::FinWait1, 1)]);
+    p.advance(Duration::from_millis(50));
     assert_eq!(p.b.tcp().states(), [(State::FinWait2, 1)]);
     p.a.close(s).unwrap();
     p.run(50);

@@ -111,8 +111,16 @@ pub trait Proto: Sync {
     fn get_option(&self, s: &VSock, level: i32, name: i32) -> Option<Res<Value>>;
     fn set_option(&self, s: &VSock, level: i32, name: i32, val: &[u8]) -> Option<Res<()>>;
     /// Sets on a kernel socket (through `setint(level, name, value)`) the
-    /// protocol's options the program set, for the loopback hand-off.
-    fn kernel_options(&self, core: &mut Core, s: &VSock, setint: &mut dyn FnMut(i32, i32, i32));
+    /// protocol's options the program set, for the loopback hand-off;
+    /// `st` is the socket's `Stored`, read once by the caller (the core is
+    /// locked here).
+    fn kernel_options(
+        &self,
+        core: &mut Core,
+        s: &VSock,
+        st: &Stored,
+        setint: &mut dyn FnMut(i32, i32, i32),
+    );
 }
 
 /// What a receive returned: bytes copied, the datagram's full length, and

@@ -140,7 +140,7 @@ fn copy_options(k: i32, s: &VSock) {
         setint(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
     }
     if let Ok(rt) = s.rt() {
-        rt.with_core(|core, _| s.proto.kernel_options(core, s, &mut setint));
+        rt.with_core(|core, _| s.proto.kernel_options(core, s, &st, &mut setint));
     }
     if st.linger != dflt.linger {
         let (on, secs) = st.linger;

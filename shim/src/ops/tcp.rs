@@ -316,11 +316,16 @@ impl Proto for Tcp {
         Some(set_int(s, level, name, v))
     }
 
-    fn kernel_options(&self, core: &mut Core, s: &VSock, setint: &mut dyn FnMut(i32, i32, i32)) {
+    fn kernel_options(
+        &self,
+        core: &mut Core,
+        s: &VSock,
+        st: &Stored,
+        setint: &mut dyn FnMut(i32, i32, i32),
+    ) {
         let Ok(o) = core.tcp().options(s.handle) else {
             return;
         };
-        let st = *s.stored();
         let dflt = Stored::default();
         setint(libc::SOL_SOCKET, libc::SO_REUSEADDR, o.reuse_addr.into());
         if s.v6 {

@@ -166,7 +166,13 @@ impl Proto for Udp {
         })
     }
 
-    fn kernel_options(&self, core: &mut Core, s: &VSock, setint: &mut dyn FnMut(i32, i32, i32)) {
+    fn kernel_options(
+        &self,
+        core: &mut Core,
+        s: &VSock,
+        st: &Stored,
+        setint: &mut dyn FnMut(i32, i32, i32),
+    ) {
         let Ok(o) = core.udp_options(s.handle) else {
             return;
         };
@@ -175,7 +181,7 @@ impl Proto for Udp {
             setint(libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, o.v6only.into());
         }
         setint(libc::SOL_SOCKET, libc::SO_BROADCAST, o.broadcast.into());
-        let (rcv, snd) = s.stored().udp_bufs;
+        let (rcv, snd) = st.udp_bufs;
         let dflt = Stored::default().udp_bufs;
         for (name, b, d) in [
             (libc::SO_RCVBUF, rcv, dflt.0),

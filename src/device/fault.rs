@@ -855,13 +855,19 @@ mod tests {
         ip.extend_from_slice(&header);
         let mut arp = vec![0x46u8; 42];
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        assert!(mark_ce_in(&mut ip, true));
-        assert_eq!(ip[14 + 1] & 3, 3);
-        assert_eq!(ip[1], 0x46, "the MAC is untouched");
-        let before = arp.clone();
-        assert!(!mark_ce_in(&mut arp, true));
-        assert_eq!(arp, before);
-        let _ = imp.counters();
+        let (ip_before, arp_before) = (ip.clone(), arp.clone());
+        imp.push(Instant::ZERO, ip);
+        imp.push(Instant::ZERO, arp);
+        let ip = imp.pop_ready(Instant::ZERO).expect("the IPv4 frame passes");
+        let arp = imp.pop_ready(Instant::ZERO).expect("the ARP frame passes");
+        assert_eq!(ip[14 + 1] & 3, 3, "CE in the datagram's ECN field");
+        assert_eq!(
+            ip[..14],
+            ip_before[..14],
+            "the Ethernet header is untouched"
+        );
+        assert_eq!(arp, arp_before);
+        assert_eq!(imp.counters().marked, 1);
     }
 
     #[test]

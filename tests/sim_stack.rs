@@ -167,13 +167,17 @@ impl Wire {
                     while let Some(f) = link.pop_ready(now) {
                         frames.push(f);
                     }
-                    while !frames.is_empty() {
+                    // Up as the pipe fills, and at least once (the host's
+                    // timers run on its calls).
+                    loop {
                         host.far
                             .send_batch(now, &mut frames)
                             .expect("pipe takes frames");
                         deliver_up(now, host, core);
+                        if frames.is_empty() {
+                            break;
+                        }
                     }
-                    deliver_up(now, host, core);
                 }
             }
         }
